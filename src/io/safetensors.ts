@@ -1,0 +1,196 @@
+/**
+ * safetensors read/write (https://github.com/huggingface/safetensors): an
+ * 8-byte little-endian header length, a JSON header of
+ * `{name: {dtype, shape, data_offsets}}`, then the raw bytes. Tensors are read
+ * lazily through a file descriptor, so a file may exceed memory; every header
+ * entry is validated against the file's size before any read.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { numel, type Tensor } from '../tensor/tensor.ts';
+import { bf16ToF32, f16ToF32 } from '../tensor/halfFloat.ts';
+
+/** safetensors dtype names saescope reads. */
+export type StDType = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8' | 'I8' | 'F64';
+
+const BYTES: Record<StDType, number> = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1, I8: 1, F64: 8 };
+
+/** One header entry. */
+export interface TensorInfo {
+  /** Tensor name in the file. */
+  readonly name: string;
+  /** Stored element type. */
+  readonly dtype: StDType;
+  /** Dimensions. */
+  readonly shape: readonly number[];
+  /** Byte offset of the data from the start of the file. */
+  readonly start: number;
+  /** Byte length of the data. */
+  readonly length: number;
+}
+
+/** A lazily read safetensors file. */
+export class SafetensorsFile {
+  /** Path of the file, for error messages. */
+  readonly path: string;
+  /** Header entries by tensor name. */
+  readonly tensors: ReadonlyMap<string, TensorInfo>;
+  /** The free-form `__metadata__` map. */
+  readonly metadata: Readonly<Record<string, string>>;
+
+  private constructor(file: string, tensors: Map<string, TensorInfo>, metadata: Record<string, string>) {
+    this.path = file;
+    this.tensors = tensors;
+    this.metadata = metadata;
+  }
+
+  /** Opens and validates a file's header; throws naming the file and the fault. */
+  static open(file: string): SafetensorsFile {
+    const size = fs.statSync(file).size;
+    const fd = fs.openSync(file, 'r');
+    try {
+      if (size < 8) throw new Error(`${file}: truncated safetensors file (${size} bytes, no header length)`);
+      const lenBuf = Buffer.alloc(8);
+      fs.readSync(fd, lenBuf, 0, 8, 0);
+      const headerLen = Number(lenBuf.readBigUInt64LE(0));
+      if (headerLen > size - 8) {
+        throw new Error(`${file}: truncated or corrupt safetensors file: header length ${headerLen} runs past the end of the file (${size} bytes)`);
+      }
+      const hb = Buffer.alloc(headerLen);
+      fs.readSync(fd, hb, 0, headerLen, 8);
+      let header: Record<string, unknown>;
+      try {
+        header = JSON.parse(hb.toString('utf8')) as Record<string, unknown>;
+      } catch (e) {
+        throw new Error(`${file}: corrupt safetensors header (not JSON: ${(e as Error).message})`);
+      }
+      const { tensors, metadata } = parseHeader(file, header, 8 + headerLen, size);
+      return new SafetensorsFile(file, tensors, metadata);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Raw bytes of one tensor, in a fresh 8-byte-aligned buffer. */
+  readRaw(name: string): { info: TensorInfo; bytes: Uint8Array } {
+    const info = this.tensors.get(name);
+    if (!info) throw new Error(`${this.path}: no tensor named '${name}'`);
+    const bytes = new Uint8Array(new ArrayBuffer(info.length));
+    const fd = fs.openSync(this.path, 'r');
+    try {
+      let done = 0;
+      while (done < info.length) {
+        const n = fs.readSync(fd, bytes, done, Math.min(info.length - done, 1 << 30), info.start + done);
+        if (n === 0) throw new Error(`${this.path}: tensor '${name}' ends early (file shrank while reading?)`);
+        done += n;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return { info, bytes };
+  }
+
+  /** One tensor as float32 (F16 and BF16 are widened; integer types converted). */
+  readF32(name: string): Tensor<'float32'> {
+    const { info, bytes } = this.readRaw(name);
+    return { dtype: 'float32', shape: info.shape, data: toF32(info.dtype, bytes, `${this.path}:${name}`) };
+  }
+}
+
+function parseHeader(file: string, header: Record<string, unknown>, dataStart: number, size: number) {
+  const tensors = new Map<string, TensorInfo>();
+  let metadata: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      metadata = (raw ?? {}) as Record<string, string>;
+      continue;
+    }
+    const m = raw as { dtype?: string; shape?: unknown; data_offsets?: unknown };
+    if (!m || typeof m.dtype !== 'string' || !(m.dtype in BYTES)) {
+      throw new Error(`${file}: tensor '${name}' has unsupported dtype ${JSON.stringify(m?.dtype)} (expected one of ${Object.keys(BYTES).join(', ')})`);
+    }
+    const shape = m.shape;
+    const offs = m.data_offsets;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw new Error(`${file}: tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+    }
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isInteger(o) && o >= 0) || offs[1] < offs[0]) {
+      throw new Error(`${file}: tensor '${name}' has invalid data_offsets ${JSON.stringify(offs)}`);
+    }
+    const dtype = m.dtype as StDType;
+    const length = offs[1] - offs[0];
+    const want = numel(shape) * BYTES[dtype];
+    if (length !== want) {
+      throw new Error(`${file}: tensor '${name}' spans ${length} bytes but ${dtype} [${shape.join(', ')}] needs ${want}`);
+    }
+    if (dataStart + offs[1] > size) {
+      throw new Error(`${file}: truncated or corrupt: tensor '${name}' data_offsets [${offs[0]}, ${offs[1]}] run past the end of the file (${size - dataStart} data bytes)`);
+    }
+    tensors.set(name, { name, dtype, shape, start: dataStart + offs[0], length });
+  }
+  return { tensors, metadata };
+}
+
+function toF32(dtype: StDType, bytes: Uint8Array, where: string): Float32Array {
+  const buf = bytes.buffer;
+  switch (dtype) {
+    case 'F32':
+      return new Float32Array(buf, bytes.byteOffset, bytes.byteLength / 4);
+    case 'F16':
+      return f16ToF32(new Uint16Array(buf, bytes.byteOffset, bytes.byteLength / 2));
+    case 'BF16':
+      return bf16ToF32(new Uint16Array(buf, bytes.byteOffset, bytes.byteLength / 2));
+    case 'F64':
+      return Float32Array.from(new Float64Array(buf, bytes.byteOffset, bytes.byteLength / 8));
+    case 'I32':
+      return Float32Array.from(new Int32Array(buf, bytes.byteOffset, bytes.byteLength / 4));
+    case 'I64':
+      return Float32Array.from(new BigInt64Array(buf, bytes.byteOffset, bytes.byteLength / 8), Number);
+    case 'U8':
+      return Float32Array.from(bytes);
+    case 'I8':
+      return Float32Array.from(new Int8Array(buf, bytes.byteOffset, bytes.byteLength));
+  }
+  throw new Error(`${where}: cannot convert dtype ${dtype} to float32`);
+}
+
+/** A tensor to write: float32 by default, or int64. */
+export type WritableTensor = Tensor<'float32'> | Tensor<'int64'> | Tensor<'int32'>;
+
+/**
+ * Writes tensors to a safetensors file atomically (a temporary file renamed
+ * into place), so a failed write leaves any previous file intact.
+ */
+export function writeSafetensors(file: string, tensors: Record<string, WritableTensor>, metadata?: Record<string, string>): void {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  const parts: Uint8Array[] = [];
+  let off = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    const dtype = t.dtype === 'float32' ? 'F32' : t.dtype === 'int64' ? 'I64' : 'I32';
+    if (t.data.length !== numel(t.shape)) throw new Error(`writeSafetensors: tensor '${name}' data does not match shape [${t.shape.join(', ')}]`);
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    header[name] = { dtype, shape: t.shape, data_offsets: [off, off + bytes.byteLength] };
+    parts.push(bytes);
+    off += bytes.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const hb = Buffer.from(json, 'utf8');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(hb.length));
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, len);
+    fs.writeSync(fd, hb);
+    for (const p of parts) fs.writeSync(fd, p);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+}

@@ -1,0 +1,96 @@
+/**
+ * A model's weights across one or many safetensors files: a single file,
+ * several files in a folder, or shards listed by `model.safetensors.index.json`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Tensor } from '../tensor/tensor.ts';
+import { SafetensorsFile, type TensorInfo } from './safetensors.ts';
+
+/** Read access to named float32 weights, whatever their storage. */
+export interface WeightSource {
+  /** Every tensor name. */
+  names(): string[];
+  /** Whether a tensor exists. */
+  has(name: string): boolean;
+  /** Shape of a tensor (throws naming the tensor when absent). */
+  shape(name: string): readonly number[];
+  /** A tensor as float32 (throws naming the tensor when absent). */
+  get(name: string): Tensor<'float32'>;
+}
+
+/** Weights spread over safetensors files. */
+export class SafetensorsWeights implements WeightSource {
+  private readonly where = new Map<string, SafetensorsFile>();
+
+  constructor(private readonly label: string, files: SafetensorsFile[]) {
+    for (const f of files) for (const name of f.tensors.keys()) this.where.set(name, f);
+  }
+
+  /** Opens every safetensors file of a model folder (using the index when present). */
+  static fromFolder(dir: string): SafetensorsWeights {
+    const index = path.join(dir, 'model.safetensors.index.json');
+    let files: string[];
+    if (fs.existsSync(index)) {
+      const map = (JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map?: Record<string, string> }).weight_map;
+      if (!map) throw new Error(`${index}: no weight_map`);
+      files = [...new Set(Object.values(map))].sort();
+      for (const f of files) {
+        if (!fs.existsSync(path.join(dir, f))) throw new Error(`${index}: lists shard '${f}', which is missing from ${dir}`);
+      }
+    } else {
+      files = fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort();
+    }
+    if (files.length === 0) throw new Error(`${dir}: no *.safetensors files found`);
+    return new SafetensorsWeights(dir, files.map((f) => SafetensorsFile.open(path.join(dir, f))));
+  }
+
+  names(): string[] {
+    return [...this.where.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.where.has(name);
+  }
+
+  shape(name: string): readonly number[] {
+    return this.info(name).shape;
+  }
+
+  get(name: string): Tensor<'float32'> {
+    return this.file(name).readF32(name);
+  }
+
+  private info(name: string): TensorInfo {
+    return this.file(name).tensors.get(name)!;
+  }
+
+  private file(name: string): SafetensorsFile {
+    const f = this.where.get(name);
+    if (!f) throw new Error(`${this.label}: missing tensor '${name}'`);
+    return f;
+  }
+}
+
+/** Weights held in memory (llama2.c checkpoints, tests). */
+export class MemoryWeights implements WeightSource {
+  constructor(private readonly label: string, private readonly map: Map<string, Tensor<'float32'>>) {}
+
+  names(): string[] {
+    return [...this.map.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.map.has(name);
+  }
+
+  shape(name: string): readonly number[] {
+    return this.get(name).shape;
+  }
+
+  get(name: string): Tensor<'float32'> {
+    const t = this.map.get(name);
+    if (!t) throw new Error(`${this.label}: missing tensor '${name}'`);
+    return t;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Causal self-attention (Vaswani et al. 2017) with grouped-query heads
+ * (Ainslie et al. 2023), an additive mask input (causal + padding, built by
+ * the caller), optional KV-cache inputs and outputs, and TransformerLens's
+ * hooks: q/k/v before rotary, pattern, z.
+ */
+import type { BuildCtx } from './context.ts';
+import { applyRotary } from './rotary.ts';
+
+/** Graph values shared by every layer's attention. */
+export interface AttnShared {
+  /** Additive mask [batch, 1, queryPos, keyPos] (0 or -1e9). */
+  readonly bias: string;
+  /** The same mask as [batch, 1, 1, queryPos, keyPos] for grouped heads. */
+  readonly bias5: string;
+  /** Rotary tables, for rotary models. */
+  readonly rope?: { cos: string; sin: string };
+}
+
+/** One block's attention on normalized input `x` [batch, pos, dModel]; returns hook_attn_out. */
+export function attention(c: BuildCtx, x: string, L: number, s: AttnShared): string {
+  const { g, spec } = c;
+  const { nHeads: H, nKvHeads: KV, dHead: hd } = spec;
+  const p = `blocks.${L}.`;
+  let [q, k, v] = projectQkv(c, x, L);
+  q = c.hook(p + 'attn.hook_q', q);
+  k = c.hook(p + 'attn.hook_k', k);
+  v = c.hook(p + 'attn.hook_v', v);
+  if (s.rope) {
+    q = applyRotary(c, q, s.rope);
+    k = applyRotary(c, k, s.rope);
+  }
+  const perm = { perm: [0, 2, 1, 3] };
+  const qt = g.op('Mul', [g.op('Transpose', [q], perm), g.floats([1 / Math.sqrt(hd)])]);
+  let kt = g.op('Transpose', [k], perm);
+  let vt = g.op('Transpose', [v], perm);
+  if (c.plan.kvCache) {
+    const pk = g.input(`past.${L}.key`, 'float32', ['batch', KV, 'past', hd]);
+    const pv = g.input(`past.${L}.value`, 'float32', ['batch', KV, 'past', hd]);
+    kt = g.op('Concat', [pk, kt], { axis: 2 }, { out: `present.${L}.key` });
+    vt = g.op('Concat', [pv, vt], { axis: 2 }, { out: `present.${L}.value` });
+    g.output(kt, 'float32', ['batch', KV, 'total', hd]);
+    g.output(vt, 'float32', ['batch', KV, 'total', hd]);
+  }
+  const z = KV === H ? mha(c, qt, kt, vt, s, p) : gqa(c, qt, kt, vt, s, p);
+  const zh = c.hook(p + 'attn.hook_z', g.op('Transpose', [z], perm));
+  const flat = g.op('Reshape', [zh, g.ints([0, 0, H * hd])]);
+  const o = g.op('MatMul', [flat, c.req('W_O', L)]);
+  const bo = c.weight('b_O', L);
+  return c.hook(p + 'hook_attn_out', bo ? g.op('Add', [o, bo]) : o);
+}
+
+/** q [b, pos, H, hd], k and v [b, pos, KV, hd]. */
+function projectQkv(c: BuildCtx, x: string, L: number): [string, string, string] {
+  const { g, spec } = c;
+  const { nHeads: H, nKvHeads: KV, dHead: hd } = spec;
+  const lin = (w: string, b: string | undefined) => {
+    const y = g.op('MatMul', [x, w]);
+    return b ? g.op('Add', [y, b]) : y;
+  };
+  if (c.qkv !== 'separate') {
+    const qkv = lin(c.req('W_qkv', L), c.weight('b_qkv', L));
+    if (c.qkv === 'fused_heads') {
+      const grouped = g.op('Reshape', [qkv, g.ints([0, 0, H, 3 * hd])]);
+      return g.opN('Split', [grouped, g.ints([hd, hd, hd])], 3, { axis: -1 }) as [string, string, string];
+    }
+    const parts = g.opN('Split', [qkv, g.ints([H * hd, KV * hd, KV * hd])], 3, { axis: -1 });
+    return [heads(c, parts[0], H), heads(c, parts[1], KV), heads(c, parts[2], KV)];
+  }
+  return [
+    heads(c, lin(c.req('W_Q', L), c.weight('b_Q', L)), H),
+    heads(c, lin(c.req('W_K', L), c.weight('b_K', L)), KV),
+    heads(c, lin(c.req('W_V', L), c.weight('b_V', L)), KV),
+  ];
+}
+
+function heads(c: BuildCtx, x: string, n: number): string {
+  return c.g.op('Reshape', [x, c.g.ints([0, 0, n, c.spec.dHead])]);
+}
+
+/** Standard multi-head attention on [b, H, pos, hd]; returns z [b, H, pos, hd]. */
+function mha(c: BuildCtx, q: string, k: string, v: string, s: AttnShared, p: string): string {
+  const { g } = c;
+  const scores = g.op('Add', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), s.bias]);
+  const pattern = c.hook(p + 'attn.hook_pattern', g.op('Softmax', [scores], { axis: -1 }));
+  return g.op('MatMul', [pattern, v]);
+}
+
+/**
+ * Grouped-query attention without repeating K and V: queries are viewed as
+ * [b, KV, group, pos, hd] so MatMul broadcasts each KV head over its group.
+ */
+function gqa(c: BuildCtx, q: string, k: string, v: string, s: AttnShared, p: string): string {
+  const { g, spec } = c;
+  const { nHeads: H, nKvHeads: KV, dHead: hd } = spec;
+  const group = H / KV;
+  const q5 = g.op('Reshape', [q, g.ints([0, KV, group, -1, hd])]);
+  const axis2 = g.ints([2]);
+  const k5 = g.op('Transpose', [g.op('Unsqueeze', [k, axis2])], { perm: [0, 1, 2, 4, 3] });
+  const v5 = g.op('Unsqueeze', [v, axis2]);
+  const scores = g.op('Add', [g.op('MatMul', [q5, k5]), s.bias5]);
+  let probs = g.op('Softmax', [scores], { axis: -1 });
+  const name = p + 'attn.hook_pattern';
+  if (c.isActive(name)) {
+    // Expose the TransformerLens shape [b, H, q, k], then return to groups.
+    const shape5 = g.op('Shape', [probs]);
+    const bq = g.op('Slice', [shape5, g.ints([0]), g.ints([1])]);
+    const qk = g.op('Slice', [shape5, g.ints([3]), g.ints([5])]);
+    const pattern = c.hook(name, g.op('Reshape', [probs, g.op('Concat', [bq, g.ints([H]), qk], { axis: 0 })]));
+    probs = g.op('Reshape', [pattern, shape5]);
+  }
+  return g.op('Reshape', [g.op('MatMul', [probs, v5]), g.ints([0, H, -1, hd])]);
+}

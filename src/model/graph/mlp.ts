@@ -1,0 +1,35 @@
+/** The MLP: GELU (GPT-2, NeoX) or SwiGLU (Shazeer 2020; Llama). Returns hook_mlp_out. */
+import type { BuildCtx } from './context.ts';
+
+export function mlp(c: BuildCtx, x: string, L: number): string {
+  const { g, spec } = c;
+  const p = `blocks.${L}.mlp.`;
+  const lin = (w: string, b: string | undefined, input: string) => {
+    const y = g.op('MatMul', [input, w]);
+    return b ? g.op('Add', [y, b]) : y;
+  };
+  let post: string;
+  if (spec.gatedMlp) {
+    const gate = c.hook(p + 'hook_pre', lin(c.req('W_gate', L), undefined, x));
+    const up = c.hook(p + 'hook_pre_linear', lin(c.req('W_in', L), c.weight('b_in', L), x));
+    post = c.hook(p + 'hook_post', g.op('Mul', [activate(c, gate), up]));
+  } else {
+    const pre = c.hook(p + 'hook_pre', lin(c.req('W_in', L), c.weight('b_in', L), x));
+    post = c.hook(p + 'hook_post', activate(c, pre));
+  }
+  return c.hook(`blocks.${L}.hook_mlp_out`, lin(c.req('W_out', L), c.weight('b_out', L), post));
+}
+
+function activate(c: BuildCtx, x: string): string {
+  const { g } = c;
+  switch (c.spec.act) {
+    case 'gelu_tanh':
+      return g.op('Gelu', [x], { approximate: 'tanh' });
+    case 'gelu':
+      return g.op('Gelu', [x]);
+    case 'relu':
+      return g.op('Relu', [x]);
+    case 'silu':
+      return g.op('Mul', [x, g.op('Sigmoid', [x])]);
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Rotary position embeddings (Su et al. 2021, RoFormer) in HF's rotate-half
+ * form, on the leading `rotaryDim` dims of each head (partial rotary in
+ * GPT-NeoX). cos/sin tables are initializers gathered by `position_ids`.
+ */
+import type { ModelSpec } from '../spec.ts';
+import type { BuildCtx } from './context.ts';
+
+/** Inverse frequencies [rotaryDim / 2], with HF's linear or llama3 scaling. */
+export function inverseFrequencies(spec: ModelSpec): Float64Array {
+  const dim = spec.rotaryDim;
+  const inv = new Float64Array(dim / 2);
+  for (let i = 0; i < dim / 2; i++) inv[i] = 1 / spec.ropeTheta ** ((2 * i) / dim);
+  const s = spec.ropeScaling;
+  if (s?.type === 'linear') for (let i = 0; i < inv.length; i++) inv[i] /= s.factor;
+  if (s?.type === 'llama3') {
+    const lowWave = s.originalMaxPositions / s.lowFreqFactor;
+    const highWave = s.originalMaxPositions / s.highFreqFactor;
+    for (let i = 0; i < inv.length; i++) {
+      const wave = (2 * Math.PI) / inv[i];
+      if (wave > lowWave) inv[i] /= s.factor;
+      else if (wave >= highWave) {
+        const smooth = (s.originalMaxPositions / wave - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+        inv[i] = (1 - smooth) * (inv[i] / s.factor) + smooth * inv[i];
+      }
+    }
+  }
+  return inv;
+}
+
+/** Gathers cos and sin [batch, pos, 1, rotaryDim] for the positions input. */
+export function rotaryTables(c: BuildCtx, positionIds: string): { cos: string; sin: string } {
+  const { spec, g } = c;
+  const dim = spec.rotaryDim;
+  const inv = inverseFrequencies(spec);
+  const cos = new Float32Array(spec.nCtx * dim);
+  const sin = new Float32Array(spec.nCtx * dim);
+  for (let p = 0; p < spec.nCtx; p++) {
+    for (let i = 0; i < dim / 2; i++) {
+      // Angles in float32 as torch computes them, so positions far out agree.
+      const a = Math.fround(Math.fround(p) * Math.fround(inv[i]));
+      cos[p * dim + i] = cos[p * dim + i + dim / 2] = Math.cos(a);
+      sin[p * dim + i] = sin[p * dim + i + dim / 2] = Math.sin(a);
+    }
+  }
+  const axis2 = g.ints([2]);
+  const gather = (name: string, data: Float32Array) =>
+    g.op('Unsqueeze', [g.op('Gather', [g.weight(name, { dtype: 'float32', shape: [spec.nCtx, dim], data }), positionIds]), axis2]);
+  return { cos: gather('rope.cos', cos), sin: gather('rope.sin', sin) };
+}
+
+/** Applies rotary to `x` [batch, pos, heads, dHead]. */
+export function applyRotary(c: BuildCtx, x: string, t: { cos: string; sin: string }): string {
+  const { g, spec } = c;
+  const rot = spec.rotaryDim;
+  const half = rot / 2;
+  let xr = x;
+  let pass: string | undefined;
+  if (rot < spec.dHead) [xr, pass] = g.opN('Split', [x, g.ints([rot, spec.dHead - rot])], 2, { axis: -1 });
+  const [x1, x2] = g.opN('Split', [xr, g.ints([half, half])], 2, { axis: -1 });
+  const rotated = g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
+  const out = g.op('Add', [g.op('Mul', [xr, t.cos]), g.op('Mul', [rotated, t.sin])]);
+  return pass ? g.op('Concat', [out, pass], { axis: -1 }) : out;
+}

@@ -1,0 +1,61 @@
+/**
+ * Assembles a whole decoder-only transformer graph for one `GraphPlan`:
+ * embeddings, blocks (sequential or parallel residual), final norm, unembed.
+ *
+ * Inputs: `input_ids` [batch, pos] int64, `position_ids` [batch, pos] int64,
+ * `attn_bias` [batch, 1, pos, keyPos] float (0 where a key is visible, -1e9
+ * elsewhere), and with `kvCache` `past.{L}.key|value` [batch, nKvHeads, past, dHead].
+ * Outputs: `logits` [batch, pos or 1, dVocab] unless `logits: 'none'`, each
+ * cached hook by name, and `present.{L}.key|value` with `kvCache`.
+ */
+import type { BuildCtx } from './context.ts';
+import { StopBuild } from './context.ts';
+import { attention, type AttnShared } from './attention.ts';
+import { mlp } from './mlp.ts';
+import { norm } from './norm.ts';
+import { rotaryTables } from './rotary.ts';
+
+/** Builds the graph described by `c.plan`; returns the serialized model. */
+export function buildTransformer(c: BuildCtx): Uint8Array {
+  const { g, spec } = c;
+  const ids = g.input('input_ids', 'int64', ['batch', 'pos']);
+  const pos = g.input('position_ids', 'int64', ['batch', 'pos']);
+  const bias = g.input('attn_bias', 'float32', ['batch', 1, 'pos', 'keyPos']);
+  try {
+    let x = c.hook('hook_embed', g.op('Gather', [c.req('W_E'), ids]));
+    if (spec.positions === 'learned') {
+      x = g.op('Add', [x, c.hook('hook_pos_embed', g.op('Gather', [c.req('W_pos'), pos]))]);
+    }
+    const shared: AttnShared = {
+      bias,
+      bias5: g.op('Unsqueeze', [bias, g.ints([1])]),
+      rope: spec.positions === 'rotary' ? rotaryTables(c, pos) : undefined,
+    };
+    for (let L = 0; L < spec.nLayers; L++) x = block(c, x, L, shared);
+    let h = c.hook('ln_final.hook_normalized', norm(c, x, 'ln_final'));
+    if (c.plan.logits !== 'none') {
+      if (c.plan.logits === 'last') h = g.op('Slice', [h, g.ints([-1]), g.ints([2 ** 62]), g.ints([1])]);
+      const y = g.op('MatMul', [h, c.req('W_U')]);
+      const bu = c.weight('b_U');
+      g.op('Identity', [bu ? g.op('Add', [y, bu]) : y], {}, { out: 'logits' });
+      g.output('logits', 'float32', ['batch', 'logitPos', spec.dVocab]);
+    }
+  } catch (e) {
+    if (!(e instanceof StopBuild)) throw e;
+  }
+  return g.toBytes();
+}
+
+function block(c: BuildCtx, x: string, L: number, s: AttnShared): string {
+  const { g, spec } = c;
+  const p = `blocks.${L}.`;
+  const resid = c.hook(p + 'hook_resid_pre', x);
+  const attnOut = attention(c, c.hook(p + 'ln1.hook_normalized', norm(c, resid, 'ln1', L)), L, s);
+  if (spec.parallelResidual) {
+    const mlpOut = mlp(c, c.hook(p + 'ln2.hook_normalized', norm(c, resid, 'ln2', L)), L);
+    return c.hook(p + 'hook_resid_post', g.op('Add', [g.op('Add', [resid, attnOut]), mlpOut]));
+  }
+  const mid = c.hook(p + 'hook_resid_mid', g.op('Add', [resid, attnOut]));
+  const mlpOut = mlp(c, c.hook(p + 'ln2.hook_normalized', norm(c, mid, 'ln2', L)), L);
+  return c.hook(p + 'hook_resid_post', g.op('Add', [mid, mlpOut]));
+}
