@@ -1,0 +1,161 @@
+/** Loading: F16/BF16 weights, sharded checkpoints, the HF cache layout, llama2.c files. */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { loadModel } from '../src/model/load.ts';
+import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.ts';
+import { f32ToBf16, f32ToHalf, halfToFloat } from '../src/tensor/halfFloat.ts';
+import { bf16ToF32 } from '../src/tensor/halfFloat.ts';
+import type { Tensor } from '../src/tensor/tensor.ts';
+import { toInterleaved } from '../src/io/llama2c.ts';
+import { Llama2cTokenizer } from '../src/tokenizer/llama2cTokenizer.ts';
+import { fixtures, maxDiff, needsShared, tinyStories, tmpDir } from './helpers.ts';
+
+const TOKENS = [[5, 17, 99, 3, 64, 127, 0, 42], [12, 1, 2, 3, 4, 5, 6, 7]];
+
+function readAll(file: string): Record<string, Tensor<'float32'>> {
+  const f = SafetensorsFile.open(file);
+  return Object.fromEntries([...f.tensors.keys()].map((k) => [k, f.readF32(k)]));
+}
+
+/** Writes tensors in a 16-bit dtype (safetensors layout by hand). */
+function write16(file: string, tensors: Record<string, Tensor<'float32'>>, dtype: 'F16' | 'BF16'): void {
+  const header: Record<string, unknown> = {};
+  const parts: Buffer[] = [];
+  let off = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    const u = Uint16Array.from(t.data, (x) => (dtype === 'F16' ? f32ToHalf(x) : f32ToBf16(x)));
+    header[name] = { dtype, shape: t.shape, data_offsets: [off, off + u.byteLength] };
+    parts.push(Buffer.from(u.buffer));
+    off += u.byteLength;
+  }
+  const h = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(h.length));
+  fs.writeFileSync(file, Buffer.concat([len, h, ...parts]));
+}
+
+for (const dtype of ['F16', 'BF16'] as const) {
+  test(`${dtype} weights load and compute in f32`, async () => {
+    const src = path.join(fixtures, 'tiny-gpt2');
+    const w = readAll(path.join(src, 'model.safetensors'));
+    const half = tmpDir();
+    const rounded = tmpDir();
+    for (const d of [half, rounded]) fs.copyFileSync(path.join(src, 'config.json'), path.join(d, 'config.json'));
+    write16(path.join(half, 'model.safetensors'), w, dtype);
+    const round = (x: number) => (dtype === 'F16' ? halfToFloat(f32ToHalf(x)) : bf16ToF32(Uint16Array.of(f32ToBf16(x)))[0]);
+    const r: Record<string, Tensor<'float32'>> = {};
+    for (const [k, t] of Object.entries(w)) r[k] = { ...t, data: t.data.map(round) };
+    writeSafetensors(path.join(rounded, 'model.safetensors'), r);
+    const a = await (await loadModel(half)).run(TOKENS);
+    const b = await (await loadModel(rounded)).run(TOKENS);
+    const exact = await (await loadModel(src)).run(TOKENS);
+    assert.ok(maxDiff(a.logits!.data, b.logits!.data) < 1e-6);
+    assert.ok(maxDiff(a.logits!.data, exact.logits!.data) > 0, 'rounding had an effect, so the test can tell dtypes apart');
+  });
+}
+
+test('sharded checkpoints with model.safetensors.index.json load', async () => {
+  const src = path.join(fixtures, 'tiny-llama');
+  const w = readAll(path.join(src, 'model.safetensors'));
+  const dir = tmpDir();
+  fs.copyFileSync(path.join(src, 'config.json'), path.join(dir, 'config.json'));
+  const names = Object.keys(w);
+  const shards = [names.slice(0, names.length / 2), names.slice(names.length / 2)];
+  const weightMap: Record<string, string> = {};
+  shards.forEach((s, i) => {
+    const file = `model-0000${i + 1}-of-00002.safetensors`;
+    writeSafetensors(path.join(dir, file), Object.fromEntries(s.map((n) => [n, w[n]])));
+    for (const n of s) weightMap[n] = file;
+  });
+  fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  const a = await (await loadModel(dir)).run(TOKENS);
+  const b = await (await loadModel(src)).run(TOKENS);
+  assert.equal(maxDiff(a.logits!.data, b.logits!.data), 0);
+});
+
+test('HF ids resolve from the local HF cache layout', async () => {
+  const cache = tmpDir();
+  const snap = path.join(cache, 'models--tiny-org--tiny-gpt2', 'snapshots', 'abc123');
+  fs.mkdirSync(snap, { recursive: true });
+  for (const f of ['config.json', 'model.safetensors']) fs.symlinkSync(path.join(fixtures, 'tiny-gpt2', f), path.join(snap, f));
+  fs.mkdirSync(path.join(cache, 'models--tiny-org--tiny-gpt2', 'refs'));
+  fs.writeFileSync(path.join(cache, 'models--tiny-org--tiny-gpt2', 'refs', 'main'), 'abc123');
+  const m = await loadModel('tiny-org/tiny-gpt2', { cacheDir: cache, offline: true });
+  assert.equal(m.spec.modelType, 'gpt2');
+  await assert.rejects(loadModel('tiny-org/absent', { cacheDir: cache, offline: true }), /not in the HF cache/);
+});
+
+/** Writes HF Llama weights as a llama2.c checkpoint (legacy or version 1). */
+function writeLlama2c(file: string, version: 0 | 1, w: Record<string, Tensor<'float32'>>, cfg: Record<string, number>): void {
+  const L = cfg.num_hidden_layers;
+  const H = cfg.num_attention_heads;
+  const KV = cfg.num_key_value_heads;
+  const d = cfg.hidden_size;
+  const emb = w['model.embed_tokens.weight'] ?? w['lm_head.weight'];
+  const layer = (n: string) => Array.from({ length: L }, (_, l) => w[`model.layers.${l}.${n}`]);
+  const q = layer('self_attn.q_proj.weight').map((t) => toInterleaved(t, H));
+  const k = layer('self_attn.k_proj.weight').map((t) => toInterleaved(t, KV));
+  const ints = [d, cfg.intermediate_size, L, H, KV, cfg.vocab_size, cfg.max_position_embeddings];
+  const parts: Float32Array[] = [];
+  let header: Buffer;
+  if (version === 1) {
+    header = Buffer.alloc(256);
+    header.writeUInt32LE(0x616b3432, 0);
+    header.writeInt32LE(1, 4);
+    ints.forEach((x, i) => header.writeInt32LE(x, 8 + 4 * i));
+    header[36] = 1;
+    parts.push(...layer('input_layernorm.weight').map((t) => t.data), ...layer('post_attention_layernorm.weight').map((t) => t.data));
+    parts.push(w['model.norm.weight'].data, emb.data, ...q.map((t) => t.data), ...k.map((t) => t.data));
+    parts.push(...layer('self_attn.v_proj.weight').map((t) => t.data), ...layer('self_attn.o_proj.weight').map((t) => t.data));
+    parts.push(...layer('mlp.gate_proj.weight').map((t) => t.data), ...layer('mlp.down_proj.weight').map((t) => t.data), ...layer('mlp.up_proj.weight').map((t) => t.data));
+  } else {
+    header = Buffer.alloc(28);
+    ints.forEach((x, i) => header.writeInt32LE(x, 4 * i));
+    parts.push(emb.data, ...layer('input_layernorm.weight').map((t) => t.data), ...q.map((t) => t.data), ...k.map((t) => t.data));
+    parts.push(...layer('self_attn.v_proj.weight').map((t) => t.data), ...layer('self_attn.o_proj.weight').map((t) => t.data));
+    parts.push(...layer('post_attention_layernorm.weight').map((t) => t.data));
+    parts.push(...layer('mlp.gate_proj.weight').map((t) => t.data), ...layer('mlp.down_proj.weight').map((t) => t.data), ...layer('mlp.up_proj.weight').map((t) => t.data));
+    parts.push(w['model.norm.weight'].data, new Float32Array(cfg.max_position_embeddings * (d / H)));
+  }
+  fs.writeFileSync(file, Buffer.concat([header, ...parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength))]));
+}
+
+for (const version of [0, 1] as const) {
+  test(`llama2.c checkpoints (${version === 0 ? 'legacy' : 'versioned'} header) run like the HF model`, { skip: needsShared() }, async () => {
+    const w = readAll(path.join(tinyStories, 'model.safetensors'));
+    const cfg = JSON.parse(fs.readFileSync(path.join(tinyStories, 'config.json'), 'utf8'));
+    const dir = tmpDir();
+    const file = path.join(dir, 'stories.bin');
+    writeLlama2c(file, version, w, cfg);
+    const m = await loadModel(file);
+    assert.equal(m.tokenizer, undefined);
+    const ids = [[1, 80, 147, 201, 282, 57, 8, 1137, 117, 1513]];
+    const a = await m.run(ids, { cache: ['blocks.1.attn.hook_q'] });
+    // llama2.c's RMSNorm epsilon is 1e-5; compare with the HF model at that epsilon.
+    const hf = tmpDir();
+    fs.symlinkSync(path.join(tinyStories, 'model.safetensors'), path.join(hf, 'model.safetensors'));
+    fs.writeFileSync(path.join(hf, 'config.json'), JSON.stringify({ ...cfg, rms_norm_eps: 1e-5 }));
+    const b = await (await loadModel(hf)).run(ids, { cache: ['blocks.1.attn.hook_q'] });
+    assert.ok(maxDiff(a.logits!.data, b.logits!.data) < 1e-4);
+    assert.ok(maxDiff(a.cache['blocks.1.attn.hook_q'].data, b.cache['blocks.1.attn.hook_q'].data) < 1e-5);
+  });
+}
+
+test('llama2.c tokenizer.bin: merges by score, byte fallback, BOS and decoding', () => {
+  const pieces = ['<unk>', '<s>', '</s>', ...Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)];
+  const singles = [' ', ...'abcdefghijklmnopqrstuvwxyz'];
+  const merges = [' t', 'he', 'th', ' th', ' the'];
+  const all = [...pieces, ...singles, ...merges];
+  const scores = all.map((p) => (merges.includes(p) ? -1 - merges.indexOf(p) : -1000));
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'tokenizer.bin'), new Llama2cTokenizer(all, scores).toBuffer());
+  const tok = Llama2cTokenizer.fromFile(path.join(dir, 'tokenizer.bin'));
+  const id = (p: string) => all.indexOf(p);
+  assert.deepEqual(tok.encode('the cat'), [1, id(' the'), id(' '), id('c'), id('a'), id('t')]);
+  assert.equal(tok.decode(tok.encode('the cat')), 'the cat');
+  const e = tok.encode('é', { bos: false });
+  assert.deepEqual(e, [id(' '), 0xc3 + 3, 0xa9 + 3]);
+  assert.equal(tok.decode([1, ...e.slice(1)]), 'é');
+});
