@@ -34,7 +34,8 @@ export function requireHook(name: string, points: readonly HookPoint[]): HookPoi
 
 function globToRegExp(glob: string): RegExp {
   const esc = glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp('^' + esc.replace(/\*\*/g, '\u0000').replace(/\*/g, '[^.]*').replace(/\u0000/g, '.*') + '$');
+  const parts = esc.split('**').map((p) => p.replace(/\*/g, '[^.]*'));
+  return new RegExp('^' + parts.join('.*') + '$');
 }
 
 function unknownHook(name: string, points: readonly HookPoint[]): Error {

@@ -1,0 +1,31 @@
+/** `saescope run`: one forward pass, writing cached hooks and logits to safetensors. */
+import type { Command } from 'commander';
+import { writeSafetensors } from '../../io/safetensors.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
+import { loadForCli } from '../loadForCli.ts';
+import { parseTokenList } from '../options.ts';
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('run a forward pass and write cached hooks [batch, pos, ...] and logits as float32 safetensors')
+    .requiredOption('--model <pathOrId>', 'HF model folder, HF id, or llama2.c .bin')
+    .option('--tokens <ids>', 'token ids, e.g. 1,2,3 (";" between sequences)', parseTokenList)
+    .option('--text <text...>', 'text(s) to tokenize (BOS prepended as the model expects)')
+    .option('--cache <globs>', 'hook names or globs, comma-separated (e.g. "blocks.*.hook_resid_post")', '')
+    .requiredOption('--out <file>', 'output .safetensors file')
+    .action(async (o) => {
+      if ((o.tokens === undefined) === (o.text === undefined)) throw new Error('give exactly one of --tokens or --text');
+      const model = await loadForCli(o.model);
+      const cache = String(o.cache).split(',').map((s) => s.trim()).filter(Boolean);
+      const res = await model.run(o.tokens ?? o.text, { cache });
+      const tensors: Record<string, Tensor<'float32'> | Tensor<'int64'>> = { ...res.cache, logits: res.logits! };
+      const T = Math.max(...res.lengths);
+      const ids = new BigInt64Array(res.tokens.length * T);
+      res.tokens.forEach((s, b) => s.forEach((t, i) => (ids[b * T + i] = BigInt(t))));
+      tensors.tokens = { dtype: 'int64', shape: [res.tokens.length, T], data: ids };
+      writeSafetensors(o.out, tensors, { lengths: JSON.stringify(res.lengths), model: model.name });
+      process.stderr.write(`wrote ${Object.keys(res.cache).length} hooks, logits and tokens to ${o.out}\n`);
+      await model.dispose();
+    });
+}

@@ -1,0 +1,16 @@
+/** The `saescope` command: parses input and calls the library. */
+import { Command } from 'commander';
+import { registerGenerate } from './commands/generate.ts';
+import { registerRun } from './commands/run.ts';
+
+const program = new Command();
+program.name('saescope').description('Understand transformer language models through sparse autoencoders.').version('0.1.0');
+registerGenerate(program);
+registerRun(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  process.stderr.write(`saescope: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+}
