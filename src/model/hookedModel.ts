@@ -54,7 +54,6 @@ export class HookedModel {
   /** Every hook point, in forward order. */
   readonly hooks: readonly HookPoint[];
   private readonly sessions = new Map<string, Promise<Session>>();
-  private readonly weightCache = new Map<string, Tensor<'float32'>>();
   private readonly resolver: WeightResolver;
 
   constructor(
@@ -159,14 +158,15 @@ export class HookedModel {
     return Session.create(buildTransformer(ctx), this.runtime);
   }
 
+  /**
+   * Reads a weight for a graph being compiled. No JS copy is kept: ORT holds
+   * its own, and a later plan re-reads from the (OS-cached) file.
+   */
   private weight(name: string): Tensor<'float32'> {
-    let t = this.weightCache.get(name);
-    if (!t) {
-      t = this.weights.get(name);
-      for (let i = 0; i < t.data.length; i++) {
-        if (!Number.isFinite(t.data[i])) throw new Error(`${this.name}: tensor '${name}' contains ${t.data[i]} at element ${i}`);
-      }
-      this.weightCache.set(name, t);
+    const t = this.weights.get(name);
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i])) throw new Error(`${this.name}: tensor '${name}' contains ${d[i]} at element ${i}`);
     }
     return t;
   }

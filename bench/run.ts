@@ -1,0 +1,17 @@
+/** `npm run bench -- NAME`: runs one benchmark and prints one JSON object. */
+import * as fs from 'node:fs';
+import { REF } from './common.ts';
+import { benchForward } from './forward.ts';
+
+const BENCHES: Record<string, () => Record<string, unknown>> = { forward: benchForward };
+
+const name = process.argv[2];
+if (!name || !BENCHES[name]) {
+  process.stderr.write(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}>\n`);
+  process.exit(2);
+}
+if (!fs.existsSync(REF)) {
+  process.stderr.write(`bench needs the PyTorch reference at ${REF}\n`);
+  process.exit(2);
+}
+console.log(JSON.stringify(BENCHES[name]()));
