@@ -114,31 +114,24 @@ export function loadLlama2c(file: string): { spec: ModelSpec; weights: MemoryWei
  * permutation HF's Llama conversion applies.
  */
 export function toRotateHalf(t: Tensor<'float32'>, heads: number): Tensor<'float32'> {
-  const [rows, cols] = t.shape;
-  const hd = rows / heads;
-  const out = new Float32Array(t.data.length);
-  for (let h = 0; h < heads; h++) {
-    for (let i = 0; i < hd / 2; i++) {
-      for (let j = 0; j < 2; j++) {
-        const src = h * hd + 2 * i + j;
-        const dst = h * hd + j * (hd / 2) + i;
-        out.set(t.data.subarray(src * cols, (src + 1) * cols), dst * cols);
-      }
-    }
-  }
-  return { dtype: 'float32', shape: t.shape, data: out };
+  return permuteRotaryRows(t, heads, false);
 }
 
 /** The inverse of `toRotateHalf` (for writing llama2.c files from HF weights). */
 export function toInterleaved(t: Tensor<'float32'>, heads: number): Tensor<'float32'> {
+  return permuteRotaryRows(t, heads, true);
+}
+
+function permuteRotaryRows(t: Tensor<'float32'>, heads: number, inverse: boolean): Tensor<'float32'> {
   const [rows, cols] = t.shape;
   const hd = rows / heads;
   const out = new Float32Array(t.data.length);
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < hd / 2; i++) {
       for (let j = 0; j < 2; j++) {
-        const dst = h * hd + 2 * i + j;
-        const src = h * hd + j * (hd / 2) + i;
+        const interleaved = h * hd + 2 * i + j;
+        const half = h * hd + j * (hd / 2) + i;
+        const [src, dst] = inverse ? [half, interleaved] : [interleaved, half];
         out.set(t.data.subarray(src * cols, (src + 1) * cols), dst * cols);
       }
     }
