@@ -1,0 +1,66 @@
+/**
+ * The SAE inference graph: `sae_in = x - b_dec` (when configured),
+ * `hidden_pre = sae_in @ W_enc + b_enc`, the architecture's activation, and
+ * optionally the reconstruction `acts @ W_dec + b_dec` (top-k decodes by
+ * gathering only the k active decoder rows).
+ */
+import { GraphBuilder } from '../runtime/graph.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { architecture } from './architectures/registry.ts';
+import type { SaeConfig } from './config.ts';
+
+/** Which outputs a compiled SAE graph returns. */
+export interface SaeGraphPlan {
+  /** `acts` [n, dSae] or `values`/`indices` [n, k]. */
+  readonly codes: boolean;
+  /** `recon` [n, dIn]. */
+  readonly recon: boolean;
+  /** `hidden_pre` [n, dSae]. */
+  readonly hiddenPre: boolean;
+}
+
+/** Builds the SAE graph; weights become initializers. */
+export function buildSaeGraph(cfg: SaeConfig, weights: Readonly<Record<string, Tensor<'float32'>>>, plan: SaeGraphPlan): Uint8Array {
+  const g = new GraphBuilder();
+  const names = new Map<string, string>();
+  const w = (name: string) => {
+    let v = names.get(name);
+    if (!v) {
+      v = g.weight(name, weights[name]);
+      names.set(name, v);
+    }
+    return v;
+  };
+  const x = g.input('x', 'float32', ['n', cfg.dIn]);
+  const saeIn = cfg.applyBDecToInput ? g.op('Sub', [x, w('b_dec')]) : x;
+  const pre = g.op('Add', [g.op('MatMul', [saeIn, w('W_enc')]), w('b_enc')]);
+  if (plan.hiddenPre) {
+    g.op('Identity', [pre], {}, { out: 'hidden_pre' });
+    g.output('hidden_pre', 'float32', ['n', cfg.dSae]);
+  }
+  const act = architecture(cfg.architecture).activation(g, pre, cfg, w);
+  if ('dense' in act) {
+    if (plan.codes) {
+      g.op('Identity', [act.dense], {}, { out: 'acts' });
+      g.output('acts', 'float32', ['n', cfg.dSae]);
+    }
+    if (plan.recon) {
+      g.op('Add', [g.op('MatMul', [act.dense, w('W_dec')]), w('b_dec')], {}, { out: 'recon' });
+      g.output('recon', 'float32', ['n', cfg.dIn]);
+    }
+  } else {
+    if (plan.codes) {
+      g.op('Identity', [act.values], {}, { out: 'values' });
+      g.op('Identity', [act.indices], {}, { out: 'indices' });
+      g.output('values', 'float32', ['n', cfg.k!]);
+      g.output('indices', 'int64', ['n', cfg.k!]);
+    }
+    if (plan.recon) {
+      const rows = g.op('Gather', [w('W_dec'), act.indices]);
+      const mixed = g.op('MatMul', [g.op('Unsqueeze', [act.values, g.ints([1])]), rows]);
+      g.op('Add', [g.op('Squeeze', [mixed, g.ints([1])]), w('b_dec')], {}, { out: 'recon' });
+      g.output('recon', 'float32', ['n', cfg.dIn]);
+    }
+  }
+  return g.toBytes('sae');
+}

@@ -1,0 +1,92 @@
+/**
+ * Forward and backward of the dense SAE architectures, written out as ONNX
+ * ops (the GEMMs run on ONNX Runtime):
+ * - standard: ReLU, L1 weighted by decoder row norms (SAELens), or with
+ *   `plainL1` the classic tutorial's plain L1 (decoder rows are then kept at
+ *   unit norm by the optimizer);
+ * - jumprelu: `pre * (pre > θ)`, θ = exp(log_threshold), with an L0 penalty
+ *   and straight-through pseudo-derivatives for θ through a rectangle kernel
+ *   of width `bandwidth` (Rajamanoharan et al. 2024, "Jumping Ahead");
+ * - batchtopk: the k x B largest activations of the whole batch
+ *   (Bussmann et al. 2024); the smallest kept value is exposed as
+ *   `batch_threshold` for the inference threshold's running estimate.
+ */
+import type { GraphBuilder } from '../../../runtime/graph.ts';
+import { asFloat, mul, sumAll, type Grads, type StepInputs } from './types.ts';
+
+/** Options of the dense step. */
+export interface DenseOptions {
+  /** Plain L1 (tutorial form) instead of decoder-norm-weighted L1. */
+  readonly plainL1: boolean;
+  /** JumpReLU kernel width. */
+  readonly bandwidth: number;
+}
+
+/** Adds the dense forward/backward. Sparsity coefficient comes in as input `sparsity_coef`. */
+export function denseGrads(s: StepInputs, o: DenseOptions): Grads {
+  const { g, cfg, x, p, batch } = s;
+  const coef = g.input('sparsity_coef', 'float32', []);
+  const saeIn = g.op('Sub', [x, p.b_dec]);
+  const pre = g.op('Gemm', [saeIn, p.W_encT, p.b_enc], { transB: 1 });
+  const extra: Record<string, string> = { hidden_pre: pre };
+  let mask: string;
+  let theta: string | undefined;
+  if (cfg.architecture === 'jumprelu') {
+    theta = g.op('Exp', [p.log_threshold]);
+    mask = asFloat(g, g.op('Greater', [pre, theta]));
+  } else if (cfg.architecture === 'batchtopk') {
+    const relu = g.op('Relu', [pre]);
+    const kB = g.op('Mul', [g.ints([cfg.k!]), g.op('Slice', [g.op('Shape', [x]), g.ints([0]), g.ints([1])])]);
+    const [top] = g.opN('TopK', [g.op('Reshape', [relu, g.ints([-1])]), kB], 2, { axis: 0, largest: 1, sorted: 0 });
+    const t = g.op('Max', [g.op('ReduceMin', [top], { keepdims: 0 }), g.floats([1e-12])]);
+    extra.batch_threshold = t;
+    mask = asFloat(g, g.op('GreaterOrEqual', [relu, t]));
+  } else {
+    mask = asFloat(g, g.op('Greater', [pre, g.floats([0])]));
+  }
+  const f = mul(g, pre, mask);
+  extra.feature_acts = f;
+  const recon = g.op('Add', [g.op('MatMul', [f, p.W_dec]), p.b_dec]);
+  extra.sae_out = recon;
+  const e = g.op('Sub', [recon, x]);
+  const losses: Record<string, string> = { mse: g.op('Div', [sumAll(g, mul(g, e, e)), batch]) };
+  const dOut = mul(g, e, g.op('Div', [g.floats([2]), batch]));
+  let dF = g.op('Gemm', [dOut, p.W_dec], { transB: 1 });
+  let gWdec = g.op('Gemm', [f, dOut], { transA: 1 });
+  const grads: Record<string, string> = {};
+  const coefPerRow = g.op('Div', [coef, batch]);
+  if (cfg.architecture === 'standard') {
+    if (o.plainL1) {
+      losses.l1 = mul(g, coef, g.op('Div', [sumAll(g, f), batch]));
+      dF = g.op('Add', [dF, coefPerRow]);
+    } else {
+      const norms = g.op('Sqrt', [g.op('ReduceSum', [mul(g, p.W_dec, p.W_dec), g.ints([1])], { keepdims: 1 })]); // [S, 1]
+      const normRow = g.op('Reshape', [norms, g.ints([-1])]);
+      losses.l1 = mul(g, coef, g.op('Div', [sumAll(g, mul(g, f, normRow)), batch]));
+      dF = g.op('Add', [dF, mul(g, coefPerRow, normRow)]);
+      const fSum = g.op('ReduceSum', [f, g.ints([0])], { keepdims: 0 });
+      const scale = mul(g, coefPerRow, g.op('Div', [g.op('Unsqueeze', [fSum, g.ints([1])]), norms]));
+      gWdec = g.op('Add', [gWdec, mul(g, scale, p.W_dec)]);
+    }
+  }
+  const dPre = mul(g, dF, mask);
+  if (theta) {
+    // Straight-through estimates: d/dθ of pre*H(pre-θ) ≈ -θ K, of H(pre-θ) ≈ -K, K = rect((pre-θ)/ε)/ε.
+    const u = g.op('Div', [g.op('Sub', [pre, theta]), g.floats([o.bandwidth])]);
+    const inside = asFloat(g, g.op('Less', [g.op('Abs', [u]), g.floats([0.5])]));
+    const K = g.op('Div', [inside, g.floats([o.bandwidth])]);
+    losses.l0_penalty = mul(g, coef, g.op('Div', [sumAll(g, mask), batch]));
+    const dTheta = g.op('Neg', [g.op('ReduceSum', [g.op('Add', [mul(g, mul(g, dF, theta), K), mul(g, coefPerRow, K)]), g.ints([0])], { keepdims: 0 })]);
+    grads.log_threshold = mul(g, dTheta, theta);
+  }
+  grads.W_dec = gWdec;
+  grads.W_encT = g.op('Gemm', [dPre, saeIn], { transA: 1 });
+  grads.b_enc = g.op('ReduceSum', [dPre, g.ints([0])], { keepdims: 0 });
+  grads.b_dec = g.op('Sub', [g.op('ReduceSum', [dOut, g.ints([0])], { keepdims: 0 }), g.op('MatMul', [grads.b_enc, p.W_encT])]);
+  return { grads, losses, l0: g.op('Div', [sumAll(g, mask), batch]), extra };
+}
+
+/** Latents that fired anywhere in the batch [S] (1 or 0). */
+export function firedDense(g: GraphBuilder, featureActs: string): string {
+  return g.op('ReduceMax', [asFloat(g, g.op('Greater', [featureActs, g.floats([0])])), g.ints([0])], { keepdims: 0 });
+}

@@ -1,0 +1,78 @@
+/**
+ * Trainable SAE parameters in the trainer's layout: the encoder is kept
+ * transposed (`W_encT` [dSae, dIn]) so that a latent's encoder and decoder
+ * weights are both rows, which sparse top-k gradients update row by row.
+ * Conversions to and from SAELens weights live here.
+ */
+import type { Tensor } from '../../tensor/tensor.ts';
+import { Rng } from '../../tensor/random.ts';
+import type { SaeConfig } from '../config.ts';
+import type { SaeWeights } from '../sae.ts';
+
+/** Parameter tensors by name (`W_encT`, `b_enc`, `W_dec`, `b_dec`, optionally `threshold`). */
+export type Params = Record<string, Float32Array>;
+
+/** Shapes of the trainable parameters. */
+export function paramShapes(cfg: SaeConfig): Record<string, number[]> {
+  const s: Record<string, number[]> = { W_encT: [cfg.dSae, cfg.dIn], b_enc: [cfg.dSae], W_dec: [cfg.dSae, cfg.dIn], b_dec: [cfg.dIn] };
+  if (cfg.architecture === 'jumprelu') s.log_threshold = [cfg.dSae];
+  return s;
+}
+
+/**
+ * SAELens-style initialization: decoder rows random with norm `decoderNorm`,
+ * encoder = decoder transposed, zero biases (b_dec may be set from data).
+ */
+export function initParams(cfg: SaeConfig, seed: number, decoderNorm = 0.1, initThreshold = 0.001): Params {
+  const rng = new Rng(seed);
+  const { dIn, dSae } = cfg;
+  const W_dec = new Float32Array(dSae * dIn);
+  for (let s = 0; s < dSae; s++) {
+    let n = 0;
+    for (let i = 0; i < dIn; i++) {
+      const v = rng.normal();
+      W_dec[s * dIn + i] = v;
+      n += v * v;
+    }
+    const scale = decoderNorm / Math.sqrt(n);
+    for (let i = 0; i < dIn; i++) W_dec[s * dIn + i] *= scale;
+  }
+  const p: Params = { W_encT: Float32Array.from(W_dec), b_enc: new Float32Array(dSae), W_dec, b_dec: new Float32Array(dIn) };
+  if (cfg.architecture === 'jumprelu') p.log_threshold = new Float32Array(dSae).fill(Math.log(initThreshold));
+  return p;
+}
+
+/** [rows, cols] to [cols, rows]. */
+export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+  return out;
+}
+
+/** SAELens weights from trainer parameters, folding an input scale `s` (x_train = s * x) away. */
+export function toSaeWeights(cfg: SaeConfig, p: Params, scale = 1, threshold?: Float32Array): SaeWeights {
+  const { dIn, dSae } = cfg;
+  const t = (data: Float32Array, shape: number[]): Tensor<'float32'> => ({ dtype: 'float32', shape, data });
+  const W_enc = transpose(p.W_encT, dSae, dIn).map((x) => x * scale);
+  const w: Record<string, Tensor<'float32'>> = {
+    W_enc: t(W_enc, [dIn, dSae]),
+    b_enc: t(Float32Array.from(p.b_enc), [dSae]),
+    W_dec: t(p.W_dec.map((x) => x / scale), [dSae, dIn]),
+    b_dec: t(p.b_dec.map((x) => x / scale), [dIn]),
+  };
+  if (p.log_threshold) w.threshold = t(p.log_threshold.map(Math.exp), [dSae]);
+  else if (threshold) w.threshold = t(Float32Array.from(threshold), [dSae]);
+  return w;
+}
+
+/** Trainer parameters from SAELens weights (to fine-tune or test a loaded SAE). */
+export function fromSaeWeights(cfg: SaeConfig, w: SaeWeights): Params {
+  const p: Params = {
+    W_encT: transpose(w.W_enc.data, cfg.dIn, cfg.dSae),
+    b_enc: Float32Array.from(w.b_enc.data),
+    W_dec: Float32Array.from(w.W_dec.data),
+    b_dec: Float32Array.from(w.b_dec.data),
+  };
+  if (cfg.architecture === 'jumprelu' && w.threshold) p.log_threshold = w.threshold.data.map((x) => Math.log(Math.max(x, 1e-12)));
+  return p;
+}

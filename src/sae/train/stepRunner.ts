@@ -1,0 +1,123 @@
+/**
+ * Runs training steps for one SAE: holds parameters and Adam moments, feeds
+ * them with a batch and the schedule's scalars to the compiled step graph,
+ * and takes the updated tensors back.
+ */
+import { Session, type Feed, type RuntimeOptions } from '../../runtime/session.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
+import type { SaeConfig } from '../config.ts';
+import { buildStepGraph, type StepPlan } from './graphs/stepGraph.ts';
+import { paramShapes, type Params } from './params.ts';
+
+/** Per-step scalars from the schedule. */
+export interface StepScalars {
+  /** Learning rate. */
+  readonly lr: number;
+  /** Sparsity coefficient (L1 or L0); unused by top-k. */
+  readonly sparsityCoef: number;
+  /** Global gradient-norm limit. */
+  readonly maxGradNorm: number;
+  /** AuxK inputs when there are dead latents (top-k). */
+  readonly aux?: { readonly dead: Float32Array; readonly k: number; readonly scale: number };
+}
+
+/** What one step reports. */
+export interface StepResult {
+  /** Loss terms (`mse`, `l1`, `l0_penalty`, `aux`) and `loss`, averaged per token. */
+  readonly losses: Readonly<Record<string, number>>;
+  /** Mean active latents per token. */
+  readonly l0: number;
+  /** Σ (x - mean x)², for explained variance. */
+  readonly varX: number;
+  /** Gradient norm before clipping. */
+  readonly gradNorm: number;
+  /** Top-k indices [B, k] (top-k), or latents that fired in the batch [dSae] (dense). */
+  readonly indices?: BigInt64Array;
+  readonly fired?: Float32Array;
+  /** BatchTopK: the smallest kept activation. */
+  readonly batchThreshold?: number;
+  /** Raw outputs by name (gradients and forward tensors with `emitGrads`). */
+  readonly raw: Readonly<Record<string, Tensor<'float32'>>>;
+}
+
+/** One SAE's optimizer state and compiled step graphs. */
+export class StepRunner {
+  /** Adam first moments. */
+  m: Params;
+  /** Adam second moments. */
+  v: Params;
+  /** Steps taken. */
+  t = 0;
+  private readonly sessions = new Map<string, Promise<Session>>();
+  private readonly shapes: Record<string, number[]>;
+
+  constructor(readonly cfg: SaeConfig, public params: Params, private readonly plan: Omit<StepPlan, 'aux'>, private readonly runtime: RuntimeOptions = {}) {
+    this.shapes = paramShapes(cfg);
+    this.m = zerosLike(params);
+    this.v = zerosLike(params);
+  }
+
+  /** One step on x [B, dIn]; parameters and moments are replaced by the updated ones. */
+  async step(x: Tensor<'float32'>, s: StepScalars): Promise<StepResult> {
+    const aux = this.cfg.architecture === 'topk' && s.aux !== undefined && s.aux.k > 0;
+    const session = await this.session({ ...this.plan, aux });
+    this.t += 1;
+    const scalar = (v: number): Tensor<'float32'> => ({ dtype: 'float32', shape: [], data: Float32Array.of(v) });
+    const feeds: Record<string, Feed> = {
+      x,
+      lr: scalar(s.lr),
+      bias1: scalar(1 / (1 - this.plan.beta1 ** this.t)),
+      bias2: scalar(1 / (1 - this.plan.beta2 ** this.t)),
+      max_grad_norm: scalar(s.maxGradNorm),
+    };
+    if (this.cfg.architecture !== 'topk') feeds.sparsity_coef = scalar(s.sparsityCoef);
+    if (aux) {
+      feeds.dead = { dtype: 'float32', shape: [this.cfg.dSae], data: s.aux!.dead };
+      feeds.aux_k = { dtype: 'int64', shape: [1], data: BigInt64Array.of(BigInt(s.aux!.k)) };
+      feeds.aux_scale = scalar(s.aux!.scale);
+    }
+    for (const [n, shape] of Object.entries(this.shapes)) {
+      feeds[n] = { dtype: 'float32', shape, data: this.params[n] };
+      feeds[`m.${n}`] = { dtype: 'float32', shape, data: this.m[n] };
+      feeds[`v.${n}`] = { dtype: 'float32', shape, data: this.v[n] };
+    }
+    const out = await session.run(feeds);
+    for (const n of Object.keys(this.shapes)) {
+      this.params[n] = out[`new.${n}`].data;
+      this.m[n] = out[`new_m.${n}`].data;
+      this.v[n] = out[`new_v.${n}`].data;
+    }
+    const losses: Record<string, number> = {};
+    for (const k of ['mse', 'l1', 'l0_penalty', 'aux', 'loss']) if (out[k]) losses[k] = out[k].data[0];
+    return {
+      losses,
+      l0: out.l0.data[0],
+      varX: out.var_x.data[0],
+      gradNorm: out.grad_norm.data[0],
+      indices: out.indices ? (out.indices.data as unknown as BigInt64Array) : undefined,
+      fired: out.fired?.data,
+      batchThreshold: out.batch_threshold?.data[0],
+      raw: out,
+    };
+  }
+
+  /** Frees compiled graphs. */
+  async dispose(): Promise<void> {
+    for (const s of this.sessions.values()) await (await s).release();
+    this.sessions.clear();
+  }
+
+  private session(plan: StepPlan): Promise<Session> {
+    const key = JSON.stringify(plan);
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = Session.create(buildStepGraph(this.cfg, plan), this.runtime);
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+}
+
+function zerosLike(p: Params): Params {
+  return Object.fromEntries(Object.entries(p).map(([k, v]) => [k, new Float32Array(v.length)]));
+}
