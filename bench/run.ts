@@ -2,8 +2,9 @@
 import * as fs from 'node:fs';
 import { REF } from './common.ts';
 import { benchForward } from './forward.ts';
+import { benchSaeTrain } from './saeTrain.ts';
 
-const BENCHES: Record<string, () => Record<string, unknown>> = { forward: benchForward };
+const BENCHES: Record<string, () => Record<string, unknown>> = { forward: benchForward, 'sae-train': benchSaeTrain };
 
 const name = process.argv[2];
 if (!name || !BENCHES[name]) {

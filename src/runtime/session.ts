@@ -42,11 +42,22 @@ export class Session {
     return this.inner.outputNames;
   }
 
-  /** Runs the graph; returns float32 outputs by name. */
-  async run(feeds: Record<string, Feed>, fetch?: readonly string[]): Promise<Record<string, Tensor<'float32'>>> {
+  /**
+   * Runs the graph; returns float32 outputs by name. Outputs named in `into`
+   * are written into those caller-owned buffers (no allocation per call).
+   */
+  async run(feeds: Record<string, Feed>, fetch?: readonly string[], into?: Record<string, Tensor<'float32'>>): Promise<Record<string, Tensor<'float32'>>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor(v.dtype, v.data, [...v.shape]);
-    const res = fetch ? await this.inner.run(ortFeeds, [...fetch]) : await this.inner.run(ortFeeds);
+    let res: ort.InferenceSession.ReturnType;
+    if (into) {
+      const fetches: Record<string, ort.Tensor | null> = {};
+      for (const name of fetch ?? this.inner.outputNames) fetches[name] = null;
+      for (const [k, v] of Object.entries(into)) fetches[k] = new ort.Tensor('float32', v.data, [...v.shape]);
+      res = await this.inner.run(ortFeeds, fetches);
+    } else {
+      res = fetch ? await this.inner.run(ortFeeds, [...fetch]) : await this.inner.run(ortFeeds);
+    }
     const out: Record<string, Tensor<'float32'>> = {};
     for (const [k, v] of Object.entries(res)) {
       out[k] = { dtype: 'float32', shape: v.dims.map(Number), data: v.data as Float32Array };

@@ -50,11 +50,14 @@ export class StepRunner {
   t = 0;
   private readonly sessions = new Map<string, Promise<Session>>();
   private readonly shapes: Record<string, number[]>;
+  /** Spare buffers the next step writes into; swapped with the live ones after each step. */
+  private spare: { params: Params; m: Params; v: Params };
 
   constructor(readonly cfg: SaeConfig, public params: Params, private readonly plan: Omit<StepPlan, 'aux'>, private readonly runtime: RuntimeOptions = {}) {
     this.shapes = paramShapes(cfg);
     this.m = zerosLike(params);
     this.v = zerosLike(params);
+    this.spare = { params: zerosLike(params), m: zerosLike(params), v: zerosLike(params) };
   }
 
   /** One step on x [B, dIn]; parameters and moments are replaced by the updated ones. */
@@ -81,12 +84,18 @@ export class StepRunner {
       feeds[`m.${n}`] = { dtype: 'float32', shape, data: this.m[n] };
       feeds[`v.${n}`] = { dtype: 'float32', shape, data: this.v[n] };
     }
-    const out = await session.run(feeds);
-    for (const n of Object.keys(this.shapes)) {
-      this.params[n] = out[`new.${n}`].data;
-      this.m[n] = out[`new_m.${n}`].data;
-      this.v[n] = out[`new_v.${n}`].data;
+    const into: Record<string, Tensor<'float32'>> = {};
+    for (const [n, shape] of Object.entries(this.shapes)) {
+      into[`new.${n}`] = { dtype: 'float32', shape, data: this.spare.params[n] };
+      into[`new_m.${n}`] = { dtype: 'float32', shape, data: this.spare.m[n] };
+      into[`new_v.${n}`] = { dtype: 'float32', shape, data: this.spare.v[n] };
     }
+    const out = await session.run(feeds, undefined, into);
+    const live = { params: this.params, m: this.m, v: this.v };
+    this.params = this.spare.params;
+    this.m = this.spare.m;
+    this.v = this.spare.v;
+    this.spare = live;
     const losses: Record<string, number> = {};
     for (const k of ['mse', 'l1', 'l0_penalty', 'aux', 'loss']) if (out[k]) losses[k] = out[k].data[0];
     return {

@@ -16,13 +16,14 @@ export function topkGrads(s: StepInputs, aux: boolean): Grads {
   const pre = g.op('Gemm', [saeIn, p.W_encT, p.b_enc], { transB: 1 });
   const [vals, idx] = g.opN('TopK', [pre, g.ints([cfg.k!])], 2, { axis: -1, largest: 1, sorted: 1 });
   const v = g.op('Relu', [vals]);
-  const recon = g.op('Add', [decodeRows(g, p.W_dec, v, idx), p.b_dec]);
+  const rows = g.op('Gather', [p.W_dec, idx]);
+  const recon = g.op('Add', [mix(g, v, rows), p.b_dec]);
   const e = g.op('Sub', [recon, x]);
   const mse = g.op('Div', [sumAll(g, mul(g, e, e)), batch]);
   const dOut = mul(g, e, g.op('Div', [g.floats([2]), batch]));
   const zeros = g.op('ConstantOfShape', [g.op('Shape', [p.W_dec])], {});
   const zerosS = g.op('ConstantOfShape', [g.op('Shape', [p.b_enc])], {});
-  const main = rowGrads(g, p.W_dec, v, vals, idx, dOut, saeIn);
+  const main = rowGrads(g, rows, v, vals, dOut, saeIn);
   let gWdec = scatterRows(g, zeros, idx, main.decUpdates);
   let gWencT = scatterRows(g, zeros, idx, main.encUpdates);
   let gbEnc = scatterScalars(g, zerosS, idx, main.dPre);
@@ -34,10 +35,11 @@ export function topkGrads(s: StepInputs, aux: boolean): Grads {
     const masked = g.op('Where', [g.op('Greater', [dead, g.floats([0.5])]), pre, g.floats([-1e30])]);
     const [aVals, aIdx] = g.opN('TopK', [masked, auxK], 2, { axis: -1, largest: 1, sorted: 1 });
     const av = g.op('Relu', [aVals]);
-    const d = g.op('Add', [decodeRows(g, p.W_dec, av, aIdx), e]); // aux_recon - (x - recon)
+    const aRows = g.op('Gather', [p.W_dec, aIdx]);
+    const d = g.op('Add', [mix(g, av, aRows), e]); // aux_recon - (x - recon)
     losses.aux = g.op('Div', [mul(g, auxScale, sumAll(g, mul(g, d, d))), batch]);
     const dA = mul(g, d, g.op('Div', [mul(g, g.floats([2]), auxScale), batch]));
-    const a = rowGrads(g, p.W_dec, av, aVals, aIdx, dA, saeIn);
+    const a = rowGrads(g, aRows, av, aVals, dA, saeIn);
     gWdec = g.op('Add', [gWdec, scatterRows(g, zeros, aIdx, a.decUpdates)]);
     gWencT = g.op('Add', [gWencT, scatterRows(g, zeros, aIdx, a.encUpdates)]);
     gbEnc = g.op('Add', [gbEnc, scatterScalars(g, zerosS, aIdx, a.dPre)]);
@@ -51,15 +53,13 @@ export function topkGrads(s: StepInputs, aux: boolean): Grads {
   };
 }
 
-/** Σ_j values[b, j] * W_dec[idx[b, j]]: [B, dIn]. */
-function decodeRows(g: GraphBuilder, W: string, values: string, idx: string): string {
-  const rows = g.op('Gather', [W, idx]);
+/** Σ_j values[b, j] * rows[b, j]: [B, dIn], rows being gathered decoder rows [B, k, dIn]. */
+function mix(g: GraphBuilder, values: string, rows: string): string {
   return g.op('Squeeze', [g.op('MatMul', [g.op('Unsqueeze', [values, g.ints([1])]), rows]), g.ints([1])]);
 }
 
 /** Per active (b, j): decoder-row updates v ⊗ dOut, encoder-row updates dPre ⊗ sae_in, and dPre. */
-function rowGrads(g: GraphBuilder, W: string, v: string, rawVals: string, idx: string, dOut: string, saeIn: string) {
-  const rows = g.op('Gather', [W, idx]);
+function rowGrads(g: GraphBuilder, rows: string, v: string, rawVals: string, dOut: string, saeIn: string) {
   const dv = g.op('Squeeze', [g.op('MatMul', [rows, g.op('Unsqueeze', [dOut, g.ints([2])])]), g.ints([2])]);
   const dPre = mul(g, dv, asFloat(g, g.op('Greater', [rawVals, g.floats([0])])));
   const outer = (a: string, b: string) => mul(g, g.op('Unsqueeze', [a, g.ints([2])]), g.op('Unsqueeze', [b, g.ints([1])]));
