@@ -20,6 +20,21 @@ export class Rng {
     this.s3 = next();
   }
 
+  /** The generator's state, to save in a checkpoint. */
+  getState(): number[] {
+    return [this.s0, this.s1, this.s2, this.s3];
+  }
+
+  /** Restores a state from `getState`. */
+  setState(s: readonly number[]): void {
+    [this.s0, this.s1, this.s2, this.s3] = s;
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
   /** Uniform in [0, 1) (xoshiro128**). */
   next(): number {
     const r = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;

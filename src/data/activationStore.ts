@@ -1,0 +1,114 @@
+/**
+ * A sharded on-disk activation store: `manifest.json` plus
+ * `shard-NNNNN.safetensors` files of activations [tokens, dIn] at one hook.
+ * Each shard is written atomically (temporary file, then rename) before the
+ * manifest records it, so a killed collection resumes from its last recorded
+ * shard and never reads a half-written one.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
+import type { HookedModel } from '../model/hookedModel.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { activationGroups } from './activationSource.ts';
+
+/** What the manifest records. */
+export interface StoreManifest {
+  readonly model: string;
+  readonly hook: string;
+  readonly corpus: string;
+  readonly contextSize: number;
+  readonly dIn: number;
+  /** Shards in write order, with their token counts. */
+  readonly shards: readonly { readonly file: string; readonly tokens: number }[];
+  /** Packed corpus rows consumed (where a resumed collection continues). */
+  readonly rowsConsumed: number;
+  /** Tokens stored. */
+  readonly tokens: number;
+  /** Whether the target was reached (or the corpus ran out). */
+  readonly done: boolean;
+}
+
+/** Options of `collectActivations`. */
+export interface CollectOptions {
+  readonly corpus: string;
+  readonly hook: string;
+  readonly contextSize: number;
+  /** Tokens to store in all. */
+  readonly tokens: number;
+  /** Tokens per shard (default 65,536). */
+  readonly shardTokens?: number;
+  readonly rowsPerPass?: number;
+  /** Called after each shard. */
+  readonly onShard?: (m: StoreManifest) => void;
+}
+
+/** Collects activations into `dir`, resuming a collection a manifest says is unfinished. */
+export async function collectActivations(model: HookedModel, dir: string, o: CollectOptions): Promise<StoreManifest> {
+  fs.mkdirSync(dir, { recursive: true });
+  const hook = model.resolveHooks([o.hook])[0].name;
+  let m = readManifest(dir) ?? { model: model.name, hook, corpus: o.corpus, contextSize: o.contextSize, dIn: 0, shards: [], rowsConsumed: 0, tokens: 0, done: false };
+  if (m.hook !== hook || m.corpus !== o.corpus || m.contextSize !== o.contextSize) {
+    throw new Error(`${dir}: holds activations of ${m.hook} over ${m.corpus} (context ${m.contextSize}); refusing to mix in ${hook} over ${o.corpus}`);
+  }
+  if (m.done || m.tokens >= o.tokens) return m;
+  const shardTokens = o.shardTokens ?? 65536;
+  let pending: Float32Array[] = [];
+  let pendingTokens = 0;
+  let dIn = m.dIn;
+  const flush = (rowsConsumed: number, done: boolean) => {
+    if (pendingTokens > 0) {
+      const file = `shard-${String(m.shards.length).padStart(5, '0')}.safetensors`;
+      const data = new Float32Array(pendingTokens * dIn);
+      let off = 0;
+      for (const p of pending) {
+        data.set(p, off);
+        off += p.length;
+      }
+      writeSafetensors(path.join(dir, file), { acts: { dtype: 'float32', shape: [pendingTokens, dIn], data } });
+      m = { ...m, dIn, shards: [...m.shards, { file, tokens: pendingTokens }], tokens: m.tokens + pendingTokens };
+    }
+    m = { ...m, rowsConsumed, done };
+    writeManifest(dir, m);
+    pending = [];
+    pendingTokens = 0;
+    o.onShard?.(m);
+  };
+  let lastRows = m.rowsConsumed;
+  for await (const group of activationGroups(model, { corpus: o.corpus, hooks: [hook], contextSize: o.contextSize, rowsPerPass: o.rowsPerPass, startRow: m.rowsConsumed })) {
+    const acts = group.acts[hook];
+    dIn = acts.length / group.tokens;
+    const room = o.tokens - m.tokens - pendingTokens;
+    const n = Math.min(group.tokens, room);
+    pending.push(acts.subarray(0, n * dIn));
+    pendingTokens += n;
+    lastRows = group.rowsConsumed;
+    if (m.tokens + pendingTokens >= o.tokens) {
+      flush(lastRows, true);
+      return m;
+    }
+    if (pendingTokens >= shardTokens) flush(lastRows, false);
+  }
+  flush(lastRows, true);
+  return m;
+}
+
+/** The manifest of a store, or undefined when the folder has none. */
+export function readManifest(dir: string): StoreManifest | undefined {
+  const p = path.join(dir, 'manifest.json');
+  if (!fs.existsSync(p)) return undefined;
+  return JSON.parse(fs.readFileSync(p, 'utf8')) as StoreManifest;
+}
+
+function writeManifest(dir: string, m: StoreManifest): void {
+  const tmp = path.join(dir, `.manifest.json.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, JSON.stringify(m, null, 2));
+  fs.renameSync(tmp, path.join(dir, 'manifest.json'));
+}
+
+/** Reads a store's shards in order, each as [tokens, dIn]. */
+export function* readShards(dir: string): Generator<Tensor<'float32'>> {
+  const m = readManifest(dir);
+  if (!m) throw new Error(`${dir}: not an activation store (no manifest.json)`);
+  for (const s of m.shards) yield SafetensorsFile.open(path.join(dir, s.file)).readF32('acts');
+}

