@@ -2,11 +2,15 @@
 import { Command } from 'commander';
 import { registerGenerate } from './commands/generate.ts';
 import { registerRun } from './commands/run.ts';
+import { registerTrain } from './commands/train.ts';
+import { registerEval } from './commands/evaluate.ts';
 
 const program = new Command();
 program.name('saescope').description('Understand transformer language models through sparse autoencoders.').version('0.1.0');
 registerGenerate(program);
 registerRun(program);
+registerTrain(program);
+registerEval(program);
 
 try {
   await program.parseAsync(process.argv);

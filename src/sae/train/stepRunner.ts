@@ -31,7 +31,7 @@ export interface StepResult {
   readonly varX: number;
   /** Gradient norm before clipping. */
   readonly gradNorm: number;
-  /** Top-k indices [B, k] (top-k), or latents that fired in the batch [dSae] (dense). */
+  /** Top-k indices [B, k] (top-k), or per-latent counts of firing tokens [dSae] (dense). */
   readonly indices?: BigInt64Array;
   readonly fired?: Float32Array;
   /** BatchTopK: the smallest kept activation. */

@@ -86,7 +86,7 @@ export function denseGrads(s: StepInputs, o: DenseOptions): Grads {
   return { grads, losses, l0: g.op('Div', [sumAll(g, mask), batch]), extra };
 }
 
-/** Latents that fired anywhere in the batch [S] (1 or 0). */
+/** Tokens of the batch on which each latent fired [S]. */
 export function firedDense(g: GraphBuilder, featureActs: string): string {
-  return g.op('ReduceMax', [asFloat(g, g.op('Greater', [featureActs, g.floats([0])])), g.ints([0])], { keepdims: 0 });
+  return g.op('ReduceSum', [asFloat(g, g.op('Greater', [featureActs, g.floats([0])])), g.ints([0])], { keepdims: 0 });
 }

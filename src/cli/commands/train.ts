@@ -1,0 +1,78 @@
+/** `saescope train`: train one or more SAEs on a model's activations. */
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import type { SaeArchitecture } from '../../sae/config.ts';
+import type { SaeSpec } from '../../sae/train/options.ts';
+import { trainSaes } from '../../sae/train/trainer.ts';
+import { loadForCli } from '../loadForCli.ts';
+import { parseCount, parseNumber } from '../options.ts';
+
+const ARCHS = ['standard', 'topk', 'batchtopk', 'jumprelu'];
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train SAEs on activations streamed from a model (several --hook/--expansion values train several SAEs from one pass)')
+    .requiredOption('--model <pathOrId>', 'HF model folder, HF id, or llama2.c .bin')
+    .requiredOption('--hook <hooks>', 'hook name(s), comma-separated')
+    .requiredOption('--corpus <spec>', 'corpus: .txt, folder, .jsonl[:field], npm:nlp-corpus; [a:b] keeps documents a..b-1')
+    .requiredOption('--tokens <n>', 'training tokens', parseCount('--tokens'))
+    .requiredOption('--out <dir>', 'output folder (one SAE), or a parent folder when training several')
+    .option('--arch <arch>', `architecture: ${ARCHS.join(', ')}`, 'topk')
+    .option('--k <k>', 'active latents per token (topk, batchtopk)', parseCount('--k'), 32)
+    .option('--expansion <e>', 'd_sae = e x d_in; comma-separated for several widths', '8')
+    .option('--lr <lr>', 'peak learning rate', parseNumber('--lr'), 3e-4)
+    .option('--l1 <c>', 'sparsity coefficient (L1 for standard, L0 for jumprelu)', parseNumber('--l1'))
+    .option('--tutorial-l1', 'standard SAE in the classic tutorial form: plain L1, unit-norm decoder rows')
+    .option('--normalize', 'scale activations to an expected norm of sqrt(d_in) (folded back at save)')
+    .option('--batch-size <n>', 'tokens per step', parseCount('--batch-size'), 4096)
+    .option('--context-size <n>', 'tokens per row', parseCount('--context-size'), 128)
+    .option('--lr-warmup-steps <n>', 'learning-rate warm-up steps', parseCount('--lr-warmup-steps'), 0)
+    .option('--lr-decay-steps <n>', 'final steps of linear learning-rate decay', parseCount('--lr-decay-steps'), 0)
+    .option('--l1-warmup-steps <n>', 'sparsity-coefficient warm-up steps', parseCount('--l1-warmup-steps'), 0)
+    .option('--max-grad-norm <x>', 'gradient clipping', parseNumber('--max-grad-norm'), 1)
+    .option('--dead-window <n>', 'tokens without firing before a latent counts as dead', parseCount('--dead-window'), 1_000_000)
+    .option('--checkpoint-dir <dir>', 'write checkpoints here and resume from them')
+    .option('--checkpoint-every <n>', 'tokens between checkpoints', parseCount('--checkpoint-every'), 1_000_000)
+    .option('--log <file>', 'JSON-lines metrics log')
+    .option('--log-every <n>', 'steps between log lines', parseCount('--log-every'), 10)
+    .option('--seed <s>', 'seed', parseCount('--seed'), 0)
+    .option('--quiet', 'no progress bar')
+    .action(async (o) => {
+      if (!ARCHS.includes(o.arch)) throw new Error(`--arch must be one of ${ARCHS.join(', ')}, got '${o.arch}'`);
+      const model = await loadForCli(o.model);
+      const hooks = String(o.hook).split(',').map((h: string) => h.trim()).filter(Boolean);
+      const expansions = String(o.expansion).split(',').map((e: string) => parseNumber('--expansion')(e));
+      const specs: SaeSpec[] = [];
+      for (const hook of hooks) {
+        const width = model.resolveHooks([hook])[0];
+        for (const e of expansions) {
+          const several = hooks.length * expansions.length > 1;
+          specs.push({
+            hook: width.name, architecture: o.arch as SaeArchitecture, dSae: Math.round(e * model.spec.dModel), k: o.k, lr: o.lr,
+            sparsityCoef: o.l1, plainL1: o.tutorialL1 === true, normalizeActivations: o.normalize ? 'expected_average_only_in' : 'none',
+            out: several ? `${o.out}/${width.name}-x${e}` : o.out,
+          });
+        }
+      }
+      const bar = o.quiet ? undefined : new cliProgress.SingleBar({
+        format: ' train [{bar}] {percentage}% | {value}/{total} tok | {tps} tok/s | loss {loss} | L0 {l0} | EV {ev} | dead {dead}',
+        stream: process.stderr, hideCursor: true,
+      }, cliProgress.Presets.shades_classic);
+      bar?.start(o.tokens, 0, { tps: '-', loss: '-', l0: '-', ev: '-', dead: '-' });
+      const r = await trainSaes(model, specs, {
+        corpus: o.corpus, tokens: o.tokens, contextSize: o.contextSize, batchSize: o.batchSize, seed: o.seed,
+        lrWarmupSteps: o.lrWarmupSteps, lrDecaySteps: o.lrDecaySteps, sparsityWarmupSteps: o.l1WarmupSteps, maxGradNorm: o.maxGradNorm,
+        deadWindowTokens: o.deadWindow, checkpointDir: o.checkpointDir, checkpointEveryTokens: o.checkpointEvery, metricsLog: o.log, logEverySteps: o.logEvery,
+        onStep: (m) => {
+          const s = m.saes[0];
+          bar?.update(Math.min(m.tokens, o.tokens), {
+            tps: Math.round(m.tokensPerSecond), loss: s.loss.toPrecision(4), l0: s.l0.toFixed(1),
+            ev: s.explainedVariance.toFixed(3), dead: `${(100 * s.deadFraction).toFixed(1)}%`,
+          });
+        },
+      });
+      bar?.stop();
+      process.stderr.write(`${r.resumed ? 'resumed and ' : ''}saved ${specs.map((s) => s.out).join(', ')}\n`);
+    });
+}

@@ -1,0 +1,174 @@
+/**
+ * Trains one or more SAEs from one stream of model activations: each forward
+ * pass feeds a shuffle buffer per hook, and every SAE on a hook steps on the
+ * same sampled batch. Checkpoints capture everything a resumed run needs to
+ * end with the same weights as an uninterrupted one.
+ */
+import * as fs from 'node:fs';
+import { activationGroups, type ActivationGroup } from '../../data/activationSource.ts';
+import { ShuffleBuffer } from '../../data/shuffleBuffer.ts';
+import type { HookedModel } from '../../model/hookedModel.ts';
+import { hookInnerDims } from '../../model/interventionFeeds.ts';
+import { numel } from '../../tensor/tensor.ts';
+import type { SaeConfig } from '../config.ts';
+import type { Sae } from '../sae.ts';
+import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint.ts';
+import type { SaeSpec, StepMetrics, TrainOptions } from './options.ts';
+import { TrainUnit } from './unit.ts';
+
+/** What training returns. */
+export interface TrainResult {
+  /** The trained SAEs, in spec order (also saved to their `out` folders). */
+  readonly saes: readonly Sae[];
+  /** Final metrics. */
+  readonly last?: StepMetrics;
+  /** Whether the run resumed from a checkpoint. */
+  readonly resumed: boolean;
+}
+
+/** Trains the SAEs described by `specs` on `model`'s activations. */
+export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o: TrainOptions): Promise<TrainResult> {
+  if (specs.length === 0) throw new Error('no SAEs to train');
+  const ctx = o.contextSize ?? 128;
+  const B = o.batchSize ?? 4096;
+  const seed = o.seed ?? 0;
+  const hooks = [...new Set(specs.map((s) => model.resolveHooks([s.hook])[0].name))];
+  const units = specs.map((s, i) => new TrainUnit(s, configFor(model, s, o), o, seed + 1000 * i));
+  const buffers = new Map(hooks.map((h, i) => [h, new ShuffleBuffer(widthOf(model, h), B * (o.bufferBatches ?? 8), seed + 7 + i)]));
+  const scales = new Map<string, number>(hooks.map((h) => [h, 1]));
+  const totalSteps = Math.ceil(o.tokens / B);
+  const fingerprint = JSON.stringify({ model: model.name, specs, corpus: o.corpus, ctx, B, seed, tokens: o.tokens });
+  let step = 0;
+  let rowsConsumed = 0;
+  const ck = o.checkpointDir ? readCheckpoint(o.checkpointDir) : undefined;
+  if (ck) {
+    if (ck.state.fingerprint !== fingerprint) throw new Error(`${o.checkpointDir}: checkpoint belongs to another run configuration; use another --checkpoint-dir or delete it`);
+    ({ step, rowsConsumed } = ck.state);
+    restore(ck, units, buffers, scales);
+  }
+  const source = activationGroups(model, { corpus: o.corpus, hooks, contextSize: ctx, rowsPerPass: o.rowsPerPass, startRow: rowsConsumed, epochs: Infinity });
+  const pull = async (): Promise<ActivationGroup> => {
+    const g = await source.next();
+    if (g.done) throw new Error(`corpus '${o.corpus}' yielded no activations`);
+    rowsConsumed = g.value.rowsConsumed;
+    return g.value;
+  };
+  const fill = async () => {
+    while (![...buffers.values()].every((b) => b.full)) {
+      const g = await pull();
+      for (const h of hooks) buffers.get(h)!.push(g.acts[h]);
+    }
+  };
+  if (!ck) {
+    await fill();
+    for (const h of hooks) if (specs.some((s) => (s.normalizeActivations ?? 'none') !== 'none' && model.resolveHooks([s.hook])[0].name === h)) scales.set(h, normScale(buffers.get(h)!));
+  }
+  const log = o.metricsLog ? fs.openSync(o.metricsLog, ck ? 'a' : 'w') : undefined;
+  const everyCk = o.checkpointEveryTokens ?? 1_000_000;
+  const t0 = performance.now();
+  const startTokens = step * B;
+  let last: StepMetrics | undefined;
+  try {
+    while (step < totalSteps) {
+      await fill();
+      step++;
+      const batches = new Map(hooks.map((h) => [h, scaled(buffers.get(h)!.take(B), scales.get(h)!, buffers.get(h)!.dIn)]));
+      if (step === 1) units.forEach((u) => u.initDecoderBias(batches.get(hookOf(model, u.spec))!));
+      const saes = [];
+      for (const u of units) saes.push(await u.step(batches.get(hookOf(model, u.spec))!, step, totalSteps));
+      const tokens = step * B;
+      last = { step, tokens, totalTokens: totalSteps * B, tokensPerSecond: (tokens - startTokens) / ((performance.now() - t0) / 1000), saes };
+      o.onStep?.(last);
+      if (log !== undefined && (step % (o.logEverySteps ?? 10) === 0 || step === totalSteps)) fs.writeSync(log, JSON.stringify(last) + '\n');
+      if (o.checkpointDir && Math.floor(tokens / everyCk) > Math.floor((tokens - B) / everyCk) && step < totalSteps) {
+        checkpoint(o.checkpointDir, { fingerprint, step, tokens, rowsConsumed }, units, buffers, scales);
+      }
+    }
+  } finally {
+    if (log !== undefined) fs.closeSync(log);
+  }
+  const saes = units.map((u) => u.save(scales.get(hookOf(model, u.spec))!));
+  for (const u of units) await u.runner.dispose();
+  return { saes, last, resumed: ck !== undefined };
+}
+
+function hookOf(model: HookedModel, s: SaeSpec): string {
+  return model.resolveHooks([s.hook])[0].name;
+}
+
+function widthOf(model: HookedModel, hook: string): number {
+  const p = model.resolveHooks([hook])[0];
+  if (p.shape.includes('keyPos')) throw new Error(`cannot train an SAE on ${hook}: attention patterns have no fixed width`);
+  return numel(hookInnerDims(p, model.spec));
+}
+
+/** The SAE config for a spec, checked against the model and hook. */
+function configFor(model: HookedModel, s: SaeSpec, o: TrainOptions): SaeConfig {
+  const hook = hookOf(model, s);
+  if (!Number.isInteger(s.dSae) || s.dSae < 1) throw new Error(`d_sae must be a positive integer, got ${s.dSae}`);
+  const needsK = s.architecture === 'topk' || s.architecture === 'batchtopk';
+  if (needsK && (!Number.isInteger(s.k) || s.k! < 1 || s.k! > s.dSae)) throw new Error(`${s.architecture} needs k in [1, ${s.dSae}], got ${s.k}`);
+  return {
+    architecture: s.architecture, dIn: widthOf(model, hook), dSae: s.dSae, k: needsK ? s.k : undefined, applyBDecToInput: true,
+    normalizeActivations: s.normalizeActivations ?? 'none', hookName: hook, modelName: model.name,
+    contextSize: o.contextSize ?? 128, prependBos: true, datasetPath: o.corpus, dtype: 'float32',
+  };
+}
+
+/** sqrt(dIn) / mean ‖x‖ over the buffer (SAELens's expected_average_only_in). */
+function normScale(b: ShuffleBuffer): number {
+  const { rows } = b.snapshot();
+  const d = b.dIn;
+  let total = 0;
+  const n = rows.length / d;
+  for (let r = 0; r < n; r++) {
+    let s = 0;
+    for (let i = 0; i < d; i++) s += rows[r * d + i] ** 2;
+    total += Math.sqrt(s);
+  }
+  return Math.sqrt(d) / (total / n);
+}
+
+function scaled(x: Float32Array, s: number, d: number) {
+  if (s !== 1) for (let i = 0; i < x.length; i++) x[i] *= s;
+  return { dtype: 'float32' as const, shape: [x.length / d, d], data: x };
+}
+
+function checkpoint(dir: string, head: Omit<CheckpointState, 'saes' | 'hooks'>, units: TrainUnit[], buffers: Map<string, ShuffleBuffer>, scales: Map<string, number>): void {
+  const tensors: Record<string, Float32Array> = {};
+  const saes = units.map((u, i) => {
+    for (const [n, v] of Object.entries(u.runner.params)) tensors[`sae${i}.param.${n}`] = v;
+    for (const [n, v] of Object.entries(u.runner.m)) tensors[`sae${i}.m.${n}`] = v;
+    for (const [n, v] of Object.entries(u.runner.v)) tensors[`sae${i}.v.${n}`] = v;
+    tensors[`sae${i}.sinceFired`] = Float32Array.from(u.tracker.sinceFired);
+    tensors[`sae${i}.fireCount`] = Float32Array.from(u.tracker.fireCount);
+    return { t: u.runner.t, threshold: u.threshold, trackerTokens: u.tracker.tokens };
+  });
+  const hooks: Record<string, { scale: number; rng: number[] }> = {};
+  for (const [h, b] of buffers) {
+    const snap = b.snapshot();
+    tensors[`buffer.${h}`] = snap.rows;
+    hooks[h] = { scale: scales.get(h)!, rng: snap.rng };
+  }
+  writeCheckpoint(dir, { ...head, saes, hooks }, tensors);
+}
+
+function restore(ck: NonNullable<ReturnType<typeof readCheckpoint>>, units: TrainUnit[], buffers: Map<string, ShuffleBuffer>, scales: Map<string, number>): void {
+  const { state, tensors } = ck;
+  units.forEach((u, i) => {
+    for (const n of Object.keys(u.runner.params)) {
+      u.runner.params[n] = tensors[`sae${i}.param.${n}`];
+      u.runner.m[n] = tensors[`sae${i}.m.${n}`];
+      u.runner.v[n] = tensors[`sae${i}.v.${n}`];
+    }
+    u.runner.t = state.saes[i].t;
+    u.threshold = state.saes[i].threshold;
+    u.tracker.sinceFired = Float64Array.from(tensors[`sae${i}.sinceFired`]);
+    u.tracker.fireCount = Float64Array.from(tensors[`sae${i}.fireCount`]);
+    u.tracker.tokens = state.saes[i].trackerTokens;
+  });
+  for (const [h, b] of buffers) {
+    b.restore({ rows: tensors[`buffer.${h}`], rng: state.hooks[h].rng });
+    scales.set(h, state.hooks[h].scale);
+  }
+}
