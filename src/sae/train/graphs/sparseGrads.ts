@@ -21,8 +21,10 @@ export function topkGrads(s: StepInputs, aux: boolean): Grads {
   const e = g.op('Sub', [recon, x]);
   const mse = g.op('Div', [sumAll(g, mul(g, e, e)), batch]);
   const dOut = mul(g, e, g.op('Div', [g.floats([2]), batch]));
-  const zeros = g.op('ConstantOfShape', [g.op('Shape', [p.W_dec])], {});
-  const zerosS = g.op('ConstantOfShape', [g.op('Shape', [p.b_enc])], {});
+  // Zeros computed from inputs, not ConstantOfShape: ONNX Runtime folds that into
+  // one constant buffer, which ScatterND may then update in place across runs.
+  const zeros = mul(g, p.W_dec, g.floats([0]));
+  const zerosS = mul(g, p.b_enc, g.floats([0]));
   const main = rowGrads(g, rows, v, vals, dOut, saeIn);
   let gWdec = scatterRows(g, zeros, idx, main.decUpdates);
   let gWencT = scatterRows(g, zeros, idx, main.encUpdates);
