@@ -6,7 +6,8 @@
 import { Session, type Feed, type RuntimeOptions } from '../../runtime/session.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
 import type { SaeConfig } from '../config.ts';
-import { buildStepGraph, type StepPlan } from './graphs/stepGraph.ts';
+import { buildDenseStepGraph, buildOptimizerGraph, buildTopkGraph, type StepPlan } from './graphs/stepGraph.ts';
+import { decoderBiasGrad, scatterEntries } from './sparseScatter.ts';
 import { paramShapes, type Params } from './params.ts';
 
 /** Per-step scalars from the schedule. */
@@ -62,28 +63,70 @@ export class StepRunner {
 
   /** One step on x [B, dIn]; parameters and moments are replaced by the updated ones. */
   async step(x: Tensor<'float32'>, s: StepScalars): Promise<StepResult> {
-    const aux = this.cfg.architecture === 'topk' && s.aux !== undefined && s.aux.k > 0;
-    const session = await this.session({ ...this.plan, aux });
     this.t += 1;
-    const scalar = (v: number): Tensor<'float32'> => ({ dtype: 'float32', shape: [], data: Float32Array.of(v) });
-    const feeds: Record<string, Feed> = {
-      x,
-      lr: scalar(s.lr),
-      bias1: scalar(1 / (1 - this.plan.beta1 ** this.t)),
-      bias2: scalar(1 / (1 - this.plan.beta2 ** this.t)),
-      max_grad_norm: scalar(s.maxGradNorm),
+    return this.cfg.architecture === 'topk' ? this.topkStep(x, s) : this.denseStep(x, s);
+  }
+
+  private async denseStep(x: Tensor<'float32'>, s: StepScalars): Promise<StepResult> {
+    const session = await this.session('dense', { ...this.plan, aux: false }, buildDenseStepGraph);
+    const feeds: Record<string, Feed> = { x, sparsity_coef: scalar(s.sparsityCoef), ...this.optimizerFeeds(s) };
+    const out = await this.runOptimizing(session, feeds);
+    return {
+      ...this.summarize(out),
+      fired: out.fired.data,
+      batchThreshold: out.batch_threshold?.data[0],
     };
-    if (this.cfg.architecture !== 'topk') feeds.sparsity_coef = scalar(s.sparsityCoef);
+  }
+
+  /** Top-k: forward and per-entry backward on ORT, sparse scatter in JS, then clipping and Adam on ORT. */
+  private async topkStep(x: Tensor<'float32'>, s: StepScalars): Promise<StepResult> {
+    const aux = s.aux !== undefined && s.aux.k > 0;
+    const fwd = await this.session(`topk${aux}`, { ...this.plan, aux }, buildTopkGraph);
+    const feeds: Record<string, Feed> = { x };
+    for (const [n, shape] of Object.entries(this.shapes)) feeds[n] = { dtype: 'float32', shape, data: this.params[n] };
     if (aux) {
       feeds.dead = { dtype: 'float32', shape: [this.cfg.dSae], data: s.aux!.dead };
       feeds.aux_k = { dtype: 'int64', shape: [1], data: BigInt64Array.of(BigInt(s.aux!.k)) };
       feeds.aux_scale = scalar(s.aux!.scale);
     }
+    const f = await fwd.run(feeds);
+    const { dIn } = this.cfg;
+    const grads: Record<string, Float32Array> = Object.fromEntries(Object.entries(this.params).map(([n, v]) => [n, new Float32Array(v.length)]));
+    const ints = (t: Tensor<'float32'>) => t.data as unknown as BigInt64Array;
+    scatterEntries({ indices: ints(f.indices), values: f.values.data, dPre: f.d_pre.data, dOut: f.d_out.data }, f.sae_in.data, dIn, grads.W_dec, grads.W_encT, grads.b_enc);
+    let dOutSum = f.d_out.data;
+    if (aux) {
+      scatterEntries({ indices: ints(f.aux_indices), values: f.aux_values.data, dPre: f.aux_d_pre.data, dOut: f.aux_d_out.data }, f.sae_in.data, dIn, grads.W_dec, grads.W_encT, grads.b_enc);
+      dOutSum = f.d_out.data.map((v, i) => v + f.aux_d_out.data[i]);
+    }
+    grads.b_dec = decoderBiasGrad(dOutSum, grads.b_enc, this.params.W_encT, dIn);
+    const opt = await this.session('adam', { ...this.plan, aux: false }, buildOptimizerGraph);
+    const optFeeds: Record<string, Feed> = this.optimizerFeeds(s);
+    for (const [n, shape] of Object.entries(this.shapes)) optFeeds[`grad.${n}`] = { dtype: 'float32', shape, data: grads[n] };
+    const out = { ...f, ...(await this.runOptimizing(opt, optFeeds)) };
+    out.loss = scalar(f.mse.data[0] + (f.aux?.data[0] ?? 0));
+    if (this.plan.emitGrads) for (const [n, shape] of Object.entries(this.shapes)) out[`grad.${n}`] = { dtype: 'float32', shape, data: grads[n] };
+    return { ...this.summarize(out), indices: ints(f.indices) };
+  }
+
+  /** Parameters, moments and schedule scalars for the optimizer part. */
+  private optimizerFeeds(s: StepScalars): Record<string, Feed> {
+    const feeds: Record<string, Feed> = {
+      lr: scalar(s.lr),
+      bias1: scalar(1 / (1 - this.plan.beta1 ** this.t)),
+      bias2: scalar(1 / (1 - this.plan.beta2 ** this.t)),
+      max_grad_norm: scalar(s.maxGradNorm),
+    };
     for (const [n, shape] of Object.entries(this.shapes)) {
       feeds[n] = { dtype: 'float32', shape, data: this.params[n] };
       feeds[`m.${n}`] = { dtype: 'float32', shape, data: this.m[n] };
       feeds[`v.${n}`] = { dtype: 'float32', shape, data: this.v[n] };
     }
+    return feeds;
+  }
+
+  /** Runs a graph that updates parameters, writing them into the spare buffers, then swaps. */
+  private async runOptimizing(session: Session, feeds: Record<string, Feed>): Promise<Record<string, Tensor<'float32'>>> {
     const into: Record<string, Tensor<'float32'>> = {};
     for (const [n, shape] of Object.entries(this.shapes)) {
       into[`new.${n}`] = { dtype: 'float32', shape, data: this.spare.params[n] };
@@ -96,18 +139,13 @@ export class StepRunner {
     this.m = this.spare.m;
     this.v = this.spare.v;
     this.spare = live;
+    return out;
+  }
+
+  private summarize(out: Record<string, Tensor<'float32'>>): StepResult {
     const losses: Record<string, number> = {};
     for (const k of ['mse', 'l1', 'l0_penalty', 'aux', 'loss']) if (out[k]) losses[k] = out[k].data[0];
-    return {
-      losses,
-      l0: out.l0.data[0],
-      varX: out.var_x.data[0],
-      gradNorm: out.grad_norm.data[0],
-      indices: out.indices ? (out.indices.data as unknown as BigInt64Array) : undefined,
-      fired: out.fired?.data,
-      batchThreshold: out.batch_threshold?.data[0],
-      raw: out,
-    };
+    return { losses, l0: out.l0.data[0], varX: out.var_x.data[0], gradNorm: out.grad_norm.data[0], raw: out };
   }
 
   /** Frees compiled graphs. */
@@ -116,15 +154,19 @@ export class StepRunner {
     this.sessions.clear();
   }
 
-  private session(plan: StepPlan): Promise<Session> {
-    const key = JSON.stringify(plan);
+  private session(kind: string, plan: StepPlan, build: (cfg: SaeConfig, plan: StepPlan) => Uint8Array): Promise<Session> {
+    const key = kind + JSON.stringify(plan);
     let s = this.sessions.get(key);
     if (!s) {
-      s = Session.create(buildStepGraph(this.cfg, plan), this.runtime);
+      s = Session.create(build(this.cfg, plan), this.runtime);
       this.sessions.set(key, s);
     }
     return s;
   }
+}
+
+function scalar(v: number): Tensor<'float32'> {
+  return { dtype: 'float32', shape: [], data: Float32Array.of(v) };
 }
 
 function zerosLike(p: Params): Params {

@@ -1,0 +1,50 @@
+/**
+ * Scatter-adds TopK gradients into parameter rows, touching only the rows of
+ * active latents: for each active (token b, latent s) pair, W_dec[s] gets
+ * value * dOut[b], W_encT[s] gets dPre * sae_in[b], and b_enc[s] gets dPre.
+ * Sequential and in a fixed order, so every run gives the same bits.
+ */
+
+/** Per-entry outputs of the TopK graph for one term (main or AuxK). */
+export interface EntryGrads {
+  /** Latent ids [B, k] (int64). */
+  readonly indices: BigInt64Array;
+  /** Activations [B, k]. */
+  readonly values: Float32Array;
+  /** d loss / d pre [B, k]. */
+  readonly dPre: Float32Array;
+  /** d loss / d reconstruction [B, dIn]. */
+  readonly dOut: Float32Array;
+}
+
+/** Adds one term's contributions into the dense gradient buffers. */
+export function scatterEntries(e: EntryGrads, saeIn: Float32Array, dIn: number, gWdec: Float32Array, gWencT: Float32Array, gbEnc: Float32Array): void {
+  const k = e.values.length / (saeIn.length / dIn);
+  for (let i = 0; i < e.values.length; i++) {
+    const v = e.values[i];
+    const dp = e.dPre[i];
+    if (v === 0 && dp === 0) continue;
+    const s = Number(e.indices[i]);
+    const b = (i / k) | 0;
+    const row = s * dIn;
+    const src = b * dIn;
+    gbEnc[s] += dp;
+    for (let j = 0; j < dIn; j++) {
+      gWdec[row + j] += v * e.dOut[src + j];
+      gWencT[row + j] += dp * saeIn[src + j];
+    }
+  }
+}
+
+/** grad b_dec = Σ_b dOut[b] - grad_b_enc @ W_encT (b_dec is subtracted from the input). */
+export function decoderBiasGrad(dOut: Float32Array, gbEnc: Float32Array, WencT: Float32Array, dIn: number): Float32Array {
+  const g = new Float32Array(dIn);
+  const B = dOut.length / dIn;
+  for (let b = 0; b < B; b++) for (let j = 0; j < dIn; j++) g[j] += dOut[b * dIn + j];
+  for (let s = 0; s < gbEnc.length; s++) {
+    const c = gbEnc[s];
+    if (c === 0) continue;
+    for (let j = 0; j < dIn; j++) g[j] -= c * WencT[s * dIn + j];
+  }
+  return g;
+}
