@@ -1,0 +1,105 @@
+/** Corpora, packing, the shuffle buffer and the on-disk activation store. */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { readCorpus } from '../src/data/corpus.ts';
+import { packRows } from '../src/data/pack.ts';
+import { ShuffleBuffer } from '../src/data/shuffleBuffer.ts';
+import { collectActivations, readManifest, readShards } from '../src/data/activationStore.ts';
+import { loadModel } from '../src/model/load.ts';
+import { loadSae } from '../src/sae/saelensFormat.ts';
+import { evaluateSae } from '../src/sae/eval/evaluate.ts';
+import { trainSaes } from '../src/sae/train/trainer.ts';
+import type { TextTokenizer } from '../src/tokenizer/types.ts';
+import { fixtures, needsShared, shared, tinyStories, tmpDir } from './helpers.ts';
+
+async function all(it: AsyncIterable<string>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+test('corpora: text files, folders, jsonl with a named field, slices, and an npm corpus', async () => {
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'a.txt'), 'first doc\nstill first\n\nsecond doc\n');
+  assert.deepEqual(await all(readCorpus(path.join(dir, 'a.txt'))), ['first doc\nstill first', 'second doc']);
+  fs.mkdirSync(path.join(dir, 'f'));
+  fs.writeFileSync(path.join(dir, 'f', '2.txt'), 'two');
+  fs.writeFileSync(path.join(dir, 'f', '1.txt'), 'one');
+  fs.writeFileSync(path.join(dir, 'f', 'skip.md'), 'not text');
+  assert.deepEqual(await all(readCorpus(path.join(dir, 'f'))), ['one', 'two']);
+  fs.writeFileSync(path.join(dir, 'c.jsonl'), '{"body":"x"}\n{"body":"y"}\n\n{"body":"z"}\n');
+  assert.deepEqual(await all(readCorpus(path.join(dir, 'c.jsonl:body'))), ['x', 'y', 'z']);
+  assert.deepEqual(await all(readCorpus(path.join(dir, 'c.jsonl:body') + '[1:]')), ['y', 'z']);
+  assert.deepEqual(await all(readCorpus(path.join(dir, 'c.jsonl:body') + '[:1]')), ['x']);
+  let n = 0;
+  for await (const d of readCorpus('npm:nlp-corpus[0:50]')) n += d.length > 0 ? 1 : 0;
+  assert.equal(n, 50);
+});
+
+test('bad corpora get clear errors', async () => {
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'empty.txt'), '\n\n  \n');
+  await assert.rejects(all(readCorpus(path.join(dir, 'empty.txt'))), /corpus '.*empty\.txt' is empty/);
+  fs.writeFileSync(path.join(dir, 'latin1.txt'), Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]));
+  await assert.rejects(all(readCorpus(path.join(dir, 'latin1.txt'))), /latin1\.txt: not UTF-8 text/);
+  fs.writeFileSync(path.join(dir, 'bad.jsonl'), '{"text":"ok"}\n{oops\n');
+  await assert.rejects(all(readCorpus(path.join(dir, 'bad.jsonl'))), /bad\.jsonl:2: not valid JSON/);
+  fs.writeFileSync(path.join(dir, 'nofield.jsonl'), '{"body":"x"}\n');
+  await assert.rejects(all(readCorpus(path.join(dir, 'nofield.jsonl'))), /nofield\.jsonl:1: no string field 'text'/);
+  await assert.rejects(all(readCorpus(path.join(dir, 'absent.txt'))), /does not exist/);
+  await assert.rejects(all(readCorpus('npm:nothing')), /unknown npm corpus 'npm:nothing'/);
+});
+
+test('packing: rows of exactly the context size, each starting with BOS, documents joined by BOS', async () => {
+  const tok: TextTokenizer = { vocabSize: 100, bosId: 1, eosId: 2, encode: (t) => [...t].map((c) => c.charCodeAt(0) - 90), decode: () => '', idToToken: () => '' };
+  const docs = (async function* () {
+    yield 'abcde';
+    yield 'fgh';
+  })();
+  const rows: number[][] = [];
+  for await (const r of packRows(docs, tok, { contextSize: 4 })) rows.push(r);
+  assert.deepEqual(rows, [[1, 7, 8, 9], [1, 10, 11, 1], [1, 12, 13, 14]]);
+});
+
+test('the shuffle buffer samples without replacement and restores exactly', () => {
+  const b = new ShuffleBuffer(2, 4, 3);
+  b.push(Float32Array.from([0, 0, 1, 1, 2, 2, 3, 3]));
+  const snap = b.snapshot();
+  const first = b.take(3);
+  const seen = new Set([first[0], first[2], first[4]]);
+  assert.equal(seen.size, 3);
+  const again = new ShuffleBuffer(2, 4, 99);
+  again.restore(snap);
+  assert.deepEqual(again.take(3), first);
+});
+
+test('the activation store resumes a killed collection and matches an uninterrupted one', { skip: needsShared() }, async () => {
+  const model = await loadModel(tinyStories);
+  const corpus = path.join(shared, 'corpora', 'tinystories-656K-samples.jsonl') + '[0:100]';
+  const opts = { corpus, hook: 'blocks.0.hook_resid_post', contextSize: 64, tokens: 6000, shardTokens: 2000 };
+  const straight = tmpDir();
+  await collectActivations(model, straight, opts);
+  const broken = tmpDir();
+  await assert.rejects(collectActivations(model, broken, { ...opts, onShard: () => { throw new Error('killed'); } }), /killed/);
+  assert.equal(readManifest(broken)!.shards.length, 1);
+  const m = await collectActivations(model, broken, opts);
+  assert.ok(m.done && m.tokens === 6000);
+  const a = [...readShards(straight)];
+  const b = [...readShards(broken)];
+  assert.deepEqual(b.map((t) => t.shape), a.map((t) => t.shape));
+  a.forEach((t, i) => assert.deepEqual(b[i].data, t.data));
+  await assert.rejects(collectActivations(model, broken, { ...opts, hook: 'blocks.1.hook_resid_post' }), /refusing to mix/);
+});
+
+test('an SAE whose width does not match the hook, or an empty corpus, is refused clearly', { skip: needsShared() }, async () => {
+  const model = await loadModel(tinyStories);
+  const sae = loadSae(path.join(fixtures, 'sae-topk')); // d_in 16, hook blocks.0.hook_resid_post
+  await assert.rejects(evaluateSae(model, sae, { corpus: 'x', tokens: 10 }), /has d_in 16 but blocks\.0\.hook_resid_post of .* has width 128: it was trained on another model or hook/);
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'empty.jsonl'), '');
+  await assert.rejects(trainSaes(model, [{ hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 64, k: 4, out: dir }], { corpus: path.join(dir, 'empty.jsonl'), tokens: 1000, batchSize: 64 }), /is empty/);
+  await assert.rejects(trainSaes(model, [{ hook: 'blocks.0.hook_nope', architecture: 'topk', dSae: 64, k: 4, out: dir }], { corpus: 'x', tokens: 1000 }), /unknown hook 'blocks\.0\.hook_nope'/);
+  await assert.rejects(trainSaes(model, [{ hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 64, k: 100, out: dir }], { corpus: 'x', tokens: 1000 }), /topk needs k in \[1, 64\], got 100/);
+});
