@@ -103,3 +103,18 @@ test('an SAE whose width does not match the hook, or an empty corpus, is refused
   await assert.rejects(trainSaes(model, [{ hook: 'blocks.0.hook_nope', architecture: 'topk', dSae: 64, k: 4, out: dir }], { corpus: 'x', tokens: 1000 }), /unknown hook 'blocks\.0\.hook_nope'/);
   await assert.rejects(trainSaes(model, [{ hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 64, k: 100, out: dir }], { corpus: 'x', tokens: 1000 }), /topk needs k in \[1, 64\], got 100/);
 });
+
+test('SAEs train from an on-disk activation store', { skip: needsShared() }, async () => {
+  const model = await loadModel(tinyStories);
+  const corpus = path.join(shared, 'corpora', 'tinystories-656K-samples.jsonl') + '[0:100]';
+  const store = tmpDir();
+  await collectActivations(model, store, { corpus, hook: 'blocks.1.hook_resid_pre', contextSize: 64, tokens: 8192, shardTokens: 2048 });
+  const out = tmpDir();
+  const seen: number[] = [];
+  await trainSaes(model, [{ hook: 'blocks.1.hook_resid_pre', architecture: 'topk', dSae: 128, k: 4, out, lr: 2e-3 }], {
+    corpus, activations: store, tokens: 30 * 512, batchSize: 512, bufferBatches: 2, onStep: (m) => seen.push(m.saes[0].mse),
+  });
+  assert.ok(seen[seen.length - 1] < seen[0]);
+  assert.equal(loadSae(out).cfg.dSae, 128);
+  await assert.rejects(trainSaes(model, [{ hook: 'blocks.0.hook_resid_pre', architecture: 'topk', dSae: 128, k: 4, out }], { corpus, activations: store, tokens: 512, batchSize: 512 }), /holds activations of blocks\.1\.hook_resid_pre, not blocks\.0\.hook_resid_pre/);
+});

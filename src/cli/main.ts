@@ -4,6 +4,7 @@ import { registerGenerate } from './commands/generate.ts';
 import { registerRun } from './commands/run.ts';
 import { registerTrain } from './commands/train.ts';
 import { registerEval } from './commands/evaluate.ts';
+import { registerCollect } from './commands/collect.ts';
 
 const program = new Command();
 program.name('saescope').description('Understand transformer language models through sparse autoencoders.').version('0.1.0');
@@ -11,6 +12,7 @@ registerGenerate(program);
 registerRun(program);
 registerTrain(program);
 registerEval(program);
+registerCollect(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -112,3 +112,20 @@ export function* readShards(dir: string): Generator<Tensor<'float32'>> {
   if (!m) throw new Error(`${dir}: not an activation store (no manifest.json)`);
   for (const s of m.shards) yield SafetensorsFile.open(path.join(dir, s.file)).readF32('acts');
 }
+
+/**
+ * A store's shards as activation groups for training, in order and repeating
+ * (epochs), starting after `startShard` shards (resuming); `rowsConsumed`
+ * counts shards read.
+ */
+export async function* storeGroups(dir: string, hook: string, startShard = 0): AsyncGenerator<import('./activationSource.ts').ActivationGroup> {
+  const m = readManifest(dir);
+  if (!m) throw new Error(`${dir}: not an activation store (no manifest.json)`);
+  if (m.hook !== hook) throw new Error(`${dir}: holds activations of ${m.hook}, not ${hook}`);
+  if (m.shards.length === 0) throw new Error(`${dir}: the activation store is empty`);
+  for (let i = startShard; ; i++) {
+    const s = m.shards[i % m.shards.length];
+    const t = SafetensorsFile.open(path.join(dir, s.file)).readF32('acts');
+    yield { acts: { [hook]: t.data }, tokens: t.shape[0], rowsConsumed: i + 1 };
+  }
+}

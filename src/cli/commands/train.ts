@@ -17,6 +17,7 @@ export function registerTrain(program: Command): void {
     .requiredOption('--hook <hooks>', 'hook name(s), comma-separated')
     .requiredOption('--corpus <spec>', 'corpus: .txt, folder, .jsonl[:field], npm:nlp-corpus; [a:b] keeps documents a..b-1')
     .requiredOption('--tokens <n>', 'training tokens', parseCount('--tokens'))
+    .option('--activations <dir>', 'train from an activation store written by `saescope collect` instead of running the model')
     .requiredOption('--out <dir>', 'output folder (one SAE), or a parent folder when training several')
     .option('--arch <arch>', `architecture: ${ARCHS.join(', ')}`, 'topk')
     .option('--k <k>', 'active latents per token (topk, batchtopk)', parseCount('--k'), 32)
@@ -61,7 +62,7 @@ export function registerTrain(program: Command): void {
       }, cliProgress.Presets.shades_classic);
       bar?.start(o.tokens, 0, { tps: '-', loss: '-', l0: '-', ev: '-', dead: '-' });
       const r = await trainSaes(model, specs, {
-        corpus: o.corpus, tokens: o.tokens, contextSize: o.contextSize, batchSize: o.batchSize, seed: o.seed,
+        corpus: o.corpus, activations: o.activations, tokens: o.tokens, contextSize: o.contextSize, batchSize: o.batchSize, seed: o.seed,
         lrWarmupSteps: o.lrWarmupSteps, lrDecaySteps: o.lrDecaySteps, sparsityWarmupSteps: o.l1WarmupSteps, maxGradNorm: o.maxGradNorm,
         deadWindowTokens: o.deadWindow, checkpointDir: o.checkpointDir, checkpointEveryTokens: o.checkpointEvery, metricsLog: o.log, logEverySteps: o.logEvery,
         onStep: (m) => {

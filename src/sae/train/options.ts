@@ -33,6 +33,8 @@ export interface SaeSpec {
 export interface TrainOptions {
   /** Corpus spec (see data/corpus.ts). */
   readonly corpus: string;
+  /** Train from this on-disk activation store (see data/activationStore.ts) instead of running the model. */
+  readonly activations?: string;
   /** Training tokens. */
   readonly tokens: number;
   /** Tokens per row (default 128). */

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import { activationGroups, type ActivationGroup } from '../../data/activationSource.ts';
 import { ShuffleBuffer } from '../../data/shuffleBuffer.ts';
+import { storeGroups } from '../../data/activationStore.ts';
 import type { HookedModel } from '../../model/hookedModel.ts';
 import { hookInnerDims } from '../../model/interventionFeeds.ts';
 import { numel } from '../../tensor/tensor.ts';
@@ -37,7 +38,7 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
   const buffers = new Map(hooks.map((h, i) => [h, new ShuffleBuffer(widthOf(model, h), B * (o.bufferBatches ?? 8), seed + 7 + i)]));
   const scales = new Map<string, number>(hooks.map((h) => [h, 1]));
   const totalSteps = Math.ceil(o.tokens / B);
-  const fingerprint = JSON.stringify({ model: model.name, specs, corpus: o.corpus, ctx, B, seed, tokens: o.tokens });
+  const fingerprint = JSON.stringify({ model: model.name, specs, corpus: o.corpus, activations: o.activations, ctx, B, seed, tokens: o.tokens });
   let step = 0;
   let rowsConsumed = 0;
   const ck = o.checkpointDir ? readCheckpoint(o.checkpointDir) : undefined;
@@ -46,7 +47,10 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
     ({ step, rowsConsumed } = ck.state);
     restore(ck, units, buffers, scales);
   }
-  const source = activationGroups(model, { corpus: o.corpus, hooks, contextSize: ctx, rowsPerPass: o.rowsPerPass, startRow: rowsConsumed, epochs: Infinity });
+  if (o.activations && hooks.length !== 1) throw new Error('an activation store holds one hook; train SAEs on other hooks from the model');
+  const source = o.activations
+    ? storeGroups(o.activations, hooks[0], rowsConsumed)
+    : activationGroups(model, { corpus: o.corpus, hooks, contextSize: ctx, rowsPerPass: o.rowsPerPass, startRow: rowsConsumed, epochs: Infinity });
   const pull = async (): Promise<ActivationGroup> => {
     const g = await source.next();
     if (g.done) throw new Error(`corpus '${o.corpus}' yielded no activations`);

@@ -1,0 +1,31 @@
+/** `saescope collect`: write a model's activations at a hook to a sharded, resumable on-disk store. */
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { collectActivations } from '../../data/activationStore.ts';
+import { loadForCli } from '../loadForCli.ts';
+import { parseCount } from '../options.ts';
+
+export function registerCollect(program: Command): void {
+  program
+    .command('collect')
+    .description('collect activations at a hook into a sharded on-disk store (a killed collection resumes)')
+    .requiredOption('--model <pathOrId>', 'HF model folder, HF id, or llama2.c .bin')
+    .requiredOption('--hook <hook>', 'hook name')
+    .requiredOption('--corpus <spec>', 'corpus spec')
+    .requiredOption('--tokens <n>', 'tokens to store', parseCount('--tokens'))
+    .requiredOption('--out <dir>', 'store folder')
+    .option('--context-size <n>', 'tokens per row', parseCount('--context-size'), 128)
+    .option('--shard-tokens <n>', 'tokens per shard', parseCount('--shard-tokens'), 65536)
+    .action(async (o) => {
+      const model = await loadForCli(o.model);
+      const bar = new cliProgress.SingleBar({ format: ' collect [{bar}] {percentage}% | {value}/{total} tokens | {shards} shards', stream: process.stderr }, cliProgress.Presets.shades_classic);
+      bar.start(o.tokens, 0, { shards: 0 });
+      const m = await collectActivations(model, o.out, {
+        corpus: o.corpus, hook: o.hook, contextSize: o.contextSize, tokens: o.tokens, shardTokens: o.shardTokens,
+        onShard: (s) => bar.update(s.tokens, { shards: s.shards.length }),
+      });
+      bar.update(m.tokens, { shards: m.shards.length });
+      bar.stop();
+      process.stderr.write(`${m.tokens} tokens of ${m.hook} in ${m.shards.length} shards at ${o.out}\n`);
+    });
+}
