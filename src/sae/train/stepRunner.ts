@@ -6,7 +6,8 @@
 import { Session, type Feed, type RuntimeOptions } from '../../runtime/session.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
 import type { SaeConfig } from '../config.ts';
-import { buildDenseStepGraph, buildOptimizerGraph, buildTopkGraph, type StepPlan } from './graphs/stepGraph.ts';
+import { buildDenseStepGraph, buildTopkGraph, type StepPlan } from './graphs/stepGraph.ts';
+import { adamStep } from './adam.ts';
 import { decoderBiasGrad, scatterEntries } from './sparseScatter.ts';
 import { paramShapes, type Params } from './params.ts';
 
@@ -51,14 +52,14 @@ export class StepRunner {
   t = 0;
   private readonly sessions = new Map<string, Promise<Session>>();
   private readonly shapes: Record<string, number[]>;
-  /** Spare buffers the next step writes into; swapped with the live ones after each step. */
-  private spare: { params: Params; m: Params; v: Params };
+  /** Gradient buffers, reused every step. */
+  private readonly grads: Params;
 
   constructor(readonly cfg: SaeConfig, public params: Params, private readonly plan: Omit<StepPlan, 'aux'>, private readonly runtime: RuntimeOptions = {}) {
     this.shapes = paramShapes(cfg);
     this.m = zerosLike(params);
     this.v = zerosLike(params);
-    this.spare = { params: zerosLike(params), m: zerosLike(params), v: zerosLike(params) };
+    this.grads = zerosLike(params);
   }
 
   /** One step on x [B, dIn]; parameters and moments are replaced by the updated ones. */
@@ -69,21 +70,18 @@ export class StepRunner {
 
   private async denseStep(x: Tensor<'float32'>, s: StepScalars): Promise<StepResult> {
     const session = await this.session('dense', { ...this.plan, aux: false }, buildDenseStepGraph);
-    const feeds: Record<string, Feed> = { x, sparsity_coef: scalar(s.sparsityCoef), ...this.optimizerFeeds(s) };
-    const out = await this.runOptimizing(session, feeds);
-    return {
-      ...this.summarize(out),
-      fired: out.fired.data,
-      batchThreshold: out.batch_threshold?.data[0],
-    };
+    const feeds: Record<string, Feed> = { x, sparsity_coef: scalar(s.sparsityCoef), ...this.paramFeeds() };
+    const into: Record<string, Tensor<'float32'>> = {};
+    for (const [n, shape] of Object.entries(this.shapes)) into[`grad.${n}`] = { dtype: 'float32', shape, data: this.grads[n] };
+    const out = await session.run(feeds, undefined, into);
+    return { ...this.finish(out, s), fired: out.fired.data, batchThreshold: out.batch_threshold?.data[0] };
   }
 
-  /** Top-k: forward and per-entry backward on ORT, sparse scatter in JS, then clipping and Adam on ORT. */
+  /** Top-k: forward and per-entry backward on ORT, then the sparse scatter over active rows only. */
   private async topkStep(x: Tensor<'float32'>, s: StepScalars): Promise<StepResult> {
     const aux = s.aux !== undefined && s.aux.k > 0;
     const fwd = await this.session(`topk${aux}`, { ...this.plan, aux }, buildTopkGraph);
-    const feeds: Record<string, Feed> = { x };
-    for (const [n, shape] of Object.entries(this.shapes)) feeds[n] = { dtype: 'float32', shape, data: this.params[n] };
+    const feeds: Record<string, Feed> = { x, ...this.paramFeeds() };
     if (aux) {
       feeds.dead = { dtype: 'float32', shape: [this.cfg.dSae], data: s.aux!.dead };
       feeds.aux_k = { dtype: 'int64', shape: [1], data: BigInt64Array.of(BigInt(s.aux!.k)) };
@@ -91,61 +89,35 @@ export class StepRunner {
     }
     const f = await fwd.run(feeds);
     const { dIn } = this.cfg;
-    const grads: Record<string, Float32Array> = Object.fromEntries(Object.entries(this.params).map(([n, v]) => [n, new Float32Array(v.length)]));
+    const g = this.grads;
+    for (const v of Object.values(g)) v.fill(0);
     const ints = (t: Tensor<'float32'>) => t.data as unknown as BigInt64Array;
-    scatterEntries({ indices: ints(f.indices), values: f.values.data, dPre: f.d_pre.data, dOut: f.d_out.data }, f.sae_in.data, dIn, grads.W_dec, grads.W_encT, grads.b_enc);
-    let dOutSum = f.d_out.data;
+    scatterEntries({ indices: ints(f.indices), values: f.values.data, dPre: f.d_pre.data, dOut: f.d_out.data }, f.sae_in.data, dIn, g.W_dec, g.W_encT, g.b_enc);
+    let dOutSum: Float32Array = f.d_out.data;
     if (aux) {
-      scatterEntries({ indices: ints(f.aux_indices), values: f.aux_values.data, dPre: f.aux_d_pre.data, dOut: f.aux_d_out.data }, f.sae_in.data, dIn, grads.W_dec, grads.W_encT, grads.b_enc);
+      scatterEntries({ indices: ints(f.aux_indices), values: f.aux_values.data, dPre: f.aux_d_pre.data, dOut: f.aux_d_out.data }, f.sae_in.data, dIn, g.W_dec, g.W_encT, g.b_enc);
       dOutSum = f.d_out.data.map((v, i) => v + f.aux_d_out.data[i]);
     }
-    grads.b_dec = decoderBiasGrad(dOutSum, grads.b_enc, this.params.W_encT, dIn);
-    const opt = await this.session('adam', { ...this.plan, aux: false }, buildOptimizerGraph);
-    const optFeeds: Record<string, Feed> = this.optimizerFeeds(s);
-    for (const [n, shape] of Object.entries(this.shapes)) optFeeds[`grad.${n}`] = { dtype: 'float32', shape, data: grads[n] };
-    const out = { ...f, ...(await this.runOptimizing(opt, optFeeds)) };
-    out.loss = scalar(f.mse.data[0] + (f.aux?.data[0] ?? 0));
-    if (this.plan.emitGrads) for (const [n, shape] of Object.entries(this.shapes)) out[`grad.${n}`] = { dtype: 'float32', shape, data: grads[n] };
-    return { ...this.summarize(out), indices: ints(f.indices) };
+    g.b_dec.set(decoderBiasGrad(dOutSum, g.b_enc, this.params.W_encT, dIn));
+    const out: Record<string, Tensor<'float32'>> = { ...f, loss: scalar(f.mse.data[0] + (f.aux?.data[0] ?? 0)) };
+    return { ...this.finish(out, s), indices: ints(f.indices) };
   }
 
-  /** Parameters, moments and schedule scalars for the optimizer part. */
-  private optimizerFeeds(s: StepScalars): Record<string, Feed> {
-    const feeds: Record<string, Feed> = {
-      lr: scalar(s.lr),
-      bias1: scalar(1 / (1 - this.plan.beta1 ** this.t)),
-      bias2: scalar(1 / (1 - this.plan.beta2 ** this.t)),
-      max_grad_norm: scalar(s.maxGradNorm),
-    };
-    for (const [n, shape] of Object.entries(this.shapes)) {
-      feeds[n] = { dtype: 'float32', shape, data: this.params[n] };
-      feeds[`m.${n}`] = { dtype: 'float32', shape, data: this.m[n] };
-      feeds[`v.${n}`] = { dtype: 'float32', shape, data: this.v[n] };
-    }
+  private paramFeeds(): Record<string, Feed> {
+    const feeds: Record<string, Feed> = {};
+    for (const [n, shape] of Object.entries(this.shapes)) feeds[n] = { dtype: 'float32', shape, data: this.params[n] };
     return feeds;
   }
 
-  /** Runs a graph that updates parameters, writing them into the spare buffers, then swaps. */
-  private async runOptimizing(session: Session, feeds: Record<string, Feed>): Promise<Record<string, Tensor<'float32'>>> {
-    const into: Record<string, Tensor<'float32'>> = {};
-    for (const [n, shape] of Object.entries(this.shapes)) {
-      into[`new.${n}`] = { dtype: 'float32', shape, data: this.spare.params[n] };
-      into[`new_m.${n}`] = { dtype: 'float32', shape, data: this.spare.m[n] };
-      into[`new_v.${n}`] = { dtype: 'float32', shape, data: this.spare.v[n] };
+  /** Exposes gradients when asked, applies clipping and Adam, and summarizes the step. */
+  private finish(out: Record<string, Tensor<'float32'>>, s: StepScalars): StepResult {
+    if (this.plan.emitGrads) {
+      for (const [n, shape] of Object.entries(this.shapes)) out[`grad.${n}`] = { dtype: 'float32', shape, data: Float32Array.from(this.grads[n]) };
     }
-    const out = await session.run(feeds, undefined, into);
-    const live = { params: this.params, m: this.m, v: this.v };
-    this.params = this.spare.params;
-    this.m = this.spare.m;
-    this.v = this.spare.v;
-    this.spare = live;
-    return out;
-  }
-
-  private summarize(out: Record<string, Tensor<'float32'>>): StepResult {
+    const gradNorm = adamStep(this.params, this.grads, this.m, this.v, this.t, s.lr, s.maxGradNorm, this.cfg.dIn, this.plan);
     const losses: Record<string, number> = {};
     for (const k of ['mse', 'l1', 'l0_penalty', 'aux', 'loss']) if (out[k]) losses[k] = out[k].data[0];
-    return { losses, l0: out.l0.data[0], varX: out.var_x.data[0], gradNorm: out.grad_norm.data[0], raw: out };
+    return { losses, l0: out.l0.data[0], varX: out.var_x.data[0], gradNorm, raw: out };
   }
 
   /** Frees compiled graphs. */

@@ -1,17 +1,15 @@
 /**
- * Training-step graphs. Dense architectures run as one graph: forward,
- * analytic backward, clipping and Adam. TopK runs as two: the forward and
- * per-entry backward (sparseGrads.ts), then, after the sparse scatter, the
- * optimizer graph. Outputs: new parameters and moments, loss terms, `l0`,
- * `grad_norm`, `var_x` (for explained variance), and for dense architectures
- * `fired` (per-latent firing counts). With `emitGrads`, raw gradients
- * `grad.NAME` and forward tensors are outputs too (parity tests).
+ * Training-step graphs. Dense architectures: forward and analytic backward in
+ * one graph, gradients out as `grad.NAME`. TopK: the forward and per-entry
+ * backward (sparseGrads.ts); the sparse scatter follows outside. Both also
+ * output the loss terms, `l0` and `var_x` (for explained variance), and dense
+ * ones `fired` (per-latent firing counts). Clipping and Adam follow in adam.ts.
+ * With `emitGrads`, forward tensors are outputs too (parity tests).
  */
 import { GraphBuilder } from '../../../runtime/graph.ts';
 import type { SaeConfig } from '../../config.ts';
 import { paramShapes } from '../params.ts';
 import { denseGrads, firedDense } from './denseGrads.ts';
-import { addAll, addOptimizer, type AdamOptions } from './optimizer.ts';
 import { topkForward } from './sparseGrads.ts';
 import type { StepInputs } from './types.ts';
 
@@ -46,11 +44,7 @@ function start(cfg: SaeConfig): { g: GraphBuilder; s: StepInputs; shapes: Record
   return { g, s: { g, cfg, x, p, batch }, shapes };
 }
 
-function adam(plan: StepPlan): AdamOptions {
-  return { beta1: plan.beta1, beta2: plan.beta2, eps: plan.eps, unitNormDecoder: plan.unitNormDecoder };
-}
-
-/** The whole step of a dense architecture (standard, jumprelu, batchtopk). */
+/** Forward and backward of a dense architecture (standard, jumprelu, batchtopk). */
 export function buildDenseStepGraph(cfg: SaeConfig, plan: StepPlan): Uint8Array {
   const { g, s, shapes } = start(cfg);
   const r = denseGrads(s, { plainL1: plan.plainL1, bandwidth: plan.bandwidth });
@@ -59,17 +53,17 @@ export function buildDenseStepGraph(cfg: SaeConfig, plan: StepPlan): Uint8Array 
     g.output(name, 'float32', dims);
   };
   for (const [name, v] of Object.entries(r.losses)) out(name, v, []);
-  out('loss', addAll(g, Object.values(r.losses)), []);
+  const terms = Object.values(r.losses);
+  out('loss', terms.length === 1 ? terms[0] : g.op('Sum', terms), []);
   out('l0', r.l0, []);
   out('fired', firedDense(g, r.extra.feature_acts), [cfg.dSae]);
   if (r.extra.batch_threshold) out('batch_threshold', r.extra.batch_threshold, []);
+  for (const [n, v] of Object.entries(r.grads)) out(`grad.${n}`, v, shapes[n]);
   if (plan.emitGrads) {
-    for (const [n, v] of Object.entries(r.grads)) out(`grad.${n}`, v, shapes[n]);
     out('hidden_pre', r.extra.hidden_pre, ['batch', cfg.dSae]);
     out('sae_out', r.extra.sae_out, ['batch', cfg.dIn]);
     out('feature_acts', r.extra.feature_acts, ['batch', cfg.dSae]);
   }
-  out('grad_norm', addOptimizer(g, s.p, r.grads, shapes, adam(plan)), []);
   return g.toBytes('sae_step');
 }
 
@@ -78,20 +72,4 @@ export function buildTopkGraph(cfg: SaeConfig, plan: StepPlan): Uint8Array {
   const { g, s } = start(cfg);
   topkForward(s, plan.aux, plan.emitGrads);
   return g.toBytes('sae_topk');
-}
-
-/** Clipping and Adam on gradients given as inputs `grad.NAME`. */
-export function buildOptimizerGraph(cfg: SaeConfig, plan: StepPlan): Uint8Array {
-  const g = new GraphBuilder();
-  const shapes = paramShapes(cfg);
-  const p: Record<string, string> = {};
-  const grads: Record<string, string> = {};
-  for (const [n, shape] of Object.entries(shapes)) {
-    p[n] = g.input(n, 'float32', shape);
-    grads[n] = g.input(`grad.${n}`, 'float32', shape);
-  }
-  const norm = addOptimizer(g, p, grads, shapes, adam(plan));
-  g.op('Identity', [norm], {}, { out: 'grad_norm' });
-  g.output('grad_norm', 'float32', []);
-  return g.toBytes('sae_adam');
 }
