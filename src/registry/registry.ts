@@ -1,0 +1,247 @@
+/**
+ * The feature registry: one SQLite file (better-sqlite3, WAL mode) holding,
+ * per (model, SAE, feature), a name, description, confidence, tags, notes and
+ * example texts; explanations with their scores; the scan's dashboard data;
+ * and steering calibrations. Every write is one transaction; concurrent
+ * processes wait on the lock (busy timeout) rather than fail or lose edits.
+ * JSON exchange uses the shape `{"1234": {name, description, examples, confidence, notes}}`.
+ */
+import * as fs from 'node:fs';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './schema.ts';
+
+/** One feature's record. */
+export interface FeatureRecord {
+  readonly model: string;
+  readonly sae: string;
+  readonly feature: number;
+  readonly name: string | null;
+  readonly description: string | null;
+  readonly confidence: number | null;
+  readonly notes: string | null;
+  readonly tags: readonly string[];
+  readonly examples: readonly string[];
+  readonly updatedAt: string;
+}
+
+/** Editable fields of a feature. */
+export type FeaturePatch = Partial<Pick<FeatureRecord, 'name' | 'description' | 'confidence' | 'notes' | 'tags' | 'examples'>>;
+
+/** An explanation with its scores. */
+export interface ExplanationRecord {
+  readonly id: number;
+  readonly feature: number;
+  readonly explanation: string;
+  /** `llm` or `heuristic` (never shown as an LLM explanation). */
+  readonly source: 'llm' | 'heuristic';
+  readonly explainerModel: string | null;
+  readonly promptVersion: string | null;
+  readonly scores: Readonly<Record<string, unknown>>;
+  readonly createdAt: string;
+}
+
+/** The JSON exchange shape. */
+export type RegistryJson = Record<string, { name?: string | null; description?: string | null; examples?: string[]; confidence?: number | null; notes?: string | null }>;
+
+/** Default registry path: `$SAESCOPE_REGISTRY` or `./saescope-registry.db`. */
+export function defaultRegistryPath(): string {
+  return process.env.SAESCOPE_REGISTRY ?? 'saescope-registry.db';
+}
+
+interface Row {
+  model: string; sae: string; feature: number; name: string | null; description: string | null; confidence: number | null;
+  notes: string | null; tags: string; examples: string; updated_at: string;
+}
+
+/** An open registry. */
+export class Registry {
+  private constructor(private readonly db: Database.Database, readonly path: string) {}
+
+  /** Opens (creating and migrating as needed) the registry at `file`. */
+  static open(file: string = defaultRegistryPath()): Registry {
+    if (fs.existsSync(file)) {
+      const head = Buffer.alloc(16);
+      const fd = fs.openSync(file, 'r');
+      const n = fs.readSync(fd, head, 0, 16, 0);
+      fs.closeSync(fd);
+      if (n > 0 && head.toString('latin1', 0, 15) !== 'SQLite format 3') {
+        throw new Error(`${file}: not a saescope registry (not an SQLite database); nothing was changed`);
+      }
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(file);
+      db.pragma('busy_timeout = 30000');
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+    } catch (e) {
+      throw new Error(`${file}: cannot open the registry (${(e as Error).message})`);
+    }
+    const r = new Registry(db, file);
+    r.migrate();
+    return r;
+  }
+
+  /** Schema version (migrations applied). */
+  get version(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  /** One feature, or undefined. */
+  get(model: string, sae: string, feature: number): FeatureRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM features WHERE model = ? AND sae = ? AND feature = ?').get(model, sae, feature) as Row | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Creates or updates a feature with the given fields, in one transaction. */
+  set(model: string, sae: string, feature: number, patch: FeaturePatch): FeatureRecord {
+    checkFeature(feature);
+    const tx = this.db.transaction(() => {
+      const cur = this.get(model, sae, feature);
+      const next = { ...(cur ?? { name: null, description: null, confidence: null, notes: null, tags: [], examples: [] }), ...patch };
+      if (next.confidence !== null && next.confidence !== undefined && !(next.confidence >= 0 && next.confidence <= 1)) {
+        throw new Error(`confidence must be in [0, 1], got ${next.confidence}`);
+      }
+      this.db.prepare(`INSERT INTO features (model, sae, feature, name, description, confidence, notes, tags, examples, updated_at)
+        VALUES (@model, @sae, @feature, @name, @description, @confidence, @notes, @tags, @examples, @now)
+        ON CONFLICT (model, sae, feature) DO UPDATE SET name = @name, description = @description, confidence = @confidence,
+          notes = @notes, tags = @tags, examples = @examples, updated_at = @now`).run({
+        model, sae, feature, name: next.name ?? null, description: next.description ?? null, confidence: next.confidence ?? null,
+        notes: next.notes ?? null, tags: JSON.stringify(next.tags ?? []), examples: JSON.stringify(next.examples ?? []), now: new Date().toISOString(),
+      });
+    });
+    tx.immediate();
+    return this.get(model, sae, feature)!;
+  }
+
+  /** Features matching a search over name, description, notes, explanations and tags. */
+  list(q: { model?: string; sae?: string; search?: string; tag?: string; limit?: number; offset?: number } = {}): FeatureRecord[] {
+    const where: string[] = [];
+    const args: Record<string, unknown> = { limit: q.limit ?? 100, offset: q.offset ?? 0 };
+    if (q.model) (where.push('f.model = @model'), (args.model = q.model));
+    if (q.sae) (where.push('f.sae = @sae'), (args.sae = q.sae));
+    if (q.tag) (where.push('EXISTS (SELECT 1 FROM json_each(f.tags) WHERE value = @tag)'), (args.tag = q.tag));
+    if (q.search) {
+      where.push(`(f.name LIKE @s OR f.description LIKE @s OR f.notes LIKE @s OR f.tags LIKE @s OR EXISTS (
+        SELECT 1 FROM explanations e WHERE e.model = f.model AND e.sae = f.sae AND e.feature = f.feature AND e.explanation LIKE @s))`);
+      args.s = `%${q.search}%`;
+    }
+    const sql = `SELECT f.* FROM features f ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY f.model, f.sae, f.feature LIMIT @limit OFFSET @offset`;
+    return (this.db.prepare(sql).all(args) as Row[]).map(toRecord);
+  }
+
+  /** Records an explanation (and makes sure the feature exists). */
+  addExplanation(model: string, sae: string, feature: number, e: Omit<ExplanationRecord, 'id' | 'feature' | 'createdAt'>): number {
+    checkFeature(feature);
+    const tx = this.db.transaction(() => {
+      this.db.prepare(`INSERT OR IGNORE INTO features (model, sae, feature, updated_at) VALUES (?, ?, ?, ?)`).run(model, sae, feature, new Date().toISOString());
+      return this.db.prepare(`INSERT INTO explanations (model, sae, feature, explanation, source, explainer_model, prompt_version, scores, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(model, sae, feature, e.explanation, e.source, e.explainerModel, e.promptVersion, JSON.stringify(e.scores), new Date().toISOString()).lastInsertRowid;
+    });
+    return Number(tx.immediate());
+  }
+
+  /** Updates an explanation's scores (merging). */
+  scoreExplanation(id: number, scores: Record<string, unknown>): void {
+    const tx = this.db.transaction(() => {
+      const row = this.db.prepare('SELECT scores FROM explanations WHERE id = ?').get(id) as { scores: string } | undefined;
+      if (!row) throw new Error(`no explanation with id ${id}`);
+      this.db.prepare('UPDATE explanations SET scores = ? WHERE id = ?').run(JSON.stringify({ ...JSON.parse(row.scores), ...scores }), id);
+    });
+    tx.immediate();
+  }
+
+  /** A feature's explanations, newest first. */
+  explanations(model: string, sae: string, feature: number): ExplanationRecord[] {
+    const rows = this.db.prepare('SELECT * FROM explanations WHERE model = ? AND sae = ? AND feature = ? ORDER BY id DESC').all(model, sae, feature) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: r.id as number, feature: r.feature as number, explanation: r.explanation as string, source: r.source as 'llm' | 'heuristic',
+      explainerModel: (r.explainer_model as string) ?? null, promptVersion: (r.prompt_version as string) ?? null,
+      scores: JSON.parse(r.scores as string) as Record<string, unknown>, createdAt: r.created_at as string,
+    }));
+  }
+
+  /** Stores dashboard data for many features in one transaction. */
+  setDashboards(model: string, sae: string, data: ReadonlyMap<number, unknown>): void {
+    const stmt = this.db.prepare(`INSERT INTO dashboards (model, sae, feature, data, updated_at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (model, sae, feature) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`);
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const [f, d] of data) stmt.run(model, sae, f, JSON.stringify(d), now);
+    }).immediate();
+  }
+
+  /** A feature's dashboard data, or undefined. */
+  dashboard<T = unknown>(model: string, sae: string, feature: number): T | undefined {
+    const row = this.db.prepare('SELECT data FROM dashboards WHERE model = ? AND sae = ? AND feature = ?').get(model, sae, feature) as { data: string } | undefined;
+    return row ? (JSON.parse(row.data) as T) : undefined;
+  }
+
+  /** Stores a feature's steering calibration. */
+  setCalibration(model: string, sae: string, feature: number, calibration: unknown): void {
+    this.db.prepare(`INSERT INTO steering (model, sae, feature, calibration, updated_at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (model, sae, feature) DO UPDATE SET calibration = excluded.calibration, updated_at = excluded.updated_at`)
+      .run(model, sae, feature, JSON.stringify(calibration), new Date().toISOString());
+  }
+
+  /** A feature's steering calibration, or undefined. */
+  calibration<T = unknown>(model: string, sae: string, feature: number): T | undefined {
+    const row = this.db.prepare('SELECT calibration FROM steering WHERE model = ? AND sae = ? AND feature = ?').get(model, sae, feature) as { calibration: string } | undefined;
+    return row ? (JSON.parse(row.calibration) as T) : undefined;
+  }
+
+  /** Exports one SAE's features in the exchange shape. */
+  exportJson(model: string, sae: string): RegistryJson {
+    const out: RegistryJson = {};
+    for (const r of this.list({ model, sae, limit: 1e9 })) {
+      out[String(r.feature)] = { name: r.name, description: r.description, examples: [...r.examples], confidence: r.confidence, notes: r.notes };
+    }
+    return out;
+  }
+
+  /** Imports the exchange shape into one SAE, in one transaction; returns the number of features. */
+  importJson(model: string, sae: string, data: RegistryJson): number {
+    const entries = Object.entries(data);
+    for (const [k, v] of entries) {
+      if (!/^\d+$/.test(k)) throw new Error(`registry JSON: key '${k}' is not a feature index`);
+      if (typeof v !== 'object' || v === null) throw new Error(`registry JSON: feature ${k} is not an object`);
+      if (v.examples !== undefined && !Array.isArray(v.examples)) throw new Error(`registry JSON: feature ${k}: examples must be a list`);
+    }
+    this.db.transaction(() => {
+      for (const [k, v] of entries) {
+        const patch: FeaturePatch = {};
+        for (const key of ['name', 'description', 'confidence', 'notes', 'examples'] as const) if (v[key] !== undefined) (patch as Record<string, unknown>)[key] = v[key];
+        this.set(model, sae, Number(k), patch);
+      }
+    }).immediate();
+    return entries.length;
+  }
+
+  /** Closes the database. */
+  close(): void {
+    this.db.close();
+  }
+
+  private migrate(): void {
+    const v = this.version;
+    if (v > MIGRATIONS.length) throw new Error(`${this.path}: registry schema version ${v} is newer than this saescope (${MIGRATIONS.length}); upgrade saescope`);
+    if (v === MIGRATIONS.length) return;
+    this.db.transaction(() => {
+      for (let i = this.version; i < MIGRATIONS.length; i++) {
+        this.db.exec(MIGRATIONS[i]);
+        this.db.pragma(`user_version = ${i + 1}`);
+      }
+    }).immediate();
+  }
+}
+
+function toRecord(r: Row): FeatureRecord {
+  return {
+    model: r.model, sae: r.sae, feature: r.feature, name: r.name, description: r.description, confidence: r.confidence,
+    notes: r.notes, tags: JSON.parse(r.tags) as string[], examples: JSON.parse(r.examples) as string[], updatedAt: r.updated_at,
+  };
+}
+
+function checkFeature(f: number): void {
+  if (!Number.isInteger(f) || f < 0) throw new Error(`feature index must be a non-negative integer, got ${f}`);
+}

@@ -1,0 +1,49 @@
+/**
+ * The registry's schema as forward-only migrations; `PRAGMA user_version`
+ * records how many have run. A database from an older saescope migrates on
+ * open; one from a newer saescope is refused rather than damaged.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE features (
+     model TEXT NOT NULL,
+     sae TEXT NOT NULL,
+     feature INTEGER NOT NULL,
+     name TEXT,
+     description TEXT,
+     confidence REAL,
+     notes TEXT,
+     tags TEXT NOT NULL DEFAULT '[]',
+     examples TEXT NOT NULL DEFAULT '[]',
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (model, sae, feature)
+   );
+   CREATE TABLE explanations (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     model TEXT NOT NULL,
+     sae TEXT NOT NULL,
+     feature INTEGER NOT NULL,
+     explanation TEXT NOT NULL,
+     source TEXT NOT NULL,
+     explainer_model TEXT,
+     prompt_version TEXT,
+     scores TEXT NOT NULL DEFAULT '{}',
+     created_at TEXT NOT NULL
+   );
+   CREATE INDEX explanations_by_feature ON explanations (model, sae, feature);`,
+  `CREATE TABLE dashboards (
+     model TEXT NOT NULL,
+     sae TEXT NOT NULL,
+     feature INTEGER NOT NULL,
+     data TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (model, sae, feature)
+   );`,
+  `CREATE TABLE steering (
+     model TEXT NOT NULL,
+     sae TEXT NOT NULL,
+     feature INTEGER NOT NULL,
+     calibration TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (model, sae, feature)
+   );`,
+];
