@@ -114,6 +114,18 @@ export class Registry {
     return this.get(model, sae, feature)!;
   }
 
+  /** Adds a tag to a feature (read-modify-write in one transaction, so concurrent taggers lose nothing). */
+  addTag(model: string, sae: string, feature: number, tag: string): FeatureRecord {
+    let out: FeatureRecord | undefined;
+    this.db.transaction(() => {
+      const cur = this.get(model, sae, feature);
+      const tags = cur ? [...cur.tags] : [];
+      if (!tags.includes(tag)) tags.push(tag);
+      out = this.set(model, sae, feature, { tags });
+    }).immediate();
+    return out!;
+  }
+
   /** Features matching a search over name, description, notes, explanations and tags. */
   list(q: { model?: string; sae?: string; search?: string; tag?: string; limit?: number; offset?: number } = {}): FeatureRecord[] {
     const where: string[] = [];
