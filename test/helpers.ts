@@ -35,3 +35,38 @@ export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return m;
 }
+
+/**
+ * A small topk SAE trained by saescope on TinyStories-656K at
+ * blocks.1.hook_resid_pre (d_sae 512, k 8), cached in the temp folder under a
+ * hash of the SAE source so every test file reuses one training run.
+ */
+export async function trainedSae(): Promise<string> {
+  const { createHash } = await import('node:crypto');
+  const h = createHash('sha256');
+  const walk = (d: string) => {
+    for (const f of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = path.join(d, f.name);
+      if (f.isDirectory()) walk(p);
+      else h.update(fs.readFileSync(p));
+    }
+  };
+  walk(path.join(ROOT, 'src', 'sae'));
+  walk(path.join(ROOT, 'src', 'data'));
+  const dir = path.join(os.tmpdir(), `saescope-test-sae-${h.digest('hex').slice(0, 16)}`);
+  if (!fs.existsSync(path.join(dir, 'cfg.json'))) {
+    const { loadModel } = await import('../src/model/load.ts');
+    const { trainSaes } = await import('../src/sae/train/trainer.ts');
+    const model = await loadModel(tinyStories);
+    const tmp = `${dir}.${process.pid}.tmp`;
+    await trainSaes(model, [{ hook: 'blocks.1.hook_resid_pre', architecture: 'topk', dSae: 512, k: 8, out: tmp, lr: 2e-3 }], {
+      corpus: storiesCorpus + '[0:400]', tokens: 100 * 1024, batchSize: 1024, contextSize: 128, bufferBatches: 4, deadWindowTokens: 30_000,
+    });
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(tmp, dir);
+  }
+  return dir;
+}
+
+/** The shared TinyStories corpus. */
+export const storiesCorpus = path.join(shared, 'corpora', 'tinystories-656K-samples.jsonl');

@@ -146,6 +146,15 @@ export class HookedModel {
     return (await this.session(plan)).run(feeds);
   }
 
+  /**
+   * The unembedding as stored: `[dVocab, dModel]` when `vocabFirst` (HF's
+   * lm_head layout), else `[dModel, dVocab]`. Logits are h @ W_U (+ b_U).
+   */
+  unembedding(): { weight: Tensor<'float32'>; vocabFirst: boolean } {
+    const r = this.resolver.get('W_U');
+    return { weight: this.weights.get(r.name), vocabFirst: r.transpose };
+  }
+
   /** Frees every compiled session. */
   async dispose(): Promise<void> {
     const all = [...this.sessions.values()];

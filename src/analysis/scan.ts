@@ -1,0 +1,168 @@
+/**
+ * The one-pass corpus scan: every packed row runs through the model (to the
+ * SAE's hook only) and the SAE once, and every feature's statistics, top-k
+ * examples, quantile examples and histogram are updated from the sparse
+ * codes. Memory is bounded by features x examples, not by the corpus. With a
+ * `stateFile`, the scan saves its state atomically every few rows and a
+ * killed scan resumes where it stopped.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import { readCorpus } from '../data/corpus.ts';
+import { packRows } from '../data/pack.ts';
+import type { HookedModel } from '../model/hookedModel.ts';
+import { checkSaeFitsModel } from '../sae/compat.ts';
+import type { SparseCodes } from '../sae/codes.ts';
+import type { Sae } from '../sae/sae.ts';
+import { Rng } from '../tensor/random.ts';
+import { TopK, type Example } from './examples.ts';
+import { FeatureStats } from './featureStats.ts';
+
+/** Options of a scan. */
+export interface ScanOptions {
+  readonly corpus: string;
+  /** Tokens to scan (non-BOS positions). */
+  readonly tokens: number;
+  /** Tokens per row (default: the SAE's context size). */
+  readonly contextSize?: number;
+  /** Rows per forward pass (default 16). */
+  readonly rowsPerPass?: number;
+  /** Top examples kept per feature (default 20). */
+  readonly topK?: number;
+  /** Quantile bins (even; default 8) and examples per bin (default 4). */
+  readonly quantileBins?: number;
+  readonly perBin?: number;
+  /** Histogram bins (even; default 32). */
+  readonly histBins?: number;
+  /** Context tokens kept before and after an example's token (defaults 12 and 4). */
+  readonly before?: number;
+  readonly after?: number;
+  /** Track only these features (default all); the others are skipped cheaply. */
+  readonly features?: readonly number[];
+  /** Seed of the quantile sampling (default 0). */
+  readonly seed?: number;
+  /** Save state here (atomically) and resume from it. */
+  readonly stateFile?: string;
+  /** Rows between state saves (default 256). */
+  readonly saveEveryRows?: number;
+  /** Called after each pass. */
+  readonly onProgress?: (p: { tokens: number; rows: number; total: number }) => void;
+}
+
+/** What a scan produced. */
+export interface ScanResult {
+  /** Tokens scanned. */
+  readonly tokens: number;
+  /** Packed rows read. */
+  readonly rows: number;
+  /** Per-feature statistics, indexed by feature. */
+  readonly features: readonly FeatureStats[];
+  /** The options used (for reproducing and re-checking the examples). */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+interface State {
+  fingerprint: string;
+  tokens: number;
+  rows: number;
+  rng: number[];
+  features: FeatureStats[];
+}
+
+/** Scans a corpus for an SAE on a model. */
+export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promise<ScanResult> {
+  checkSaeFitsModel(sae, model);
+  if (!model.tokenizer) throw new Error(`${model.name}: has no tokenizer, so it cannot read a text corpus`);
+  const hook = model.resolveHooks([sae.cfg.hookName])[0].name;
+  const ctx = o.contextSize ?? sae.cfg.contextSize;
+  const opts = { corpus: o.corpus, contextSize: ctx, topK: o.topK ?? 20, quantileBins: o.quantileBins ?? 8, perBin: o.perBin ?? 4, histBins: o.histBins ?? 32, before: o.before ?? 12, after: o.after ?? 4, seed: o.seed ?? 0 };
+  if (opts.quantileBins % 2 || opts.histBins % 2) throw new Error('quantile and histogram bins must be even (bins merge pairwise as the range doubles)');
+  const fingerprint = JSON.stringify({ model: model.name, sae: sae.source, hook, features: o.features, ...opts });
+  const rng = new Rng(opts.seed);
+  let st: State = { fingerprint, tokens: 0, rows: 0, rng: rng.getState(), features: Array.from({ length: sae.cfg.dSae }, () => new FeatureStats(opts.topK, opts.histBins, opts.quantileBins, opts.perBin)) };
+  if (o.stateFile && fs.existsSync(o.stateFile)) {
+    const saved = restoreState(o.stateFile, opts);
+    if (saved.fingerprint !== fingerprint) throw new Error(`${o.stateFile}: scan state belongs to another scan; delete it or use another --state`);
+    st = saved;
+    rng.setState(st.rng);
+  }
+  const tracked = o.features ? new Uint8Array(sae.cfg.dSae) : undefined;
+  for (const f of o.features ?? []) {
+    if (!Number.isInteger(f) || f < 0 || f >= sae.cfg.dSae) throw new Error(`feature ${f} is out of range [0, ${sae.cfg.dSae})`);
+    tracked![f] = 1;
+  }
+  const bos = model.tokenizer.bosId;
+  const per = o.rowsPerPass ?? 16;
+  let lastSave = st.rows;
+  let batch: number[][] = [];
+  const flush = async () => {
+    const res = await model.run(batch, { cache: [hook], logits: 'none' });
+    const acts = res.cache[hook];
+    const T = batch[0].length;
+    const codes = await sae.encode({ dtype: 'float32', shape: [batch.length * T, sae.cfg.dIn], data: acts.data });
+    for (let b = 0; b < batch.length && st.tokens < o.tokens; b++) {
+      for (let t = 0; t < T && st.tokens < o.tokens; t++) {
+        if (batch[b][t] === bos) continue;
+        st.tokens++;
+        const p = b * T + t;
+        for (let e = codes.offsets[p]; e < codes.offsets[p + 1]; e++) {
+          const f = codes.indices[e];
+          if (tracked && !tracked[f]) continue;
+          st.features[f].add(codes.values[e], () => example(codes, batch[b], b * T, st.rows + b, t, f, codes.values[e], opts.before, opts.after), rng);
+        }
+      }
+    }
+    st.rows += batch.length;
+    batch = [];
+    o.onProgress?.({ tokens: st.tokens, rows: st.rows, total: o.tokens });
+    if (o.stateFile && st.rows - lastSave >= (o.saveEveryRows ?? 256)) {
+      saveState(o.stateFile, { ...st, rng: rng.getState() });
+      lastSave = st.rows;
+    }
+  };
+  for await (const row of packRows(readCorpus(o.corpus), model.tokenizer, { contextSize: ctx, skipRows: st.rows })) {
+    if (st.tokens >= o.tokens) break;
+    batch.push(row);
+    if (batch.length === per) await flush();
+  }
+  if (batch.length && st.tokens < o.tokens) await flush();
+  if (st.tokens === 0) throw new Error(`scan read no tokens from '${o.corpus}'`);
+  if (o.stateFile) saveState(o.stateFile, { ...st, rng: rng.getState() });
+  return { tokens: st.tokens, rows: st.rows, features: st.features, options: opts };
+}
+
+/** Builds an example's window: token ids and this feature's activation at each. */
+function example(codes: SparseCodes, ids: number[], rowBase: number, row: number, pos: number, f: number, act: number, before: number, after: number): Example {
+  const start = Math.max(0, pos - before);
+  const end = Math.min(ids.length, pos + after + 1);
+  const acts = new Float32Array(end - start);
+  for (let t = start; t < end; t++) {
+    const p = rowBase + t;
+    for (let e = codes.offsets[p]; e < codes.offsets[p + 1]; e++) {
+      if (codes.indices[e] === f) {
+        acts[t - start] = codes.values[e];
+        break;
+      }
+    }
+  }
+  return { act, row, pos, start, ids: Int32Array.from(ids.slice(start, end)), acts };
+}
+
+function saveState(file: string, st: State): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, v8.serialize(st));
+  fs.renameSync(tmp, file);
+}
+
+function restoreState(file: string, opts: { topK: number; histBins: number; quantileBins: number; perBin: number }): State {
+  let raw: State;
+  try {
+    raw = v8.deserialize(fs.readFileSync(file)) as State;
+  } catch (e) {
+    throw new Error(`${file}: not a scan state (${(e as Error).message})`);
+  }
+  raw.features = raw.features.map((plain) => Object.assign(new FeatureStats(opts.topK, opts.histBins, opts.quantileBins, opts.perBin), plain, { top: Object.assign(new TopK(opts.topK), plain.top) }));
+  return raw;
+}
