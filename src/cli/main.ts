@@ -5,6 +5,8 @@ import { registerRun } from './commands/run.ts';
 import { registerTrain } from './commands/train.ts';
 import { registerEval } from './commands/evaluate.ts';
 import { registerCollect } from './commands/collect.ts';
+import { registerAnalysis } from './commands/analysis.ts';
+import { registerRegistry } from './commands/registry.ts';
 
 const program = new Command();
 program.name('saescope').description('Understand transformer language models through sparse autoencoders.').version('0.1.0');
@@ -13,6 +15,8 @@ registerRun(program);
 registerTrain(program);
 registerEval(program);
 registerCollect(program);
+registerAnalysis(program);
+registerRegistry(program);
 
 try {
   await program.parseAsync(process.argv);

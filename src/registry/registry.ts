@@ -130,9 +130,13 @@ export class Registry {
   list(q: { model?: string; sae?: string; search?: string; tag?: string; limit?: number; offset?: number } = {}): FeatureRecord[] {
     const where: string[] = [];
     const args: Record<string, unknown> = { limit: q.limit ?? 100, offset: q.offset ?? 0 };
-    if (q.model) (where.push('f.model = @model'), (args.model = q.model));
-    if (q.sae) (where.push('f.sae = @sae'), (args.sae = q.sae));
-    if (q.tag) (where.push('EXISTS (SELECT 1 FROM json_each(f.tags) WHERE value = @tag)'), (args.tag = q.tag));
+    const add = (cond: string, key: string, value: unknown) => {
+      where.push(cond);
+      args[key] = value;
+    };
+    if (q.model) add('f.model = @model', 'model', q.model);
+    if (q.sae) add('f.sae = @sae', 'sae', q.sae);
+    if (q.tag) add('EXISTS (SELECT 1 FROM json_each(f.tags) WHERE value = @tag)', 'tag', q.tag);
     if (q.search) {
       where.push(`(f.name LIKE @s OR f.description LIKE @s OR f.notes LIKE @s OR f.tags LIKE @s OR EXISTS (
         SELECT 1 FROM explanations e WHERE e.model = f.model AND e.sae = f.sae AND e.feature = f.feature AND e.explanation LIKE @s))`);

@@ -1,0 +1,125 @@
+/** `saescope features | top-texts | scan | compare`: feature analysis commands. */
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { compareCorpora, compareTexts } from '../../analysis/compare.ts';
+import { buildDashboards } from '../../analysis/dashboard.ts';
+import { scan } from '../../analysis/scan.ts';
+import { featureStatistics } from '../../analysis/stats.ts';
+import { featuresForText, type Pool } from '../../analysis/textFeatures.ts';
+import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
+import { loadSae } from '../../sae/saelensFormat.ts';
+import { heatmapHtml } from '../heatmapHtml.ts';
+import { loadForCli } from '../loadForCli.ts';
+import { parseCount } from '../options.ts';
+import { table } from '../table.ts';
+
+const json = (x: unknown): void => void process.stdout.write(JSON.stringify(x, null, 2) + "\n");
+
+function progress(label: string, total: number) {
+  const bar = new cliProgress.SingleBar({ format: ` ${label} [{bar}] {percentage}% | {value}/{total} tokens | {eta_formatted}`, stream: process.stderr }, cliProgress.Presets.shades_classic);
+  bar.start(total, 0);
+  return bar;
+}
+
+/** The registry's names for an SAE's features, when a registry exists. */
+function names(file: string | undefined, model: string, sae: string): Map<number, string> {
+  const p = file ?? defaultRegistryPath();
+  if (!fs.existsSync(p)) return new Map();
+  const reg = Registry.open(p);
+  try {
+    return new Map(reg.list({ model, sae, limit: 1e9 }).filter((r) => r.name).map((r) => [r.feature, r.name!]));
+  } finally {
+    reg.close();
+  }
+}
+
+export function registerAnalysis(program: Command): void {
+  program.command('features')
+    .description('top features of a text (feature x token heatmap)')
+    .requiredOption('--model <pathOrId>', 'model').requiredOption('--sae <dir>', 'SAE folder')
+    .option('--top <k>', 'features to show', parseCount('--top'), 10)
+    .option('--pool <pool>', 'max, mean or sum over tokens', 'max')
+    .option('--registry <db>', 'registry for feature names')
+    .option('--html <file>', 'also write the heatmap as a standalone HTML page')
+    .option('--json', 'print JSON')
+    .argument('<text>')
+    .action(async (text: string, o) => {
+      const model = await loadForCli(o.model);
+      const sae = loadSae(o.sae);
+      const r = await featuresForText(model, sae, text, { top: o.top, pool: o.pool as Pool });
+      const nm = names(o.registry, model.name, o.sae);
+      if (o.html) fs.writeFileSync(o.html, heatmapHtml(r, nm, text.slice(0, 80)));
+      if (o.json) return json({ tokens: r.tokens, ids: r.ids, top: r.top.map((t) => ({ ...t, name: nm.get(t.feature) ?? null })), heatmap: r.heatmap });
+      process.stdout.write(table(['feature', 'name', o.pool, 'max', 'mean', 'tokens'], r.top.map((t) => [t.feature, nm.get(t.feature) ?? '', t.score, t.max, t.mean, t.count])));
+    });
+
+  program.command('top-texts')
+    .description('top activating contexts of a feature over a corpus')
+    .requiredOption('--model <pathOrId>', 'model').requiredOption('--sae <dir>', 'SAE folder')
+    .requiredOption('--feature <n>', 'feature index', parseCount('--feature')).requiredOption('--corpus <spec>', 'corpus')
+    .option('--top <k>', 'contexts', parseCount('--top'), 10)
+    .option('--tokens <n>', 'tokens to read', parseCount('--tokens'), 100_000)
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const model = await loadForCli(o.model);
+      const sae = loadSae(o.sae);
+      const s = await scan(model, sae, { corpus: o.corpus, tokens: o.tokens, topK: o.top, features: [o.feature] });
+      const d = (await buildDashboards(model, sae, s, [o.feature])).get(o.feature)!;
+      if (o.json) return json(d.top);
+      process.stdout.write(table(['act', 'row', 'pos', 'context'], d.top.map((e) => [e.act, e.row, e.pos, e.tokens.map((t, i) => (i === e.focus ? `[[${t}]]` : t)).join('').replace(/\n/g, '⏎')])));
+    });
+
+  program.command('scan')
+    .description('one pass over a corpus: top and quantile examples, histograms, densities, logit effects, neighbours for every feature')
+    .requiredOption('--model <pathOrId>', 'model').requiredOption('--sae <dir>', 'SAE folder').requiredOption('--corpus <spec>', 'corpus')
+    .requiredOption('--tokens <n>', 'tokens to scan', parseCount('--tokens'))
+    .option('--registry <db>', 'store dashboards in this registry (default $SAESCOPE_REGISTRY or ./saescope-registry.db)')
+    .option('--out <file>', 'also write dashboards and statistics as JSON')
+    .option('--state <file>', 'save progress here; a killed scan resumes from it')
+    .option('--top <k>', 'top examples per feature', parseCount('--top'), 20)
+    .option('--json', 'print the statistics as JSON')
+    .action(async (o) => {
+      const model = await loadForCli(o.model);
+      const sae = loadSae(o.sae);
+      const bar = progress('scan', o.tokens);
+      const s = await scan(model, sae, { corpus: o.corpus, tokens: o.tokens, topK: o.top, stateFile: o.state, onProgress: (p) => bar.update(Math.min(p.tokens, o.tokens)) });
+      bar.stop();
+      const dashboards = await buildDashboards(model, sae, s);
+      const reg = Registry.open(o.registry ?? defaultRegistryPath());
+      reg.setDashboards(model.name, o.sae, dashboards);
+      reg.close();
+      const stats = featureStatistics(s);
+      const { all: _all, ...summary } = stats;
+      if (o.out) fs.writeFileSync(o.out, JSON.stringify({ statistics: summary, dashboards: Object.fromEntries(dashboards) }));
+      if (o.json) return json(summary);
+      process.stdout.write(`scanned ${s.tokens} tokens; mean L0 ${stats.meanL0.toFixed(2)}; dead ${stats.dead.length}; dense ${stats.dense.length}\n`);
+      process.stdout.write('most interesting (medium frequency, high magnitude):\n');
+      process.stdout.write(table(['feature', 'density', 'max act', 'mean act', 'interest'], stats.interesting.slice(0, 10).map((f) => [f.feature, f.density, f.maxAct, f.meanAct, f.interest])));
+    });
+
+  program.command('compare')
+    .description('compare feature activations of two texts, or of two corpora (--corpus-a/--corpus-b)')
+    .requiredOption('--model <pathOrId>', 'model').requiredOption('--sae <dir>', 'SAE folder')
+    .option('--corpus-a <spec>', 'first corpus').option('--corpus-b <spec>', 'second corpus')
+    .option('--tokens <n>', 'tokens per corpus', parseCount('--tokens'), 20_000)
+    .option('--top <k>', 'rows', parseCount('--top'), 20)
+    .option('--pool <pool>', 'max, mean or sum (texts)', 'max')
+    .option('--json', 'print JSON')
+    .argument('[texts...]', 'TEXT_A TEXT_B')
+    .action(async (texts: string[], o) => {
+      const model = await loadForCli(o.model);
+      const sae = loadSae(o.sae);
+      if (o.corpusA || o.corpusB) {
+        if (!o.corpusA || !o.corpusB) throw new Error('give both --corpus-a and --corpus-b');
+        const rows = await compareCorpora(model, sae, o.corpusA, o.corpusB, { tokens: o.tokens, top: o.top });
+        if (o.json) return json(rows);
+        process.stdout.write(table(['feature', 'density A', 'density B', 'mean A', 'mean B', 'diff', 'effect', 'CI low', 'CI high'], rows.map((r) => [r.feature, r.densityA, r.densityB, r.meanA, r.meanB, r.diff, r.effectSize, r.ci![0], r.ci![1]])));
+        return;
+      }
+      if (texts.length !== 2) throw new Error('give two texts (TEXT_A TEXT_B), or --corpus-a and --corpus-b');
+      const rows = await compareTexts(model, sae, texts[0], texts[1], { pool: o.pool as Pool, top: o.top });
+      if (o.json) return json(rows);
+      process.stdout.write(table(['feature', 'A', 'B', 'B - A'], rows.map((r) => [r.feature, r.a, r.b, r.diff])));
+    });
+}

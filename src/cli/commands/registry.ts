@@ -1,0 +1,77 @@
+/** `saescope registry list|show|set|import|export`: the feature registry. */
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import { defaultRegistryPath, Registry, type FeaturePatch } from '../../registry/registry.ts';
+import { parseCount, parseNumber } from '../options.ts';
+import { table } from '../table.ts';
+
+function open(o: { registry?: string }): Registry {
+  return Registry.open(o.registry ?? defaultRegistryPath());
+}
+
+export function registerRegistry(program: Command): void {
+  const reg = program.command('registry').description('feature names, notes, tags, explanations and dashboards (SQLite)');
+  const common = (c: Command) => c.option('--registry <db>', 'registry file (default $SAESCOPE_REGISTRY or ./saescope-registry.db)');
+
+  common(reg.command('list').description('list or search features'))
+    .option('--model <m>', 'model').option('--sae <s>', 'SAE').option('--search <text>', 'search names, descriptions, notes, tags, explanations')
+    .option('--tag <tag>', 'with this tag').option('--limit <n>', 'rows', parseCount('--limit'), 50).option('--json', 'print JSON')
+    .action((o) => {
+      const r = open(o);
+      const rows = r.list({ model: o.model, sae: o.sae, search: o.search, tag: o.tag, limit: o.limit });
+      r.close();
+      if (o.json) return void process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+      process.stdout.write(table(['model', 'sae', 'feature', 'name', 'confidence', 'tags'], rows.map((x) => [x.model, x.sae, x.feature, x.name ?? '', x.confidence ?? '', x.tags.join(',')])));
+    });
+
+  common(reg.command('show').description('one feature with its explanations'))
+    .requiredOption('--model <m>', 'model').requiredOption('--sae <s>', 'SAE').requiredOption('--feature <n>', 'feature', parseCount('--feature'))
+    .action((o) => {
+      const r = open(o);
+      const rec = r.get(o.model, o.sae, o.feature);
+      const out = { feature: rec ?? null, explanations: r.explanations(o.model, o.sae, o.feature), dashboard: r.dashboard(o.model, o.sae, o.feature) ?? null };
+      r.close();
+      if (!rec && !out.dashboard) throw new Error(`feature ${o.feature} of ${o.sae} is not in the registry`);
+      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    });
+
+  common(reg.command('set').description('set a feature\'s name, description, confidence, notes or tags'))
+    .requiredOption('--model <m>', 'model').requiredOption('--sae <s>', 'SAE').requiredOption('--feature <n>', 'feature', parseCount('--feature'))
+    .option('--name <s>').option('--description <s>').option('--confidence <x>', 'in [0, 1]', parseNumber('--confidence')).option('--notes <s>')
+    .option('--tags <a,b>', 'comma-separated tags')
+    .action((o) => {
+      const patch: FeaturePatch = {};
+      for (const k of ['name', 'description', 'confidence', 'notes'] as const) if (o[k] !== undefined) (patch as Record<string, unknown>)[k] = o[k];
+      if (o.tags !== undefined) (patch as Record<string, unknown>).tags = String(o.tags).split(',').map((t) => t.trim()).filter(Boolean);
+      const r = open(o);
+      const rec = r.set(o.model, o.sae, o.feature, patch);
+      r.close();
+      process.stdout.write(JSON.stringify(rec, null, 2) + '\n');
+    });
+
+  common(reg.command('export').description('export an SAE\'s features as {"1234": {name, description, examples, confidence, notes}}'))
+    .requiredOption('--model <m>', 'model').requiredOption('--sae <s>', 'SAE').option('--out <file>', 'file (default stdout)')
+    .action((o) => {
+      const r = open(o);
+      const data = JSON.stringify(r.exportJson(o.model, o.sae), null, 2) + '\n';
+      r.close();
+      if (o.out) fs.writeFileSync(o.out, data);
+      else process.stdout.write(data);
+    });
+
+  common(reg.command('import').description('import features from the exchange JSON'))
+    .requiredOption('--model <m>', 'model').requiredOption('--sae <s>', 'SAE').argument('<file>')
+    .action((file: string, o) => {
+      let data: unknown;
+      try {
+        data = JSON.parse(fs.readFileSync(file, 'utf8'));
+      } catch (e) {
+        throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+      }
+      if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error(`${file}: expected an object keyed by feature index`);
+      const r = open(o);
+      const n = r.importJson(o.model, o.sae, data as Record<string, never>);
+      r.close();
+      process.stderr.write(`imported ${n} features\n`);
+    });
+}
