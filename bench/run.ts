@@ -3,8 +3,9 @@ import * as fs from 'node:fs';
 import { REF } from './common.ts';
 import { benchForward } from './forward.ts';
 import { benchSaeTrain } from './saeTrain.ts';
+import { benchScan } from './scan.ts';
 
-const BENCHES: Record<string, () => Record<string, unknown>> = { forward: benchForward, 'sae-train': benchSaeTrain };
+const BENCHES: Record<string, () => Record<string, unknown>> = { forward: benchForward, 'sae-train': benchSaeTrain, scan: benchScan };
 
 const name = process.argv[2];
 if (!name || !BENCHES[name]) {

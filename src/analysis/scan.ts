@@ -13,7 +13,7 @@ import { readCorpus } from '../data/corpus.ts';
 import { packRows } from '../data/pack.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
 import { checkSaeFitsModel } from '../sae/compat.ts';
-import type { SparseCodes } from '../sae/codes.ts';
+import { lookupSorted, sortRowsByIndex, type SparseCodes } from '../sae/codes.ts';
 import type { Sae } from '../sae/sae.ts';
 import { Rng } from '../tensor/random.ts';
 import { TopK, type Example } from './examples.ts';
@@ -101,6 +101,7 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
     const acts = res.cache[hook];
     const T = batch[0].length;
     const codes = await sae.encode({ dtype: 'float32', shape: [batch.length * T, sae.cfg.dIn], data: acts.data });
+    sortRowsByIndex(codes);
     for (let b = 0; b < batch.length && st.tokens < o.tokens; b++) {
       for (let t = 0; t < T && st.tokens < o.tokens; t++) {
         if (batch[b][t] === bos) continue;
@@ -137,15 +138,7 @@ function example(codes: SparseCodes, ids: number[], rowBase: number, row: number
   const start = Math.max(0, pos - before);
   const end = Math.min(ids.length, pos + after + 1);
   const acts = new Float32Array(end - start);
-  for (let t = start; t < end; t++) {
-    const p = rowBase + t;
-    for (let e = codes.offsets[p]; e < codes.offsets[p + 1]; e++) {
-      if (codes.indices[e] === f) {
-        acts[t - start] = codes.values[e];
-        break;
-      }
-    }
-  }
+  for (let t = start; t < end; t++) acts[t - start] = lookupSorted(codes, rowBase + t, f);
   return { act, row, pos, start, ids: Int32Array.from(ids.slice(start, end)), acts };
 }
 
