@@ -26,6 +26,8 @@ export function validateTokens(seqs: readonly (readonly number[])[], spec: Model
   });
 }
 
+const causalCache = new Map<string, Float32Array>();
+
 /** The int64 inputs and mask for a right-padded batch. */
 export interface BatchInputs {
   readonly input_ids: Tensor<'int64'>;
@@ -46,18 +48,27 @@ export function batchInputs(seqs: readonly (readonly number[])[], pastLength = 0
   const S = pastLength + T;
   const ids = new BigInt64Array(B * T);
   const pos = new BigInt64Array(B * T);
-  const bias = new Float32Array(B * T * S);
+  // Full, unpadded batches share one causal mask (corpus passes make thousands of them).
+  const plain = pastLength === 0 && seqs.every((s) => s.length === T);
+  const key = `${B}x${T}`;
+  const cached = plain ? causalCache.get(key) : undefined;
+  const bias = cached ?? new Float32Array(B * T * S);
   for (let b = 0; b < B; b++) {
     const len = seqs[b].length;
     for (let t = 0; t < T; t++) {
       ids[b * T + t] = BigInt(t < len ? seqs[b][t] : padId);
       pos[b * T + t] = BigInt(pastLength + Math.min(t, len - 1));
+      if (cached) continue;
       const rowOff = (b * T + t) * S;
       for (let s = 0; s < S; s++) {
         const visible = s <= pastLength + t && s < pastLength + len;
         bias[rowOff + s] = visible ? 0 : MASKED;
       }
     }
+  }
+  if (plain && !cached) {
+    if (causalCache.size > 8) causalCache.clear();
+    causalCache.set(key, bias);
   }
   return {
     input_ids: { dtype: 'int64', shape: [B, T], data: ids },
