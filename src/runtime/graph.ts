@@ -23,9 +23,9 @@ export function float(x: number): FloatAttr {
 }
 
 /** Element types of graph inputs and outputs. */
-export type ElemType = 'float32' | 'int64';
+export type ElemType = 'float32' | 'int64' | 'int32';
 
-const ELEM: Record<ElemType, number> = { float32: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64 };
+const ELEM: Record<ElemType, number> = { float32: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64, int32: onnx.TensorProto.DataType.INT32 };
 
 /** A dimension: a fixed size or a symbolic name. */
 export type Dim = number | string;

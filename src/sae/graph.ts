@@ -32,8 +32,12 @@ export function buildSaeGraph(cfg: SaeConfig, weights: Readonly<Record<string, T
     return v;
   };
   const x = g.input('x', 'float32', ['n', cfg.dIn]);
-  const saeIn = cfg.applyBDecToInput ? g.op('Sub', [x, w('b_dec')]) : x;
-  const pre = g.op('Add', [g.op('MatMul', [saeIn, w('W_enc')]), w('b_enc')]);
+  // (x - b_dec) @ W_enc + b_enc = x @ W_enc + (b_enc - b_dec @ W_enc): the bias is constant-folded
+  // at session creation and added inside the GEMM, saving a pass over [n, dSae].
+  const bias = cfg.applyBDecToInput
+    ? g.op('Sub', [w('b_enc'), g.op('Squeeze', [g.op('MatMul', [g.op('Unsqueeze', [w('b_dec'), g.ints([0])]), w('W_enc')]), g.ints([0])])])
+    : w('b_enc');
+  const pre = g.op('Gemm', [x, w('W_enc'), bias]);
   if (plan.hiddenPre) {
     g.op('Identity', [pre], {}, { out: 'hidden_pre' });
     g.output('hidden_pre', 'float32', ['n', cfg.dSae]);
@@ -51,9 +55,9 @@ export function buildSaeGraph(cfg: SaeConfig, weights: Readonly<Record<string, T
   } else {
     if (plan.codes) {
       g.op('Identity', [act.values], {}, { out: 'values' });
-      g.op('Identity', [act.indices], {}, { out: 'indices' });
+      g.op('Cast', [act.indices], { to: 6 }, { out: 'indices' });
       g.output('values', 'float32', ['n', cfg.k!]);
-      g.output('indices', 'int64', ['n', cfg.k!]);
+      g.output('indices', 'int32', ['n', cfg.k!]);
     }
     if (plan.recon) {
       const rows = g.op('Gather', [w('W_dec'), act.indices]);

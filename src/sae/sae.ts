@@ -103,7 +103,7 @@ export class Sae {
 
   private toCodes(out: Record<string, Tensor<'float32'>>, n: number): SparseCodes {
     if (out.acts) return codesFromDense(out.acts.data, n, this.cfg.dSae);
-    return codesFromTopK(out.values.data, out.indices.data as unknown as ArrayLike<bigint>, n, this.cfg.k!);
+    return codesFromTopK(out.values.data, out.indices.data as unknown as Int32Array, n, this.cfg.k!);
   }
 }
 
