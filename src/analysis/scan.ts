@@ -95,55 +95,39 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
   const bos = model.tokenizer.bosId;
   const per = o.rowsPerPass ?? 16;
   let lastSave = st.rows;
-  // The next batch's forward pass and encoding run on ONNX Runtime's threads
-  // while this batch's codes are folded into the statistics on the JS thread.
-  const encode = async (rows: number[][]) => {
-    const res = await model.run(rows, { cache: [hook], logits: 'none' });
-    const codes = await sae.encode({ dtype: 'float32', shape: [res.cache[hook].data.length / sae.cfg.dIn, sae.cfg.dIn], data: res.cache[hook].data });
+  let batch: number[][] = [];
+  const flush = async () => {
+    const res = await model.run(batch, { cache: [hook], logits: 'none' });
+    const acts = res.cache[hook];
+    const T = batch[0].length;
+    const codes = await sae.encode({ dtype: 'float32', shape: [batch.length * T, sae.cfg.dIn], data: acts.data });
     sortRowsByIndex(codes);
-    return { rows, codes };
-  };
-  const fold = ({ rows, codes }: { rows: number[][]; codes: SparseCodes }) => {
-    const T = rows[0].length;
-    for (let b = 0; b < rows.length && st.tokens < o.tokens; b++) {
+    for (let b = 0; b < batch.length && st.tokens < o.tokens; b++) {
       for (let t = 0; t < T && st.tokens < o.tokens; t++) {
-        if (rows[b][t] === bos) continue;
+        if (batch[b][t] === bos) continue;
         st.tokens++;
         const p = b * T + t;
         for (let e = codes.offsets[p]; e < codes.offsets[p + 1]; e++) {
           const f = codes.indices[e];
           if (tracked && !tracked[f]) continue;
-          st.features[f].add(codes.values[e], () => example(codes, rows[b], b * T, st.rows + b, t, f, codes.values[e], opts.before, opts.after), rng);
+          st.features[f].add(codes.values[e], () => example(codes, batch[b], b * T, st.rows + b, t, f, codes.values[e], opts.before, opts.after), rng);
         }
       }
     }
-    st.rows += rows.length;
+    st.rows += batch.length;
+    batch = [];
     o.onProgress?.({ tokens: st.tokens, rows: st.rows, total: o.tokens });
     if (o.stateFile && st.rows - lastSave >= (o.saveEveryRows ?? 256)) {
       saveState(o.stateFile, { ...st, rng: rng.getState() });
       lastSave = st.rows;
     }
   };
-  let pending: Promise<{ rows: number[][]; codes: SparseCodes }> | undefined;
-  let batch: number[][] = [];
-  let read = st.tokens;
-  const push = async (rows: number[][]) => {
-    const next = encode(rows);
-    next.catch(() => undefined);
-    if (pending) fold(await pending);
-    pending = next;
-  };
   for await (const row of packRows(readCorpus(o.corpus), model.tokenizer, { contextSize: ctx, skipRows: st.rows })) {
-    if (read >= o.tokens) break;
+    if (st.tokens >= o.tokens) break;
     batch.push(row);
-    for (const t of row) if (t !== bos) read++;
-    if (batch.length === per) {
-      await push(batch);
-      batch = [];
-    }
+    if (batch.length === per) await flush();
   }
-  if (batch.length && st.tokens < o.tokens) await push(batch);
-  if (pending) fold(await pending);
+  if (batch.length && st.tokens < o.tokens) await flush();
   if (st.tokens === 0) throw new Error(`scan read no tokens from '${o.corpus}'`);
   if (o.stateFile) saveState(o.stateFile, { ...st, rng: rng.getState() });
   return { tokens: st.tokens, rows: st.rows, features: st.features, options: opts };
