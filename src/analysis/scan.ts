@@ -21,7 +21,8 @@ import { FeatureStats } from './featureStats.ts';
 
 /** Options of a scan. */
 export interface ScanOptions {
-  readonly corpus: string;
+  /** Corpus spec, or documents in memory. */
+  readonly corpus: string | readonly string[];
   /** Tokens to scan (non-BOS positions). */
   readonly tokens: number;
   /** Tokens per row (default: the SAE's context size). */

@@ -7,6 +7,7 @@ import { registerEval } from './commands/evaluate.ts';
 import { registerCollect } from './commands/collect.ts';
 import { registerAnalysis } from './commands/analysis.ts';
 import { registerRegistry } from './commands/registry.ts';
+import { registerSteering } from './commands/steering.ts';
 
 const program = new Command();
 program.name('saescope').description('Understand transformer language models through sparse autoencoders.').version('0.1.0');
@@ -17,6 +18,7 @@ registerEval(program);
 registerCollect(program);
 registerAnalysis(program);
 registerRegistry(program);
+registerSteering(program);
 
 try {
   await program.parseAsync(process.argv);

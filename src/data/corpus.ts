@@ -15,8 +15,14 @@ const NPM_CORPORA: Record<string, () => AsyncGenerator<string>> = {
   'nlp-corpus': nlpCorpus,
 };
 
-/** Streams the documents of a corpus spec; throws naming the file on bad input. */
-export async function* readCorpus(spec: string): AsyncGenerator<string> {
+/** Streams the documents of a corpus spec (or of an in-memory list); throws naming the file on bad input. */
+export async function* readCorpus(spec: string | readonly string[]): AsyncGenerator<string> {
+  if (typeof spec !== 'string') {
+    const docs = spec.filter((d) => d.trim().length > 0);
+    if (docs.length === 0) throw new Error('the corpus is empty (no non-blank documents)');
+    yield* docs;
+    return;
+  }
   const slice = /^(.*)\[(\d*):(\d*)\]$/.exec(spec);
   const from = slice?.[2] ? Number(slice[2]) : 0;
   const to = slice?.[3] ? Number(slice[3]) : Infinity;

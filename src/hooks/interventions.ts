@@ -25,10 +25,56 @@ export interface ReplaceIntervention {
   readonly value: Tensor<'float32'>;
 }
 
+/**
+ * An SAE encoder the graph evaluates at a hook, so a clamp can read a
+ * feature's current activation. Weights in SAELens layout.
+ */
+export interface FeatureEncoder {
+  /** Identifies the weights (sessions are cached by it). */
+  readonly id: string;
+  readonly architecture: 'standard' | 'topk' | 'batchtopk' | 'jumprelu';
+  /** Active latents per token (topk). */
+  readonly k?: number;
+  readonly applyBDecToInput: boolean;
+  /** [dIn, dSae] */
+  readonly W_enc: Tensor<'float32'>;
+  /** [dSae] */
+  readonly b_enc: Tensor<'float32'>;
+  /** [dIn] */
+  readonly b_dec: Tensor<'float32'>;
+  /** [dSae, dIn] */
+  readonly W_dec: Tensor<'float32'>;
+  /** [dSae] (jumprelu, batchtopk) */
+  readonly threshold?: Tensor<'float32'>;
+}
+
+/**
+ * Sets SAE features to values while keeping the SAE's error term: adds
+ * (value - f(x)) * W_dec[f] at the hook (value 0 ablates).
+ */
+export interface ClampIntervention {
+  readonly kind: 'clamp';
+  readonly hook: string;
+  readonly encoder: FeatureEncoder;
+  /** Feature indices. */
+  readonly features: readonly number[];
+  /** Target value per feature. */
+  readonly values: readonly number[];
+  /** Absolute token positions; all positions when absent. */
+  readonly positions?: readonly number[];
+}
+
 /** Any intervention. */
-export type Intervention = AddIntervention | ReplaceIntervention;
+export type Intervention = AddIntervention | ReplaceIntervention | ClampIntervention;
 
 /** Graph input name carrying an intervention's tensor. */
-export function interventionInput(kind: Intervention['kind'], hook: string): string {
+export function interventionInput(kind: Intervention['kind'] | 'clamp.mask', hook: string): string {
   return `${kind}:${hook}`;
+}
+
+/** What a compiled graph needs to know of a clamp (part of the session key). */
+export interface ClampPlan {
+  readonly hook: string;
+  readonly encoder: string;
+  readonly features: readonly number[];
 }

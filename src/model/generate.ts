@@ -4,7 +4,7 @@
  * `past`. Additive interventions apply at absolute positions, so steering the
  * prompt, the generated tokens or both works with the cache.
  */
-import type { AddIntervention } from '../hooks/interventions.ts';
+import type { AddIntervention, ClampIntervention } from '../hooks/interventions.ts';
 import { Rng } from '../tensor/random.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Feed } from '../runtime/session.ts';
@@ -29,8 +29,8 @@ export interface GenerateOptions {
   readonly stop?: readonly string[];
   /** End at the EOS token (default true). */
   readonly stopAtEos?: boolean;
-  /** Additive interventions; `positions` are absolute token positions. */
-  readonly interventions?: readonly AddIntervention[];
+  /** Additive and clamp interventions; `positions` are absolute token positions. */
+  readonly interventions?: readonly (AddIntervention | ClampIntervention)[];
   /** Use the KV cache (default true); without it every step reruns the whole sequence. */
   readonly kvCache?: boolean;
   /** Prepend BOS to a text prompt (default true). */
@@ -112,9 +112,9 @@ function cachedStepper(model: HookedModel, o: GenerateOptions): Stepper {
   return async (newIds) => {
     const batch = batchInputs([newIds], pastLen);
     const iv = interventionFeeds(o.interventions ?? [], model.hooks, spec, 1, newIds.length, pastLen);
-    const plan = model.plan({ cache: [], add: iv.add, replace: [], logits: 'last', kvCache: true });
+    const plan = model.plan({ cache: [], add: iv.add, replace: [], clamp: iv.clamp, logits: 'last', kvCache: true });
     const feeds: Record<string, Feed> = { input_ids: batch.input_ids, position_ids: batch.position_ids, attn_bias: batch.attn_bias, ...past, ...iv.feeds };
-    const out = await model.runPlan(plan, feeds);
+    const out = await model.runPlan(plan, feeds, iv.encoders);
     const next: Record<string, Tensor<'float32'>> = {};
     for (let L = 0; L < spec.nLayers; L++) {
       next[`past.${L}.key`] = out[`present.${L}.key`];

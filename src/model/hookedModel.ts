@@ -3,7 +3,7 @@
  * per (hooks cached, interventions, logits mode, KV cache) and cached, with
  * TransformerLens-style `run`/`runWithCache` and KV-cached `generate`.
  */
-import type { Intervention } from '../hooks/interventions.ts';
+import type { FeatureEncoder, Intervention } from '../hooks/interventions.ts';
 import { hookPoints, type HookPoint } from '../hooks/points.ts';
 import { resolveHooks } from '../hooks/resolve.ts';
 import type { WeightSource } from '../io/weights.ts';
@@ -101,8 +101,8 @@ export class HookedModel {
     const iv = interventionFeeds(opts.interventions ?? [], this.hooks, this.spec, tokens.length, T);
     const cache = this.resolveHooks(opts.cache ?? []).map((h) => h.name);
     const logits = opts.logits ?? 'all';
-    const plan = this.plan({ cache, add: iv.add, replace: iv.replace, logits, kvCache: false });
-    const session = await this.session(plan);
+    const plan = this.plan({ cache, add: iv.add, replace: iv.replace, clamp: iv.clamp, logits, kvCache: false });
+    const session = await this.session(plan, iv.encoders);
     const out = await session.run({ input_ids: batch.input_ids, position_ids: batch.position_ids, attn_bias: batch.attn_bias, ...iv.feeds });
     const cached: Record<string, Tensor<'float32'>> = {};
     for (const h of cache) cached[h] = out[h];
@@ -119,12 +119,12 @@ export class HookedModel {
     return generate(this, prompt, opts);
   }
 
-  /** A compiled session for a plan (cached per model). */
-  session(plan: GraphPlan): Promise<Session> {
+  /** A compiled session for a plan (cached per model); clamps need their encoders. */
+  session(plan: GraphPlan, encoders: ReadonlyMap<string, FeatureEncoder> = new Map()): Promise<Session> {
     const key = JSON.stringify(plan);
     let s = this.sessions.get(key);
     if (!s) {
-      s = this.compile(plan);
+      s = this.compile(plan, encoders);
       this.sessions.set(key, s);
       s.catch(() => this.sessions.delete(key));
     }
@@ -133,7 +133,7 @@ export class HookedModel {
 
   /** A normalized plan: with no logits, stops after the last hook it needs. */
   plan(p: Omit<GraphPlan, 'stopAfter'>): GraphPlan {
-    const sorted = { ...p, cache: [...p.cache].sort(), add: [...p.add].sort(), replace: [...p.replace].sort() };
+    const sorted = { ...p, cache: [...p.cache].sort(), add: [...p.add].sort(), replace: [...p.replace].sort(), clamp: p.clamp?.length ? p.clamp : undefined };
     if (p.logits !== 'none') return sorted;
     const needed = this.hooks.filter((h) => sorted.cache.includes(h.name));
     if (needed.length === 0 && !p.kvCache) throw new Error("run with logits: 'none' needs at least one cached hook");
@@ -142,8 +142,8 @@ export class HookedModel {
   }
 
   /** Runs a plan's session on raw feeds (for generation and advanced callers). */
-  async runPlan(plan: GraphPlan, feeds: Record<string, Feed>): Promise<Record<string, Tensor<'float32'>>> {
-    return (await this.session(plan)).run(feeds);
+  async runPlan(plan: GraphPlan, feeds: Record<string, Feed>, encoders?: ReadonlyMap<string, FeatureEncoder>): Promise<Record<string, Tensor<'float32'>>> {
+    return (await this.session(plan, encoders)).run(feeds);
   }
 
   /**
@@ -162,8 +162,8 @@ export class HookedModel {
     for (const s of all) await (await s).release();
   }
 
-  private async compile(plan: GraphPlan): Promise<Session> {
-    const ctx = new BuildCtx(this.spec, this.adapter.qkv, plan, this.resolver, (n) => this.weight(n), this.hooks);
+  private async compile(plan: GraphPlan, encoders: ReadonlyMap<string, FeatureEncoder>): Promise<Session> {
+    const ctx = new BuildCtx(this.spec, this.adapter.qkv, plan, this.resolver, (n) => this.weight(n), this.hooks, encoders);
     return Session.create(buildTransformer(ctx), this.runtime);
   }
 

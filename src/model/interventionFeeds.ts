@@ -3,7 +3,7 @@
  * broadcast over batch and, without positions, over positions) and
  * replacement tensors (checked against the hook's shape).
  */
-import { interventionInput, type Intervention } from '../hooks/interventions.ts';
+import { interventionInput, type ClampPlan, type FeatureEncoder, type Intervention } from '../hooks/interventions.ts';
 import { requireHook } from '../hooks/resolve.ts';
 import type { HookPoint } from '../hooks/points.ts';
 import { numel, type Tensor } from '../tensor/tensor.ts';
@@ -25,6 +25,10 @@ export interface InterventionFeeds {
   readonly add: string[];
   /** Hooks with replacement inputs, sorted. */
   readonly replace: string[];
+  /** Feature clamps, sorted by hook. */
+  readonly clamp: ClampPlan[];
+  /** Encoders the clamps read, by id. */
+  readonly encoders: Map<string, FeatureEncoder>;
   /** Input tensors by graph input name. */
   readonly feeds: Record<string, Tensor<'float32'>>;
 }
@@ -39,11 +43,18 @@ export function interventionFeeds(
   const feeds: Record<string, Tensor<'float32'>> = {};
   const add = new Set<string>();
   const replace = new Set<string>();
+  const clamp: ClampPlan[] = [];
+  const encoders = new Map<string, FeatureEncoder>();
   for (const iv of list) {
     const point = requireHook(iv.hook, points);
     const inner = hookInnerDims(point, spec);
     const width = numel(inner);
     if (point.shape.includes('keyPos')) throw new Error(`interventions on ${iv.hook} are not supported (pattern hooks have no fixed width)`);
+    if (iv.kind === 'clamp') {
+      clamp.push(clampFeeds(iv, width, B, T, start, feeds));
+      encoders.set(iv.encoder.id, iv.encoder);
+      continue;
+    }
     if (iv.kind === 'replace') {
       const want = [B, T, ...inner];
       if (iv.value.shape.length !== want.length || iv.value.shape.some((d, i) => d !== want[i])) {
@@ -76,7 +87,23 @@ export function interventionFeeds(
       for (let i = 0; i < width; i++) data[r * width + i] += iv.vector[i];
     }
   }
-  return { add: [...add].sort(), replace: [...replace].sort(), feeds };
+  return { add: [...add].sort(), replace: [...replace].sort(), clamp: clamp.sort((a, b) => a.hook.localeCompare(b.hook)), encoders, feeds };
+}
+
+/** Checks a clamp and adds its value and position-mask inputs. */
+function clampFeeds(iv: Extract<Intervention, { kind: 'clamp' }>, width: number, B: number, T: number, start: number, feeds: Record<string, Tensor<'float32'>>): ClampPlan {
+  const [dIn, dSae] = iv.encoder.W_enc.shape;
+  if (dIn !== width) throw new Error(`clamp at ${iv.hook}: the SAE has d_in ${dIn} but the hook has width ${width}`);
+  if (iv.features.length === 0 || iv.features.length !== iv.values.length) throw new Error(`clamp at ${iv.hook}: give one value per feature`);
+  for (const f of iv.features) if (!Number.isInteger(f) || f < 0 || f >= dSae) throw new Error(`clamp at ${iv.hook}: feature ${f} is out of range [0, ${dSae})`);
+  for (const v of iv.values) if (!Number.isFinite(v)) throw new Error(`clamp at ${iv.hook}: value ${v} is not a finite number`);
+  if (feeds[interventionInput('clamp', iv.hook)]) throw new Error(`two clamps at ${iv.hook} in one call; put the features in one clamp`);
+  feeds[interventionInput('clamp', iv.hook)] = { dtype: 'float32', shape: [iv.values.length], data: Float32Array.from(iv.values) };
+  const mask = new Float32Array(T);
+  if (!iv.positions) mask.fill(1);
+  else for (const p of iv.positions) if (p - start >= 0 && p - start < T) mask[p - start] = 1;
+  feeds[interventionInput('clamp.mask', iv.hook)] = { dtype: 'float32', shape: [1, T, 1], data: mask };
+  return { hook: iv.hook, encoder: iv.encoder.id, features: [...iv.features] };
 }
 
 /** A [1, rows, ...inner] delta, copying a broadcast [1, 1, ...] one into every row. */

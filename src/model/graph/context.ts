@@ -4,7 +4,8 @@
  * function that exposes, intervenes on or stops at a hook.
  */
 import { GraphBuilder, type Dim } from '../../runtime/graph.ts';
-import { interventionInput } from '../../hooks/interventions.ts';
+import { interventionInput, type ClampPlan, type FeatureEncoder } from '../../hooks/interventions.ts';
+import { applyClamp } from './clamp.ts';
 import type { HookPoint } from '../../hooks/points.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
 import type { CanonicalWeight, QkvLayout } from '../adapters/adapter.ts';
@@ -19,6 +20,8 @@ export interface GraphPlan {
   readonly add: readonly string[];
   /** Hooks whose value is replaced by input `replace:<hook>`. */
   readonly replace: readonly string[];
+  /** Feature clamps through an SAE encoder. */
+  readonly clamp?: readonly ClampPlan[];
   /** Logits for every position, only the last, or none. */
   readonly logits: 'all' | 'last' | 'none';
   /** Past/present key-value inputs and outputs for generation. */
@@ -44,8 +47,9 @@ export class BuildCtx {
     private readonly resolver: WeightResolver,
     private readonly loadWeight: (name: string) => Tensor<'float32'>,
     hooks: readonly HookPoint[],
+    private readonly encoders: ReadonlyMap<string, FeatureEncoder> = new Map(),
   ) {
-    this.active = new Set([...plan.cache, ...plan.add, ...plan.replace]);
+    this.active = new Set([...plan.cache, ...plan.add, ...plan.replace, ...(plan.clamp ?? []).map((p) => p.hook)]);
     this.hookByName = new Map(hooks.map((h) => [h.name, h]));
   }
 
@@ -90,6 +94,12 @@ export class BuildCtx {
     if (this.plan.add.includes(name)) {
       const delta = this.g.input(interventionInput('add', name), 'float32', dims.map((d, i) => `${d}.add${i}`));
       v = this.g.op('Add', [v, delta]);
+    }
+    for (const cp of this.plan.clamp ?? []) {
+      if (cp.hook !== name) continue;
+      const enc = this.encoders.get(cp.encoder);
+      if (!enc) throw new Error(`internal: no encoder '${cp.encoder}' for the clamp at ${name}`);
+      v = applyClamp(this, v, cp, enc);
     }
     if (this.plan.cache.includes(name)) {
       this.g.op('Identity', [v], {}, { out: name });

@@ -1,0 +1,89 @@
+/** `saescope steer` and `saescope sweep`. */
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
+import { loadSae } from '../../sae/saelensFormat.ts';
+import { PRESETS, type Preset } from '../../steering/presets.ts';
+import { steer, type FeatureSteer, type SteerPositions } from '../../steering/steer.ts';
+import { sweep, writeSweepCsv } from '../../steering/sweep.ts';
+import { loadForCli } from '../loadForCli.ts';
+import { parseCount, parseNumber } from '../options.ts';
+import { table } from '../table.ts';
+
+const POSITIONS = ['prompt', 'generated', 'all'];
+
+function maybeRegistry(file: string | undefined): Registry | undefined {
+  const p = file ?? defaultRegistryPath();
+  return fs.existsSync(p) ? Registry.open(p) : undefined;
+}
+
+function list(v: string, flag: string): number[] {
+  return v.split(',').map((x) => parseNumber(flag)(x.trim()));
+}
+
+export function registerSteering(program: Command): void {
+  program.command('steer')
+    .description('generate with SAE features steered, beside the unsteered output from the same seed')
+    .requiredOption('--model <pathOrId>', 'model').requiredOption('--sae <dir>', 'SAE folder')
+    .requiredOption('--feature <n,...>', 'feature index(es), comma-separated')
+    .option('--preset <p>', `light, medium or strong (${Object.entries(PRESETS).map(([k, v]) => `${k} = ${v}x typical max`).join(', ')})`)
+    .option('--strength <x>', 'raw strength added as x * W_dec[f]', parseNumber('--strength'))
+    .option('--clamp <v>', 'clamp the feature(s) to this activation (0 ablates)', parseNumber('--clamp'))
+    .option('--positions <p>', 'prompt, generated or all', 'all')
+    .option('--max-new-tokens <n>', 'new tokens', parseCount('--max-new-tokens'), 40)
+    .option('--temperature <t>', 'temperature', parseNumber('--temperature'), 1)
+    .option('--seed <s>', 'seed', parseCount('--seed'), 0)
+    .option('--registry <db>', 'registry with scans (typical maxima for presets)')
+    .option('--json', 'print JSON')
+    .argument('<prompt>')
+    .action(async (prompt: string, o) => {
+      const given = [o.preset, o.strength, o.clamp].filter((x) => x !== undefined).length;
+      if (given !== 1) throw new Error('give exactly one of --preset, --strength or --clamp');
+      if (o.preset !== undefined && !(o.preset in PRESETS)) throw new Error(`--preset must be light, medium or strong, got '${o.preset}'`);
+      if (!POSITIONS.includes(o.positions)) throw new Error(`--positions must be prompt, generated or all, got '${o.positions}'`);
+      const model = await loadForCli(o.model);
+      const sae = loadSae(o.sae);
+      const features: FeatureSteer[] = list(o.feature, '--feature').map((feature) =>
+        o.preset ? { feature, preset: o.preset as Preset } : o.strength !== undefined ? { feature, strength: o.strength } : { feature, clamp: o.clamp });
+      const registry = maybeRegistry(o.registry);
+      const r = await steer(model, sae, prompt, { features, positions: o.positions as SteerPositions, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, registry, saeName: o.sae });
+      registry?.close();
+      if (o.json) return void process.stdout.write(JSON.stringify({ strengths: r.strengths, unsteered: r.unsteered.text, steered: r.steered.text, unsteeredIds: r.unsteered.ids, steeredIds: r.steered.ids }, null, 2) + '\n');
+      process.stdout.write(`strengths: ${r.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `+${s.strength!.toFixed(2)}`}`).join(', ')}\n\n`);
+      process.stdout.write(`unsteered: ${prompt}${r.unsteered.text}\n\n  steered: ${prompt}${r.steered.text}\n`);
+    });
+
+  program.command('sweep')
+    .description('steer features x prompts x magnitudes; find where each concept shows and where the text breaks')
+    .requiredOption('--model <pathOrId>', 'model').requiredOption('--sae <dir>', 'SAE folder')
+    .requiredOption('--features <n,...>', 'feature indices')
+    .requiredOption('--prompts <file|text>', 'a file with one prompt per line, or prompts separated by "|"')
+    .option('--magnitudes <x,...>', 'multiples of each feature\'s typical max (default 16 from 0 to 8)')
+    .option('--max-new-tokens <n>', 'tokens per output', parseCount('--max-new-tokens'), 32)
+    .option('--positions <p>', 'prompt, generated or all', 'all')
+    .option('--registry <db>', 'registry: typical maxima in, calibrated ranges out')
+    .option('--csv <file>', 'write every output as CSV')
+    .option('--out <file>', 'write the whole result as JSON')
+    .option('--json', 'print the calibration as JSON')
+    .action(async (o) => {
+      const model = await loadForCli(o.model);
+      const sae = loadSae(o.sae);
+      const prompts = fs.existsSync(o.prompts) ? fs.readFileSync(o.prompts, 'utf8').split('\n').filter((l) => l.trim()) : String(o.prompts).split('|');
+      const features = list(o.features, '--features');
+      const magnitudes = o.magnitudes ? list(o.magnitudes, '--magnitudes') : undefined;
+      const registry = o.registry ? Registry.open(o.registry) : maybeRegistry(undefined);
+      const bar = new cliProgress.SingleBar({ format: ' sweep [{bar}] {percentage}% | {value}/{total} outputs | {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);
+      bar.start(1, 0);
+      const r = await sweep(model, sae, { features, prompts, magnitudes, maxNewTokens: o.maxNewTokens, positions: o.positions as SteerPositions, registry, saeName: o.sae, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
+      bar.stop();
+      registry?.close();
+      if (o.csv) writeSweepCsv(o.csv, r.records);
+      if (o.out) fs.writeFileSync(o.out, JSON.stringify(r, null, 2));
+      if (o.json) return void process.stdout.write(JSON.stringify({ features: r.features, robustnessVsDensity: r.robustnessVsDensity }, null, 2) + '\n');
+      const fmt = (x: number | null) => (x === null ? '-' : x);
+      process.stdout.write(table(['feature', 'typical max', 'density', 'onset', 'onset rate', 'breakpoint', 'break rate', 'stages'], r.features.map((c) => [c.feature, c.typicalMax, c.density ?? '-', fmt(c.onset), c.onsetRate, fmt(c.breakpoint), c.breakpointRate, c.meanStages])));
+      const s = r.robustnessVsDensity;
+      process.stdout.write(`robustness vs density: Spearman rho ${Number.isNaN(s.rho) ? '-' : s.rho.toFixed(3)} (p ${Number.isNaN(s.p) ? '-' : s.p.toFixed(3)}, n ${s.n})\n`);
+    });
+}

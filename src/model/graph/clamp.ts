@@ -1,0 +1,60 @@
+/**
+ * The clamp intervention inside the graph: the SAE's encoder reads the
+ * hook's activation, gives the current activation f(x) of each clamped
+ * feature (through the architecture's activation function, including top-k
+ * membership), and adds (value - f(x)) * W_dec[f] where the position mask is
+ * 1. Standard and threshold SAEs only need the clamped features' encoder
+ * columns; top-k needs the full pre-activation to know which latents win.
+ */
+import type { ClampPlan, FeatureEncoder } from '../../hooks/interventions.ts';
+import { interventionInput } from '../../hooks/interventions.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
+import type { BuildCtx } from './context.ts';
+
+/** Applies a clamp to hook value `x` [batch, pos, dIn]; returns the edited value. */
+export function applyClamp(c: BuildCtx, x: string, plan: ClampPlan, enc: FeatureEncoder): string {
+  const { g } = c;
+  const F = plan.features;
+  const dIn = enc.W_enc.shape[0];
+  const dSae = enc.W_enc.shape[1];
+  const tag = `${plan.hook}.${enc.id}`;
+  const values = g.input(interventionInput('clamp', plan.hook), 'float32', [F.length]);
+  const mask = g.input(interventionInput('clamp.mask', plan.hook), 'float32', ['batch', `${plan.hook}.maskPos`, 1]);
+  const saeIn = enc.applyBDecToInput ? g.op('Sub', [x, g.weight(`${tag}.b_dec`, enc.b_dec)]) : x;
+  const fIdx = g.ints(F);
+  let act: string;
+  if (enc.architecture === 'topk') {
+    const pre = g.op('Add', [g.op('MatMul', [saeIn, g.weight(`${tag}.W_enc`, enc.W_enc)]), g.weight(`${tag}.b_enc`, enc.b_enc)]);
+    const [vals, idx] = g.opN('TopK', [pre, g.ints([enc.k!])], 2, { axis: -1, largest: 1, sorted: 1 });
+    const hit = g.op('Cast', [g.op('Equal', [g.op('Unsqueeze', [idx, g.ints([-1])]), fIdx])], { to: 1 }); // [b, pos, k, F]
+    act = g.op('ReduceSum', [g.op('Mul', [g.op('Unsqueeze', [g.op('Relu', [vals]), g.ints([-1])]), hit]), g.ints([2])], { keepdims: 0 });
+  } else {
+    const cols = columns(enc.W_enc, F, dIn, dSae);
+    const pre = g.op('Add', [g.op('MatMul', [saeIn, g.weight(`${tag}.W_enc_cols`, cols)]), g.weight(`${tag}.b_enc_sel`, pick(enc.b_enc, F))]);
+    if (enc.architecture === 'standard') act = g.op('Relu', [pre]);
+    else {
+      if (!enc.threshold) throw new Error(`a ${enc.architecture} encoder needs a threshold`);
+      const on = g.op('Greater', [pre, g.weight(`${tag}.threshold_sel`, pick(enc.threshold, F))]);
+      act = g.op('Where', [on, g.op('Relu', [pre]), g.floats([0])]);
+    }
+  }
+  const rows = g.weight(`${tag}.W_dec_rows`, rowsOf(enc.W_dec, F, dIn));
+  const delta = g.op('MatMul', [g.op('Sub', [values, act]), rows]);
+  return g.op('Add', [x, g.op('Mul', [delta, mask])]);
+}
+
+function pick(t: Tensor<'float32'>, F: readonly number[]): Tensor<'float32'> {
+  return { dtype: 'float32', shape: [F.length], data: Float32Array.from(F, (f) => t.data[f]) };
+}
+
+function columns(W: Tensor<'float32'>, F: readonly number[], dIn: number, dSae: number): Tensor<'float32'> {
+  const out = new Float32Array(dIn * F.length);
+  for (let i = 0; i < dIn; i++) F.forEach((f, j) => (out[i * F.length + j] = W.data[i * dSae + f]));
+  return { dtype: 'float32', shape: [dIn, F.length], data: out };
+}
+
+function rowsOf(W: Tensor<'float32'>, F: readonly number[], dIn: number): Tensor<'float32'> {
+  const out = new Float32Array(F.length * dIn);
+  F.forEach((f, j) => out.set(W.data.subarray(f * dIn, (f + 1) * dIn), j * dIn));
+  return { dtype: 'float32', shape: [F.length, dIn], data: out };
+}

@@ -1,0 +1,117 @@
+/**
+ * Steered generation with SAE features (Templeton et al. 2024; Neuronpedia
+ * and Qwen-Scope steering): add strength x W_dec[f] at the SAE's hook, or
+ * clamp a feature to a value keeping the SAE's error term (value 0 ablates),
+ * at the prompt, the generated tokens, or all positions; beside the
+ * unsteered generation from the same seed. Everything runs with the KV cache.
+ */
+import type { AddIntervention, ClampIntervention, FeatureEncoder } from '../hooks/interventions.ts';
+import type { GenerateOptions, GenerateResult } from '../model/generate.ts';
+import type { HookedModel } from '../model/hookedModel.ts';
+import type { Registry } from '../registry/registry.ts';
+import { checkSaeFitsModel } from '../sae/compat.ts';
+import type { Sae } from '../sae/sae.ts';
+import { checkFeature, PRESETS, typicalMax, type Preset } from './presets.ts';
+
+/** How to steer one feature: a raw strength, a preset, or a clamp value. */
+export interface FeatureSteer {
+  readonly feature: number;
+  /** Added as strength x W_dec[f]. */
+  readonly strength?: number;
+  /** A multiple of the feature's typical maximum activation. */
+  readonly preset?: Preset;
+  /** Clamp the activation to this value (0 ablates). */
+  readonly clamp?: number;
+}
+
+/** Where steering applies. */
+export type SteerPositions = 'prompt' | 'generated' | 'all';
+
+/** Options of steered generation. */
+export interface SteerOptions extends Omit<GenerateOptions, 'interventions' | 'returnLogits' | 'onToken'> {
+  readonly features: readonly FeatureSteer[];
+  /** Default `all`. */
+  readonly positions?: SteerPositions;
+  /** Registry with scans (typical maxima for presets). */
+  readonly registry?: Registry;
+  /** The SAE's name in the registry (default its folder). */
+  readonly saeName?: string;
+  /** Streams the steered tokens. */
+  readonly onToken?: (id: number, text: string) => void;
+  /** Streams the unsteered tokens. */
+  readonly onUnsteeredToken?: (id: number, text: string) => void;
+}
+
+/** Steered and unsteered outputs side by side. */
+export interface SteerResult {
+  readonly unsteered: GenerateResult;
+  readonly steered: GenerateResult;
+  /** The additive strengths used, per feature (after presets). */
+  readonly strengths: readonly { feature: number; strength?: number; clamp?: number }[];
+}
+
+/** The encoder view of an SAE for in-graph clamps. */
+export function featureEncoder(sae: Sae): FeatureEncoder {
+  const w = sae.weights;
+  return {
+    id: `${sae.source || 'sae'}#${sae.cfg.dSae}`, architecture: sae.cfg.architecture, k: sae.cfg.k, applyBDecToInput: sae.cfg.applyBDecToInput,
+    W_enc: w.W_enc, b_enc: w.b_enc, b_dec: w.b_dec, W_dec: w.W_dec, threshold: w.threshold,
+  };
+}
+
+/** Interventions for a steering request; presets resolve through `typicalMax`. */
+export async function steeringInterventions(model: HookedModel, sae: Sae, features: readonly FeatureSteer[], positions: SteerPositions, promptLength: number, o: { registry?: Registry; saeName?: string } = {}) {
+  checkSaeFitsModel(sae, model);
+  if (features.length === 0) throw new Error('no features to steer');
+  for (const s of features) {
+    checkFeature(sae, s.feature);
+    const given = [s.strength, s.preset, s.clamp].filter((x) => x !== undefined).length;
+    if (given !== 1) throw new Error(`feature ${s.feature}: give exactly one of strength, preset or clamp`);
+    if (s.strength !== undefined && !Number.isFinite(s.strength)) throw new Error(`feature ${s.feature}: strength ${s.strength} is not a finite number`);
+    if (s.clamp !== undefined && !Number.isFinite(s.clamp)) throw new Error(`feature ${s.feature}: clamp value ${s.clamp} is not a finite number`);
+    if (s.preset !== undefined && !(s.preset in PRESETS)) throw new Error(`feature ${s.feature}: unknown preset '${s.preset}' (light, medium, strong)`);
+  }
+  const presetFeatures = features.filter((s) => s.preset).map((s) => s.feature);
+  const maxes = presetFeatures.length ? (await typicalMax(model, sae, presetFeatures, o)).values : new Map<number, number>();
+  const pos = positionsFor(positions, promptLength, model.spec.nCtx);
+  const { dIn } = sae.cfg;
+  const hook = sae.cfg.hookName;
+  const vector = new Float32Array(dIn);
+  const strengths: { feature: number; strength?: number; clamp?: number }[] = [];
+  const clampF: number[] = [];
+  const clampV: number[] = [];
+  for (const s of features) {
+    if (s.clamp !== undefined) {
+      clampF.push(s.feature);
+      clampV.push(s.clamp);
+      strengths.push({ feature: s.feature, clamp: s.clamp });
+      continue;
+    }
+    const strength = s.strength ?? PRESETS[s.preset!] * maxes.get(s.feature)!;
+    strengths.push({ feature: s.feature, strength });
+    const row = sae.weights.W_dec.data.subarray(s.feature * dIn, (s.feature + 1) * dIn);
+    for (let i = 0; i < dIn; i++) vector[i] += strength * row[i];
+  }
+  const interventions: (AddIntervention | ClampIntervention)[] = [];
+  if (strengths.some((s) => s.strength !== undefined)) interventions.push({ kind: 'add', hook, vector, positions: pos });
+  if (clampF.length) interventions.push({ kind: 'clamp', hook, encoder: featureEncoder(sae), features: clampF, values: clampV, positions: pos });
+  return { interventions, strengths };
+}
+
+/** Absolute positions for a steering scope (undefined = every position). */
+export function positionsFor(p: SteerPositions, promptLength: number, nCtx: number): number[] | undefined {
+  if (p === 'all') return undefined;
+  if (p === 'prompt') return Array.from({ length: promptLength }, (_, i) => i);
+  if (p === 'generated') return Array.from({ length: Math.max(0, nCtx - promptLength) }, (_, i) => promptLength + i);
+  throw new Error(`positions must be prompt, generated or all, got '${p}'`);
+}
+
+/** Generates steered and unsteered text from the same prompt and seed. */
+export async function steer(model: HookedModel, sae: Sae, prompt: string, o: SteerOptions): Promise<SteerResult> {
+  const promptIds = model.toTokens(prompt, o.prependBos ?? true)[0];
+  const { interventions, strengths } = await steeringInterventions(model, sae, o.features, o.positions ?? 'all', promptIds.length, o);
+  const { features: _f, positions: _p, registry: _r, saeName: _n, onToken, onUnsteeredToken, ...gen } = o;
+  const unsteered = await model.generate(promptIds, { ...gen, onToken: onUnsteeredToken });
+  const steered = await model.generate(promptIds, { ...gen, interventions, onToken });
+  return { unsteered, steered, strengths };
+}
