@@ -4,8 +4,9 @@ import { REF } from './common.ts';
 import { benchForward } from './forward.ts';
 import { benchSaeTrain } from './saeTrain.ts';
 import { benchScan } from './scan.ts';
+import { benchSteer } from './steer.ts';
 
-const BENCHES: Record<string, () => Record<string, unknown>> = { forward: benchForward, 'sae-train': benchSaeTrain, scan: benchScan };
+const BENCHES: Record<string, () => Record<string, unknown>> = { forward: benchForward, 'sae-train': benchSaeTrain, scan: benchScan, steer: benchSteer };
 
 const name = process.argv[2];
 if (!name || !BENCHES[name]) {

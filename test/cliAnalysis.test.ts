@@ -56,3 +56,25 @@ test('features, top-texts, scan, compare and registry commands', { skip: needsSh
   const notDb = await saescope('registry', 'list', '--registry', path.join(dir, 'not.db'));
   assert.match(notDb.stderr, /not a saescope registry/);
 });
+
+test('steer and sweep commands', { skip: needsShared() }, async () => {
+  const sae = await trainedSae();
+  const dir = tmpDir();
+  const m = ['--model', tinyStories, '--sae', sae];
+  const st = await saescope('steer', ...m, '--feature', '3', '--strength', '60', '--max-new-tokens', '12', '--json', 'Once upon a time,');
+  assert.equal(st.code, 0, st.stderr);
+  const j = JSON.parse(st.stdout);
+  assert.equal(j.steeredIds.length, 12);
+  assert.notDeepEqual(j.steeredIds, j.unsteeredIds);
+  const ab = await saescope('steer', ...m, '--feature', '3', '--clamp', '0', '--positions', 'generated', '--max-new-tokens', '8', 'Once upon a time,');
+  assert.match(ab.stdout, /unsteered: Once upon a time,[\s\S]*steered: Once upon a time,/);
+  const csv = path.join(dir, 's.csv');
+  const sw = await saescope('sweep', ...m, '--features', '3,4', '--prompts', 'Once upon a time,|The dog', '--magnitudes', '0,1,3', '--max-new-tokens', '8', '--csv', csv, '--registry', path.join(dir, 'r.db'));
+  assert.equal(sw.code, 0, sw.stderr);
+  assert.match(sw.stdout, /robustness vs density: Spearman rho/);
+  assert.equal(fs.readFileSync(csv, 'utf8').trim().split('\n').length, 1 + 2 * 2 * 3);
+  const bad = await saescope('steer', ...m, '--feature', '3', '--strength', 'NaN', 'x');
+  assert.match(bad.stderr, /--strength expects a number, got 'NaN'/);
+  const none = await saescope('steer', ...m, '--feature', '3', 'x');
+  assert.match(none.stderr, /exactly one of --preset, --strength or --clamp/);
+});
