@@ -36,6 +36,8 @@ export interface FeatureDashboard {
   readonly quantiles: { lo: number; hi: number; count: number; examples: ExampleView[] }[];
   readonly logits: { positive: { token: string; id: number; value: number }[]; negative: { token: string; id: number; value: number }[] };
   readonly neighbors: { feature: number; cosine: number }[];
+  /** Random contexts where the feature is inactive throughout (for scoring explanations). */
+  readonly negatives: ExampleView[];
 }
 
 /** Dashboards for the given features (all by default). */
@@ -65,7 +67,20 @@ export async function buildDashboards(model: HookedModel, sae: Sae, s: ScanResul
       quantiles: st.quantiles().map((q) => ({ ...q, examples: q.examples.map(view) })),
       logits: logits ? { positive: named(logits.positive[f]), negative: named(logits.negative[f]) } : { positive: [], negative: [] },
       neighbors: [...near[f].ids].map((id, i) => ({ feature: id, cosine: near[f].values[i] })),
+      negatives: s.contexts.filter((c) => !binaryHas(c.active, f)).slice(0, 20).map((c) => view({ act: 0, row: c.row, pos: c.pos, start: c.start, ids: c.ids, acts: new Float32Array(c.ids.length) })),
     });
   }
   return out;
+}
+
+function binaryHas(sorted: Int32Array, x: number): boolean {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const m = (lo + hi) >> 1;
+    if (sorted[m] === x) return true;
+    if (sorted[m] < x) lo = m + 1;
+    else hi = m - 1;
+  }
+  return false;
 }

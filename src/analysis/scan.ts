@@ -59,9 +59,23 @@ export interface ScanResult {
   readonly rows: number;
   /** Per-feature statistics, indexed by feature. */
   readonly features: readonly FeatureStats[];
+  /** A uniform sample of context windows with the features active anywhere in each (non-activating examples for scoring). */
+  readonly contexts: readonly RandomContext[];
   /** The options used (for reproducing and re-checking the examples). */
   readonly options: Readonly<Record<string, unknown>>;
 }
+
+/** A random context window and the features active anywhere in it. */
+export interface RandomContext {
+  readonly row: number;
+  readonly pos: number;
+  readonly start: number;
+  readonly ids: Int32Array;
+  /** Sorted ids of features active at some window token. */
+  readonly active: Int32Array;
+}
+
+const CONTEXTS = 512;
 
 interface State {
   fingerprint: string;
@@ -69,6 +83,8 @@ interface State {
   rows: number;
   rng: number[];
   features: FeatureStats[];
+  contexts: RandomContext[];
+  contextsSeen: number;
 }
 
 /** Scans a corpus for an SAE on a model. */
@@ -81,7 +97,7 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
   if (opts.quantileBins % 2 || opts.histBins % 2) throw new Error('quantile and histogram bins must be even (bins merge pairwise as the range doubles)');
   const fingerprint = JSON.stringify({ model: model.name, sae: sae.source, hook, features: o.features, ...opts });
   const rng = new Rng(opts.seed);
-  let st: State = { fingerprint, tokens: 0, rows: 0, rng: rng.getState(), features: Array.from({ length: sae.cfg.dSae }, () => new FeatureStats(opts.topK, opts.histBins, opts.quantileBins, opts.perBin)) };
+  let st: State = { fingerprint, tokens: 0, rows: 0, contexts: [], contextsSeen: 0, rng: rng.getState(), features: Array.from({ length: sae.cfg.dSae }, () => new FeatureStats(opts.topK, opts.histBins, opts.quantileBins, opts.perBin)) };
   if (o.stateFile && fs.existsSync(o.stateFile)) {
     const saved = restoreState(o.stateFile, opts);
     if (saved.fingerprint !== fingerprint) throw new Error(`${o.stateFile}: scan state belongs to another scan; delete it or use another --state`);
@@ -108,6 +124,7 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
         if (batch[b][t] === bos) continue;
         st.tokens++;
         const p = b * T + t;
+        sampleContext(st, codes, batch[b], b * T, st.rows + b, t, opts.before, opts.after, rng);
         for (let e = codes.offsets[p]; e < codes.offsets[p + 1]; e++) {
           const f = codes.indices[e];
           if (tracked && !tracked[f]) continue;
@@ -131,7 +148,19 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
   if (batch.length && st.tokens < o.tokens) await flush();
   if (st.tokens === 0) throw new Error(`scan read no tokens from '${o.corpus}'`);
   if (o.stateFile) saveState(o.stateFile, { ...st, rng: rng.getState() });
-  return { tokens: st.tokens, rows: st.rows, features: st.features, options: opts };
+  return { tokens: st.tokens, rows: st.rows, features: st.features, contexts: st.contexts, options: opts };
+}
+
+/** Reservoir-samples one window per token into `st.contexts`, recording the features active in it. */
+function sampleContext(st: State, codes: SparseCodes, ids: number[], rowBase: number, row: number, pos: number, before: number, after: number, rng: Rng): void {
+  st.contextsSeen++;
+  const slot = st.contexts.length < CONTEXTS ? st.contexts.length : Math.floor(rng.next() * st.contextsSeen);
+  if (slot >= CONTEXTS) return;
+  const start = Math.max(0, pos - before);
+  const end = Math.min(ids.length, pos + after + 1);
+  const active = new Set<number>();
+  for (let t = start; t < end; t++) for (let e = codes.offsets[rowBase + t]; e < codes.offsets[rowBase + t + 1]; e++) active.add(codes.indices[e]);
+  st.contexts[slot] = { row, pos, start, ids: Int32Array.from(ids.slice(start, end)), active: Int32Array.from([...active].sort((a, b) => a - b)) };
 }
 
 /** Builds an example's window: token ids and this feature's activation at each. */

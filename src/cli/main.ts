@@ -8,6 +8,7 @@ import { registerCollect } from './commands/collect.ts';
 import { registerAnalysis } from './commands/analysis.ts';
 import { registerRegistry } from './commands/registry.ts';
 import { registerSteering } from './commands/steering.ts';
+import { registerInterp } from './commands/interp.ts';
 
 const program = new Command();
 program.name('saescope').description('Understand transformer language models through sparse autoencoders.').version('0.1.0');
@@ -19,6 +20,7 @@ registerCollect(program);
 registerAnalysis(program);
 registerRegistry(program);
 registerSteering(program);
+registerInterp(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -206,6 +206,16 @@ export class Registry {
     return row ? (JSON.parse(row.calibration) as T) : undefined;
   }
 
+  /** A cached LLM answer, or undefined. */
+  cachedAnswer(key: string): string | undefined {
+    return (this.db.prepare('SELECT response FROM llm_cache WHERE key = ?').get(key) as { response: string } | undefined)?.response;
+  }
+
+  /** Caches an LLM answer. */
+  cacheAnswer(key: string, response: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO llm_cache (key, response, created_at) VALUES (?, ?, ?)').run(key, response, new Date().toISOString());
+  }
+
   /** Exports one SAE's features in the exchange shape. */
   exportJson(model: string, sae: string): RegistryJson {
     const out: RegistryJson = {};

@@ -46,4 +46,9 @@ export const MIGRATIONS: readonly string[] = [
      updated_at TEXT NOT NULL,
      PRIMARY KEY (model, sae, feature)
    );`,
+  `CREATE TABLE llm_cache (
+     key TEXT PRIMARY KEY,
+     response TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );`,
 ];

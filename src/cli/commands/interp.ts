@@ -1,0 +1,90 @@
+/** `saescope explain` and `saescope score`: name features with an LLM and score the names. */
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
+import { explainFeatures, nameHeuristically, scoreFeatures, type BatchResult } from '../../interp/batch.ts';
+import { llmConfig } from '../../interp/config.ts';
+import { LlmClient } from '../../interp/llmClient.ts';
+import { loadSae } from '../../sae/saelensFormat.ts';
+import { parseCount, parseNumber } from '../options.ts';
+
+function llmOptions(c: Command): Command {
+  return c
+    .requiredOption('--model <pathOrId>', 'the model the SAE belongs to (as given to scan)').requiredOption('--sae <dir>', 'SAE folder (as given to scan)')
+    .requiredOption('--features <list>', 'feature indices (1,2,3) or "all"')
+    .option('--registry <db>', 'registry with the scan\'s dashboards')
+    .option('--base-url <url>', 'OpenAI-compatible endpoint (else $OPENAI_BASE_URL or saescope.config.json)')
+    .option('--api-key <key>', 'API key (else $OPENAI_API_KEY)')
+    .option('--llm-model <name>', 'LLM model name (else $SAESCOPE_LLM_MODEL)')
+    .option('--concurrency <n>', 'calls in flight', parseCount('--concurrency'))
+    .option('--timeout <ms>', 'per-call timeout', parseCount('--timeout'))
+    .option('--retries <n>', 'retries on 429, 5xx and timeouts', parseCount('--retries'))
+    .option('--price-in <usd>', 'dollars per million prompt tokens', parseNumber('--price-in'))
+    .option('--price-out <usd>', 'dollars per million completion tokens', parseNumber('--price-out'));
+}
+
+function features(spec: string, dSae: number): number[] {
+  if (spec === 'all') return Array.from({ length: dSae }, (_, i) => i);
+  return spec.split(',').map((x) => {
+    const f = Number(x.trim());
+    if (!Number.isInteger(f) || f < 0 || f >= dSae) throw new Error(`feature '${x}' is out of range [0, ${dSae})`);
+    return f;
+  });
+}
+
+function client(o: Record<string, unknown>, registry: Registry): LlmClient {
+  const cfg = llmConfig({
+    baseURL: o.baseUrl as string | undefined, apiKey: o.apiKey as string | undefined, model: o.llmModel as string | undefined,
+    concurrency: o.concurrency as number | undefined, timeoutMs: o.timeout as number | undefined, maxRetries: o.retries as number | undefined,
+    pricePerMTokIn: o.priceIn as number | undefined, pricePerMTokOut: o.priceOut as number | undefined,
+  });
+  return new LlmClient(cfg, registry);
+}
+
+async function run(label: string, n: number, work: (onDone: (f: number, ok: boolean) => void) => Promise<BatchResult>, c?: LlmClient): Promise<void> {
+  const bar = new cliProgress.SingleBar({ format: ` ${label} [{bar}] {value}/{total} features | {failed} failed | {calls} calls, {cached} cached, {tokens} tokens, \${cost}`, stream: process.stderr }, cliProgress.Presets.shades_classic);
+  let failed = 0;
+  const stats = () => ({ failed, calls: c?.tally.calls ?? 0, cached: c?.tally.cached ?? 0, tokens: (c?.tally.promptTokens ?? 0) + (c?.tally.completionTokens ?? 0), cost: (c?.tally.cost ?? 0).toFixed(4) });
+  bar.start(n, 0, stats());
+  const r = await work((_f, ok) => {
+    if (!ok) failed++;
+    bar.increment(1, stats());
+  });
+  bar.stop();
+  for (const f of r.failures) process.stderr.write(`feature ${f.feature}: ${f.error}\n`);
+  process.stderr.write(`${r.done.length} done, ${r.failures.length} failed\n`);
+  if (r.failures.length) process.exitCode = 1;
+}
+
+export function registerInterp(program: Command): void {
+  llmOptions(program.command('explain').description('explain features with an LLM from their scan dashboards (or --heuristic without an endpoint)'))
+    .option('--score', 'also score each explanation (detection and fuzzing)')
+    .option('--heuristic', 'name features from their top tokens, without an LLM (stored as heuristic)')
+    .action(async (o) => {
+      const sae = loadSae(o.sae);
+      const registry = Registry.open(o.registry ?? defaultRegistryPath());
+      const target = { registry, model: o.model, sae: o.sae };
+      const list = features(o.features, sae.cfg.dSae);
+      if (o.heuristic) {
+        await run('name', list.length, async (onDone) => {
+          const r = nameHeuristically(target, list);
+          for (const f of list) onDone(f, !r.failures.some((x) => x.feature === f));
+          return r;
+        });
+      } else {
+        const c = client(o, registry);
+        await run('explain', list.length, (onDone) => explainFeatures(c, target, list, { score: o.score === true, onDone }), c);
+      }
+      registry.close();
+    });
+
+  llmOptions(program.command('score').description('score features\' newest LLM explanations by detection and fuzzing'))
+    .action(async (o) => {
+      const sae = loadSae(o.sae);
+      const registry = Registry.open(o.registry ?? defaultRegistryPath());
+      const c = client(o, registry);
+      const list = features(o.features, sae.cfg.dSae);
+      await run('score', list.length, (onDone) => scoreFeatures(c, { registry, model: o.model, sae: o.sae }, list, { onDone }), c);
+      registry.close();
+    });
+}

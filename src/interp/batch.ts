@@ -1,0 +1,95 @@
+/**
+ * Batch runs over many features: explain (and optionally score) each from
+ * its dashboard in the registry, store explanations with the prompt version
+ * and the explainer model, and report failures per feature while the others
+ * finish. Nothing already written is lost: each result is committed as it
+ * arrives, and cached answers make reruns free.
+ */
+import type { FeatureDashboard } from '../analysis/dashboard.ts';
+import type { Registry } from '../registry/registry.ts';
+import { explainFeature, scoreExplanation } from './explain.ts';
+import { heuristicName } from './heuristic.ts';
+import type { LlmClient } from './llmClient.ts';
+import { PROMPT_VERSION } from './prompts.ts';
+
+/** Where results go. */
+export interface BatchTarget {
+  readonly registry: Registry;
+  readonly model: string;
+  readonly sae: string;
+}
+
+/** Outcome of a batch. */
+export interface BatchResult {
+  readonly done: number[];
+  readonly failures: { feature: number; error: string }[];
+}
+
+function dashboardOf(t: BatchTarget, f: number): FeatureDashboard {
+  const d = t.registry.dashboard<FeatureDashboard>(t.model, t.sae, f);
+  if (!d) throw new Error(`no dashboard for feature ${f} of ${t.sae}: run saescope scan with this registry first`);
+  return d;
+}
+
+/** Explains features with the LLM (and scores them with `score`). */
+export async function explainFeatures(client: LlmClient, t: BatchTarget, features: readonly number[], o: { score?: boolean; force?: boolean; onDone?: (f: number, ok: boolean) => void } = {}): Promise<BatchResult> {
+  const done: number[] = [];
+  const failures: { feature: number; error: string }[] = [];
+  await Promise.all(features.map(async (f) => {
+    try {
+      // Already explained by this model and prompt version (and scored when asked): nothing to do.
+      const prior = t.registry.explanations(t.model, t.sae, f).find((e) => e.source === 'llm' && e.explainerModel === client.cfg.model && e.promptVersion === PROMPT_VERSION);
+      if (prior && !o.force && (!o.score || 'detection' in prior.scores)) {
+        done.push(f);
+        o.onDone?.(f, true);
+        return;
+      }
+      const d = dashboardOf(t, f);
+      const explanation = await explainFeature(client, d);
+      const id = t.registry.addExplanation(t.model, t.sae, f, { explanation, source: 'llm', explainerModel: client.cfg.model, promptVersion: PROMPT_VERSION, scores: {} });
+      if (o.score) t.registry.scoreExplanation(id, { ...(await scoreExplanation(client, d, explanation)), scorerModel: client.cfg.model });
+      done.push(f);
+      o.onDone?.(f, true);
+    } catch (e) {
+      failures.push({ feature: f, error: (e as Error).message });
+      o.onDone?.(f, false);
+    }
+  }));
+  return { done: done.sort((a, b) => a - b), failures: failures.sort((a, b) => a.feature - b.feature) };
+}
+
+/** Scores each feature's newest LLM explanation. */
+export async function scoreFeatures(client: LlmClient, t: BatchTarget, features: readonly number[], o: { onDone?: (f: number, ok: boolean) => void } = {}): Promise<BatchResult> {
+  const done: number[] = [];
+  const failures: { feature: number; error: string }[] = [];
+  await Promise.all(features.map(async (f) => {
+    try {
+      const e = t.registry.explanations(t.model, t.sae, f).find((x) => x.source === 'llm');
+      if (!e) throw new Error(`feature ${f} has no LLM explanation to score: run saescope explain first`);
+      t.registry.scoreExplanation(e.id, { ...(await scoreExplanation(client, dashboardOf(t, f), e.explanation)), scorerModel: client.cfg.model });
+      done.push(f);
+      o.onDone?.(f, true);
+    } catch (err) {
+      failures.push({ feature: f, error: (err as Error).message });
+      o.onDone?.(f, false);
+    }
+  }));
+  return { done: done.sort((a, b) => a - b), failures: failures.sort((a, b) => a.feature - b.feature) };
+}
+
+/** Names features with the heuristic namer (no endpoint needed); stored as `heuristic`. */
+export function nameHeuristically(t: BatchTarget, features: readonly number[]): BatchResult {
+  const done: number[] = [];
+  const failures: { feature: number; error: string }[] = [];
+  for (const f of features) {
+    try {
+      const name = heuristicName(dashboardOf(t, f));
+      if (!name) throw new Error(`feature ${f} never fired in the scan`);
+      t.registry.addExplanation(t.model, t.sae, f, { explanation: name, source: 'heuristic', explainerModel: null, promptVersion: 'heuristic-v1', scores: {} });
+      done.push(f);
+    } catch (e) {
+      failures.push({ feature: f, error: (e as Error).message });
+    }
+  }
+  return { done, failures };
+}
