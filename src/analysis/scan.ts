@@ -49,6 +49,8 @@ export interface ScanOptions {
   readonly saveEveryRows?: number;
   /** Called after each pass. */
   readonly onProgress?: (p: { tokens: number; rows: number; total: number }) => void;
+  /** Stops the scan after the current pass, saving its state (with `stateFile`). */
+  readonly signal?: AbortSignal;
 }
 
 /** What a scan produced. */
@@ -114,6 +116,10 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
   let lastSave = st.rows;
   let batch: number[][] = [];
   const flush = async () => {
+    if (o.signal?.aborted) {
+      if (o.stateFile) saveState(o.stateFile, { ...st, rng: rng.getState() });
+      throw new Error(`scan stopped after ${st.tokens} tokens${o.stateFile ? `; state saved in ${o.stateFile}` : ''}`);
+    }
     const res = await model.run(batch, { cache: [hook], logits: 'none' });
     const acts = res.cache[hook];
     const T = batch[0].length;

@@ -9,6 +9,7 @@ import { registerAnalysis } from './commands/analysis.ts';
 import { registerRegistry } from './commands/registry.ts';
 import { registerSteering } from './commands/steering.ts';
 import { registerInterp } from './commands/interp.ts';
+import { registerServe } from './commands/serve.ts';
 
 const program = new Command();
 program.name('saescope').description('Understand transformer language models through sparse autoencoders.').version('0.1.0');
@@ -21,6 +22,7 @@ registerAnalysis(program);
 registerRegistry(program);
 registerSteering(program);
 registerInterp(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -67,6 +67,8 @@ export interface TrainOptions {
   readonly logEverySteps?: number;
   /** Called after every step with the latest metrics. */
   readonly onStep?: (m: StepMetrics) => void;
+  /** Stops training at the next step boundary, after writing a checkpoint (when checkpointing). */
+  readonly signal?: AbortSignal;
 }
 
 /** Metrics of one SAE at one step. */

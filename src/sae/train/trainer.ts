@@ -74,6 +74,10 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
   let last: StepMetrics | undefined;
   try {
     while (step < totalSteps) {
+      if (o.signal?.aborted) {
+        if (o.checkpointDir) checkpoint(o.checkpointDir, { fingerprint, step, tokens: step * B, rowsConsumed }, units, buffers, scales);
+        throw new Error(`training stopped at step ${step}${o.checkpointDir ? `; checkpoint saved in ${o.checkpointDir}` : ''}`);
+      }
       await fill();
       step++;
       const batches = new Map(hooks.map((h) => [h, scaled(buffers.get(h)!.take(B), scales.get(h)!, buffers.get(h)!.dIn)]));

@@ -1,0 +1,37 @@
+/** `saescope serve`: the web app over a model and its SAEs, on 127.0.0.1 by default. */
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { defaultRegistryPath } from '../../registry/registry.ts';
+import { buildServer } from '../../server/app.ts';
+import { loadForCli } from '../loadForCli.ts';
+import { parseCount } from '../options.ts';
+
+export function registerServe(program: Command): void {
+  program.command('serve')
+    .description('serve the browser app (analyze, feature dashboards, compare, steer and sweep, registry, jobs)')
+    .requiredOption('--model <pathOrId>', 'model')
+    .requiredOption('--sae <name=dir...>', 'SAE folders, as name=dir (or just dir)')
+    .option('--registry <db>', 'registry file', defaultRegistryPath())
+    .option('--data <dir...>', 'folders requests may read and write (corpora, job outputs)', ['.'])
+    .option('--host <host>', 'interface', '127.0.0.1')
+    .option('--port <port>', 'port', parseCount('--port'), 5173)
+    .option('--queue <n>', 'requests that may wait for the model', parseCount('--queue'), 64)
+    .action(async (o) => {
+      const model = await loadForCli(o.model);
+      const saes: Record<string, string> = {};
+      for (const spec of o.sae as string[]) {
+        const [name, dir] = spec.includes('=') ? spec.split('=', 2) : [path.basename(spec), spec];
+        saes[name] = dir;
+      }
+      const { app } = await buildServer(model, { saes, registry: o.registry, dataDirs: o.data, queueLimit: o.queue });
+      const address = await app.listen({ host: o.host, port: o.port });
+      process.stderr.write(`saescope serving ${model.name} at ${address}\n`);
+      const stop = async () => {
+        process.stderr.write('stopping: jobs checkpoint, the registry closes...\n');
+        await app.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

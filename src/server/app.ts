@@ -1,0 +1,162 @@
+/**
+ * The HTTP API (Fastify) over a model, its SAEs and the registry, and the
+ * built web app. Inputs are validated at the boundary; model work goes
+ * through the bounded queue (503 + Retry-After when full); request paths stay
+ * inside the data folders; `close()` stops jobs (they checkpoint) and closes
+ * the registry.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { compareTexts } from '../analysis/compare.ts';
+import type { FeatureDashboard } from '../analysis/dashboard.ts';
+import { featuresForText } from '../analysis/textFeatures.ts';
+import type { HookedModel } from '../model/hookedModel.ts';
+import { Registry } from '../registry/registry.ts';
+import { loadSae } from '../sae/saelensFormat.ts';
+import { checkSaeFitsModel } from '../sae/compat.ts';
+import { PRESETS } from '../steering/presets.ts';
+import { steer } from '../steering/steer.ts';
+import { sweep } from '../steering/sweep.ts';
+import type * as C from './contract.ts';
+import { BadRequest, featureOf, intOf, saeOf, textOf, type Ctx, type ServerOptions } from './context.ts';
+import { Jobs } from './jobs.ts';
+import { ModelQueue, QueueFullError } from './queue.ts';
+
+/** Builds the server (not listening yet). */
+export async function buildServer(model: HookedModel, opts: ServerOptions): Promise<{ app: FastifyInstance; ctx: Ctx; jobs: Jobs }> {
+  const saes = new Map(Object.entries(opts.saes).map(([name, dir]) => {
+    const sae = loadSae(dir);
+    checkSaeFitsModel(sae, model);
+    return [name, { sae, dir }];
+  }));
+  const ctx: Ctx = {
+    model, saes, registry: Registry.open(opts.registry), queue: new ModelQueue(opts.queueLimit ?? 64), opts,
+    maxTextChars: opts.maxTextChars ?? 4000, maxNewTokens: opts.maxNewTokens ?? 200,
+  };
+  const jobs = new Jobs(ctx, opts.jobsDir ?? path.join(opts.dataDirs[0] ?? '.', '.saescope-jobs'));
+  const app = Fastify({ bodyLimit: 1 << 20 });
+  app.setErrorHandler((err: Error, _req, reply) => {
+    if (err instanceof QueueFullError) return reply.code(503).header('Retry-After', String(err.retryAfterSeconds)).send({ error: err.message });
+    const status = err instanceof BadRequest || /out of range|unknown hook|is empty|outside the data folders|not a finite|exactly one of|limit is/.test(err.message) ? 400 : (err as { statusCode?: number }).statusCode ?? 500;
+    return reply.code(status).send({ error: err.message } satisfies C.ApiError);
+  });
+  const names = (dir: string) => new Map(ctx.registry.list({ model: model.name, sae: dir, limit: 1e9 }).filter((r) => r.name).map((r) => [r.feature, r.name!]));
+
+  app.get('/api/info', async (): Promise<C.InfoResponse> => ({
+    model: model.name, dModel: model.spec.dModel, nLayers: model.spec.nLayers, nCtx: model.spec.nCtx,
+    saes: [...saes].map(([name, s]) => ({ name, hook: s.sae.cfg.hookName, dSae: s.sae.cfg.dSae, architecture: s.sae.cfg.architecture, k: s.sae.cfg.k })),
+    presets: PRESETS, limits: { maxTextChars: ctx.maxTextChars, maxNewTokens: ctx.maxNewTokens },
+  }));
+
+  app.post('/api/analyze', async (req): Promise<C.AnalyzeResponse> => {
+    const b = (req.body ?? {}) as C.AnalyzeRequest;
+    const s = saeOf(ctx, b.sae);
+    const text = textOf(ctx, b.text);
+    const top = intOf(b.top, 12, 1, 64, 'top');
+    if (b.pool !== undefined && !['max', 'mean', 'sum'].includes(b.pool)) throw new BadRequest('pool must be max, mean or sum');
+    const r = await ctx.queue.run(() => featuresForText(model, s.sae, text, { top, pool: b.pool }));
+    const nm = names(s.dir);
+    return { tokens: r.tokens, pooled: r.pooled, top: r.top.map((t) => ({ ...t, name: nm.get(t.feature) ?? null })), heatmap: r.heatmap };
+  });
+
+  app.get('/api/feature/:sae/:feature', async (req): Promise<C.FeatureResponse> => {
+    const p = req.params as { sae: string; feature: string };
+    const s = saeOf(ctx, p.sae);
+    const f = featureOf(s.sae, p.feature);
+    return {
+      sae: p.sae, feature: f, record: ctx.registry.get(model.name, s.dir, f) ?? null,
+      explanations: ctx.registry.explanations(model.name, s.dir, f), dashboard: ctx.registry.dashboard<FeatureDashboard>(model.name, s.dir, f) ?? null,
+    };
+  });
+
+  app.put('/api/feature/:sae/:feature', async (req) => {
+    const p = req.params as { sae: string; feature: string };
+    const s = saeOf(ctx, p.sae);
+    const f = featureOf(s.sae, p.feature);
+    const b = (req.body ?? {}) as C.FeatureEditRequest;
+    for (const k of ['name', 'notes', 'description'] as const) {
+      const v = b[k];
+      if (v !== undefined && v !== null && (typeof v !== 'string' || v.length > 10_000)) throw new BadRequest(`${k} must be a string of at most 10,000 characters`);
+    }
+    if (b.tags !== undefined && (!Array.isArray(b.tags) || !b.tags.every((t) => typeof t === 'string' && t.length <= 100))) throw new BadRequest('tags must be a list of short strings');
+    return ctx.registry.set(model.name, s.dir, f, b);
+  });
+
+  app.post('/api/compare', async (req): Promise<C.CompareResponse> => {
+    const b = (req.body ?? {}) as C.CompareRequest;
+    const s = saeOf(ctx, b.sae);
+    const [a, c] = [textOf(ctx, b.a, 'text A'), textOf(ctx, b.b, 'text B')];
+    return { rows: await ctx.queue.run(() => compareTexts(model, s.sae, a, c, { top: intOf(b.top, 20, 1, 200, 'top') })) };
+  });
+
+  app.post('/api/steer', async (req, reply) => steerRoute(ctx, req.body as C.SteerRequest, reply));
+
+  app.post('/api/sweep', async (req): Promise<C.SweepResponse> => {
+    const b = (req.body ?? {}) as C.SweepRequest;
+    const s = saeOf(ctx, b.sae);
+    if (!Array.isArray(b.features) || b.features.length === 0 || b.features.length > 8) throw new BadRequest('give 1 to 8 features');
+    const features = b.features.map((f) => featureOf(s.sae, f));
+    if (!Array.isArray(b.prompts) || b.prompts.length === 0 || b.prompts.length > 8) throw new BadRequest('give 1 to 8 prompts');
+    const prompts = b.prompts.map((p) => textOf(ctx, p, 'prompt'));
+    const mags = b.magnitudes ?? [0, 0.5, 1, 2, 3, 4, 6, 8];
+    if (!Array.isArray(mags) || mags.length > 16 || !mags.every((m) => Number.isFinite(m))) throw new BadRequest('magnitudes must be up to 16 finite numbers');
+    const r = await ctx.queue.run(() => sweep(model, s.sae, { features, prompts, magnitudes: mags, maxNewTokens: intOf(b.maxNewTokens, 24, 1, 64, 'maxNewTokens'), registry: ctx.registry, saeName: s.dir }));
+    return { records: r.records, features: r.features, robustnessVsDensity: r.robustnessVsDensity };
+  });
+
+  app.get('/api/registry', async (req): Promise<C.RegistryResponse> => {
+    const q = req.query as { search?: string; tag?: string; sae?: string };
+    const dir = q.sae ? saeOf(ctx, q.sae).dir : undefined;
+    const rows = ctx.registry.list({ model: model.name, sae: dir, search: q.search || undefined, tag: q.tag || undefined, limit: 500 });
+    return { features: rows.map((r) => ({ ...r, explanation: ctx.registry.explanations(r.model, r.sae, r.feature)[0]?.explanation ?? null })) };
+  });
+
+  app.get('/api/registry/export', async (req, reply) => {
+    const s = saeOf(ctx, (req.query as { sae?: string }).sae);
+    reply.header('content-disposition', 'attachment; filename="registry.json"');
+    return ctx.registry.exportJson(model.name, s.dir);
+  });
+
+  app.get('/api/jobs', async (): Promise<C.JobsResponse> => ({ jobs: jobs.list() }));
+  app.get('/api/jobs/:id', async (req, reply) => jobs.get((req.params as { id: string }).id) ?? reply.code(404).send({ error: 'no such job' }));
+  app.post('/api/jobs', async (req) => jobs.start(req.body as C.JobRequest));
+
+  const web = opts.webDir ?? path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'web', 'dist');
+  if (fs.existsSync(path.join(web, 'index.html'))) {
+    const { default: fastifyStatic } = await import('@fastify/static');
+    await app.register(fastifyStatic, { root: web });
+  }
+  app.addHook('onClose', async () => {
+    await jobs.stop();
+    ctx.registry.close();
+  });
+  return { app, ctx, jobs };
+}
+
+async function steerRoute(ctx: Ctx, b: C.SteerRequest, reply: FastifyReply): Promise<void> {
+  b = b ?? ({} as C.SteerRequest);
+  const s = saeOf(ctx, b.sae);
+  const prompt = textOf(ctx, b.prompt, 'prompt');
+  if (!Array.isArray(b.features) || b.features.length === 0 || b.features.length > 16) throw new BadRequest('give 1 to 16 features');
+  const features = b.features.map((f) => ({ ...f, feature: featureOf(s.sae, f.feature) }));
+  const maxNewTokens = intOf(b.maxNewTokens, 40, 1, ctx.maxNewTokens, 'maxNewTokens');
+  if (b.positions !== undefined && !['prompt', 'generated', 'all'].includes(b.positions)) throw new BadRequest('positions must be prompt, generated or all');
+  const send = (e: C.SteerEvent) => reply.raw.write(JSON.stringify(e) + '\n');
+  // Queue first: a full queue answers 503 before any streaming starts.
+  await ctx.queue.run(async () => {
+    reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
+    try {
+      const r = await steer(ctx.model, s.sae, prompt, {
+      features, positions: b.positions, maxNewTokens, temperature: b.temperature ?? 1, seed: intOf(b.seed, 0, 0, 2 ** 31, 'seed'),
+      registry: ctx.registry, saeName: s.dir,
+      onToken: (_id, text) => send({ kind: 'token', which: 'steered', text }),
+      onUnsteeredToken: (_id, text) => send({ kind: 'token', which: 'unsteered', text }),
+      });
+      send({ kind: 'done', steered: r.steered.text, unsteered: r.unsteered.text, strengths: [...r.strengths] });
+    } catch (e) {
+      send({ kind: 'error', error: (e as Error).message });
+    }
+    reply.raw.end();
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * The one typed contract between the server and the web app: every route's
+ * request and response. Types only, so the browser bundle imports nothing
+ * from the server.
+ */
+import type { FeatureDashboard } from '../analysis/dashboard.ts';
+import type { CorpusDiff, TextDiff } from '../analysis/compare.ts';
+import type { ExplanationRecord, FeatureRecord } from '../registry/registry.ts';
+import type { FeatureCalibration, SweepRecord } from '../steering/sweep.ts';
+
+export type { FeatureDashboard, TextDiff, CorpusDiff, ExplanationRecord, FeatureRecord, FeatureCalibration, SweepRecord };
+
+/** An error body: every non-2xx answer. */
+export interface ApiError {
+  readonly error: string;
+}
+
+/** GET /api/info */
+export interface InfoResponse {
+  readonly model: string;
+  readonly dModel: number;
+  readonly nLayers: number;
+  readonly nCtx: number;
+  readonly saes: readonly { name: string; hook: string; dSae: number; architecture: string; k?: number }[];
+  readonly presets: Readonly<Record<string, number>>;
+  readonly limits: { maxTextChars: number; maxNewTokens: number };
+}
+
+/** POST /api/analyze */
+export interface AnalyzeRequest {
+  readonly sae: string;
+  readonly text: string;
+  readonly top?: number;
+  readonly pool?: 'max' | 'mean' | 'sum';
+}
+export interface AnalyzeResponse {
+  readonly tokens: string[];
+  readonly pooled: boolean[];
+  readonly top: { feature: number; score: number; max: number; mean: number; count: number; name: string | null }[];
+  readonly heatmap: { features: number[]; values: number[][]; normalized: number[][] };
+}
+
+/** GET /api/feature/:sae/:feature */
+export interface FeatureResponse {
+  readonly sae: string;
+  readonly feature: number;
+  readonly record: FeatureRecord | null;
+  readonly explanations: ExplanationRecord[];
+  readonly dashboard: FeatureDashboard | null;
+}
+
+/** PUT /api/feature/:sae/:feature */
+export interface FeatureEditRequest {
+  readonly name?: string | null;
+  readonly notes?: string | null;
+  readonly tags?: string[];
+  readonly description?: string | null;
+}
+
+/** POST /api/compare */
+export interface CompareRequest {
+  readonly sae: string;
+  readonly a: string;
+  readonly b: string;
+  readonly top?: number;
+}
+export interface CompareResponse {
+  readonly rows: TextDiff[];
+}
+
+/** One feature to steer. */
+export interface SteerFeature {
+  readonly feature: number;
+  readonly preset?: 'light' | 'medium' | 'strong';
+  readonly strength?: number;
+  readonly clamp?: number;
+}
+
+/** POST /api/steer: answered as NDJSON lines of `SteerEvent`. */
+export interface SteerRequest {
+  readonly sae: string;
+  readonly prompt: string;
+  readonly features: SteerFeature[];
+  readonly positions?: 'prompt' | 'generated' | 'all';
+  readonly maxNewTokens?: number;
+  readonly temperature?: number;
+  readonly seed?: number;
+}
+export type SteerEvent =
+  | { kind: 'token'; which: 'steered' | 'unsteered'; text: string }
+  | { kind: 'done'; steered: string; unsteered: string; strengths: { feature: number; strength?: number; clamp?: number }[] }
+  | { kind: 'error'; error: string };
+
+/** POST /api/sweep */
+export interface SweepRequest {
+  readonly sae: string;
+  readonly features: number[];
+  readonly prompts: string[];
+  readonly magnitudes?: number[];
+  readonly maxNewTokens?: number;
+}
+export interface SweepResponse {
+  readonly records: SweepRecord[];
+  readonly features: FeatureCalibration[];
+  readonly robustnessVsDensity: { rho: number; p: number; n: number };
+}
+
+/** GET /api/registry?search=&tag=&sae= */
+export interface RegistryResponse {
+  readonly features: (FeatureRecord & { explanation: string | null })[];
+}
+
+/** POST /api/jobs */
+export type JobRequest =
+  | { kind: 'train'; hook: string; architecture: 'topk' | 'standard' | 'batchtopk' | 'jumprelu'; dSae: number; k?: number; corpus: string; tokens: number; out: string; batchSize?: number; lr?: number }
+  | { kind: 'scan'; sae: string; corpus: string; tokens: number };
+
+/** A job's state. */
+export interface Job {
+  readonly id: string;
+  readonly kind: 'train' | 'scan';
+  readonly status: 'queued' | 'running' | 'done' | 'failed' | 'stopped';
+  readonly progress: number;
+  readonly message: string;
+  /** Training curves: step, loss, L0, explained variance. */
+  readonly curve: { step: number; loss: number; l0: number; ev: number }[];
+  readonly request: JobRequest;
+}
+export interface JobsResponse {
+  readonly jobs: Job[];
+}

@@ -1,0 +1,46 @@
+/** Typed calls to the server, through the shared contract. Errors surface in the page. */
+import type * as C from '../../src/server/contract.ts';
+
+export type { C };
+
+async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
+  const res = await fetch(url, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  const data = (await res.json().catch(() => ({ error: `HTTP ${res.status}` }))) as T & C.ApiError;
+  if (!res.ok) throw new Error(data.error ?? `HTTP ${res.status}`);
+  return data;
+}
+
+export const api = {
+  info: () => call<C.InfoResponse>('GET', '/api/info'),
+  analyze: (r: C.AnalyzeRequest) => call<C.AnalyzeResponse>('POST', '/api/analyze', r),
+  feature: (sae: string, f: number) => call<C.FeatureResponse>('GET', `/api/feature/${encodeURIComponent(sae)}/${f}`),
+  editFeature: (sae: string, f: number, e: C.FeatureEditRequest) => call<unknown>('PUT', `/api/feature/${encodeURIComponent(sae)}/${f}`, e),
+  compare: (r: C.CompareRequest) => call<C.CompareResponse>('POST', '/api/compare', r),
+  sweep: (r: C.SweepRequest) => call<C.SweepResponse>('POST', '/api/sweep', r),
+  registry: (q: { search?: string; tag?: string; sae?: string }) => call<C.RegistryResponse>('GET', `/api/registry?${new URLSearchParams(q as Record<string, string>)}`),
+  jobs: () => call<C.JobsResponse>('GET', '/api/jobs'),
+  startJob: (j: C.JobRequest) => call<C.Job>('POST', '/api/jobs', j),
+
+  /** Streams steering events as they arrive. */
+  async steer(r: C.SteerRequest, onEvent: (e: C.SteerEvent) => void): Promise<void> {
+    const res = await fetch('/api/steer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r) });
+    if (!res.ok || !res.body) {
+      const data = (await res.json().catch(() => ({}))) as C.ApiError;
+      throw new Error(data.error ?? `HTTP ${res.status}`);
+    }
+    const reader = res.body.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buf += dec.decode(value, { stream: true });
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.trim()) onEvent(JSON.parse(line) as C.SteerEvent);
+      }
+    }
+  },
+};
