@@ -10,6 +10,7 @@ import { registerRegistry } from './commands/registry.ts';
 import { registerSteering } from './commands/steering.ts';
 import { registerInterp } from './commands/interp.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerDemo } from './commands/demo.ts';
 
 const program = new Command();
 program.name('saescope').description('Understand transformer language models through sparse autoencoders.').version('0.1.0');
@@ -23,6 +24,7 @@ registerRegistry(program);
 registerSteering(program);
 registerInterp(program);
 registerServe(program);
+registerDemo(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,61 @@
+/**
+ * `saescope demo`: the quickstart. Trains a small topk SAE on the model's
+ * middle residual stream (once; cached under --dir), scans it into the
+ * registry, and serves the web app over it.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { buildDashboards } from '../../analysis/dashboard.ts';
+import { scan } from '../../analysis/scan.ts';
+import { Registry } from '../../registry/registry.ts';
+import { loadSae } from '../../sae/saelensFormat.ts';
+import { trainSaes } from '../../sae/train/trainer.ts';
+import { buildServer } from '../../server/app.ts';
+import { loadForCli } from '../loadForCli.ts';
+import { parseCount } from '../options.ts';
+
+export function registerDemo(program: Command): void {
+  program.command('demo')
+    .description('train a small SAE (cached), scan it, and serve the web app: the quickest way in')
+    .requiredOption('--model <pathOrId>', 'model')
+    .option('--corpus <spec>', 'corpus for training and the scan', 'npm:nlp-corpus')
+    .option('--tokens <n>', 'training tokens', parseCount('--tokens'), 400_000)
+    .option('--dir <dir>', 'where the SAE and registry go', 'runs/demo')
+    .option('--host <host>', 'interface', '127.0.0.1')
+    .option('--port <port>', 'port', parseCount('--port'), 5173)
+    .action(async (o) => {
+      const model = await loadForCli(o.model);
+      const hook = `blocks.${Math.floor(model.spec.nLayers / 2)}.hook_resid_pre`;
+      const saeDir = path.join(o.dir, 'sae');
+      const regFile = path.join(o.dir, 'registry.db');
+      const bar = new cliProgress.SingleBar({ format: ' {task} [{bar}] {percentage}% | {value}/{total} tokens', stream: process.stderr }, cliProgress.Presets.shades_classic);
+      if (!fs.existsSync(path.join(saeDir, 'cfg.json'))) {
+        bar.start(o.tokens, 0, { task: 'train' });
+        await trainSaes(model, [{ hook, architecture: 'topk', dSae: 8 * model.spec.dModel, k: 16, out: saeDir, lr: 1e-3 }], {
+          corpus: o.corpus, tokens: o.tokens, batchSize: 2048, contextSize: Math.min(128, model.spec.nCtx), deadWindowTokens: 100_000,
+          onStep: (m) => bar.update(Math.min(m.tokens, o.tokens), { task: 'train' }),
+        });
+        bar.stop();
+      }
+      const sae = loadSae(saeDir);
+      const reg = Registry.open(regFile);
+      if (!reg.dashboard(model.name, saeDir, 0)) {
+        bar.start(50_000, 0, { task: 'scan' });
+        const s = await scan(model, sae, { corpus: o.corpus, tokens: 50_000, onProgress: (p) => bar.update(Math.min(p.tokens, 50_000), { task: 'scan' }) });
+        bar.stop();
+        reg.setDashboards(model.name, saeDir, await buildDashboards(model, sae, s));
+      }
+      reg.close();
+      const { app } = await buildServer(model, { saes: { demo: saeDir }, registry: regFile, dataDirs: [o.dir] });
+      const address = await app.listen({ host: o.host, port: o.port });
+      process.stderr.write(`saescope demo: ${model.name}, SAE at ${hook}; open ${address}\n`);
+      const stop = async () => {
+        await app.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}
