@@ -2,8 +2,6 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { loadModel } from '../src/model/load.ts';
-import { loadSae } from '../src/sae/saelensFormat.ts';
 import { scan } from '../src/analysis/scan.ts';
 import { featureStatistics, weightStatistics } from '../src/analysis/stats.ts';
 import { buildDashboards } from '../src/analysis/dashboard.ts';
@@ -11,16 +9,12 @@ import { activationAt, featuresForText } from '../src/analysis/textFeatures.ts';
 import { compareCorpora, compareTexts } from '../src/analysis/compare.ts';
 import { readCorpus } from '../src/data/corpus.ts';
 import { packRows } from '../src/data/pack.ts';
-import { needsShared, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
+import { modelAndSae, needsShared, storiesCorpus, tmpDir } from './helpers.ts';
 
 const skip = needsShared();
 const corpus = storiesCorpus + '[400:700]';
 
-async function setup() {
-  const model = await loadModel(tinyStories);
-  const sae = loadSae(await trainedSae());
-  return { model, sae };
-}
+const setup = modelAndSae;
 
 test('the scan is honest: re-encoding the top examples through the model and the SAE gives the recorded activations', { skip }, async () => {
   const { model, sae } = await setup();

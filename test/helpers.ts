@@ -70,3 +70,10 @@ export async function trainedSae(): Promise<string> {
 
 /** The shared TinyStories corpus. */
 export const storiesCorpus = path.join(shared, 'corpora', 'tinystories-656K-samples.jsonl');
+
+/** TinyStories-656K and the shared trained SAE. */
+export async function modelAndSae() {
+  const { loadModel } = await import('../src/model/load.ts');
+  const { loadSae } = await import('../src/sae/saelensFormat.ts');
+  return { model: await loadModel(tinyStories), sae: loadSae(await trainedSae()) };
+}

@@ -13,16 +13,12 @@ import { sweep, writeSweepCsv } from '../src/steering/sweep.ts';
 import { readCorpus } from '../src/data/corpus.ts';
 import { packRows } from '../src/data/pack.ts';
 import { Registry } from '../src/registry/registry.ts';
-import { maxDiff, needsShared, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
+import { maxDiff, modelAndSae, needsShared, storiesCorpus, tmpDir, trainedSae } from './helpers.ts';
 
 const skip = needsShared();
 const corpus = storiesCorpus + '[400:700]';
 
-async function setup() {
-  const model = await loadModel(tinyStories);
-  const sae = loadSae(await trainedSae());
-  return { model, sae };
-}
+const setup = modelAndSae;
 
 /** Features whose strongest logit effect is a word, most specific first, with that word's id. */
 async function wordFeatures(model: Awaited<ReturnType<typeof loadModel>>, sae: ReturnType<typeof loadSae>) {

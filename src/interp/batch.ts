@@ -31,50 +31,43 @@ function dashboardOf(t: BatchTarget, f: number): FeatureDashboard {
   return d;
 }
 
-/** Explains features with the LLM (and scores them with `score`). */
-export async function explainFeatures(client: LlmClient, t: BatchTarget, features: readonly number[], o: { score?: boolean; force?: boolean; onDone?: (f: number, ok: boolean) => void } = {}): Promise<BatchResult> {
+/** Runs `work` for every feature at once (the client limits concurrency), collecting failures per feature. */
+async function perFeature(features: readonly number[], work: (f: number) => Promise<void>, onDone?: (f: number, ok: boolean) => void): Promise<BatchResult> {
   const done: number[] = [];
   const failures: { feature: number; error: string }[] = [];
   await Promise.all(features.map(async (f) => {
     try {
-      // Already explained by this model and prompt version (and scored when asked): nothing to do.
-      const prior = t.registry.explanations(t.model, t.sae, f).find((e) => e.source === 'llm' && e.explainerModel === client.cfg.model && e.promptVersion === PROMPT_VERSION);
-      if (prior && !o.force && (!o.score || 'detection' in prior.scores)) {
-        done.push(f);
-        o.onDone?.(f, true);
-        return;
-      }
-      const d = dashboardOf(t, f);
-      const explanation = await explainFeature(client, d);
-      const id = t.registry.addExplanation(t.model, t.sae, f, { explanation, source: 'llm', explainerModel: client.cfg.model, promptVersion: PROMPT_VERSION, scores: {} });
-      if (o.score) t.registry.scoreExplanation(id, { ...(await scoreExplanation(client, d, explanation)), scorerModel: client.cfg.model });
+      await work(f);
       done.push(f);
-      o.onDone?.(f, true);
+      onDone?.(f, true);
     } catch (e) {
       failures.push({ feature: f, error: (e as Error).message });
-      o.onDone?.(f, false);
+      onDone?.(f, false);
     }
   }));
   return { done: done.sort((a, b) => a - b), failures: failures.sort((a, b) => a.feature - b.feature) };
 }
 
+/** Explains features with the LLM (and scores them with `score`). */
+export function explainFeatures(client: LlmClient, t: BatchTarget, features: readonly number[], o: { score?: boolean; force?: boolean; onDone?: (f: number, ok: boolean) => void } = {}): Promise<BatchResult> {
+  return perFeature(features, async (f) => {
+    // Already explained by this model and prompt version (and scored when asked): nothing to do.
+    const prior = t.registry.explanations(t.model, t.sae, f).find((e) => e.source === 'llm' && e.explainerModel === client.cfg.model && e.promptVersion === PROMPT_VERSION);
+    if (prior && !o.force && (!o.score || 'detection' in prior.scores)) return;
+    const d = dashboardOf(t, f);
+    const explanation = await explainFeature(client, d);
+    const id = t.registry.addExplanation(t.model, t.sae, f, { explanation, source: 'llm', explainerModel: client.cfg.model, promptVersion: PROMPT_VERSION, scores: {} });
+    if (o.score) t.registry.scoreExplanation(id, { ...(await scoreExplanation(client, d, explanation)), scorerModel: client.cfg.model });
+  }, o.onDone);
+}
+
 /** Scores each feature's newest LLM explanation. */
-export async function scoreFeatures(client: LlmClient, t: BatchTarget, features: readonly number[], o: { onDone?: (f: number, ok: boolean) => void } = {}): Promise<BatchResult> {
-  const done: number[] = [];
-  const failures: { feature: number; error: string }[] = [];
-  await Promise.all(features.map(async (f) => {
-    try {
-      const e = t.registry.explanations(t.model, t.sae, f).find((x) => x.source === 'llm');
-      if (!e) throw new Error(`feature ${f} has no LLM explanation to score: run saescope explain first`);
-      t.registry.scoreExplanation(e.id, { ...(await scoreExplanation(client, dashboardOf(t, f), e.explanation)), scorerModel: client.cfg.model });
-      done.push(f);
-      o.onDone?.(f, true);
-    } catch (err) {
-      failures.push({ feature: f, error: (err as Error).message });
-      o.onDone?.(f, false);
-    }
-  }));
-  return { done: done.sort((a, b) => a - b), failures: failures.sort((a, b) => a.feature - b.feature) };
+export function scoreFeatures(client: LlmClient, t: BatchTarget, features: readonly number[], o: { onDone?: (f: number, ok: boolean) => void } = {}): Promise<BatchResult> {
+  return perFeature(features, async (f) => {
+    const e = t.registry.explanations(t.model, t.sae, f).find((x) => x.source === 'llm');
+    if (!e) throw new Error(`feature ${f} has no LLM explanation to score: run saescope explain first`);
+    t.registry.scoreExplanation(e.id, { ...(await scoreExplanation(client, dashboardOf(t, f), e.explanation)), scorerModel: client.cfg.model });
+  }, o.onDone);
 }
 
 /** Names features with the heuristic namer (no endpoint needed); stored as `heuristic`. */

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SafetensorsWeights } from '../io/weights.ts';
+import { readJsonFile } from '../io/json.ts';
 import { resolveHfModel, type HubOptions } from '../io/hub.ts';
 import { loadLlama2c } from '../io/llama2c.ts';
 import type { RuntimeOptions } from '../runtime/session.ts';
@@ -33,12 +34,7 @@ export async function loadModel(pathOrId: string, opts: LoadOptions = {}): Promi
 export function loadHfFolder(dir: string, opts: LoadOptions = {}): HookedModel {
   const cfgPath = path.join(dir, 'config.json');
   if (!fs.existsSync(cfgPath)) throw new Error(`${dir}: no config.json (is this an HF model folder?)`);
-  let cfg: Record<string, unknown>;
-  try {
-    cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${cfgPath}: not valid JSON (${(e as Error).message})`);
-  }
+  const cfg = readJsonFile(cfgPath);
   const adapter = adapterFor(cfg.model_type, cfgPath);
   const spec = adapter.spec(cfg);
   const weights = SafetensorsWeights.fromFolder(dir);

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
+import { readJsonFile } from '../io/json.ts';
 import type { RuntimeOptions } from '../runtime/session.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { parseSaeConfig, toSaeLensConfig } from './config.ts';
@@ -16,12 +17,7 @@ import { Sae } from './sae.ts';
 export function loadSae(dir: string, runtime: RuntimeOptions = {}): Sae {
   const cfgPath = path.join(dir, 'cfg.json');
   if (!fs.existsSync(cfgPath)) throw new Error(`${dir}: no cfg.json (is this an SAELens SAE folder?)`);
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${cfgPath}: not valid JSON (${(e as Error).message})`);
-  }
+  const raw = readJsonFile(cfgPath);
   const cfg = parseSaeConfig(raw, cfgPath);
   const wPath = path.join(dir, 'sae_weights.safetensors');
   if (!fs.existsSync(wPath)) throw new Error(`${dir}: no sae_weights.safetensors`);

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { TextTokenizer } from './types.ts';
+import { readJsonFile } from '../io/json.ts';
 
 /** A tokenizer loaded from an HF model folder. */
 export class HfTokenizer implements TextTokenizer {
@@ -28,14 +29,9 @@ export class HfTokenizer implements TextTokenizer {
   static fromFolder(dir: string, modelConfig: Readonly<Record<string, unknown>> = {}): HfTokenizer {
     const file = path.join(dir, 'tokenizer.json');
     if (!fs.existsSync(file)) throw new Error(`${dir}: no tokenizer.json`);
-    let json: unknown;
-    try {
-      json = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch (e) {
-      throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
-    }
+    const json = readJsonFile<object>(file);
     const cfgFile = path.join(dir, 'tokenizer_config.json');
-    const cfg = fs.existsSync(cfgFile) ? (JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>) : {};
+    const cfg = fs.existsSync(cfgFile) ? readJsonFile(cfgFile) : {};
     const inner = new Tokenizer(json as object, cfg);
     const idOf = (tokenField: unknown, idField: unknown): number | undefined => {
       const content = typeof tokenField === 'string' ? tokenField : (tokenField as { content?: string } | undefined)?.content;
