@@ -67,7 +67,7 @@ export async function buildDashboards(model: HookedModel, sae: Sae, s: ScanResul
       quantiles: st.quantiles().map((q) => ({ ...q, examples: q.examples.map(view) })),
       logits: logits ? { positive: named(logits.positive[f]), negative: named(logits.negative[f]) } : { positive: [], negative: [] },
       neighbors: [...near[f].ids].map((id, i) => ({ feature: id, cosine: near[f].values[i] })),
-      negatives: s.contexts.filter((c) => !binaryHas(c.active, f)).slice(0, 20).map((c) => view({ act: 0, row: c.row, pos: c.pos, start: c.start, ids: c.ids, acts: new Float32Array(c.ids.length) })),
+      negatives: s.contexts.filter((c) => !binaryHas(c.active, f)).slice(0, 20).map((c) => view({ act: 0, row: c.row, pos: c.pos, start: c.start, ids: [...c.ids], acts: new Array<number>(c.ids.length).fill(0) })),
     });
   }
   return out;

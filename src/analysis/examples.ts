@@ -15,9 +15,9 @@ export interface Example {
   /** Position of the window's first token in the row. */
   readonly start: number;
   /** Token ids of the window. */
-  readonly ids: Int32Array;
+  readonly ids: readonly number[];
   /** The feature's activation at each window token. */
-  readonly acts: Float32Array;
+  readonly acts: readonly number[];
 }
 
 /** Keeps the k largest examples by activation (a min-heap on `act`). */

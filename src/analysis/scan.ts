@@ -173,9 +173,10 @@ function sampleContext(st: State, codes: SparseCodes, ids: number[], rowBase: nu
 function example(codes: SparseCodes, ids: number[], rowBase: number, row: number, pos: number, f: number, act: number, before: number, after: number): Example {
   const start = Math.max(0, pos - before);
   const end = Math.min(ids.length, pos + after + 1);
-  const acts = new Float32Array(end - start);
+  // Plain arrays: allocating two small typed arrays per example cost more than the lookups.
+  const acts = new Array<number>(end - start);
   for (let t = start; t < end; t++) acts[t - start] = lookupSorted(codes, rowBase + t, f);
-  return { act, row, pos, start, ids: Int32Array.from(ids.slice(start, end)), acts };
+  return { act, row, pos, start, ids: ids.slice(start, end), acts };
 }
 
 function saveState(file: string, st: State): void {
