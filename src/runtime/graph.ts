@@ -122,8 +122,12 @@ export class GraphBuilder {
     return outs;
   }
 
-  /** Serializes the graph as an ONNX ModelProto. */
+  /** Serializes the graph as an ONNX ModelProto (one protobuf: at most 2 GB of weights). */
   toBytes(graphName = 'saescope'): Uint8Array {
+    const bytes = this.inits.reduce((n, t) => n + (t.rawData?.length ?? 0), 0);
+    if (bytes >= 2 ** 31 - 2 ** 24) {
+      throw new Error(`the graph's weights take ${(bytes / 2 ** 30).toFixed(2)} GiB, past the 2 GiB a single ONNX protobuf can hold; models this large need ONNX external data, which saescope does not support yet`);
+    }
     const opsetImport = [{ domain: '', version: OPSET }];
     if (this.usesMs.value) opsetImport.push({ domain: 'com.microsoft', version: 1 });
     const model = onnx.ModelProto.create({
