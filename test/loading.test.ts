@@ -14,10 +14,7 @@ import { fixtures, maxDiff, needsShared, tinyStories, tmpDir } from './helpers.t
 
 const TOKENS = [[5, 17, 99, 3, 64, 127, 0, 42], [12, 1, 2, 3, 4, 5, 6, 7]];
 
-function readAll(file: string): Record<string, Tensor<'float32'>> {
-  const f = SafetensorsFile.open(file);
-  return Object.fromEntries([...f.tensors.keys()].map((k) => [k, f.readF32(k)]));
-}
+const readAll = (file: string) => SafetensorsFile.open(file).readAll();
 
 /** Writes tensors in a 16-bit dtype (safetensors layout by hand). */
 function write16(file: string, tensors: Record<string, Tensor<'float32'>>, dtype: 'F16' | 'BF16'): void {

@@ -7,6 +7,7 @@
 import { readCorpus } from './corpus.ts';
 import { packRows } from './pack.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
+import { numel, type Tensor } from '../tensor/tensor.ts';
 
 /** Options of an activation source. */
 export interface ActivationSourceOptions {
@@ -79,18 +80,25 @@ async function countRows(model: HookedModel, o: ActivationSourceOptions): Promis
 
 async function runGroup(model: HookedModel, rows: number[][], hooks: string[], keepBos: boolean, consumed: number): Promise<ActivationGroup> {
   const res = await model.run(rows, { cache: hooks, logits: 'none' });
-  const bos = model.tokenizer?.bosId;
+  const keep = keptPositions(rows, keepBos ? undefined : model.tokenizer?.bosId);
+  const acts: Record<string, Float32Array> = {};
+  for (const h of hooks) acts[h] = gatherPositions(res.cache[h], keep);
+  return { acts, tokens: keep.length, rowsConsumed: consumed };
+}
+
+/** Flat positions (b * T + t) of a rectangular batch, leaving out the `skip` token (BOS). */
+export function keptPositions(rows: readonly (readonly number[])[], skip?: number): number[] {
   const keep: number[] = [];
   rows.forEach((r, b) => r.forEach((t, i) => {
-    if (keepBos || t !== bos) keep.push(b * r.length + i);
+    if (t !== skip) keep.push(b * r.length + i);
   }));
-  const acts: Record<string, Float32Array> = {};
-  for (const h of hooks) {
-    const t = res.cache[h];
-    const d = t.shape[t.shape.length - 1] * (t.shape.length === 4 ? t.shape[2] : 1);
-    const out = new Float32Array(keep.length * d);
-    keep.forEach((p, i) => out.set(t.data.subarray(p * d, (p + 1) * d), i * d));
-    acts[h] = out;
-  }
-  return { acts, tokens: keep.length, rowsConsumed: consumed };
+  return keep;
+}
+
+/** A hook's activations [batch, pos, ...] at the given flat positions, as [keep.length, width]. */
+export function gatherPositions(t: Tensor<'float32'>, keep: readonly number[]): Float32Array {
+  const d = numel(t.shape.slice(2));
+  const out = new Float32Array(keep.length * d);
+  keep.forEach((p, i) => out.set(t.data.subarray(p * d, (p + 1) * d), i * d));
+  return out;
 }

@@ -90,6 +90,11 @@ export class SafetensorsFile {
     return { info, bytes };
   }
 
+  /** Every tensor as float32, by name. */
+  readAll(): Record<string, Tensor<'float32'>> {
+    return Object.fromEntries([...this.tensors.keys()].map((k) => [k, this.readF32(k)]));
+  }
+
   /** One tensor as float32 (F16 and BF16 are widened; integer types converted). */
   readF32(name: string): Tensor<'float32'> {
     const { info, bytes } = this.readRaw(name);

@@ -70,6 +70,7 @@ export async function generate(model: HookedModel, prompt: string | readonly num
   let stopReason: GenerateResult['stopReason'] = 'length';
   let text = '';
   let fed: number[] = promptIds;
+  const promptText = model.tokenizer?.decode(promptIds) ?? '';
   for (let i = 0; i < maxNew; i++) {
     if (promptIds.length + ids.length >= model.spec.nCtx) {
       stopReason = 'context';
@@ -84,7 +85,7 @@ export async function generate(model: HookedModel, prompt: string | readonly num
     }
     ids.push(next);
     fed = [next];
-    text = decodeNew(model, promptIds, ids);
+    text = decodeNew(model, promptIds, promptText, ids);
     const cut = firstStop(text, o.stop);
     if (cut >= 0) {
       text = text.slice(0, cut);
@@ -134,10 +135,10 @@ function fullStepper(model: HookedModel, o: GenerateOptions): Stepper {
   };
 }
 
-function decodeNew(model: HookedModel, promptIds: readonly number[], ids: readonly number[]): string {
+/** The new text, decoded in context (so a leading space survives); `before` is the decoded prompt. */
+function decodeNew(model: HookedModel, promptIds: readonly number[], before: string, ids: readonly number[]): string {
   const tok = model.tokenizer;
   if (!tok) return '';
-  const before = tok.decode(promptIds);
   const all = tok.decode([...promptIds, ...ids]);
   return all.startsWith(before) ? all.slice(before.length) : tok.decode(ids);
 }

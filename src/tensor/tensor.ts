@@ -29,33 +29,3 @@ export function numel(shape: readonly number[]): number {
   for (const d of shape) n *= d;
   return n;
 }
-
-/** A float32 tensor over `data`, checking that the sizes agree. */
-export function f32(data: Float32Array, shape: readonly number[]): Tensor<'float32'> {
-  if (data.length !== numel(shape)) {
-    throw new Error(`tensor data has ${data.length} elements but shape [${shape.join(', ')}] needs ${numel(shape)}`);
-  }
-  return { dtype: 'float32', shape: [...shape], data };
-}
-
-/** A float32 tensor of zeros. */
-export function zeros(shape: readonly number[]): Tensor<'float32'> {
-  return f32(new Float32Array(numel(shape)), shape);
-}
-
-/** Row `i` of the flattened-to-2D view `[shape[0] * ... , last]`, as a view (no copy). */
-export function row(t: Tensor<'float32'>, i: number): Float32Array {
-  const width = t.shape[t.shape.length - 1];
-  return t.data.subarray(i * width, (i + 1) * width);
-}
-
-/** Largest absolute difference between two same-shaped float tensors. */
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`maxAbsDiff: lengths differ (${a.length} vs ${b.length})`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
-}

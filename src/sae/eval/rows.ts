@@ -5,6 +5,7 @@
  */
 import { readCorpus } from '../../data/corpus.ts';
 import { packRows } from '../../data/pack.ts';
+import { gatherPositions, keptPositions } from '../../data/activationSource.ts';
 import type { HookedModel, RunResult } from '../../model/hookedModel.ts';
 
 /** One evaluated batch. */
@@ -26,15 +27,8 @@ export async function* activationRows(model: HookedModel, o: { corpus: string; h
   let rows: number[][] = [];
   const flush = async (): Promise<RowBatch> => {
     const clean = await model.run(rows, { cache: [o.hook] });
-    const t = clean.cache[o.hook];
-    const d = t.shape[t.shape.length - 1];
-    const keep: number[] = [];
-    rows.forEach((r, b) => r.forEach((tok, i) => {
-      if (tok !== model.tokenizer!.bosId) keep.push(b * r.length + i);
-    }));
-    const acts = new Float32Array(keep.length * d);
-    keep.forEach((p, i) => acts.set(t.data.subarray(p * d, (p + 1) * d), i * d));
-    const out = { rows, clean, acts, keep };
+    const keep = keptPositions(rows, model.tokenizer!.bosId);
+    const out = { rows, clean, acts: gatherPositions(clean.cache[o.hook], keep), keep };
     seen += keep.length;
     rows = [];
     return out;

@@ -65,7 +65,7 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
   };
   if (!ck) {
     await fill();
-    for (const h of hooks) if (specs.some((s) => (s.normalizeActivations ?? 'none') !== 'none' && model.resolveHooks([s.hook])[0].name === h)) scales.set(h, normScale(buffers.get(h)!));
+    for (const h of hooks) if (units.some((u) => u.cfg.normalizeActivations !== 'none' && u.cfg.hookName === h)) scales.set(h, normScale(buffers.get(h)!));
   }
   const log = o.metricsLog ? fs.openSync(o.metricsLog, ck ? 'a' : 'w') : undefined;
   const everyCk = o.checkpointEveryTokens ?? 1_000_000;
@@ -81,9 +81,9 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
       await fill();
       step++;
       const batches = new Map(hooks.map((h) => [h, scaled(buffers.get(h)!.take(B), scales.get(h)!, buffers.get(h)!.dIn)]));
-      if (step === 1) units.forEach((u) => u.initDecoderBias(batches.get(hookOf(model, u.spec))!));
+      if (step === 1) units.forEach((u) => u.initDecoderBias(batches.get(u.cfg.hookName)!));
       const saes = [];
-      for (const u of units) saes.push(await u.step(batches.get(hookOf(model, u.spec))!, step, totalSteps));
+      for (const u of units) saes.push(await u.step(batches.get(u.cfg.hookName)!, step, totalSteps));
       const tokens = step * B;
       last = { step, tokens, totalTokens: totalSteps * B, tokensPerSecond: (tokens - startTokens) / ((performance.now() - t0) / 1000), saes };
       o.onStep?.(last);
@@ -95,7 +95,7 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
   } finally {
     if (log !== undefined) fs.closeSync(log);
   }
-  const saes = units.map((u) => u.save(scales.get(hookOf(model, u.spec))!));
+  const saes = units.map((u) => u.save(scales.get(u.cfg.hookName)!));
   for (const u of units) await u.runner.dispose();
   return { saes, last, resumed: ck !== undefined };
 }
