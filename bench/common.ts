@@ -41,9 +41,13 @@ export function torchRef(args: string[], env: Record<string, string> = {}): Meas
   return measure('/usr/bin/python3', [REF, ...args], env);
 }
 
-/** Runs a saescope worker script (bench/workers/NAME.ts) with JSON args. */
+/**
+ * Runs a saescope worker script (bench/workers/NAME.ts) with JSON args, with
+ * the huge-page malloc setting the `saescope` command itself runs with.
+ */
 export function worker(name: string, args: Record<string, unknown>): Measured {
-  return measure(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'workers', `${name}.ts`), JSON.stringify(args)]);
+  const tunables = [process.env.GLIBC_TUNABLES, 'glibc.malloc.hugetlb=1'].filter(Boolean).join(':');
+  return measure(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'workers', `${name}.ts`), JSON.stringify(args)], { GLIBC_TUNABLES: tunables });
 }
 
 /** The GPT-2-small-shaped random model (made once by the reference), with the real GPT-2 tokenizer. */

@@ -8,6 +8,7 @@
  * (Meta layout), so wq and wk rows are permuted to HF's rotate-half layout.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { MemoryWeights } from './weights.ts';
@@ -105,7 +106,7 @@ export function loadLlama2c(file: string): { spec: ModelSpec; weights: MemoryWei
     positions: 'rotary', rotaryDim: hd, ropeTheta: 10000, act: 'silu', gatedMlp: true, parallelResidual: false,
     bosTokenId: 1, eosTokenId: 2,
   };
-  return { spec, weights: new MemoryWeights(file, w), header: h };
+  return { spec, weights: new MemoryWeights(file, w, fileIdentity(file)), header: h };
 }
 
 /**
@@ -137,4 +138,9 @@ function permuteRotaryRows(t: Tensor<'float32'>, heads: number, inverse: boolean
     }
   }
   return { dtype: 'float32', shape: t.shape, data: out };
+}
+
+function fileIdentity(file: string): string {
+  const st = fs.statSync(file);
+  return JSON.stringify([path.resolve(file), st.size, st.mtimeMs]);
 }

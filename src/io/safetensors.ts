@@ -6,9 +6,9 @@
  * entry is validated against the file's size before any read.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { numel, type Tensor } from '../tensor/tensor.ts';
-import { bf16ToF32, f16ToF32 } from '../tensor/halfFloat.ts';
+import { bf16Into, bf16ToF32, f16Into, f16ToF32 } from '../tensor/halfFloat.ts';
+import { writeFileAtomic, type WriteFn } from './atomicFile.ts';
 
 /** safetensors dtype names saescope reads. */
 export type StDType = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8' | 'I8' | 'F64';
@@ -78,12 +78,7 @@ export class SafetensorsFile {
     const bytes = new Uint8Array(new ArrayBuffer(info.length));
     const fd = fs.openSync(this.path, 'r');
     try {
-      let done = 0;
-      while (done < info.length) {
-        const n = fs.readSync(fd, bytes, done, Math.min(info.length - done, 1 << 30), info.start + done);
-        if (n === 0) throw new Error(`${this.path}: tensor '${name}' ends early (file shrank while reading?)`);
-        done += n;
-      }
+      readExactly(fd, bytes, info.start, `${this.path}: tensor '${name}'`);
     } finally {
       fs.closeSync(fd);
     }
@@ -95,10 +90,53 @@ export class SafetensorsFile {
     return Object.fromEntries([...this.tensors.keys()].map((k) => [k, this.readF32(k)]));
   }
 
-  /** One tensor as float32 (F16 and BF16 are widened; integer types converted). */
+  /**
+   * One tensor as float32 (F16 and BF16 are widened; integer types
+   * converted). F32 is read straight into the result; BF16 and F16 go through
+   * a small reused buffer, so no second whole-tensor copy is ever held.
+   */
   readF32(name: string): Tensor<'float32'> {
-    const { info, bytes } = this.readRaw(name);
-    return { dtype: 'float32', shape: info.shape, data: toF32(info.dtype, bytes, `${this.path}:${name}`) };
+    const info = this.tensors.get(name);
+    if (!info) throw new Error(`${this.path}: no tensor named '${name}'`);
+    if (info.dtype !== 'F32' && info.dtype !== 'BF16' && info.dtype !== 'F16') {
+      const { bytes } = this.readRaw(name);
+      return { dtype: 'float32', shape: info.shape, data: toF32(info.dtype, bytes, `${this.path}:${name}`) };
+    }
+    const out = new Float32Array(info.length / BYTES[info.dtype]);
+    const fd = fs.openSync(this.path, 'r');
+    try {
+      if (info.dtype === 'F32') {
+        readExactly(fd, new Uint8Array(out.buffer), info.start, `${this.path}: tensor '${name}'`);
+      } else {
+        const widen = info.dtype === 'BF16' ? bf16Into : f16Into;
+        const chunk = scratch();
+        for (let done = 0; done < out.length; ) {
+          const n = Math.min(out.length - done, chunk.length >> 1);
+          const raw = chunk.subarray(0, n * 2);
+          readExactly(fd, raw, info.start + done * 2, `${this.path}: tensor '${name}'`);
+          widen(new Uint16Array(raw.buffer, 0, n), out, done);
+          done += n;
+        }
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return { dtype: 'float32', shape: info.shape, data: out };
+  }
+}
+
+let scratchBuf: Uint8Array | undefined;
+/** One 16 MiB read buffer reused by every widening read. */
+function scratch(): Uint8Array {
+  return (scratchBuf ??= new Uint8Array(16 << 20));
+}
+
+function readExactly(fd: number, into: Uint8Array, position: number, what: string): void {
+  let done = 0;
+  while (done < into.byteLength) {
+    const n = fs.readSync(fd, into, done, Math.min(into.byteLength - done, 1 << 30), position + done);
+    if (n === 0) throw new Error(`${what} ends early (file shrank while reading?)`);
+    done += n;
   }
 }
 
@@ -163,10 +201,10 @@ function toF32(dtype: StDType, bytes: Uint8Array, where: string): Float32Array {
 export type WritableTensor = Tensor<'float32'> | Tensor<'int64'> | Tensor<'int32'>;
 
 /**
- * Writes tensors to a safetensors file atomically (a temporary file renamed
- * into place), so a failed write leaves any previous file intact.
+ * Writes tensors to a safetensors file atomically (every byte written, fsync,
+ * then a rename), so a failed or short write leaves any previous file intact.
  */
-export function writeSafetensors(file: string, tensors: Record<string, WritableTensor>, metadata?: Record<string, string>): void {
+export function writeSafetensors(file: string, tensors: Record<string, WritableTensor>, metadata?: Record<string, string>, write?: WriteFn): void {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   const parts: Uint8Array[] = [];
@@ -184,18 +222,5 @@ export function writeSafetensors(file: string, tensors: Record<string, WritableT
   const hb = Buffer.from(json, 'utf8');
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(hb.length));
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, len);
-    fs.writeSync(fd, hb);
-    for (const p of parts) fs.writeSync(fd, p);
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, [len, hb, ...parts], write);
 }

@@ -17,6 +17,10 @@ export interface WeightSource {
   shape(name: string): readonly number[];
   /** A tensor as float32 (throws naming the tensor when absent). */
   get(name: string): Tensor<'float32'>;
+  /** Stored element type of a tensor (`F32`, `BF16`, ...). */
+  dtype(name: string): string;
+  /** What identifies this exact checkpoint (paths, sizes, modification times): caches key on it. */
+  identity(): string;
 }
 
 /** Weights spread over safetensors files. */
@@ -61,6 +65,18 @@ export class SafetensorsWeights implements WeightSource {
     return this.file(name).readF32(name);
   }
 
+  dtype(name: string): string {
+    return this.info(name).dtype;
+  }
+
+  identity(): string {
+    const files = [...new Set(this.where.values())].map((f) => {
+      const st = fs.statSync(f.path);
+      return [path.resolve(f.path), st.size, st.mtimeMs];
+    });
+    return JSON.stringify(files);
+  }
+
   private info(name: string): TensorInfo {
     return this.file(name).tensors.get(name)!;
   }
@@ -74,7 +90,20 @@ export class SafetensorsWeights implements WeightSource {
 
 /** Weights held in memory (llama2.c checkpoints, tests). */
 export class MemoryWeights implements WeightSource {
-  constructor(private readonly label: string, private readonly map: Map<string, Tensor<'float32'>>) {}
+  constructor(
+    private readonly label: string,
+    private readonly map: Map<string, Tensor<'float32'>>,
+    /** What the tensors were read from, for caches (default: the label). */
+    private readonly origin = label,
+  ) {}
+
+  dtype(): string {
+    return 'F32';
+  }
+
+  identity(): string {
+    return this.origin;
+  }
 
   names(): string[] {
     return [...this.map.keys()];

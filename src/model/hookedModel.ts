@@ -10,7 +10,7 @@ import type { WeightSource } from '../io/weights.ts';
 import { Session, type Feed, type RuntimeOptions } from '../runtime/session.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { TextTokenizer } from '../tokenizer/types.ts';
-import type { ArchAdapter } from './adapters/adapter.ts';
+import type { ArchAdapter, CanonicalWeight } from './adapters/adapter.ts';
 import { BuildCtx, type GraphPlan } from './graph/context.ts';
 import { buildTransformer } from './graph/transformer.ts';
 import { batchInputs, validateTokens } from './inputs.ts';
@@ -18,6 +18,39 @@ import { interventionFeeds } from './interventionFeeds.ts';
 import type { ModelSpec } from './spec.ts';
 import { WeightResolver } from './weightRefs.ts';
 import { generate, type GenerateOptions, type GenerateResult } from './generate.ts';
+import { WeightStore, type WeightStoreStats } from './weightStore.ts';
+import { QuantCache, type LinearToQuantize, type QuantCacheOptions } from './quant/quantCache.ts';
+import { blockSizeFor } from './quant/blockQuant.ts';
+
+/** How the weights are held: float32 (default, exact), or block-quantized linear layers. */
+export type WeightMode = 'f32' | 'int8' | 'int4';
+
+/** Model-level options beyond the ORT runtime. */
+export interface ModelOptions extends QuantCacheOptions {
+  /** Weight precision (default `'f32'`). */
+  readonly weights?: WeightMode;
+  /** Compiled sessions kept at most (least recently used ones are released; default 12). */
+  readonly maxSessions?: number;
+}
+
+/** What `info()` reports. */
+export interface ModelInfo {
+  readonly name: string;
+  readonly modelType: string;
+  /** Parameters in the checkpoint (tied tensors counted once). */
+  readonly parameters: number;
+  /** Stored element types and their tensor counts, e.g. `{BF16: 146}`. */
+  readonly storedDtypes: Readonly<Record<string, number>>;
+  readonly weightMode: WeightMode;
+  /** float32 weights read into memory so far. */
+  readonly weights: WeightStoreStats;
+  /** Bytes of the quantized cache file, in int8/int4 modes, once opened. */
+  readonly quantizedBytes?: number;
+  /** Compiled sessions alive, by plan. */
+  readonly sessions: readonly string[];
+}
+
+const LINEAR_WEIGHTS: readonly CanonicalWeight[] = ['W_Q', 'W_K', 'W_V', 'W_qkv', 'W_O', 'W_gate', 'W_in', 'W_out'];
 
 /** What to run on: one text, several texts, one token sequence, or several. */
 export type ModelInput = string | readonly string[] | readonly number[] | readonly (readonly number[])[];
@@ -55,6 +88,10 @@ export class HookedModel {
   readonly hooks: readonly HookPoint[];
   private readonly sessions = new Map<string, Promise<Session>>();
   private readonly resolver: WeightResolver;
+  private readonly store: WeightStore;
+  private quant?: QuantCache;
+  /** Weight precision of this model's graphs. */
+  readonly weightMode: WeightMode;
 
   constructor(
     /** Model name (folder, HF id or file). */
@@ -66,8 +103,12 @@ export class HookedModel {
     /** The model's tokenizer, when it has one. */
     readonly tokenizer: TextTokenizer | undefined,
     private readonly runtime: RuntimeOptions = {},
+    private readonly options: ModelOptions = {},
   ) {
+    this.weightMode = options.weights ?? 'f32';
+    if (!['f32', 'int8', 'int4'].includes(this.weightMode)) throw new Error(`weights must be f32, int8 or int4, got '${String(this.weightMode)}'`);
     this.resolver = new WeightResolver(adapter, weights, name);
+    this.store = new WeightStore(weights, name);
     this.hooks = hookPoints({
       nLayers: spec.nLayers,
       learnedPositions: spec.positions === 'learned',
@@ -119,14 +160,27 @@ export class HookedModel {
     return generate(this, prompt, opts);
   }
 
-  /** A compiled session for a plan (cached per model); clamps need their encoders. */
+  /**
+   * A compiled session for a plan (cached per model, least recently used
+   * released past `maxSessions`); clamps need their encoders.
+   */
   session(plan: GraphPlan, encoders: ReadonlyMap<string, FeatureEncoder> = new Map()): Promise<Session> {
     const key = JSON.stringify(plan);
     let s = this.sessions.get(key);
-    if (!s) {
-      s = this.compile(plan, encoders);
+    if (s) {
+      this.sessions.delete(key);
       this.sessions.set(key, s);
-      s.catch(() => this.sessions.delete(key));
+      return s;
+    }
+    s = this.compile(plan, encoders);
+    this.sessions.set(key, s);
+    s.catch(() => this.sessions.delete(key));
+    const max = this.options.maxSessions ?? 12;
+    while (this.sessions.size > max) {
+      const [oldKey, old] = this.sessions.entries().next().value as [string, Promise<Session>];
+      this.sessions.delete(oldKey);
+      // Released once its in-flight runs have had their turn.
+      void old.then((o) => setTimeout(() => void o.release(), 0)).catch(() => undefined);
     }
     return s;
   }
@@ -152,32 +206,64 @@ export class HookedModel {
    */
   unembedding(): { weight: Tensor<'float32'>; vocabFirst: boolean } {
     const r = this.resolver.get('W_U');
-    return { weight: this.weights.get(r.name), vocabFirst: r.transpose };
+    return { weight: this.store.f32(r.name), vocabFirst: r.transpose };
   }
 
-  /** Frees every compiled session. */
+  /** Parameters, storage, memory held and compiled sessions. */
+  info(): ModelInfo {
+    const names = this.weights.names();
+    const storedDtypes: Record<string, number> = {};
+    let parameters = 0;
+    for (const n of names) {
+      storedDtypes[this.weights.dtype(n)] = (storedDtypes[this.weights.dtype(n)] ?? 0) + 1;
+      parameters += this.weights.shape(n).reduce((a, b) => a * b, 1);
+    }
+    return {
+      name: this.name,
+      modelType: this.spec.modelType,
+      parameters,
+      storedDtypes,
+      weightMode: this.weightMode,
+      weights: this.store.stats(),
+      quantizedBytes: this.quant?.bytes,
+      sessions: [...this.sessions.keys()],
+    };
+  }
+
+  /** Frees every compiled session and the weights held for them. */
   async dispose(): Promise<void> {
     const all = [...this.sessions.values()];
     this.sessions.clear();
     for (const s of all) await (await s).release();
+    this.store.clear();
   }
 
   private async compile(plan: GraphPlan, encoders: ReadonlyMap<string, FeatureEncoder>): Promise<Session> {
-    const ctx = new BuildCtx(this.spec, this.adapter.qkv, plan, this.resolver, (n) => this.weight(n), this.hooks, encoders);
-    return Session.create(buildTransformer(ctx), this.runtime);
+    const quant = this.weightMode === 'f32' ? undefined : this.quantCache();
+    const ctx = new BuildCtx(this.spec, this.adapter.qkv, plan, this.resolver, { f32: (n) => this.store.f32(n), quant }, this.hooks, encoders);
+    const bytes = buildTransformer(ctx);
+    return Session.create(bytes, this.runtime, { boundFeeds: ctx.boundFeeds(), externalDataFolder: ctx.externalDataFolder });
   }
 
-  /**
-   * Reads a weight for a graph being compiled. No JS copy is kept: ORT holds
-   * its own, and a later plan re-reads from the (OS-cached) file.
-   */
-  private weight(name: string): Tensor<'float32'> {
-    const t = this.weights.get(name);
-    const d = t.data;
-    for (let i = 0; i < d.length; i++) {
-      if (!Number.isFinite(d[i])) throw new Error(`${this.name}: tensor '${name}' contains ${d[i]} at element ${i}`);
-    }
-    return t;
+  /** Opens (building on first use) the quantized weights of this checkpoint. */
+  private quantCache(): QuantCache {
+    if (this.quant) return this.quant;
+    const r = this.resolver;
+    const linears = new Map<string, LinearToQuantize>();
+    const add = (w: CanonicalWeight, L: number) => {
+      const ref = r.declares(w) ? r.find(w, L) : undefined;
+      if (ref) linears.set(ref.name, { name: ref.name, outFirst: ref.transpose });
+    };
+    for (let L = 0; L < this.spec.nLayers; L++) for (const w of LINEAR_WEIGHTS) add(w, L);
+    add('W_U', -1);
+    const embed = r.get('W_E').name;
+    this.quant = QuantCache.open(this.weights, {
+      bits: this.weightMode === 'int4' ? 4 : 8,
+      blockSize: 32,
+      linears: [...linears.values()],
+      embeddings: [{ name: embed, blockSize: blockSizeFor(this.spec.dModel) }],
+    }, this.options);
+    return this.quant;
   }
 
   /** Fails at load, naming the tensor, when a required weight is missing or misshapen. */

@@ -13,10 +13,10 @@ import { HfTokenizer } from '../tokenizer/hfTokenizer.ts';
 import { Llama2cTokenizer } from '../tokenizer/llama2cTokenizer.ts';
 import { adapterFor } from './adapters/registry.ts';
 import { llama } from './adapters/llama.ts';
-import { HookedModel } from './hookedModel.ts';
+import { HookedModel, type ModelOptions } from './hookedModel.ts';
 
 /** Options of `loadModel`. */
-export interface LoadOptions extends HubOptions {
+export interface LoadOptions extends HubOptions, ModelOptions {
   /** ONNX Runtime settings. */
   readonly runtime?: RuntimeOptions;
   /** llama2.c only: the `tokenizer.bin` (default: beside the checkpoint). */
@@ -39,7 +39,7 @@ export function loadHfFolder(dir: string, opts: LoadOptions = {}): HookedModel {
   const spec = adapter.spec(cfg);
   const weights = SafetensorsWeights.fromFolder(dir);
   const tokenizer = fs.existsSync(path.join(dir, 'tokenizer.json')) ? HfTokenizer.fromFolder(dir, cfg) : undefined;
-  return new HookedModel(dir, spec, adapter, weights, tokenizer, opts.runtime);
+  return new HookedModel(dir, spec, adapter, weights, tokenizer, opts.runtime, opts);
 }
 
 function loadLlama2cModel(file: string, opts: LoadOptions): HookedModel {
@@ -49,5 +49,5 @@ function loadLlama2cModel(file: string, opts: LoadOptions): HookedModel {
   if (tokenizer && tokenizer.vocabSize !== spec.dVocab) {
     throw new Error(`${tokPath}: tokenizer has ${tokenizer.vocabSize} tokens but ${file} has a vocabulary of ${spec.dVocab}`);
   }
-  return new HookedModel(file, spec, llama, weights, tokenizer, opts.runtime);
+  return new HookedModel(file, spec, llama, weights, tokenizer, opts.runtime, opts);
 }

@@ -1,8 +1,9 @@
 /**
  * A small ONNX graph builder: inputs, initializers, nodes and outputs, then a
  * serialized ModelProto (through onnx-proto's protobufjs classes) that ONNX
- * Runtime loads from memory. Weights stay initializers so ORT can constant-fold
- * layout changes and prepack GEMM operands.
+ * Runtime loads from memory. Small constants are inline initializers; large
+ * ones are graph inputs fed from one shared copy (model weights) or external
+ * data in a file beside the graph (quantized weights, which ORT prepacks).
  */
 import onnxProto from 'onnx-proto';
 import type { Tensor } from '../tensor/tensor.ts';
@@ -23,9 +24,25 @@ export function float(x: number): FloatAttr {
 }
 
 /** Element types of graph inputs and outputs. */
-export type ElemType = 'float32' | 'int64' | 'int32';
+export type ElemType = 'float32' | 'int64' | 'int32' | 'uint8' | 'int8';
 
-const ELEM: Record<ElemType, number> = { float32: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64, int32: onnx.TensorProto.DataType.INT32 };
+const ELEM: Record<ElemType, number> = {
+  float32: onnx.TensorProto.DataType.FLOAT,
+  int64: onnx.TensorProto.DataType.INT64,
+  int32: onnx.TensorProto.DataType.INT32,
+  uint8: onnx.TensorProto.DataType.UINT8,
+  int8: onnx.TensorProto.DataType.INT8,
+};
+
+/** An initializer whose bytes live in a file (ONNX external data). */
+export interface ExternalRef {
+  /** File name, relative to the folder the session is told about. */
+  readonly location: string;
+  /** Byte offset in the file. */
+  readonly offset: number;
+  /** Byte length. */
+  readonly length: number;
+}
 
 /** A dimension: a fixed size or a symbolic name. */
 export type Dim = number | string;
@@ -81,6 +98,23 @@ export class GraphBuilder {
     return name;
   }
 
+  /** An initializer stored as external data (read, and prepacked, by ORT at session creation). */
+  external(name: string, type: ElemType, dims: readonly number[], ref: ExternalRef): string {
+    this.claim(name);
+    this.inits.push({
+      name,
+      dataType: ELEM[type],
+      dims: [...dims],
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: 'location', value: ref.location },
+        { key: 'offset', value: String(ref.offset) },
+        { key: 'length', value: String(ref.length) },
+      ],
+    });
+    return name;
+  }
+
   /** An int64 constant (axes, shapes, indices). */
   ints(values: readonly number[], scalar = false): string {
     const name = this.fresh('c');
@@ -122,11 +156,11 @@ export class GraphBuilder {
     return outs;
   }
 
-  /** Serializes the graph as an ONNX ModelProto (one protobuf: at most 2 GB of weights). */
+  /** Serializes the graph as an ONNX ModelProto (one protobuf: at most 2 GB of inline initializers). */
   toBytes(graphName = 'saescope'): Uint8Array {
     const bytes = this.inits.reduce((n, t) => n + (t.rawData?.length ?? 0), 0);
     if (bytes >= 2 ** 31 - 2 ** 24) {
-      throw new Error(`the graph's weights take ${(bytes / 2 ** 30).toFixed(2)} GiB, past the 2 GiB a single ONNX protobuf can hold; models this large need ONNX external data, which saescope does not support yet`);
+      throw new Error(`the graph's weights take ${(bytes / 2 ** 30).toFixed(2)} GiB, past the 2 GiB a single ONNX protobuf can hold; pass large tensors as graph inputs or external data`);
     }
     const opsetImport = [{ domain: '', version: OPSET }];
     if (this.usesMs.value) opsetImport.push({ domain: 'com.microsoft', version: 1 });

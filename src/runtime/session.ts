@@ -14,13 +14,31 @@ export interface RuntimeOptions {
   readonly executionProviders?: readonly string[];
 }
 
+/** What a graph needs besides its bytes. */
+export interface GraphResources {
+  /**
+   * Inputs fed on every run (model weights): ORT wraps these buffers without
+   * copying, so every session of a model shares one copy.
+   */
+  readonly boundFeeds?: Readonly<Record<string, Feed>>;
+  /** The folder that external-data initializers' locations are relative to. */
+  readonly externalDataFolder?: string;
+}
+
 /** A compiled graph ready to run. */
 export class Session {
-  private constructor(private readonly inner: ort.InferenceSession) {}
+  private readonly bound: Record<string, ort.Tensor>;
+
+  private constructor(private readonly inner: ort.InferenceSession, boundFeeds: Readonly<Record<string, Feed>>) {
+    this.bound = {};
+    for (const [k, v] of Object.entries(boundFeeds)) this.bound[k] = toOrt(v);
+  }
 
   /** Compiles serialized ONNX bytes. */
-  static async create(bytes: Uint8Array, opts: RuntimeOptions = {}): Promise<Session> {
+  static async create(bytes: Uint8Array, opts: RuntimeOptions = {}, res: GraphResources = {}): Promise<Session> {
     const threads = opts.threads ?? Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+    const session: Record<string, string> = {};
+    if (res.externalDataFolder) session.model_external_initializers_file_folder_path = res.externalDataFolder;
     const inner = await ort.InferenceSession.create(bytes, {
       executionProviders: [...(opts.executionProviders ?? ['cpu'])],
       graphOptimizationLevel: 'all',
@@ -28,8 +46,14 @@ export class Session {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       enableCpuMemArena: true,
+      extra: { session },
     });
-    return new Session(inner);
+    return new Session(inner, res.boundFeeds ?? {});
+  }
+
+  /** Input names the caller must feed (bound weights excluded). */
+  get feedNames(): readonly string[] {
+    return this.inner.inputNames.filter((n) => !(n in this.bound));
   }
 
   /** Input names the graph declares. */
@@ -47,8 +71,8 @@ export class Session {
    * are written into those caller-owned buffers (no allocation per call).
    */
   async run(feeds: Record<string, Feed>, fetch?: readonly string[], into?: Record<string, Tensor<'float32'>>): Promise<Record<string, Tensor<'float32'>>> {
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor(v.dtype, v.data, [...v.shape]);
+    const ortFeeds: Record<string, ort.Tensor> = { ...this.bound };
+    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
     let res: ort.InferenceSession.ReturnType;
     if (into) {
       const fetches: Record<string, ort.Tensor | null> = {};
@@ -71,5 +95,9 @@ export class Session {
   }
 }
 
-/** A graph input: float32 or int64. */
-export type Feed = Tensor<'float32'> | Tensor<'int64'>;
+/** A graph input. */
+export type Feed = Tensor<'float32'> | Tensor<'int64'> | Tensor<'int32'> | Tensor<'uint8'> | Tensor<'int8'>;
+
+function toOrt(v: Feed): ort.Tensor {
+  return new ort.Tensor(v.dtype, v.data as Float32Array, [...v.shape]);
+}

@@ -32,6 +32,30 @@ export function bf16ToF32(src: Uint16Array): Float32Array {
   return out;
 }
 
+/**
+ * Widens BF16 `src` into `out` from element `at`, two elements per 32-bit
+ * read (a bf16 is the top half of an f32).
+ */
+export function bf16Into(src: Uint16Array, out: Float32Array, at: number): void {
+  const o = new Uint32Array(out.buffer, out.byteOffset + at * 4, src.length);
+  const pairs = src.length >> 1;
+  const s = (src.byteOffset & 3) === 0 ? new Uint32Array(src.buffer, src.byteOffset, pairs) : undefined;
+  if (s) {
+    for (let i = 0, j = 0; i < pairs; i++, j += 2) {
+      const w = s[i];
+      o[j] = w << 16;
+      o[j + 1] = w & 0xffff0000;
+    }
+  }
+  for (let i = s ? pairs * 2 : 0; i < src.length; i++) o[i] = src[i] << 16;
+}
+
+/** Widens F16 `src` into `out` from element `at`. */
+export function f16Into(src: Uint16Array, out: Float32Array, at: number): void {
+  const t = halfTable();
+  for (let i = 0; i < src.length; i++) out[at + i] = t[src[i]];
+}
+
 /** float32 to bf16 bits with round-to-nearest-even (used by tests and writers). */
 export function f32ToBf16(x: number): number {
   f32Buf[0] = x;

@@ -4,13 +4,17 @@
  */
 
 /** Element types saescope computes with. */
-export type DType = 'float32' | 'int64' | 'int32';
+export type DType = 'float32' | 'int64' | 'int32' | 'uint8' | 'int8';
 
 /** Typed array backing each dtype. */
 export interface DataOf {
   float32: Float32Array;
   int64: BigInt64Array;
   int32: Int32Array;
+  /** Quantized weights (packed nibbles or bytes). */
+  uint8: Uint8Array;
+  /** Quantized weights (signed bytes). */
+  int8: Int8Array;
 }
 
 /** A dense row-major tensor. */

@@ -45,21 +45,15 @@ export function attention(c: BuildCtx, x: string, L: number, s: AttnShared): str
   const z = KV === H ? mha(c, qt, kt, vt, s, p) : gqa(c, qt, kt, vt, s, p);
   const zh = c.hook(p + 'attn.hook_z', g.op('Transpose', [z], perm));
   const flat = g.op('Reshape', [zh, g.ints([0, 0, H * hd])]);
-  const o = g.op('MatMul', [flat, c.req('W_O', L)]);
-  const bo = c.weight('b_O', L);
-  return c.hook(p + 'hook_attn_out', bo ? g.op('Add', [o, bo]) : o);
+  return c.hook(p + 'hook_attn_out', c.linear(flat, 'W_O', L, 'b_O'));
 }
 
 /** q [b, pos, H, hd], k and v [b, pos, KV, hd]. */
 function projectQkv(c: BuildCtx, x: string, L: number): [string, string, string] {
   const { g, spec } = c;
   const { nHeads: H, nKvHeads: KV, dHead: hd } = spec;
-  const lin = (w: string, b: string | undefined) => {
-    const y = g.op('MatMul', [x, w]);
-    return b ? g.op('Add', [y, b]) : y;
-  };
   if (c.qkv !== 'separate') {
-    const qkv = lin(c.req('W_qkv', L), c.weight('b_qkv', L));
+    const qkv = c.linear(x, 'W_qkv', L, 'b_qkv');
     if (c.qkv === 'fused_heads') {
       const grouped = g.op('Reshape', [qkv, g.ints([0, 0, H, 3 * hd])]);
       return g.opN('Split', [grouped, g.ints([hd, hd, hd])], 3, { axis: -1 }) as [string, string, string];
@@ -68,9 +62,9 @@ function projectQkv(c: BuildCtx, x: string, L: number): [string, string, string]
     return [heads(c, parts[0], H), heads(c, parts[1], KV), heads(c, parts[2], KV)];
   }
   return [
-    heads(c, lin(c.req('W_Q', L), c.weight('b_Q', L)), H),
-    heads(c, lin(c.req('W_K', L), c.weight('b_K', L)), KV),
-    heads(c, lin(c.req('W_V', L), c.weight('b_V', L)), KV),
+    heads(c, c.linear(x, 'W_Q', L, 'b_Q'), H),
+    heads(c, c.linear(x, 'W_K', L, 'b_K'), KV),
+    heads(c, c.linear(x, 'W_V', L, 'b_V'), KV),
   ];
 }
 

@@ -1,9 +1,12 @@
 /**
  * The state shared by the graph-building functions of one compiled graph:
- * the builder, the spec, weight initializers (each added once), and the hook
- * function that exposes, intervenes on or stops at a hook.
+ * the builder, the spec, the model's weights (graph inputs bound to the one
+ * shared copy, or quantized external data), and the hook function that
+ * exposes, intervenes on or stops at a hook.
  */
 import { GraphBuilder, type Dim } from '../../runtime/graph.ts';
+import type { Feed } from '../../runtime/session.ts';
+import type { QuantCache } from '../quant/quantCache.ts';
 import { interventionInput, type ClampPlan, type FeatureEncoder } from '../../hooks/interventions.ts';
 import { applyClamp } from './clamp.ts';
 import type { HookPoint } from '../../hooks/points.ts';
@@ -30,13 +33,25 @@ export interface GraphPlan {
   readonly stopAfter?: string;
 }
 
+/** Where a graph's weights come from. */
+export interface WeightProvider {
+  /** A float32 tensor as stored in the checkpoint (shared across sessions). */
+  f32(name: string): Tensor<'float32'>;
+  /** Quantized linear layers and embeddings, in int8/int4 modes. */
+  readonly quant?: QuantCache;
+}
+
+/** Linear weights that MatMulNBits replaces in quantized modes. */
+const QUANTIZED_LINEARS: ReadonlySet<CanonicalWeight> = new Set(['W_Q', 'W_K', 'W_V', 'W_qkv', 'W_O', 'W_gate', 'W_in', 'W_out', 'W_U']);
+
 /** Thrown to end building at `stopAfter`. */
 export class StopBuild extends Error {}
 
 /** Building context. */
 export class BuildCtx {
   readonly g = new GraphBuilder();
-  private readonly weightNames = new Map<string, string>();
+  private readonly inputs = new Map<string, string>();
+  private readonly bound: Record<string, Feed> = {};
   private readonly active: Set<string>;
   private readonly hookByName: Map<string, HookPoint>;
 
@@ -45,7 +60,7 @@ export class BuildCtx {
     readonly qkv: QkvLayout,
     readonly plan: GraphPlan,
     private readonly resolver: WeightResolver,
-    private readonly loadWeight: (name: string) => Tensor<'float32'>,
+    private readonly weights: WeightProvider,
     hooks: readonly HookPoint[],
     private readonly encoders: ReadonlyMap<string, FeatureEncoder> = new Map(),
   ) {
@@ -53,25 +68,86 @@ export class BuildCtx {
     this.hookByName = new Map(hooks.map((h) => [h.name, h]));
   }
 
-  /** Initializer for a canonical weight in `x @ W` orientation; undefined if optional and absent. */
-  weight(w: CanonicalWeight, layer = -1): string | undefined {
-    const r = this.resolver.find(w, layer);
-    if (!r) return undefined;
-    const key = `${r.name}${r.transpose ? '^T' : ''}`;
-    let v = this.weightNames.get(key);
-    if (v === undefined) {
-      const raw = this.weightNames.get(r.name) ?? this.g.weight(r.name, this.loadWeight(r.name));
-      this.weightNames.set(r.name, raw);
-      v = r.transpose ? this.g.op('Transpose', [raw], { perm: [1, 0] }) : raw;
-      this.weightNames.set(key, v);
-    }
-    return v;
+  /** Inputs bound to the model's shared tensors, to feed on every run. */
+  boundFeeds(): Readonly<Record<string, Feed>> {
+    return this.bound;
   }
 
-  /** A required weight. */
+  /** The folder of quantized external data, when the graph uses it. */
+  get externalDataFolder(): string | undefined {
+    return this.weights.quant?.folder;
+  }
+
+  /** A canonical weight as stored (orientation unchanged); undefined if optional and absent. */
+  weight(w: CanonicalWeight, layer = -1): string | undefined {
+    const r = this.resolver.find(w, layer);
+    return r ? this.stored(r.name) : undefined;
+  }
+
+  /** A required weight, as stored. */
   req(w: CanonicalWeight, layer = -1): string {
     const v = this.weight(w, layer);
     if (v === undefined) throw new Error(`weight ${w} (block ${layer}) is required`);
+    return v;
+  }
+
+  /**
+   * `x @ W (+ b)` for a canonical linear weight in any storage: MatMul on an
+   * [in, out] tensor, FusedMatMul with transB on a torch [out, in] tensor (no
+   * transposed copy), or MatMulNBits on the quantized form.
+   */
+  linear(x: string, w: CanonicalWeight, layer = -1, bias?: CanonicalWeight): string {
+    const { g } = this;
+    const r = this.resolver.find(w, layer);
+    if (!r) throw new Error(`weight ${w} (block ${layer}) is required`);
+    let y: string;
+    const q = this.weights.quant;
+    if (q && QUANTIZED_LINEARS.has(w)) {
+      const e = q.linear(r.name);
+      const key = `q.${r.name}`;
+      if (!this.g.has(`${key}.B`)) {
+        g.external(`${key}.B`, 'uint8', [e.N, Math.ceil(e.K / e.blockSize), (e.blockSize * e.bits) / 8], e.B);
+        g.external(`${key}.scales`, 'float32', [e.scales.length / 4], e.scales);
+        g.external(`${key}.zp`, 'uint8', [e.zeroPoints.length], e.zeroPoints);
+      }
+      y = g.op('MatMulNBits', [x, `${key}.B`, `${key}.scales`, `${key}.zp`], { K: e.K, N: e.N, bits: e.bits, block_size: e.blockSize, accuracy_level: 4 }, { domain: 'com.microsoft' });
+    } else if (r.transpose) {
+      y = g.op('FusedMatMul', [x, this.stored(r.name)], { transB: 1 }, { domain: 'com.microsoft' });
+    } else {
+      y = g.op('MatMul', [x, this.stored(r.name)]);
+    }
+    const b = bias ? this.weight(bias, layer) : undefined;
+    return b ? g.op('Add', [y, b]) : y;
+  }
+
+  /** Token embeddings [batch, pos, dModel] for int64 `ids`; quantized modes dequantize only the gathered rows. */
+  embed(ids: string): string {
+    const { g } = this;
+    const r = this.resolver.get('W_E');
+    const q = this.weights.quant;
+    if (!q) return g.op('Gather', [this.stored(r.name), ids]);
+    const e = q.embedding(r.name);
+    const nb = e.cols / e.blockSize;
+    const qName = this.bind(`qe.${r.name}`, { dtype: 'int8', shape: [e.rows, e.cols], data: e.q });
+    const sName = this.bind(`qe.${r.name}.scales`, { dtype: 'float32', shape: [e.rows, nb, 1], data: e.scales });
+    const rows = g.op('Cast', [g.op('Gather', [qName, ids])], { to: 1 });
+    const blocks = g.op('Reshape', [rows, g.ints([0, 0, nb, e.blockSize])]);
+    const scaled = g.op('Mul', [blocks, g.op('Gather', [sName, ids])]);
+    return g.op('Reshape', [scaled, g.ints([0, 0, e.cols])]);
+  }
+
+  private stored(name: string): string {
+    const t = this.inputs.has(name) ? undefined : this.weights.f32(name);
+    return t ? this.bind(name, t) : this.inputs.get(name)!;
+  }
+
+  private bind(name: string, t: Feed): string {
+    let v = this.inputs.get(name);
+    if (v === undefined) {
+      v = this.g.input(`w.${name}`, t.dtype as 'float32', [...t.shape]);
+      this.inputs.set(name, v);
+      this.bound[v] = t;
+    }
     return v;
   }
 

@@ -4,20 +4,16 @@ import type { BuildCtx } from './context.ts';
 export function mlp(c: BuildCtx, x: string, L: number): string {
   const { g, spec } = c;
   const p = `blocks.${L}.mlp.`;
-  const lin = (w: string, b: string | undefined, input: string) => {
-    const y = g.op('MatMul', [input, w]);
-    return b ? g.op('Add', [y, b]) : y;
-  };
   let post: string;
   if (spec.gatedMlp) {
-    const gate = c.hook(p + 'hook_pre', lin(c.req('W_gate', L), undefined, x));
-    const up = c.hook(p + 'hook_pre_linear', lin(c.req('W_in', L), c.weight('b_in', L), x));
+    const gate = c.hook(p + 'hook_pre', c.linear(x, 'W_gate', L));
+    const up = c.hook(p + 'hook_pre_linear', c.linear(x, 'W_in', L, 'b_in'));
     post = c.hook(p + 'hook_post', g.op('Mul', [activate(c, gate), up]));
   } else {
-    const pre = c.hook(p + 'hook_pre', lin(c.req('W_in', L), c.weight('b_in', L), x));
+    const pre = c.hook(p + 'hook_pre', c.linear(x, 'W_in', L, 'b_in'));
     post = c.hook(p + 'hook_post', activate(c, pre));
   }
-  return c.hook(`blocks.${L}.hook_mlp_out`, lin(c.req('W_out', L), c.weight('b_out', L), post));
+  return c.hook(`blocks.${L}.hook_mlp_out`, c.linear(post, 'W_out', L, 'b_out'));
 }
 
 function activate(c: BuildCtx, x: string): string {

@@ -28,25 +28,18 @@ export function inverseFrequencies(spec: ModelSpec): Float64Array {
   return inv;
 }
 
-/** Gathers cos and sin [batch, pos, 1, rotaryDim] for the positions input. */
+/**
+ * cos and sin [batch, pos, 1, rotaryDim] for the positions input, computed in
+ * the graph as HF does (float32 angles pos x inv_freq, then cos/sin), so no
+ * table of the whole context is stored (131,072 positions on Llama 3).
+ */
 export function rotaryTables(c: BuildCtx, positionIds: string): { cos: string; sin: string } {
   const { spec, g } = c;
-  const dim = spec.rotaryDim;
-  const inv = inverseFrequencies(spec);
-  const cos = new Float32Array(spec.nCtx * dim);
-  const sin = new Float32Array(spec.nCtx * dim);
-  for (let p = 0; p < spec.nCtx; p++) {
-    for (let i = 0; i < dim / 2; i++) {
-      // Angles in float32 as torch computes them, so positions far out agree.
-      const a = Math.fround(Math.fround(p) * Math.fround(inv[i]));
-      cos[p * dim + i] = cos[p * dim + i + dim / 2] = Math.cos(a);
-      sin[p * dim + i] = sin[p * dim + i + dim / 2] = Math.sin(a);
-    }
-  }
-  const axis2 = g.ints([2]);
-  const gather = (name: string, data: Float32Array) =>
-    g.op('Unsqueeze', [g.op('Gather', [g.weight(name, { dtype: 'float32', shape: [spec.nCtx, dim], data }), positionIds]), axis2]);
-  return { cos: gather('rope.cos', cos), sin: gather('rope.sin', sin) };
+  const inv = Float32Array.from(inverseFrequencies(spec));
+  const pos = g.op('Unsqueeze', [g.op('Cast', [positionIds], { to: 1 }), g.ints([-1])]); // [b, pos, 1]
+  const half = g.op('Mul', [pos, g.floats([...inv], [inv.length])]); // [b, pos, rotaryDim / 2]
+  const angles = g.op('Unsqueeze', [g.op('Concat', [half, half], { axis: -1 }), g.ints([2])]);
+  return { cos: g.op('Cos', [angles]), sin: g.op('Sin', [angles]) };
 }
 
 /** Applies rotary to `x` [batch, pos, heads, dHead]. */

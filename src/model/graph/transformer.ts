@@ -15,14 +15,14 @@ import { mlp } from './mlp.ts';
 import { norm } from './norm.ts';
 import { rotaryTables } from './rotary.ts';
 
-/** Builds the graph described by `c.plan`; returns the serialized model. */
+/** Builds the graph described by `c.plan`; returns the serialized model (weights are bound inputs: `c.boundFeeds()`). */
 export function buildTransformer(c: BuildCtx): Uint8Array {
   const { g, spec } = c;
   const ids = g.input('input_ids', 'int64', ['batch', 'pos']);
   const pos = g.input('position_ids', 'int64', ['batch', 'pos']);
   const bias = g.input('attn_bias', 'float32', ['batch', 1, 'pos', 'keyPos']);
   try {
-    let x = c.hook('hook_embed', g.op('Gather', [c.req('W_E'), ids]));
+    let x = c.hook('hook_embed', c.embed(ids));
     if (spec.positions === 'learned') {
       x = g.op('Add', [x, c.hook('hook_pos_embed', g.op('Gather', [c.req('W_pos'), pos]))]);
     }
@@ -35,9 +35,7 @@ export function buildTransformer(c: BuildCtx): Uint8Array {
     let h = c.hook('ln_final.hook_normalized', norm(c, x, 'ln_final'));
     if (c.plan.logits !== 'none') {
       if (c.plan.logits === 'last') h = g.op('Slice', [h, g.ints([-1]), g.ints([2 ** 62]), g.ints([1])]);
-      const y = g.op('MatMul', [h, c.req('W_U')]);
-      const bu = c.weight('b_U');
-      g.op('Identity', [bu ? g.op('Add', [y, bu]) : y], {}, { out: 'logits' });
+      g.op('Identity', [c.linear(h, 'W_U', -1, 'b_U')], {}, { out: 'logits' });
       g.output('logits', 'float32', ['batch', 'logitPos', spec.dVocab]);
     }
   } catch (e) {

@@ -1,0 +1,90 @@
+/**
+ * bench/big: a random model with exactly Llama-3.2-1B's shapes (BF16, about
+ * 2.5 GB; made once by torch_reference.py random-model), saescope beside the
+ * PyTorch reference in the same run.
+ * - load_ratio: process start to the first logits (64-token prompt), over PyTorch's
+ * - rss_ratio: peak resident memory of the same forward (batch 4 x 128, f32), over PyTorch's
+ * - rss_sessions_ratio: peak after a forward, a forward-to-hook at layer 8 and
+ *   a 32-token generation in one process, over the single forward's
+ * - ratio: forward tokens/s, batch 4 x 128, over PyTorch's
+ * - ratio_generate: greedy KV-cache tokens/s (64 new after 64), over
+ *   PyTorch's better thread setting
+ * - int8/int4_generate_speedup: quantized generation over f32 saescope
+ * - int8/int4_top1_agreement, mean KL: on 2,000 tokens of ../shared/corpora
+ *   (GPT-2 tokenizer ids), quantized logits against f32
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CACHE, REF, SHARED, r3, torchRef, worker } from './common.ts';
+import { HfTokenizer } from '../src/tokenizer/hfTokenizer.ts';
+
+function llama1bRandom(): string {
+  const dir = path.join(CACHE, 'llama-3.2-1b-random');
+  if (!fs.existsSync(path.join(dir, 'model.safetensors'))) {
+    process.stderr.write('making the Llama-3.2-1B-shaped random model (BF16) with torch_reference.py random-model ...\n');
+    execFileSync('/usr/bin/python3', [REF, 'random-model', '--arch', 'llama', '--layers', '16', '--d-model', '2048', '--heads', '32', '--kv-heads', '8', '--head-dim', '64',
+      '--intermediate', '8192', '--vocab', '128256', '--ctx', '131072', '--tie', '--rope-theta', '500000', '--rope-scaling', 'llama3', '--dtype', 'bfloat16', '--out', dir], { stdio: 'inherit' });
+  }
+  return dir;
+}
+
+/** 2,000 GPT-2 token ids of the shared corpus, written once. */
+function corpusTokens(): string {
+  const file = path.join(CACHE, 'corpus-2000-gpt2.json');
+  if (!fs.existsSync(file)) {
+    const tok = HfTokenizer.fromFolder(path.join(SHARED, 'models', 'gpt2-tokenizer'), {});
+    const lines = fs.readFileSync(path.join(SHARED, 'corpora', 'tinystories-656K-samples.jsonl'), 'utf8').split('\n');
+    const ids: number[] = [];
+    for (const l of lines) {
+      if (ids.length >= 2000 || !l.trim()) continue;
+      ids.push(...tok.encode(String((JSON.parse(l) as { text?: string }).text ?? ''), { bos: false }));
+    }
+    fs.writeFileSync(file, JSON.stringify(ids.slice(0, 2000)));
+  }
+  return file;
+}
+
+export function benchBig(): Record<string, unknown> {
+  const model = llama1bRandom();
+  const tokensFile = corpusTokens();
+  const cacheDir = path.join(CACHE, 'weights');
+  const base = { model, batch: 4, seq: 128, iters: 3, promptLen: 64, new: 64, hook: 'blocks.8.hook_resid_post', cacheDir, tokensFile };
+  const tps = (m: { result: Record<string, unknown> }, k = 'tokens_per_s') => Number(m.result[k]);
+
+  const genArgs = ['bench-generate', '--model', model, '--prompt-len', '64', '--new', '64'];
+  const torchGen1 = torchRef(genArgs, { REF_THREADS: '1' });
+  const torchGenN = torchRef(genArgs);
+  const torchFwd = torchRef(['bench-forward', '--model', model, '--batch', '4', '--seq', '128', '--iters', '3', '--hook', base.hook]);
+  const gen = worker('big', { ...base, mode: 'generate' });
+  const fwd = worker('big', { ...base, mode: 'forward' });
+  const sessions = worker('big', { ...base, mode: 'sessions' });
+  // Quantized runs: the first builds the weights cache; the timed ones reuse it.
+  const q: Record<string, { gen: ReturnType<typeof worker>; fid: ReturnType<typeof worker> }> = {};
+  for (const weights of ['int8', 'int4']) {
+    const fid = worker('big', { ...base, mode: 'fidelity', weights, seq: 250 });
+    q[weights] = { fid, gen: worker('big', { ...base, mode: 'generate', weights }) };
+  }
+  const torchGen = tps(torchGen1) >= tps(torchGenN) ? torchGen1 : torchGenN;
+  return {
+    bench: 'big',
+    model: 'Llama-3.2-1B shape (16 layers, d 2048, GQA 32/8, vocab 128256, tied, llama3 rope), random BF16 weights',
+    load_ratio: r3(tps(gen, 'load_seconds') / tps(torchGen, 'load_seconds')),
+    rss_ratio: r3(fwd.peakMiB / torchFwd.peakMiB),
+    rss_sessions_ratio: r3(sessions.peakMiB / fwd.peakMiB),
+    ratio: r3(tps(fwd) / tps(torchFwd)),
+    ratio_generate: r3(tps(gen) / tps(torchGen)),
+    int8_generate_speedup: r3(tps(q.int8.gen) / tps(gen)),
+    int4_generate_speedup: r3(tps(q.int4.gen) / tps(gen)),
+    int8_top1_agreement: r3(tps(q.int8.fid, 'top1_agreement')),
+    int4_top1_agreement: r3(tps(q.int4.fid, 'top1_agreement')),
+    mean_kl: { int8: r3(tps(q.int8.fid, 'mean_kl')), int4: r3(tps(q.int4.fid, 'mean_kl')) },
+    load_seconds: { saescope: r3(tps(gen, 'load_seconds')), torch: r3(tps(torchGen, 'load_seconds')), saescope_int8: r3(tps(q.int8.gen, 'load_seconds')), saescope_int4: r3(tps(q.int4.gen, 'load_seconds')) },
+    saescope_tokens_per_s: { forward: r3(tps(fwd)), generate: r3(tps(gen)), generate_int8: r3(tps(q.int8.gen)), generate_int4: r3(tps(q.int4.gen)) },
+    torch_tokens_per_s: { forward: r3(tps(torchFwd)), generate: r3(tps(torchGen)), generate_threads: torchGen.result.threads },
+    peak_rss_mib: {
+      saescope: { forward: fwd.peakMiB, sessions: sessions.peakMiB, generate: gen.peakMiB, generate_int8: q.int8.gen.peakMiB, generate_int4: q.int4.gen.peakMiB },
+      torch: { forward: torchFwd.peakMiB, generate: torchGen.peakMiB },
+    },
+  };
+}
