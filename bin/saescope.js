@@ -8,6 +8,7 @@
 // f32: 5.9 s instead of 12.5 s on this project's machine). SAESCOPE_NO_REEXEC=1
 // turns this off.
 import { spawn } from 'node:child_process';
+import process from 'node:process';
 
 const tunables = process.env.GLIBC_TUNABLES ?? '';
 if (process.platform === 'linux' && !process.env.SAESCOPE_NO_REEXEC && !tunables.includes('glibc.malloc.hugetlb')) {
