@@ -11,6 +11,8 @@ import { registerSteering } from './commands/steering.ts';
 import { registerInterp } from './commands/interp.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerInfo } from './commands/info.ts';
+import { addModelFlags } from './loadForCli.ts';
 
 const program = new Command();
 program.name('saescope').description('Understand transformer language models through sparse autoencoders.').version('0.1.0');
@@ -25,6 +27,8 @@ registerSteering(program);
 registerInterp(program);
 registerServe(program);
 registerDemo(program);
+registerInfo(program);
+addModelFlags(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -45,7 +45,7 @@ export function registerAnalysis(program: Command): void {
     .option('--json', 'print JSON')
     .argument('<text>')
     .action(async (text: string, o) => {
-      const model = await loadForCli(o.model);
+      const model = await loadForCli(o.model, o);
       const sae = loadSae(o.sae);
       const r = await featuresForText(model, sae, text, { top: o.top, pool: o.pool as Pool });
       const nm = names(o.registry, model.name, o.sae);
@@ -62,7 +62,7 @@ export function registerAnalysis(program: Command): void {
     .option('--tokens <n>', 'tokens to read', parseCount('--tokens'), 100_000)
     .option('--json', 'print JSON')
     .action(async (o) => {
-      const model = await loadForCli(o.model);
+      const model = await loadForCli(o.model, o);
       const sae = loadSae(o.sae);
       const s = await scan(model, sae, { corpus: o.corpus, tokens: o.tokens, topK: o.top, features: [o.feature] });
       const d = (await buildDashboards(model, sae, s, [o.feature])).get(o.feature)!;
@@ -80,7 +80,7 @@ export function registerAnalysis(program: Command): void {
     .option('--top <k>', 'top examples per feature', parseCount('--top'), 20)
     .option('--json', 'print the statistics as JSON')
     .action(async (o) => {
-      const model = await loadForCli(o.model);
+      const model = await loadForCli(o.model, o);
       const sae = loadSae(o.sae);
       const bar = progress('scan', o.tokens);
       const s = await scan(model, sae, { corpus: o.corpus, tokens: o.tokens, topK: o.top, stateFile: o.state, onProgress: (p) => bar.update(Math.min(p.tokens, o.tokens)) });
@@ -108,7 +108,7 @@ export function registerAnalysis(program: Command): void {
     .option('--json', 'print JSON')
     .argument('[texts...]', 'TEXT_A TEXT_B')
     .action(async (texts: string[], o) => {
-      const model = await loadForCli(o.model);
+      const model = await loadForCli(o.model, o);
       const sae = loadSae(o.sae);
       if (o.corpusA || o.corpusB) {
         if (!o.corpusA || !o.corpusB) throw new Error('give both --corpus-a and --corpus-b');

@@ -17,7 +17,7 @@ export function registerCollect(program: Command): void {
     .option('--context-size <n>', 'tokens per row', parseCount('--context-size'), 128)
     .option('--shard-tokens <n>', 'tokens per shard', parseCount('--shard-tokens'), 65536)
     .action(async (o) => {
-      const model = await loadForCli(o.model);
+      const model = await loadForCli(o.model, o);
       const bar = new cliProgress.SingleBar({ format: ' collect [{bar}] {percentage}% | {value}/{total} tokens | {shards} shards', stream: process.stderr }, cliProgress.Presets.shades_classic);
       bar.start(o.tokens, 0, { shards: 0 });
       const m = await collectActivations(model, o.out, {

@@ -26,7 +26,7 @@ export function registerDemo(program: Command): void {
     .option('--host <host>', 'interface', '127.0.0.1')
     .option('--port <port>', 'port', parseCount('--port'), 5173)
     .action(async (o) => {
-      const model = await loadForCli(o.model);
+      const model = await loadForCli(o.model, o);
       const hook = `blocks.${Math.floor(model.spec.nLayers / 2)}.hook_resid_pre`;
       const saeDir = path.join(o.dir, 'sae');
       const regFile = path.join(o.dir, 'registry.db');

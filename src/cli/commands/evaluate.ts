@@ -16,7 +16,7 @@ export function registerEval(program: Command): void {
     .option('--context-size <n>', 'tokens per row (default: the SAE\'s)', parseCount('--context-size'))
     .option('--json', 'print JSON')
     .action(async (o) => {
-      const model = await loadForCli(o.model);
+      const model = await loadForCli(o.model, o);
       const sae = loadSae(o.sae);
       const r = await evaluateSae(model, sae, { corpus: o.corpus, tokens: o.tokens, contextSize: o.contextSize });
       if (o.json) {

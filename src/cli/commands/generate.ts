@@ -1,6 +1,6 @@
 /** `saescope generate`: sample text from a model with the KV cache. */
 import type { Command } from 'commander';
-import { loadForCli } from '../loadForCli.ts';
+import { loadForCli, resourceReport } from '../loadForCli.ts';
 import { parseCount, parseNumber } from '../options.ts';
 
 export function registerGenerate(program: Command): void {
@@ -14,22 +14,29 @@ export function registerGenerate(program: Command): void {
     .option('--top-p <p>', 'nucleus sampling threshold', parseNumber('--top-p'))
     .option('--seed <s>', 'sampling seed', parseCount('--seed'), 0)
     .option('--stop <text...>', 'strings that end generation')
-    .option('--json', 'print {"promptIds", "ids", "text"} as JSON')
+    .option('--json', 'print {"promptIds", "ids", "text", "load_seconds", "peak_rss_mib", ...} as JSON')
+    .option('--verbose', 'print load time and memory to stderr')
     .argument('<prompt>', 'the prompt text')
     .action(async (prompt: string, o) => {
-      const model = await loadForCli(o.model);
+      const t0 = performance.now();
+      let loadSeconds: number | undefined;
+      const model = await loadForCli(o.model, o);
       let printed = 0;
       const stream = !o.json;
       if (stream) process.stdout.write(prompt);
       const r = await model.generate(prompt, {
         maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed, stop: o.stop,
-        onToken: stream ? (_id, text) => {
+        onToken: (_id, text) => {
+          loadSeconds ??= (performance.now() - t0) / 1000;
+          if (!stream) return;
           process.stdout.write(text.slice(printed));
           printed = text.length;
-        } : undefined,
+        },
       });
+      const res = resourceReport(model, loadSeconds ?? (performance.now() - t0) / 1000);
       if (stream) process.stdout.write(r.text.slice(printed) + '\n');
-      else process.stdout.write(JSON.stringify({ promptIds: r.promptIds, ids: r.ids, text: r.text }) + '\n');
+      else process.stdout.write(JSON.stringify({ promptIds: r.promptIds, ids: r.ids, text: r.text, ...res }) + '\n');
+      if (o.verbose) process.stderr.write(`load to first token ${res.load_seconds} s, peak resident ${res.peak_rss_mib} MiB, ${res.weights} weights ${res.weights_mib} MiB in memory, ${res.sessions} sessions\n`);
       await model.dispose();
     });
 }

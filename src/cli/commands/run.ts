@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { writeSafetensors } from '../../io/safetensors.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
-import { loadForCli } from '../loadForCli.ts';
+import { loadForCli, resourceReport } from '../loadForCli.ts';
 import { parseTokenList } from '../options.ts';
 
 export function registerRun(program: Command): void {
@@ -14,18 +14,24 @@ export function registerRun(program: Command): void {
     .option('--text <text...>', 'text(s) to tokenize (BOS prepended as the model expects)')
     .option('--cache <globs>', 'hook names or globs, comma-separated (e.g. "blocks.*.hook_resid_post")', '')
     .requiredOption('--out <file>', 'output .safetensors file')
+    .option('--json', 'print what was written, load time and memory as JSON')
+    .option('--verbose', 'print load time and memory to stderr')
     .action(async (o) => {
       if ((o.tokens === undefined) === (o.text === undefined)) throw new Error('give exactly one of --tokens or --text');
-      const model = await loadForCli(o.model);
+      const t0 = performance.now();
+      const model = await loadForCli(o.model, o);
       const cache = String(o.cache).split(',').map((s) => s.trim()).filter(Boolean);
       const res = await model.run(o.tokens ?? o.text, { cache });
+      const report = resourceReport(model, (performance.now() - t0) / 1000);
       const tensors: Record<string, Tensor<'float32'> | Tensor<'int64'>> = { ...res.cache, logits: res.logits! };
       const T = Math.max(...res.lengths);
       const ids = new BigInt64Array(res.tokens.length * T);
       res.tokens.forEach((s, b) => s.forEach((t, i) => (ids[b * T + i] = BigInt(t))));
       tensors.tokens = { dtype: 'int64', shape: [res.tokens.length, T], data: ids };
       writeSafetensors(o.out, tensors, { lengths: JSON.stringify(res.lengths), model: model.name });
-      process.stderr.write(`wrote ${Object.keys(res.cache).length} hooks, logits and tokens to ${o.out}\n`);
+      if (o.json) process.stdout.write(JSON.stringify({ out: o.out, hooks: Object.keys(res.cache), lengths: res.lengths, ...report }) + '\n');
+      else process.stderr.write(`wrote ${Object.keys(res.cache).length} hooks, logits and tokens to ${o.out}\n`);
+      if (o.verbose) process.stderr.write(`load to first logits ${report.load_seconds} s, peak resident ${report.peak_rss_mib} MiB, ${report.weights} weights ${report.weights_mib} MiB in memory\n`);
       await model.dispose();
     });
 }

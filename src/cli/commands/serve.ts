@@ -17,7 +17,7 @@ export function registerServe(program: Command): void {
     .option('--port <port>', 'port', parseCount('--port'), 5173)
     .option('--queue <n>', 'requests that may wait for the model', parseCount('--queue'), 64)
     .action(async (o) => {
-      const model = await loadForCli(o.model);
+      const model = await loadForCli(o.model, o);
       const saes: Record<string, string> = {};
       for (const spec of o.sae as string[]) {
         const [name, dir] = spec.includes('=') ? spec.split('=', 2) : [path.basename(spec), spec];

@@ -42,7 +42,7 @@ export function registerSteering(program: Command): void {
       if (given !== 1) throw new Error('give exactly one of --preset, --strength or --clamp');
       if (o.preset !== undefined && !(o.preset in PRESETS)) throw new Error(`--preset must be light, medium or strong, got '${o.preset}'`);
       if (!POSITIONS.includes(o.positions)) throw new Error(`--positions must be prompt, generated or all, got '${o.positions}'`);
-      const model = await loadForCli(o.model);
+      const model = await loadForCli(o.model, o);
       const sae = loadSae(o.sae);
       const features: FeatureSteer[] = list(o.feature, '--feature').map((feature) =>
         o.preset ? { feature, preset: o.preset as Preset } : o.strength !== undefined ? { feature, strength: o.strength } : { feature, clamp: o.clamp });
@@ -67,7 +67,7 @@ export function registerSteering(program: Command): void {
     .option('--out <file>', 'write the whole result as JSON')
     .option('--json', 'print the calibration as JSON')
     .action(async (o) => {
-      const model = await loadForCli(o.model);
+      const model = await loadForCli(o.model, o);
       const sae = loadSae(o.sae);
       const prompts = fs.existsSync(o.prompts) ? fs.readFileSync(o.prompts, 'utf8').split('\n').filter((l) => l.trim()) : String(o.prompts).split('|');
       const features = list(o.features, '--features');

@@ -41,7 +41,7 @@ export function registerTrain(program: Command): void {
     .option('--quiet', 'no progress bar')
     .action(async (o) => {
       if (!ARCHS.includes(o.arch)) throw new Error(`--arch must be one of ${ARCHS.join(', ')}, got '${o.arch}'`);
-      const model = await loadForCli(o.model);
+      const model = await loadForCli(o.model, o);
       const hooks = String(o.hook).split(',').map((h: string) => h.trim()).filter(Boolean);
       const expansions = String(o.expansion).split(',').map((e: string) => parseNumber('--expansion')(e));
       const specs: SaeSpec[] = [];
