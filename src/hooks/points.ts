@@ -3,7 +3,10 @@
  * and components/): global hooks, per-block hooks `blocks.{L}.<name>`, and
  * `ln_final.hook_normalized`. Each hook documents its shape. Which hooks a
  * model has depends on its features (learned positions, parallel residual,
- * gated MLP), declared by `HookFeatures`.
+ * gated MLP), declared by `HookFeatures`. As in TransformerLens 3 (and its
+ * folded LayerNormPre/RMSNormPre, which SAELens-trained SAEs saw),
+ * `ln*.hook_normalized` is the normalized activation before the norm's weight
+ * and bias.
  */
 
 /** One hook point of one model. */

@@ -1,17 +1,27 @@
-/** LayerNorm and RMSNorm (Zhang & Sennrich 2019) over the last axis. */
+/**
+ * LayerNorm and RMSNorm (Zhang & Sennrich 2019) over the last axis, with the
+ * `hook_normalized` of TransformerLens (components/layer_norm.py,
+ * rms_norm.py; LayerNormPre/RMSNormPre under default weight folding): the
+ * normalized activation before the norm's weight and bias, which is what
+ * SAELens-trained SAEs on these hooks saw.
+ */
 import type { BuildCtx } from './context.ts';
 
-/** Normalizes `x` with the weights `prefix.w` (and `prefix.b` for LayerNorm). */
-export function norm(c: BuildCtx, x: string, prefix: 'ln1' | 'ln2' | 'ln_final', layer = -1): string {
+/** Normalizes `x` with the weights `prefix.w` (and `prefix.b` for LayerNorm), passing x̂ through `hook`. */
+export function norm(c: BuildCtx, x: string, prefix: 'ln1' | 'ln2' | 'ln_final', layer: number, hook: string): string {
   const w = c.req(`${prefix}.w`, layer);
   const { g, spec } = c;
   if (spec.norm === 'layernorm') {
     const b = c.req(`${prefix}.b`, layer);
-    return g.op('LayerNormalization', [x, w, b], { axis: -1, epsilon: { float: spec.normEps } });
+    // One fused op unless the hook needs x̂ itself.
+    if (!c.isActive(hook)) return g.op('LayerNormalization', [x, w, b], { axis: -1, epsilon: { float: spec.normEps } });
+    const d = spec.dModel;
+    const xhat = g.op('LayerNormalization', [x, g.floats(new Array(d).fill(1), [d]), g.floats(new Array(d).fill(0), [d])], { axis: -1, epsilon: { float: spec.normEps } });
+    return g.op('Add', [g.op('Mul', [c.hook(hook, xhat), w]), b]);
   }
-  // Written as the pattern ORT fuses into SimplifiedLayerNormalization.
+  // Written as the pattern ORT fuses into SimplifiedLayerNormalization when the hook is unused.
   const sq = g.op('Pow', [x, g.floats([2])]);
   const mean = g.op('ReduceMean', [sq, g.ints([-1])], { keepdims: 1 });
   const std = g.op('Sqrt', [g.op('Add', [mean, g.floats([spec.normEps])])]);
-  return g.op('Mul', [g.op('Div', [x, std]), w]);
+  return g.op('Mul', [c.hook(hook, g.op('Div', [x, std])), w]);
 }

@@ -32,7 +32,7 @@ export function buildTransformer(c: BuildCtx): Uint8Array {
       rope: spec.positions === 'rotary' ? rotaryTables(c, pos) : undefined,
     };
     for (let L = 0; L < spec.nLayers; L++) x = block(c, x, L, shared);
-    let h = c.hook('ln_final.hook_normalized', norm(c, x, 'ln_final'));
+    let h = norm(c, x, 'ln_final', -1, 'ln_final.hook_normalized');
     if (c.plan.logits !== 'none') {
       if (c.plan.logits === 'last') h = g.op('Slice', [h, g.ints([-1]), g.ints([2 ** 62]), g.ints([1])]);
       g.op('Identity', [c.linear(h, 'W_U', -1, 'b_U')], {}, { out: 'logits' });
@@ -48,12 +48,12 @@ function block(c: BuildCtx, x: string, L: number, s: AttnShared): string {
   const { g, spec } = c;
   const p = `blocks.${L}.`;
   const resid = c.hook(p + 'hook_resid_pre', x);
-  const attnOut = attention(c, c.hook(p + 'ln1.hook_normalized', norm(c, resid, 'ln1', L)), L, s);
+  const attnOut = attention(c, norm(c, resid, 'ln1', L, p + 'ln1.hook_normalized'), L, s);
   if (spec.parallelResidual) {
-    const mlpOut = mlp(c, c.hook(p + 'ln2.hook_normalized', norm(c, resid, 'ln2', L)), L);
+    const mlpOut = mlp(c, norm(c, resid, 'ln2', L, p + 'ln2.hook_normalized'), L);
     return c.hook(p + 'hook_resid_post', g.op('Add', [g.op('Add', [resid, attnOut]), mlpOut]));
   }
   const mid = c.hook(p + 'hook_resid_mid', g.op('Add', [resid, attnOut]));
-  const mlpOut = mlp(c, c.hook(p + 'ln2.hook_normalized', norm(c, mid, 'ln2', L)), L);
+  const mlpOut = mlp(c, norm(c, mid, 'ln2', L, p + 'ln2.hook_normalized'), L);
   return c.hook(p + 'hook_resid_post', g.op('Add', [mid, mlpOut]));
 }
