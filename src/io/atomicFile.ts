@@ -21,7 +21,7 @@ export function writeFully(fd: number, buf: Uint8Array, position: number | null,
 
 /** A temporary file beside `target`, for `commitFile` to rename into place. */
 export function tempPathFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
 }
 
 /**
