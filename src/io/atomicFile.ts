@@ -19,6 +19,16 @@ export function writeFully(fd: number, buf: Uint8Array, position: number | null,
   }
 }
 
+/** Fills `into` from `position`, resuming short reads; a file that ends early is an error naming `what`. */
+export function readFully(fd: number, into: Uint8Array, position: number, what: string): void {
+  let done = 0;
+  while (done < into.byteLength) {
+    const n = fs.readSync(fd, into, done, Math.min(into.byteLength - done, 1 << 30), position + done);
+    if (n === 0) throw new Error(`${what} ends early (truncated, or the file shrank while reading?)`);
+    done += n;
+  }
+}
+
 /** A temporary file beside `target`, for `commitFile` to rename into place. */
 export function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);

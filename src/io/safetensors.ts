@@ -7,8 +7,8 @@
  */
 import * as fs from 'node:fs';
 import { numel, type Tensor } from '../tensor/tensor.ts';
-import { bf16Into, bf16ToF32, f16Into, f16ToF32 } from '../tensor/halfFloat.ts';
-import { writeFileAtomic, type WriteFn } from './atomicFile.ts';
+import { bf16Into, f16Into } from '../tensor/halfFloat.ts';
+import { readFully, writeFileAtomic, type WriteFn } from './atomicFile.ts';
 
 /** safetensors dtype names saescope reads. */
 export type StDType = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8' | 'I8' | 'F64';
@@ -78,7 +78,7 @@ export class SafetensorsFile {
     const bytes = new Uint8Array(new ArrayBuffer(info.length));
     const fd = fs.openSync(this.path, 'r');
     try {
-      readExactly(fd, bytes, info.start, `${this.path}: tensor '${name}'`);
+      readFully(fd, bytes, info.start, `${this.path}: tensor '${name}'`);
     } finally {
       fs.closeSync(fd);
     }
@@ -106,14 +106,14 @@ export class SafetensorsFile {
     const fd = fs.openSync(this.path, 'r');
     try {
       if (info.dtype === 'F32') {
-        readExactly(fd, new Uint8Array(out.buffer), info.start, `${this.path}: tensor '${name}'`);
+        readFully(fd, new Uint8Array(out.buffer), info.start, `${this.path}: tensor '${name}'`);
       } else {
         const widen = info.dtype === 'BF16' ? bf16Into : f16Into;
         const chunk = scratch();
         for (let done = 0; done < out.length; ) {
           const n = Math.min(out.length - done, chunk.length >> 1);
           const raw = chunk.subarray(0, n * 2);
-          readExactly(fd, raw, info.start + done * 2, `${this.path}: tensor '${name}'`);
+          readFully(fd, raw, info.start + done * 2, `${this.path}: tensor '${name}'`);
           widen(new Uint16Array(raw.buffer, 0, n), out, done);
           done += n;
         }
@@ -131,14 +131,6 @@ function scratch(): Uint8Array {
   return (scratchBuf ??= new Uint8Array(16 << 20));
 }
 
-function readExactly(fd: number, into: Uint8Array, position: number, what: string): void {
-  let done = 0;
-  while (done < into.byteLength) {
-    const n = fs.readSync(fd, into, done, Math.min(into.byteLength - done, 1 << 30), position + done);
-    if (n === 0) throw new Error(`${what} ends early (file shrank while reading?)`);
-    done += n;
-  }
-}
 
 function parseHeader(file: string, header: Record<string, unknown>, dataStart: number, size: number) {
   const tensors = new Map<string, TensorInfo>();
@@ -174,15 +166,10 @@ function parseHeader(file: string, header: Record<string, unknown>, dataStart: n
   return { tensors, metadata };
 }
 
+/** Integer and F64 tensors as float32 (F32, F16 and BF16 are read by `readF32` directly). */
 function toF32(dtype: StDType, bytes: Uint8Array, where: string): Float32Array {
   const buf = bytes.buffer;
   switch (dtype) {
-    case 'F32':
-      return new Float32Array(buf, bytes.byteOffset, bytes.byteLength / 4);
-    case 'F16':
-      return f16ToF32(new Uint16Array(buf, bytes.byteOffset, bytes.byteLength / 2));
-    case 'BF16':
-      return bf16ToF32(new Uint16Array(buf, bytes.byteOffset, bytes.byteLength / 2));
     case 'F64':
       return Float32Array.from(new Float64Array(buf, bytes.byteOffset, bytes.byteLength / 8));
     case 'I32':

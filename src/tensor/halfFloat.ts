@@ -18,17 +18,15 @@ export function halfToFloat(h: number): number {
 
 /** F16 elements to float32 through a 65,536-entry lookup table. */
 export function f16ToF32(src: Uint16Array): Float32Array {
-  const table = halfTable();
   const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = table[src[i]];
+  f16Into(src, out, 0);
   return out;
 }
 
 /** BF16 elements to float32: bf16 is the top half of an f32. */
 export function bf16ToF32(src: Uint16Array): Float32Array {
   const out = new Float32Array(src.length);
-  const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < src.length; i++) bits[i] = src[i] << 16;
+  bf16Into(src, out, 0);
   return out;
 }
 

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { tempPathFor, writeFileAtomic, writeFully, type WriteFn } from '../../io/atomicFile.ts';
+import { readFully, tempPathFor, writeFileAtomic, writeFully, type WriteFn } from '../../io/atomicFile.ts';
 import type { WeightSource } from '../../io/weights.ts';
 import type { ExternalRef } from '../../runtime/graph.ts';
 import { quantizeNBits, quantizeRowsInt8, type Int8Rows, type QuantBits } from './blockQuant.ts';
@@ -240,12 +240,7 @@ function readAt(file: string, ref: ExternalRef): ArrayBuffer {
   const buf = new Uint8Array(ref.length);
   const fd = fs.openSync(file, 'r');
   try {
-    let done = 0;
-    while (done < ref.length) {
-      const n = fs.readSync(fd, buf, done, Math.min(ref.length - done, 1 << 30), ref.offset + done);
-      if (n === 0) throw new Error(`${file}: ends before byte ${ref.offset + ref.length} (truncated cache)`);
-      done += n;
-    }
+    readFully(fd, buf, ref.offset, `${file} (quantized weights cache)`);
   } finally {
     fs.closeSync(fd);
   }
