@@ -31,6 +31,8 @@ export interface HookFeatures {
   readonly parallelResidual: boolean;
   /** Gated MLP (SwiGLU): adds `mlp.hook_pre_linear`. */
   readonly gatedMlp: boolean;
+  /** Norms on the attention and MLP outputs (Gemma 2): adds `ln1_post` and `ln2_post.hook_normalized`. */
+  readonly postNorms?: boolean;
 }
 
 type Template = readonly [name: string, shape: readonly string[], when?: (f: HookFeatures) => boolean];
@@ -48,12 +50,14 @@ const BLOCK: readonly Template[] = [
   ['attn.hook_v', KV_HEADS],
   ['attn.hook_pattern', ['batch', 'nHeads', 'queryPos', 'keyPos']],
   ['attn.hook_z', HEADS],
+  ['ln1_post.hook_normalized', BSD, (f) => f.postNorms === true],
   ['hook_attn_out', BSD],
   ['hook_resid_mid', BSD, (f) => !f.parallelResidual],
   ['ln2.hook_normalized', BSD],
   ['mlp.hook_pre', ['batch', 'pos', 'dMlp']],
   ['mlp.hook_pre_linear', ['batch', 'pos', 'dMlp'], (f) => f.gatedMlp],
   ['mlp.hook_post', ['batch', 'pos', 'dMlp']],
+  ['ln2_post.hook_normalized', BSD, (f) => f.postNorms === true],
   ['hook_mlp_out', BSD],
   ['hook_resid_post', BSD],
 ];

@@ -114,6 +114,7 @@ export class HookedModel {
       learnedPositions: spec.positions === 'learned',
       parallelResidual: spec.parallelResidual,
       gatedMlp: spec.gatedMlp,
+      postNorms: spec.postNorms,
     });
     this.checkWeights();
   }

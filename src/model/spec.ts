@@ -56,4 +56,23 @@ export interface ModelSpec {
   readonly bosTokenId?: number;
   /** EOS token id, when the model has one. */
   readonly eosTokenId?: number;
+  /** Multiplies the token embeddings (Gemma: sqrt(dModel) as a float32). */
+  readonly embedScale?: number;
+  /** RMSNorm multiplies by (1 + w) instead of w (Gemma's stored weights start at zero). */
+  readonly normPlusOne?: boolean;
+  /** Gemma 2's sandwich norms: ln1_post on the attention output and ln2_post on the MLP output, before the residual. */
+  readonly postNorms?: boolean;
+  /** Per-head RMSNorm on queries and keys before rotary (Qwen3, Gemma 3). */
+  readonly qkNorm?: boolean;
+  /** Multiplier of attention scores (default 1 / sqrt(dHead); Gemma 2: query_pre_attn_scalar^-0.5). */
+  readonly attnScale?: number;
+  /** Attention scores soft-capped as cap * tanh(s / cap) before the mask (Gemma 2). */
+  readonly attnSoftcap?: number;
+  /** Logits soft-capped as cap * tanh(logits / cap) (Gemma 2). */
+  readonly finalSoftcap?: number;
+  /**
+   * Per block, the sliding window (a query sees keys at distance < window) or
+   * null for full attention; absent when every block attends fully.
+   */
+  readonly windows?: readonly (number | null)[];
 }

@@ -3,9 +3,7 @@
  * Conv1D weights already stored [in, out], GELU (tanh), tied unembedding.
  * Mirrors TransformerLens's pretrained/weight_conversions/gpt2.py.
  */
-import { num, optNum, type ArchAdapter } from './adapter.ts';
-
-const ACTS: Record<string, 'gelu_tanh' | 'gelu' | 'relu'> = { gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', gelu: 'gelu', relu: 'relu' };
+import { activation, num, optNum, type ArchAdapter } from './adapter.ts';
 
 export const gpt2: ArchAdapter = {
   modelTypes: ['gpt2'],
@@ -33,8 +31,7 @@ export const gpt2: ArchAdapter = {
   spec(c) {
     const d = num(c, 'n_embd', 'hidden_size');
     const h = num(c, 'n_head', 'num_attention_heads');
-    const act = ACTS[String(c.activation_function ?? 'gelu_new')];
-    if (!act) throw new Error(`config.json: unsupported activation_function '${String(c.activation_function)}' for gpt2`);
+    const act = activation(String(c.activation_function ?? 'gelu_new'), 'gpt2');
     return {
       modelType: 'gpt2',
       nLayers: num(c, 'n_layer', 'num_hidden_layers'),

@@ -3,7 +3,7 @@
  * rotary (`rotary_pct` of each head), fused query_key_value grouped per head,
  * exact GELU, untied unembedding. Mirrors TransformerLens's neox conversion.
  */
-import { num, optNum, type ArchAdapter } from './adapter.ts';
+import { activation, num, optNum, type ArchAdapter } from './adapter.ts';
 
 export const gptNeox: ArchAdapter = {
   modelTypes: ['gpt_neox'],
@@ -31,10 +31,6 @@ export const gptNeox: ArchAdapter = {
     const d = num(c, 'hidden_size');
     const h = num(c, 'num_attention_heads');
     const dHead = d / h;
-    const act = String(c.hidden_act ?? 'gelu');
-    if (act !== 'gelu' && act !== 'gelu_new' && act !== 'gelu_fast') {
-      throw new Error(`config.json: unsupported hidden_act '${act}' for gpt_neox`);
-    }
     return {
       modelType: 'gpt_neox',
       nLayers: num(c, 'num_hidden_layers'),
@@ -50,7 +46,7 @@ export const gptNeox: ArchAdapter = {
       positions: 'rotary',
       rotaryDim: Math.floor(dHead * (optNum(c, 'rotary_pct') ?? 1)),
       ropeTheta: optNum(c, 'rotary_emb_base') ?? optNum(c, 'rope_theta') ?? 10000,
-      act: act === 'gelu' ? 'gelu' : 'gelu_tanh',
+      act: activation(String(c.hidden_act ?? 'gelu'), 'gpt_neox'),
       gatedMlp: false,
       parallelResidual: c.use_parallel_residual !== false,
       bosTokenId: optNum(c, 'bos_token_id'),

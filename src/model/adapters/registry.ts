@@ -2,7 +2,8 @@
 import type { ArchAdapter } from './adapter.ts';
 import { gpt2 } from './gpt2.ts';
 import { gptNeox } from './gptNeox.ts';
-import { llama } from './llama.ts';
+import { gemma, gemma2 } from './gemma.ts';
+import { llama, qwen3 } from './llama.ts';
 
 const REGISTRY = new Map<string, ArchAdapter>();
 
@@ -16,6 +17,9 @@ function register(a: ArchAdapter): void {
 register(gpt2);
 register(gptNeox);
 register(llama);
+register(qwen3);
+register(gemma);
+register(gemma2);
 
 /** The adapter for a `model_type`; throws listing the supported ones. */
 export function adapterFor(modelType: unknown, where: string): ArchAdapter {

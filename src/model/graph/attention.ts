@@ -2,9 +2,11 @@
  * Causal self-attention (Vaswani et al. 2017) with grouped-query heads
  * (Ainslie et al. 2023), an additive mask input (causal + padding, built by
  * the caller), optional KV-cache inputs and outputs, and TransformerLens's
- * hooks: q/k/v before rotary, pattern, z.
+ * hooks: q/k/v before the q/k norms (Qwen3) and rotary, pattern, z; and
+ * the attention variants of Gemma 2 (score scale, soft-cap, output norm).
  */
 import type { BuildCtx } from './context.ts';
+import { norm } from './norm.ts';
 import { applyRotary } from './rotary.ts';
 
 /** Graph values shared by every layer's attention. */
@@ -26,12 +28,16 @@ export function attention(c: BuildCtx, x: string, L: number, s: AttnShared): str
   q = c.hook(p + 'attn.hook_q', q);
   k = c.hook(p + 'attn.hook_k', k);
   v = c.hook(p + 'attn.hook_v', v);
+  if (spec.qkNorm) {
+    q = norm(c, q, 'q_norm', L);
+    k = norm(c, k, 'k_norm', L);
+  }
   if (s.rope) {
     q = applyRotary(c, q, s.rope);
     k = applyRotary(c, k, s.rope);
   }
   const perm = { perm: [0, 2, 1, 3] };
-  const qt = g.op('Mul', [g.op('Transpose', [q], perm), g.floats([1 / Math.sqrt(hd)])]);
+  const qt = g.op('Mul', [g.op('Transpose', [q], perm), g.floats([spec.attnScale ?? 1 / Math.sqrt(hd)])]);
   let kt = g.op('Transpose', [k], perm);
   let vt = g.op('Transpose', [v], perm);
   if (c.plan.kvCache) {
@@ -45,7 +51,9 @@ export function attention(c: BuildCtx, x: string, L: number, s: AttnShared): str
   const z = KV === H ? mha(c, qt, kt, vt, s, p) : gqa(c, qt, kt, vt, s, p);
   const zh = c.hook(p + 'attn.hook_z', g.op('Transpose', [z], perm));
   const flat = g.op('Reshape', [zh, g.ints([0, 0, H * hd])]);
-  return c.hook(p + 'hook_attn_out', c.linear(flat, 'W_O', L, 'b_O'));
+  let out = c.linear(flat, 'W_O', L, 'b_O');
+  if (spec.postNorms) out = norm(c, out, 'ln1_post', L, p + 'ln1_post.hook_normalized');
+  return c.hook(p + 'hook_attn_out', out);
 }
 
 /** q [b, pos, H, hd], k and v [b, pos, KV, hd]. */
@@ -68,6 +76,11 @@ function projectQkv(c: BuildCtx, x: string, L: number): [string, string, string]
   ];
 }
 
+/** Scaled scores, soft-capped when the model caps them (before the mask, as HF does). */
+function capped(c: BuildCtx, scores: string): string {
+  return c.spec.attnSoftcap === undefined ? scores : softcap(c, scores, c.spec.attnSoftcap);
+}
+
 function heads(c: BuildCtx, x: string, n: number): string {
   return c.g.op('Reshape', [x, c.g.ints([0, 0, n, c.spec.dHead])]);
 }
@@ -75,7 +88,7 @@ function heads(c: BuildCtx, x: string, n: number): string {
 /** Standard multi-head attention on [b, H, pos, hd]; returns z [b, H, pos, hd]. */
 function mha(c: BuildCtx, q: string, k: string, v: string, s: AttnShared, p: string): string {
   const { g } = c;
-  const scores = g.op('Add', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), s.bias]);
+  const scores = g.op('Add', [capped(c, g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })])), s.bias]);
   const pattern = c.hook(p + 'attn.hook_pattern', g.op('Softmax', [scores], { axis: -1 }));
   return g.op('MatMul', [pattern, v]);
 }
@@ -92,7 +105,7 @@ function gqa(c: BuildCtx, q: string, k: string, v: string, s: AttnShared, p: str
   const axis2 = g.ints([2]);
   const k5 = g.op('Transpose', [g.op('Unsqueeze', [k, axis2])], { perm: [0, 1, 2, 4, 3] });
   const v5 = g.op('Unsqueeze', [v, axis2]);
-  const scores = g.op('Add', [g.op('MatMul', [q5, k5]), s.bias5]);
+  const scores = g.op('Add', [capped(c, g.op('MatMul', [q5, k5])), s.bias5]);
   let probs = g.op('Softmax', [scores], { axis: -1 });
   const name = p + 'attn.hook_pattern';
   if (c.isActive(name)) {
@@ -104,4 +117,10 @@ function gqa(c: BuildCtx, q: string, k: string, v: string, s: AttnShared, p: str
     probs = g.op('Reshape', [pattern, shape5]);
   }
   return g.op('Reshape', [g.op('MatMul', [probs, v5]), g.ints([0, H, -1, hd])]);
+}
+
+/** cap * tanh(x / cap) (Gemma 2's soft-capping of attention scores and logits). */
+export function softcap(c: BuildCtx, x: string, cap: number): string {
+  const { g } = c;
+  return g.op('Mul', [g.op('Tanh', [g.op('Div', [x, g.floats([cap])])]), g.floats([cap])]);
 }

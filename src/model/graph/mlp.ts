@@ -1,5 +1,6 @@
-/** The MLP: GELU (GPT-2, NeoX) or SwiGLU (Shazeer 2020; Llama). Returns hook_mlp_out. */
+/** The MLP: GELU (GPT-2, NeoX) or SwiGLU / GeGLU (Shazeer 2020; Llama, Gemma). Returns hook_mlp_out (after Gemma 2's ln2_post). */
 import type { BuildCtx } from './context.ts';
+import { norm } from './norm.ts';
 
 export function mlp(c: BuildCtx, x: string, L: number): string {
   const { g, spec } = c;
@@ -13,7 +14,9 @@ export function mlp(c: BuildCtx, x: string, L: number): string {
     const pre = c.hook(p + 'hook_pre', c.linear(x, 'W_in', L, 'b_in'));
     post = c.hook(p + 'hook_post', activate(c, pre));
   }
-  return c.hook(`blocks.${L}.hook_mlp_out`, c.linear(post, 'W_out', L, 'b_out'));
+  let out = c.linear(post, 'W_out', L, 'b_out');
+  if (spec.postNorms) out = norm(c, out, 'ln2_post', L, `blocks.${L}.ln2_post.hook_normalized`);
+  return c.hook(`blocks.${L}.hook_mlp_out`, out);
 }
 
 function activate(c: BuildCtx, x: string): string {

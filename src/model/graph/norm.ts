@@ -5,14 +5,25 @@
  * normalized activation before the norm's weight and bias, which is what
  * SAELens-trained SAEs on these hooks saw.
  */
+import type { CanonicalWeight } from '../adapters/adapter.ts';
 import type { BuildCtx } from './context.ts';
 
-/** Normalizes `x` with the weights `prefix.w` (and `prefix.b` for LayerNorm), passing x̂ through `hook`. */
-export function norm(c: BuildCtx, x: string, prefix: 'ln1' | 'ln2' | 'ln_final', layer: number, hook: string): string {
-  const w = c.req(`${prefix}.w`, layer);
+/** Which norm: the block's two (and Gemma 2's post norms), the final one, or Qwen3's per-head q/k norms. */
+export type NormName = 'ln1' | 'ln2' | 'ln1_post' | 'ln2_post' | 'ln_final' | 'q_norm' | 'k_norm';
+
+/**
+ * Normalizes `x` over its last axis with the weights `prefix.w` (and
+ * `prefix.b` for LayerNorm), passing x̂ through `hook` when given. Gemma's
+ * RMSNorm multiplies by (1 + w).
+ */
+export function norm(c: BuildCtx, x: string, prefix: NormName, layer: number, hook?: string): string {
   const { g, spec } = c;
+  let w = c.req(`${prefix}.w`, layer);
+  if (spec.normPlusOne) w = g.op('Add', [w, g.floats([1])]);
+  const through = (v: string) => (hook ? c.hook(hook, v) : v);
   if (spec.norm === 'layernorm') {
-    const b = c.req(`${prefix}.b`, layer);
+    if (!hook) throw new Error('internal: LayerNorm without a hook name');
+    const b = c.req(`${prefix}.b` as CanonicalWeight, layer);
     // One fused op unless the hook needs x̂ itself.
     if (!c.isActive(hook)) return g.op('LayerNormalization', [x, w, b], { axis: -1, epsilon: { float: spec.normEps } });
     const d = spec.dModel;
@@ -23,5 +34,5 @@ export function norm(c: BuildCtx, x: string, prefix: 'ln1' | 'ln2' | 'ln_final',
   const sq = g.op('Pow', [x, g.floats([2])]);
   const mean = g.op('ReduceMean', [sq, g.ints([-1])], { keepdims: 1 });
   const std = g.op('Sqrt', [g.op('Add', [mean, g.floats([spec.normEps])])]);
-  return g.op('Mul', [c.hook(hook, g.op('Div', [x, std])), w]);
+  return g.op('Mul', [through(g.op('Div', [x, std])), w]);
 }

@@ -10,10 +10,11 @@
  */
 import type { BuildCtx } from './context.ts';
 import { StopBuild } from './context.ts';
-import { attention, type AttnShared } from './attention.ts';
+import { attention, softcap, type AttnShared } from './attention.ts';
 import { mlp } from './mlp.ts';
 import { norm } from './norm.ts';
 import { rotaryTables } from './rotary.ts';
+import { MASKED } from '../inputs.ts';
 
 /** Builds the graph described by `c.plan`; returns the serialized model (weights are bound inputs: `c.boundFeeds()`). */
 export function buildTransformer(c: BuildCtx): Uint8Array {
@@ -22,20 +23,33 @@ export function buildTransformer(c: BuildCtx): Uint8Array {
   const pos = g.input('position_ids', 'int64', ['batch', 'pos']);
   const bias = g.input('attn_bias', 'float32', ['batch', 1, 'pos', 'keyPos']);
   try {
-    let x = c.hook('hook_embed', c.embed(ids));
+    let e = c.embed(ids);
+    if (spec.embedScale !== undefined) e = g.op('Mul', [e, g.floats([spec.embedScale])]);
+    let x = c.hook('hook_embed', e);
     if (spec.positions === 'learned') {
       x = g.op('Add', [x, c.hook('hook_pos_embed', g.op('Gather', [c.req('W_pos'), pos]))]);
     }
-    const shared: AttnShared = {
+    const full: AttnShared = {
       bias,
       bias5: g.op('Unsqueeze', [bias, g.ints([1])]),
       rope: spec.positions === 'rotary' ? rotaryTables(c, pos) : undefined,
     };
-    for (let L = 0; L < spec.nLayers; L++) x = block(c, x, L, shared);
+    const windowed = new Map<number, AttnShared>();
+    for (let L = 0; L < spec.nLayers; L++) {
+      const w = spec.windows?.[L];
+      let shared = full;
+      if (w != null) {
+        shared = windowed.get(w) ?? withWindow(c, full, w);
+        windowed.set(w, shared);
+      }
+      x = block(c, x, L, shared);
+    }
     let h = norm(c, x, 'ln_final', -1, 'ln_final.hook_normalized');
     if (c.plan.logits !== 'none') {
       if (c.plan.logits === 'last') h = g.op('Slice', [h, g.ints([-1]), g.ints([2 ** 62]), g.ints([1])]);
-      g.op('Identity', [c.linear(h, 'W_U', -1, 'b_U')], {}, { out: 'logits' });
+      let logits = c.linear(h, 'W_U', -1, 'b_U');
+      if (spec.finalSoftcap !== undefined) logits = softcap(c, logits, spec.finalSoftcap);
+      g.op('Identity', [logits], {}, { out: 'logits' });
       g.output('logits', 'float32', ['batch', 'logitPos', spec.dVocab]);
     }
   } catch (e) {
@@ -56,4 +70,24 @@ function block(c: BuildCtx, x: string, L: number, s: AttnShared): string {
   const mid = c.hook(p + 'hook_resid_mid', g.op('Add', [resid, attnOut]));
   const mlpOut = mlp(c, norm(c, mid, 'ln2', L, p + 'ln2.hook_normalized'), L);
   return c.hook(p + 'hook_resid_post', g.op('Add', [mid, mlpOut]));
+}
+
+/**
+ * The shared mask with keys at distance >= `window` also hidden (HF's
+ * sliding window: query i sees key j when 0 <= i - j < window). Key j sits at
+ * position j and query t at S - T + t (right-padded rows, cached keys first),
+ * so it is built from the mask's shape and works with a KV cache.
+ */
+function withWindow(c: BuildCtx, full: AttnShared, window: number): AttnShared {
+  const { g } = c;
+  const scalar = (start: number) => g.op('Squeeze', [g.op('Shape', [full.bias], { start, end: start + 1 }), g.ints([0])]);
+  const T = scalar(2);
+  const S = scalar(3);
+  const one = g.ints([1], true);
+  const queries = g.op('Unsqueeze', [g.op('Range', [g.op('Sub', [S, T]), S, one]), g.ints([1])]); // [T, 1]
+  const keys = g.op('Unsqueeze', [g.op('Range', [g.ints([0], true), S, one]), g.ints([0])]); // [1, S]
+  const far = g.op('GreaterOrEqual', [g.op('Sub', [queries, keys]), g.ints([window], true)]);
+  const extra = g.op('Where', [far, g.floats([MASKED]), g.floats([0])]);
+  const bias = g.op('Add', [full.bias, extra]);
+  return { ...full, bias, bias5: g.op('Unsqueeze', [bias, g.ints([1])]) };
 }
