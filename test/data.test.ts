@@ -8,7 +8,7 @@ import { packRows } from '../src/data/pack.ts';
 import { ShuffleBuffer } from '../src/data/shuffleBuffer.ts';
 import { collectActivations, readManifest, readShards } from '../src/data/activationStore.ts';
 import { loadModel } from '../src/model/load.ts';
-import { loadSae } from '../src/sae/saelensFormat.ts';
+import { loadSae } from '../src/sae/load.ts';
 import { evaluateSae } from '../src/sae/eval/evaluate.ts';
 import { trainSaes } from '../src/sae/train/trainer.ts';
 import type { TextTokenizer } from '../src/tokenizer/types.ts';

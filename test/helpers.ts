@@ -74,6 +74,6 @@ export const storiesCorpus = path.join(shared, 'corpora', 'tinystories-656K-samp
 /** TinyStories-656K and the shared trained SAE. */
 export async function modelAndSae() {
   const { loadModel } = await import('../src/model/load.ts');
-  const { loadSae } = await import('../src/sae/saelensFormat.ts');
+  const { loadSae } = await import('../src/sae/load.ts');
   return { model: await loadModel(tinyStories), sae: loadSae(await trainedSae()) };
 }

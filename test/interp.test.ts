@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadModel } from '../src/model/load.ts';
-import { loadSae } from '../src/sae/saelensFormat.ts';
+import { loadSae } from '../src/sae/load.ts';
 import { scan } from '../src/analysis/scan.ts';
 import { buildDashboards } from '../src/analysis/dashboard.ts';
 import { Registry } from '../src/registry/registry.ts';

@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { writeSafetensors, SafetensorsFile } from '../src/io/safetensors.ts';
-import { loadSae, loadSparsity, saveSae } from '../src/sae/saelensFormat.ts';
+import { loadSae } from '../src/sae/load.ts';
+import { loadSparsity, saveSae } from '../src/sae/saelensFormat.ts';
 import { Sae } from '../src/sae/sae.ts';
 import { fixtures, tmpDir } from './helpers.ts';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
-import { loadSae } from '../src/sae/saelensFormat.ts';
+import { loadSae } from '../src/sae/load.ts';
 import { denseFromCodes } from '../src/sae/codes.ts';
 import { fromSaeWeights, transpose } from '../src/sae/train/params.ts';
 import { StepRunner } from '../src/sae/train/stepRunner.ts';

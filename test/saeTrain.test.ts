@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadModel } from '../src/model/load.ts';
-import { loadSae } from '../src/sae/saelensFormat.ts';
+import { loadSae } from '../src/sae/load.ts';
 import { trainSaes } from '../src/sae/train/trainer.ts';
 import { evaluateSae } from '../src/sae/eval/evaluate.ts';
 import type { StepMetrics } from '../src/sae/train/options.ts';

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadModel } from '../src/model/load.ts';
-import { loadSae } from '../src/sae/saelensFormat.ts';
+import { loadSae } from '../src/sae/load.ts';
 import { scan } from '../src/analysis/scan.ts';
 import { logitEffects } from '../src/analysis/weightEffects.ts';
 import { activationAt } from '../src/analysis/textFeatures.ts';

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { loadModel } from '../src/model/load.ts';
-import { loadSae } from '../src/sae/saelensFormat.ts';
+import { loadSae } from '../src/sae/load.ts';
 import { scan } from '../src/analysis/scan.ts';
 import { buildDashboards } from '../src/analysis/dashboard.ts';
 import { featuresForText } from '../src/analysis/textFeatures.ts';

@@ -4,7 +4,7 @@
  * Both read the same packed rows of the corpus.
  */
 import { loadModel } from '../../src/model/load.ts';
-import { loadSae } from '../../src/sae/saelensFormat.ts';
+import { loadSae } from '../../src/sae/load.ts';
 import { scan } from '../../src/analysis/scan.ts';
 import { readCorpus } from '../../src/data/corpus.ts';
 import { packRows } from '../../src/data/pack.ts';

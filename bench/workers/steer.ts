@@ -5,7 +5,7 @@
  * prefill excluded.
  */
 import { loadModel } from '../../src/model/load.ts';
-import { loadSae } from '../../src/sae/saelensFormat.ts';
+import { loadSae } from '../../src/sae/load.ts';
 import { steeringInterventions } from '../../src/steering/steer.ts';
 import { Rng } from '../../src/tensor/random.ts';
 

@@ -3,6 +3,7 @@
  * `add` adds a vector (steering), `replace` substitutes a whole tensor
  * (patching, SAE splicing). They belong to one call; nothing global survives it.
  */
+import type { Normalization } from '../sae/config.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
 /** Adds `vector` [hook's last dim] at the hook, at all positions or the given ones. */
@@ -36,6 +37,10 @@ export interface FeatureEncoder {
   /** Active latents per token (topk). */
   readonly k?: number;
   readonly applyBDecToInput: boolean;
+  /** Row centring before the SAE (SAELens centred residuals). */
+  readonly centerInput?: boolean;
+  /** SAELens's run-time normalization (folded scales are already in the weights). */
+  readonly normalization?: Normalization;
   /** [dIn, dSae] */
   readonly W_enc: Tensor<'float32'>;
   /** [dSae] */

@@ -1,15 +1,24 @@
 /**
  * SAE configuration in SAELens's field names (sae_lens/saes/sae.py,
  * `SAEConfig` and `SAEMetadata`): plain readonly data, validated once when
- * read from `cfg.json`. Both SAELens layouts are read: v6 (hook and model in
- * `metadata`) and the older flat one (`hook_name`/`hook_point` at the top).
+ * read from `cfg.json`. Every SAELens layout is read as SAELens 6.18 reads it
+ * (sae_lens/loading/pretrained_sae_loaders.py, `handle_config_defaulting` and
+ * `handle_pre_6_0_config`): v6 (hook and model in `metadata`), v5 (`topk`
+ * with k in `activation_fn_kwargs`) and pre-v5 (`architecture` standard or
+ * absent with `activation_fn: "topk"`, `hook_point`).
  */
 
 /** SAE architectures saescope knows. */
 export type SaeArchitecture = 'standard' | 'topk' | 'batchtopk' | 'jumprelu';
 
-/** Activation normalization: none, or scaling inputs to an expected norm of sqrt(d_in). */
-export type Normalization = 'none' | 'expected_average_only_in';
+/**
+ * Activation normalization (SAELens sae.py:287-335): none; scaling inputs to
+ * an expected norm of sqrt(d_in) with a fixed factor (folded into the weights
+ * at load); per-row rescaling to norm sqrt(d_in) (`constant_norm_rescale`);
+ * per-row standardization (`layer_norm`). The last two run in the graph and
+ * are undone on the reconstruction.
+ */
+export type Normalization = 'none' | 'expected_average_only_in' | 'constant_norm_rescale' | 'layer_norm';
 
 /** An SAE's configuration. */
 export interface SaeConfig {
@@ -23,11 +32,13 @@ export interface SaeConfig {
   readonly k?: number;
   /** Subtract b_dec from the input before encoding. */
   readonly applyBDecToInput: boolean;
-  /** Activation normalization used in training (folded away at save). */
+  /** Activation normalization (expected_average_only_in is folded away once loaded). */
   readonly normalizeActivations: Normalization;
+  /** Subtract each row's mean before encoding (the model was run with TransformerLens's center_writing_weights). */
+  readonly centerInput?: boolean;
   /** The hook the SAE reads, in TransformerLens names. */
   readonly hookName: string;
-  /** The model's name or path. */
+  /** The model's HF id (or name). */
   readonly modelName: string;
   /** Context size of the training rows. */
   readonly contextSize: number;
@@ -37,71 +48,139 @@ export interface SaeConfig {
   readonly datasetPath: string;
   /** Storage dtype name (always float32 when saescope saves). */
   readonly dtype: string;
+  /** Metadata fields saescope does not interpret, carried through a save unchanged. */
+  readonly extraMetadata?: Readonly<Record<string, unknown>>;
 }
 
 const ARCHS: readonly SaeArchitecture[] = ['standard', 'topk', 'batchtopk', 'jumprelu'];
+const OTHER_ARCHS = ['gated', 'matryoshka_batchtopk', 'transcoder', 'skip_transcoder', 'jumprelu_transcoder'];
+
+/** What the config asks the loader to do to the weights (`folds.ts`). */
+export interface ConfigFolds {
+  /** `rescale_acts_by_decoder_norm`: fold decoder norms into the encoder. */
+  readonly decoderNorm: boolean;
+}
+
+/** Keys `parseSaeConfig` interprets; every other metadata key is carried as `extraMetadata`. */
+const KNOWN_META = new Set([
+  'model_name', 'hook_name', 'hook_point', 'hook_head_index', 'prepend_bos', 'context_size', 'dataset_path',
+  'sae_lens_version', 'sae_lens_training_version', 'model_from_pretrained_kwargs', 'model_class_name', 'hook_point_layer',
+]);
+const KNOWN_TOP = new Set([
+  'architecture', 'd_in', 'd_sae', 'k', 'apply_b_dec_to_input', 'normalize_activations', 'reshape_activations', 'dtype', 'device',
+  'metadata', 'activation_fn', 'activation_fn_str', 'activation_fn_kwargs', 'rescale_acts_by_decoder_norm', 'topk_threshold',
+  'finetuning_scaling_factor', 'hook_name', 'hook_point', 'hook_head_index', 'model_name', 'context_size', 'prepend_bos',
+  'dataset_path', 'sae_lens_version', 'sae_lens_training_version', 'model_from_pretrained_kwargs', 'hook_point_layer',
+  'model_class_name',
+]);
+
+/** Residual-stream hooks, where TransformerLens's center_writing_weights removes each row's mean. */
+export function isResidualHook(hook: string): boolean {
+  return /(^|\.)hook_resid_(pre|mid|post)$/.test(hook) || hook === 'hook_embed' || hook === 'hook_pos_embed';
+}
 
 /** Parses a SAELens `cfg.json` object; throws naming the field at fault. */
-export function parseSaeConfig(raw: Record<string, unknown>, where: string): SaeConfig {
+export function parseSaeConfig(raw: Record<string, unknown>, where: string): SaeConfig & { readonly folds: ConfigFolds } {
   const meta = (raw.metadata ?? {}) as Record<string, unknown>;
   const pick = (k: string) => (meta[k] !== undefined ? meta[k] : raw[k]);
-  const arch = String(raw.architecture ?? 'standard');
+  const fnKwargs = (raw.activation_fn_kwargs ?? {}) as Record<string, unknown>;
+  const fn = raw.activation_fn ?? raw.activation_fn_str;
+  let arch = String(raw.architecture ?? 'standard');
+  if (OTHER_ARCHS.includes(arch)) throw new Error(`${where}: SAE architecture '${arch}' is not supported (supported: ${ARCHS.join(', ')})`);
   if (!ARCHS.includes(arch as SaeArchitecture)) {
     throw new Error(`${where}: unknown SAE architecture '${arch}' (supported: ${ARCHS.join(', ')})`);
+  }
+  // Pre-v5 layout: a "standard" SAE whose activation function is topk (handle_pre_6_0_config).
+  if (fn !== undefined && fn !== null) {
+    if (fn === 'topk' && arch === 'standard') arch = 'topk';
+    else if (fn !== 'relu' && fn !== 'topk') throw new Error(`${where}: activation_fn '${String(fn)}' is not supported (relu, topk)`);
   }
   const int = (k: string, v: unknown) => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${where}: '${k}' must be a positive integer, got ${JSON.stringify(v)}`);
     return v;
   };
-  const norm = String(raw.normalize_activations ?? 'none');
-  if (norm !== 'none' && norm !== 'expected_average_only_in') {
-    throw new Error(`${where}: normalize_activations '${norm}' is not supported (none, expected_average_only_in)`);
+  const normRaw = raw.normalize_activations ?? 'none';
+  // SAELens maps the old booleans (pretrained_sae_loaders.py:243-254).
+  const norm = normRaw === false ? 'none' : normRaw === true ? 'expected_average_only_in' : String(normRaw);
+  if (!['none', 'expected_average_only_in', 'constant_norm_rescale', 'layer_norm'].includes(norm)) {
+    throw new Error(`${where}: normalize_activations '${norm}' is not supported (none, expected_average_only_in, constant_norm_rescale, layer_norm)`);
   }
-  const hook = pick('hook_name') ?? raw.hook_point;
-  if (typeof hook !== 'string' || !hook) throw new Error(`${where}: no hook_name`);
-  const cfg: SaeConfig = {
+  const hook = pick('hook_name') ?? pick('hook_point');
+  if (typeof hook !== 'string' || !hook) throw new Error(`${where}: no hook_name (metadata.hook_name or hook_point)`);
+  const head = pick('hook_head_index');
+  if (head !== undefined && head !== null) {
+    throw new Error(`${where}: hook_head_index ${JSON.stringify(head)}: per-head SAEs (one head of ${hook}) are not supported`);
+  }
+  const kRaw = raw.k ?? fnKwargs.k;
+  const kwargs = (pick('model_from_pretrained_kwargs') ?? {}) as Record<string, unknown>;
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(meta)) if (!KNOWN_META.has(k)) extra[k] = v;
+  for (const [k, v] of Object.entries(raw)) if (!KNOWN_TOP.has(k) && !k.startsWith('saescope_')) extra[k] = v;
+  const cfg = {
     architecture: arch as SaeArchitecture,
     dIn: int('d_in', raw.d_in),
     dSae: int('d_sae', raw.d_sae),
-    k: raw.k === undefined || raw.k === null ? undefined : int('k', raw.k),
+    k: kRaw === undefined || kRaw === null ? undefined : int('k', kRaw),
     applyBDecToInput: raw.apply_b_dec_to_input !== false,
-    normalizeActivations: norm,
+    normalizeActivations: norm as Normalization,
+    centerInput: kwargs.center_writing_weights === true && isResidualHook(hook) ? true : undefined,
     hookName: hook,
     modelName: String(pick('model_name') ?? ''),
     contextSize: Number(pick('context_size') ?? 128),
     prependBos: pick('prepend_bos') !== false,
     datasetPath: String(pick('dataset_path') ?? ''),
     dtype: String(raw.dtype ?? 'float32'),
+    extraMetadata: Object.keys(extra).length ? extra : undefined,
+    folds: { decoderNorm: raw.rescale_acts_by_decoder_norm === true },
   };
   if ((cfg.architecture === 'topk' || cfg.architecture === 'batchtopk') && cfg.k === undefined) {
-    throw new Error(`${where}: a ${cfg.architecture} SAE needs 'k'`);
+    throw new Error(`${where}: a ${cfg.architecture} SAE needs 'k' (or activation_fn_kwargs.k)`);
   }
   if (cfg.k !== undefined && cfg.k > cfg.dSae) throw new Error(`${where}: k ${cfg.k} exceeds d_sae ${cfg.dSae}`);
   return cfg;
 }
 
-/** The SAELens v6 `cfg.json` object for a config. */
+/** Where the model and corpus came from, for the metadata SAELens and Neuronpedia resolve. */
+export interface SaveProvenance {
+  /** Local model folder or file, kept under `saescope_model_path` when model_name is an HF id. */
+  readonly modelPath?: string;
+  /** saescope's corpus spec, kept under `saescope_dataset` when dataset_path is an HF dataset id. */
+  readonly corpusSpec?: string;
+}
+
+/**
+ * The SAELens v6 `cfg.json` object for a config (SAELens 6.18 reads it with
+ * every field: `sae_lens_version` marks the v6 layout, sae.py:553-558).
+ * BatchTopK infers as SAELens's `jumprelu`; attention-z SAEs reshape.
+ */
 export function toSaeLensConfig(cfg: SaeConfig, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  if (/\.attn\.hook_[qkv]$/.test(cfg.hookName)) {
+    throw new Error(`cannot save an SAE on ${cfg.hookName} in SAELens format: SAELens reshapes only hook_z activations (sae.py:366-371)`);
+  }
+  if (cfg.normalizeActivations === 'expected_average_only_in') throw new Error('internal: fold the activation scale before saving');
   const out: Record<string, unknown> = {
-    architecture: cfg.architecture,
+    architecture: cfg.architecture === 'batchtopk' ? 'jumprelu' : cfg.architecture,
     d_in: cfg.dIn,
     d_sae: cfg.dSae,
     dtype: 'float32',
     device: 'cpu',
     apply_b_dec_to_input: cfg.applyBDecToInput,
     normalize_activations: cfg.normalizeActivations,
-    reshape_activations: 'none',
+    reshape_activations: cfg.hookName.endsWith('hook_z') ? 'hook_z' : 'none',
     metadata: {
+      sae_lens_version: '6.18.0',
+      sae_lens_training_version: null,
       model_name: cfg.modelName,
       hook_name: cfg.hookName,
       hook_head_index: null,
       prepend_bos: cfg.prependBos,
       context_size: cfg.contextSize,
       dataset_path: cfg.datasetPath,
-      sae_lens_training_version: null,
+      model_from_pretrained_kwargs: { center_writing_weights: cfg.centerInput === true },
+      ...cfg.extraMetadata,
       ...extra,
     },
   };
-  if (cfg.k !== undefined) out.k = cfg.k;
+  if (cfg.k !== undefined && cfg.architecture === 'topk') out.k = cfg.k;
   return out;
 }

@@ -24,12 +24,26 @@ export interface SaeForward {
   readonly error: Tensor<'float32'>;
 }
 
+/** Where a loaded SAE came from and what was done to its weights to read it. */
+export interface SaeOrigin {
+  /** The layout detected. */
+  readonly format: 'saelens' | 'gemma-scope' | 'llama-scope' | 'sparsify' | 'saescope';
+  /** Each fold or mapping applied, in words. */
+  readonly folds: readonly string[];
+}
+
 /** A loaded SAE. */
 export class Sae {
   private readonly sessions = new Map<string, Promise<Session>>();
 
   /** Checks weights against the config (shapes, NaN) and wraps them. */
-  constructor(readonly cfg: SaeConfig, readonly weights: SaeWeights, private readonly runtime: RuntimeOptions = {}, readonly source = '') {
+  constructor(
+    readonly cfg: SaeConfig,
+    readonly weights: SaeWeights,
+    private readonly runtime: RuntimeOptions = {},
+    readonly source = '',
+    readonly origin: SaeOrigin = { format: 'saescope', folds: [] },
+  ) {
     validateWeights(cfg, weights, source);
   }
 

@@ -13,7 +13,7 @@ import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import { featuresForText } from '../analysis/textFeatures.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
 import { Registry } from '../registry/registry.ts';
-import { loadSae } from '../sae/saelensFormat.ts';
+import { loadSae } from '../sae/load.ts';
 import { checkSaeFitsModel } from '../sae/compat.ts';
 import { PRESETS } from '../steering/presets.ts';
 import { steer } from '../steering/steer.ts';

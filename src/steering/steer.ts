@@ -55,6 +55,7 @@ export function featureEncoder(sae: Sae): FeatureEncoder {
   const w = sae.weights;
   return {
     id: `${sae.source || 'sae'}#${sae.cfg.dSae}`, architecture: sae.cfg.architecture, k: sae.cfg.k, applyBDecToInput: sae.cfg.applyBDecToInput,
+    centerInput: sae.cfg.centerInput, normalization: sae.cfg.normalizeActivations,
     W_enc: w.W_enc, b_enc: w.b_enc, b_dec: w.b_dec, W_dec: w.W_dec, threshold: w.threshold,
   };
 }

@@ -8,7 +8,7 @@ import { scan } from '../../analysis/scan.ts';
 import { featureStatistics } from '../../analysis/stats.ts';
 import { featuresForText, type Pool } from '../../analysis/textFeatures.ts';
 import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
-import { loadSae } from '../../sae/saelensFormat.ts';
+import { loadSae } from '../../sae/load.ts';
 import { heatmapHtml } from '../heatmapHtml.ts';
 import { loadForCli } from '../loadForCli.ts';
 import { parseCount } from '../options.ts';

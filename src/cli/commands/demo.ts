@@ -10,7 +10,7 @@ import cliProgress from 'cli-progress';
 import { buildDashboards } from '../../analysis/dashboard.ts';
 import { scan } from '../../analysis/scan.ts';
 import { Registry } from '../../registry/registry.ts';
-import { loadSae } from '../../sae/saelensFormat.ts';
+import { loadSae } from '../../sae/load.ts';
 import { trainSaes } from '../../sae/train/trainer.ts';
 import { buildServer } from '../../server/app.ts';
 import { loadForCli } from '../loadForCli.ts';

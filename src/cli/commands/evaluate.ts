@@ -1,7 +1,7 @@
 /** `saescope eval`: evaluate an SAE on held-out tokens (SAELens metric names). */
 import type { Command } from 'commander';
 import { evaluateSae } from '../../sae/eval/evaluate.ts';
-import { loadSae } from '../../sae/saelensFormat.ts';
+import { loadSae } from '../../sae/load.ts';
 import { loadForCli } from '../loadForCli.ts';
 import { parseCount } from '../options.ts';
 

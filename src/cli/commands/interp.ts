@@ -5,7 +5,7 @@ import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
 import { explainFeatures, nameHeuristically, scoreFeatures, type BatchResult } from '../../interp/batch.ts';
 import { llmConfig } from '../../interp/config.ts';
 import { LlmClient } from '../../interp/llmClient.ts';
-import { loadSae } from '../../sae/saelensFormat.ts';
+import { loadSae } from '../../sae/load.ts';
 import { parseCount, parseNumber } from '../options.ts';
 
 function llmOptions(c: Command): Command {

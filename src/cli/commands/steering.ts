@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
-import { loadSae } from '../../sae/saelensFormat.ts';
+import { loadSae } from '../../sae/load.ts';
 import { PRESETS, type Preset } from '../../steering/presets.ts';
 import { steer, type FeatureSteer, type SteerPositions } from '../../steering/steer.ts';
 import { sweep, writeSweepCsv } from '../../steering/sweep.ts';

@@ -10,6 +10,7 @@ import type { ClampPlan, FeatureEncoder } from '../../hooks/interventions.ts';
 import { interventionInput } from '../../hooks/interventions.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
 import type { BuildCtx } from './context.ts';
+import { inputTransform } from '../../sae/graph.ts';
 
 /** Applies a clamp to hook value `x` [batch, pos, dIn]; returns the edited value. */
 export function applyClamp(c: BuildCtx, x: string, plan: ClampPlan, enc: FeatureEncoder): string {
@@ -20,7 +21,8 @@ export function applyClamp(c: BuildCtx, x: string, plan: ClampPlan, enc: Feature
   const tag = `${plan.hook}.${enc.id}`;
   const values = g.input(interventionInput('clamp', plan.hook), 'float32', [F.length]);
   const mask = g.input(interventionInput('clamp.mask', plan.hook), 'float32', ['batch', `${plan.hook}.maskPos`, 1]);
-  const saeIn = enc.applyBDecToInput ? g.op('Sub', [x, g.weight(`${tag}.b_dec`, enc.b_dec)]) : x;
+  const t = inputTransform(g, x, { centerInput: enc.centerInput, normalizeActivations: enc.normalization ?? 'none', dIn });
+  const saeIn = enc.applyBDecToInput ? g.op('Sub', [t.x, g.weight(`${tag}.b_dec`, enc.b_dec)]) : t.x;
   const fIdx = g.ints(F);
   let act: string;
   if (enc.architecture === 'topk') {
@@ -40,7 +42,7 @@ export function applyClamp(c: BuildCtx, x: string, plan: ClampPlan, enc: Feature
   }
   const rows = g.weight(`${tag}.W_dec_rows`, rowsOf(enc.W_dec, F, dIn));
   const delta = g.op('MatMul', [g.op('Sub', [values, act]), rows]);
-  return g.op('Add', [x, g.op('Mul', [delta, mask])]);
+  return g.op('Add', [x, g.op('Mul', [t.outDelta(delta), mask])]);
 }
 
 function pick(t: Tensor<'float32'>, F: readonly number[]): Tensor<'float32'> {
