@@ -12,7 +12,9 @@ import { registerInterp } from './commands/interp.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerInfo } from './commands/info.ts';
+import { registerSae } from './commands/sae.ts';
 import { addModelFlags } from './loadForCli.ts';
+import { addSaeFlags } from './saeForCli.ts';
 
 const program = new Command();
 program.name('saescope').description('Understand transformer language models through sparse autoencoders.').version('0.1.0');
@@ -28,7 +30,9 @@ registerInterp(program);
 registerServe(program);
 registerDemo(program);
 registerInfo(program);
+registerSae(program);
 addModelFlags(program);
+addSaeFlags(program);
 
 try {
   await program.parseAsync(process.argv);

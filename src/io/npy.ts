@@ -237,8 +237,14 @@ function readZipDirectory(fd: number, size: number, file: string): Map<string, Z
       const len = v.getUint16(x + 2, true);
       if (id === 0x0001) {
         let q = x + 4;
-        if (uncompressed === 0xffffffff) (uncompressed = Number(v.getBigUint64(q, true))), (q += 8);
-        if (compressedSize === 0xffffffff) (compressedSize = Number(v.getBigUint64(q, true))), (q += 8);
+        if (uncompressed === 0xffffffff) {
+          uncompressed = Number(v.getBigUint64(q, true));
+          q += 8;
+        }
+        if (compressedSize === 0xffffffff) {
+          compressedSize = Number(v.getBigUint64(q, true));
+          q += 8;
+        }
         if (localOffset === 0xffffffff) localOffset = Number(v.getBigUint64(q, true));
       }
       x += 4 + len;

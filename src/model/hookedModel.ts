@@ -31,6 +31,8 @@ export interface ModelOptions extends QuantCacheOptions {
   readonly weights?: WeightMode;
   /** Compiled sessions kept at most (least recently used ones are released; default 12). */
   readonly maxSessions?: number;
+  /** The model's HF hub id, when known (written as SAELens's model_name). */
+  readonly hfId?: string;
 }
 
 /** What `info()` reports. */
@@ -117,6 +119,11 @@ export class HookedModel {
       postNorms: spec.postNorms,
     });
     this.checkWeights();
+  }
+
+  /** The model's HF hub id, when it was loaded by id or its config.json names one. */
+  get hfId(): string | undefined {
+    return this.options.hfId;
   }
 
   /** Resolves hook names and globs (throws listing valid hooks on an unknown one). */

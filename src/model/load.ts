@@ -26,8 +26,8 @@ export interface LoadOptions extends HubOptions, ModelOptions {
 /** Loads a model from a folder, an HF id, or a llama2.c `.bin`. */
 export async function loadModel(pathOrId: string, opts: LoadOptions = {}): Promise<HookedModel> {
   if (fs.existsSync(pathOrId) && fs.statSync(pathOrId).isFile()) return loadLlama2cModel(pathOrId, opts);
-  const dir = fs.existsSync(pathOrId) ? pathOrId : await resolveHfModel(pathOrId, opts);
-  return loadHfFolder(dir, opts);
+  if (fs.existsSync(pathOrId)) return loadHfFolder(pathOrId, opts);
+  return loadHfFolder(await resolveHfModel(pathOrId, opts), { hfId: pathOrId, ...opts });
 }
 
 /** Loads an HF model folder (config.json, *.safetensors, tokenizer.json). */
@@ -39,8 +39,12 @@ export function loadHfFolder(dir: string, opts: LoadOptions = {}): HookedModel {
   const spec = adapter.spec(cfg);
   const weights = SafetensorsWeights.fromFolder(dir);
   const tokenizer = fs.existsSync(path.join(dir, 'tokenizer.json')) ? HfTokenizer.fromFolder(dir, cfg) : undefined;
-  return new HookedModel(dir, spec, adapter, weights, tokenizer, opts.runtime, opts);
+  const named = typeof cfg._name_or_path === 'string' && HF_ID.test(cfg._name_or_path) ? cfg._name_or_path : undefined;
+  return new HookedModel(dir, spec, adapter, weights, tokenizer, opts.runtime, { hfId: named, ...opts });
 }
+
+/** An HF hub id: owner/name. */
+const HF_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
 function loadLlama2cModel(file: string, opts: LoadOptions): HookedModel {
   const { spec, weights } = loadLlama2c(file);

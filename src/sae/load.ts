@@ -30,7 +30,7 @@ import type { RuntimeOptions } from '../runtime/session.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { parseSaeConfig, type SaeConfig } from './config.ts';
 import { filled, foldDecoderNorm, foldInputScale, foldLatentScale, transpose2d } from './folds.ts';
-import { Sae, type SaeOrigin } from './sae.ts';
+import { Sae } from './sae.ts';
 
 /** Options of `loadSae`. */
 export interface SaeLoadOptions {
@@ -168,7 +168,7 @@ function gemmaScope(file: string, opts: SaeLoadOptions): Sae {
     else if (layer !== undefined && /-att(-|$)/.test(release)) hook = `blocks.${layer}.attn.hook_z`;
     else throw new Error(`${file}: cannot tell the hook from the path (expected a gemma-scope-*-res|mlp|att release folder and layer_N); pass --hook`);
   } else folds.push(`hook ${hook} from --hook`);
-  let weights: Weights = { W_enc: w.W_enc, W_dec: w.W_dec, b_enc: w.b_enc, b_dec: w.b_dec, threshold: w.threshold };
+  const weights: Weights = { W_enc: w.W_enc, W_dec: w.W_dec, b_enc: w.b_enc, b_dec: w.b_dec, threshold: w.threshold };
   if (w.scaling_factor && w.scaling_factor.data.some((v) => v !== 1)) throw new Error(`${file}: scaling_factor is not all ones (SAELens refuses this too)`);
   if (embedding) {
     // TransformerLens's hook_embed includes Gemma's sqrt(d_model); these SAEs saw the unscaled embedding.

@@ -8,7 +8,7 @@ import { scan } from '../../analysis/scan.ts';
 import { featureStatistics } from '../../analysis/stats.ts';
 import { featuresForText, type Pool } from '../../analysis/textFeatures.ts';
 import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
-import { loadSae } from '../../sae/load.ts';
+import { loadSaeForCli } from '../saeForCli.ts';
 import { heatmapHtml } from '../heatmapHtml.ts';
 import { loadForCli } from '../loadForCli.ts';
 import { parseCount } from '../options.ts';
@@ -46,7 +46,7 @@ export function registerAnalysis(program: Command): void {
     .argument('<text>')
     .action(async (text: string, o) => {
       const model = await loadForCli(o.model, o);
-      const sae = loadSae(o.sae);
+      const sae = loadSaeForCli(o);
       const r = await featuresForText(model, sae, text, { top: o.top, pool: o.pool as Pool });
       const nm = names(o.registry, model.name, o.sae);
       if (o.html) fs.writeFileSync(o.html, heatmapHtml(r, nm, text.slice(0, 80)));
@@ -63,7 +63,7 @@ export function registerAnalysis(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o) => {
       const model = await loadForCli(o.model, o);
-      const sae = loadSae(o.sae);
+      const sae = loadSaeForCli(o);
       const s = await scan(model, sae, { corpus: o.corpus, tokens: o.tokens, topK: o.top, features: [o.feature] });
       const d = (await buildDashboards(model, sae, s, [o.feature])).get(o.feature)!;
       if (o.json) return json(d.top);
@@ -81,7 +81,7 @@ export function registerAnalysis(program: Command): void {
     .option('--json', 'print the statistics as JSON')
     .action(async (o) => {
       const model = await loadForCli(o.model, o);
-      const sae = loadSae(o.sae);
+      const sae = loadSaeForCli(o);
       const bar = progress('scan', o.tokens);
       const s = await scan(model, sae, { corpus: o.corpus, tokens: o.tokens, topK: o.top, stateFile: o.state, onProgress: (p) => bar.update(Math.min(p.tokens, o.tokens)) });
       bar.stop();
@@ -109,7 +109,7 @@ export function registerAnalysis(program: Command): void {
     .argument('[texts...]', 'TEXT_A TEXT_B')
     .action(async (texts: string[], o) => {
       const model = await loadForCli(o.model, o);
-      const sae = loadSae(o.sae);
+      const sae = loadSaeForCli(o);
       if (o.corpusA || o.corpusB) {
         if (!o.corpusA || !o.corpusB) throw new Error('give both --corpus-a and --corpus-b');
         const rows = await compareCorpora(model, sae, o.corpusA, o.corpusB, { tokens: o.tokens, top: o.top });

@@ -1,7 +1,7 @@
 /** `saescope eval`: evaluate an SAE on held-out tokens (SAELens metric names). */
 import type { Command } from 'commander';
 import { evaluateSae } from '../../sae/eval/evaluate.ts';
-import { loadSae } from '../../sae/load.ts';
+import { loadSaeForCli } from '../saeForCli.ts';
 import { loadForCli } from '../loadForCli.ts';
 import { parseCount } from '../options.ts';
 
@@ -17,7 +17,7 @@ export function registerEval(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o) => {
       const model = await loadForCli(o.model, o);
-      const sae = loadSae(o.sae);
+      const sae = loadSaeForCli(o);
       const r = await evaluateSae(model, sae, { corpus: o.corpus, tokens: o.tokens, contextSize: o.contextSize });
       if (o.json) {
         process.stdout.write(JSON.stringify(r, null, 2) + '\n');

@@ -5,7 +5,7 @@ import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
 import { explainFeatures, nameHeuristically, scoreFeatures, type BatchResult } from '../../interp/batch.ts';
 import { llmConfig } from '../../interp/config.ts';
 import { LlmClient } from '../../interp/llmClient.ts';
-import { loadSae } from '../../sae/load.ts';
+import { loadSaeForCli } from '../saeForCli.ts';
 import { parseCount, parseNumber } from '../options.ts';
 
 function llmOptions(c: Command): Command {
@@ -61,7 +61,7 @@ export function registerInterp(program: Command): void {
     .option('--score', 'also score each explanation (detection and fuzzing)')
     .option('--heuristic', 'name features from their top tokens, without an LLM (stored as heuristic)')
     .action(async (o) => {
-      const sae = loadSae(o.sae);
+      const sae = loadSaeForCli(o);
       const registry = Registry.open(o.registry ?? defaultRegistryPath());
       const target = { registry, model: o.model, sae: o.sae };
       const list = features(o.features, sae.cfg.dSae);
@@ -80,7 +80,7 @@ export function registerInterp(program: Command): void {
 
   llmOptions(program.command('score').description('score features\' newest LLM explanations by detection and fuzzing'))
     .action(async (o) => {
-      const sae = loadSae(o.sae);
+      const sae = loadSaeForCli(o);
       const registry = Registry.open(o.registry ?? defaultRegistryPath());
       const c = client(o, registry);
       const list = features(o.features, sae.cfg.dSae);

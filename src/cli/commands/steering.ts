@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
-import { loadSae } from '../../sae/load.ts';
+import { loadSaeForCli } from '../saeForCli.ts';
 import { PRESETS, type Preset } from '../../steering/presets.ts';
 import { steer, type FeatureSteer, type SteerPositions } from '../../steering/steer.ts';
 import { sweep, writeSweepCsv } from '../../steering/sweep.ts';
@@ -43,7 +43,7 @@ export function registerSteering(program: Command): void {
       if (o.preset !== undefined && !(o.preset in PRESETS)) throw new Error(`--preset must be light, medium or strong, got '${o.preset}'`);
       if (!POSITIONS.includes(o.positions)) throw new Error(`--positions must be prompt, generated or all, got '${o.positions}'`);
       const model = await loadForCli(o.model, o);
-      const sae = loadSae(o.sae);
+      const sae = loadSaeForCli(o);
       const features: FeatureSteer[] = list(o.feature, '--feature').map((feature) =>
         o.preset ? { feature, preset: o.preset as Preset } : o.strength !== undefined ? { feature, strength: o.strength } : { feature, clamp: o.clamp });
       const registry = maybeRegistry(o.registry);
@@ -68,7 +68,7 @@ export function registerSteering(program: Command): void {
     .option('--json', 'print the calibration as JSON')
     .action(async (o) => {
       const model = await loadForCli(o.model, o);
-      const sae = loadSae(o.sae);
+      const sae = loadSaeForCli(o);
       const prompts = fs.existsSync(o.prompts) ? fs.readFileSync(o.prompts, 'utf8').split('\n').filter((l) => l.trim()) : String(o.prompts).split('|');
       const features = list(o.features, '--features');
       const magnitudes = o.magnitudes ? list(o.magnitudes, '--magnitudes') : undefined;

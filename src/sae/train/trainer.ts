@@ -118,8 +118,11 @@ function configFor(model: HookedModel, s: SaeSpec, o: TrainOptions): SaeConfig {
   if (needsK && (!Number.isInteger(s.k) || s.k! < 1 || s.k! > s.dSae)) throw new Error(`${s.architecture} needs k in [1, ${s.dSae}], got ${s.k}`);
   return {
     architecture: s.architecture, dIn: widthOf(model, hook), dSae: s.dSae, k: needsK ? s.k : undefined, applyBDecToInput: true,
-    normalizeActivations: s.normalizeActivations ?? 'none', hookName: hook, modelName: model.name,
-    contextSize: o.contextSize ?? 128, prependBos: true, datasetPath: o.corpus, dtype: 'float32',
+    normalizeActivations: s.normalizeActivations ?? 'none', hookName: hook, modelName: model.hfId ?? model.name,
+    contextSize: o.contextSize ?? 128, prependBos: true, datasetPath: '', dtype: 'float32',
+    // SAELens, its evals and Neuronpedia resolve model_name and dataset_path as hub ids (saescope corpora are local
+    // files, so dataset_path stays empty); the local sources are kept under saescope_ keys.
+    extraMetadata: { saescope_model_path: model.name, saescope_dataset: o.corpus },
   };
 }
 
