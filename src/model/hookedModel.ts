@@ -17,6 +17,7 @@ import { batchInputs, validateTokens } from './inputs.ts';
 import { interventionFeeds } from './interventionFeeds.ts';
 import type { ModelSpec } from './spec.ts';
 import { WeightResolver } from './weightRefs.ts';
+import type { ChatTemplate } from '../tokenizer/chatTemplate.ts';
 import { generate, type GenerateOptions, type GenerateResult } from './generate.ts';
 import { WeightStore, type WeightStoreStats } from './weightStore.ts';
 import { QuantCache, type LinearToQuantize, type QuantCacheOptions } from './quant/quantCache.ts';
@@ -33,6 +34,8 @@ export interface ModelOptions extends QuantCacheOptions {
   readonly maxSessions?: number;
   /** The model's HF hub id, when known (written as SAELens's model_name). */
   readonly hfId?: string;
+  /** The instruct model's chat template, when its folder has one. */
+  readonly chatTemplate?: ChatTemplate;
 }
 
 /** What `info()` reports. */
@@ -119,6 +122,24 @@ export class HookedModel {
       postNorms: spec.postNorms,
     });
     this.checkWeights();
+  }
+
+  /**
+   * Token ids of `text` as one user turn with the assistant's turn opened
+   * (what HF's apply_chat_template(add_generation_prompt=True) tokenizes);
+   * throws when the model has no chat template.
+   */
+  chatPrompt(text: string, system?: string): number[] {
+    const t = this.options.chatTemplate;
+    if (!t) throw new Error(`${this.name} has no chat template (no chat_template in tokenizer_config.json, no chat_template.jinja): --chat needs an instruct model's template`);
+    if (!this.tokenizer) throw new Error(`${this.name} has no tokenizer`);
+    const messages = system ? [{ role: 'system', content: system }, { role: 'user', content: text }] : [{ role: 'user', content: text }];
+    return this.tokenizer.encode(t.render(messages, true), { bos: false });
+  }
+
+  /** Whether `chatPrompt` can wrap prompts (the model has a chat template). */
+  get hasChatTemplate(): boolean {
+    return this.options.chatTemplate !== undefined;
   }
 
   /** The model's HF hub id, when it was loaded by id or its config.json names one. */

@@ -10,6 +10,7 @@ import { resolveHfModel, type HubOptions } from '../io/hub.ts';
 import { loadLlama2c } from '../io/llama2c.ts';
 import type { RuntimeOptions } from '../runtime/session.ts';
 import { HfTokenizer } from '../tokenizer/hfTokenizer.ts';
+import { ChatTemplate } from '../tokenizer/chatTemplate.ts';
 import { Llama2cTokenizer } from '../tokenizer/llama2cTokenizer.ts';
 import { adapterFor } from './adapters/registry.ts';
 import { llama } from './adapters/llama.ts';
@@ -40,7 +41,7 @@ export function loadHfFolder(dir: string, opts: LoadOptions = {}): HookedModel {
   const weights = SafetensorsWeights.fromFolder(dir);
   const tokenizer = fs.existsSync(path.join(dir, 'tokenizer.json')) ? HfTokenizer.fromFolder(dir, cfg) : undefined;
   const named = typeof cfg._name_or_path === 'string' && HF_ID.test(cfg._name_or_path) ? cfg._name_or_path : undefined;
-  return new HookedModel(dir, spec, adapter, weights, tokenizer, opts.runtime, { hfId: named, ...opts });
+  return new HookedModel(dir, spec, adapter, weights, tokenizer, opts.runtime, { hfId: named, chatTemplate: ChatTemplate.fromFolder(dir), ...opts });
 }
 
 /** An HF hub id: owner/name. */

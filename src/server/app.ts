@@ -44,7 +44,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
   const names = (dir: string) => new Map(ctx.registry.list({ model: model.name, sae: dir, limit: 1e9 }).filter((r) => r.name).map((r) => [r.feature, r.name!]));
 
   app.get('/api/info', async (): Promise<C.InfoResponse> => ({
-    model: model.name, dModel: model.spec.dModel, nLayers: model.spec.nLayers, nCtx: model.spec.nCtx,
+    model: model.name, dModel: model.spec.dModel, nLayers: model.spec.nLayers, nCtx: model.spec.nCtx, chat: model.hasChatTemplate,
     saes: [...saes].map(([name, s]) => ({ name, hook: s.sae.cfg.hookName, dSae: s.sae.cfg.dSae, architecture: s.sae.cfg.architecture, k: s.sae.cfg.k })),
     presets: PRESETS, limits: { maxTextChars: ctx.maxTextChars, maxNewTokens: ctx.maxNewTokens },
   }));
@@ -142,6 +142,8 @@ async function steerRoute(ctx: Ctx, b: C.SteerRequest, reply: FastifyReply): Pro
   const features = b.features.map((f) => ({ ...f, feature: featureOf(s.sae, f.feature) }));
   const maxNewTokens = intOf(b.maxNewTokens, 40, 1, ctx.maxNewTokens, 'maxNewTokens');
   if (b.positions !== undefined && !['prompt', 'generated', 'all'].includes(b.positions)) throw new BadRequest('positions must be prompt, generated or all');
+  if (b.chat !== undefined && typeof b.chat !== 'boolean') throw new BadRequest('chat must be true or false');
+  if (b.chat && !ctx.model.hasChatTemplate) throw new BadRequest(`${ctx.model.name} has no chat template: turn chat off`);
   const send = (e: C.SteerEvent) => reply.raw.write(JSON.stringify(e) + '\n');
   // Queue first: a full queue answers 503 before any streaming starts.
   await ctx.queue.run(async () => {
@@ -149,7 +151,7 @@ async function steerRoute(ctx: Ctx, b: C.SteerRequest, reply: FastifyReply): Pro
     try {
       const r = await steer(ctx.model, s.sae, prompt, {
       features, positions: b.positions, maxNewTokens, temperature: b.temperature ?? 1, seed: intOf(b.seed, 0, 0, 2 ** 31, 'seed'),
-      registry: ctx.registry, saeName: s.dir,
+      registry: ctx.registry, saeName: s.dir, chat: b.chat === true,
       onToken: (_id, text) => send({ kind: 'token', which: 'steered', text }),
       onUnsteeredToken: (_id, text) => send({ kind: 'token', which: 'unsteered', text }),
       });

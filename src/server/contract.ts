@@ -21,6 +21,8 @@ export interface InfoResponse {
   readonly dModel: number;
   readonly nLayers: number;
   readonly nCtx: number;
+  /** Whether the model has a chat template (the Steer page's chat toggle). */
+  readonly chat: boolean;
   readonly saes: readonly { name: string; hook: string; dSae: number; architecture: string; k?: number }[];
   readonly presets: Readonly<Record<string, number>>;
   readonly limits: { maxTextChars: number; maxNewTokens: number };
@@ -85,6 +87,8 @@ export interface SteerRequest {
   readonly maxNewTokens?: number;
   readonly temperature?: number;
   readonly seed?: number;
+  /** Wrap the prompt as a user turn of the model's chat template. */
+  readonly chat?: boolean;
 }
 export type SteerEvent =
   | { kind: 'token'; which: 'steered' | 'unsteered'; text: string }

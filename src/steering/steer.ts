@@ -29,6 +29,8 @@ export type SteerPositions = 'prompt' | 'generated' | 'all';
 
 /** Options of steered generation. */
 export interface SteerOptions extends Omit<GenerateOptions, 'interventions' | 'returnLogits' | 'onToken'> {
+  /** Wrap the prompt as a user turn of the model's chat template, with the assistant's turn opened. */
+  readonly chat?: boolean;
   readonly features: readonly FeatureSteer[];
   /** Default `all`. */
   readonly positions?: SteerPositions;
@@ -109,7 +111,7 @@ export function positionsFor(p: SteerPositions, promptLength: number, nCtx: numb
 
 /** Generates steered and unsteered text from the same prompt and seed. */
 export async function steer(model: HookedModel, sae: Sae, prompt: string, o: SteerOptions): Promise<SteerResult> {
-  const promptIds = model.toTokens(prompt, o.prependBos ?? true)[0];
+  const promptIds = o.chat ? model.chatPrompt(prompt) : model.toTokens(prompt, o.prependBos ?? true)[0];
   const { interventions, strengths } = await steeringInterventions(model, sae, o.features, o.positions ?? 'all', promptIds.length, o);
   const { features: _f, positions: _p, registry: _r, saeName: _n, onToken, onUnsteeredToken, ...gen } = o;
   const unsteered = await model.generate(promptIds, { ...gen, onToken: onUnsteeredToken });

@@ -23,6 +23,8 @@ import { steeringInterventions, type SteerPositions } from './steer.ts';
 export interface SweepOptions {
   readonly features: readonly number[];
   readonly prompts: readonly string[];
+  /** Wrap each prompt as a user turn of the model's chat template. */
+  readonly chat?: boolean;
   /** Magnitudes as multiples of each feature's typical maximum activation (default 16 from 0 to 8). */
   readonly magnitudes?: readonly number[];
   readonly maxNewTokens?: number;
@@ -102,7 +104,7 @@ export async function sweep(model: HookedModel, sae: Sae, o: SweepOptions): Prom
   const total = o.features.length * o.prompts.length * mags.length;
   for (const f of o.features) {
     for (let p = 0; p < o.prompts.length; p++) {
-      const promptIds = model.toTokens(o.prompts[p])[0];
+      const promptIds = o.chat ? model.chatPrompt(o.prompts[p]) : model.toTokens(o.prompts[p])[0];
       for (const m of mags) {
         const strength = m * tm.values.get(f)!;
         const { interventions } = await steeringInterventions(model, sae, [{ feature: f, strength }], o.positions ?? 'all', promptIds.length);

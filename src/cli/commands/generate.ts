@@ -14,6 +14,7 @@ export function registerGenerate(program: Command): void {
     .option('--top-p <p>', 'nucleus sampling threshold', parseNumber('--top-p'))
     .option('--seed <s>', 'sampling seed', parseCount('--seed'), 0)
     .option('--stop <text...>', 'strings that end generation')
+    .option('--chat', "wrap the prompt as a user turn of the model's chat template (instruct models)")
     .option('--json', 'print {"promptIds", "ids", "text", "load_seconds", "peak_rss_mib", ...} as JSON')
     .option('--verbose', 'print load time and memory to stderr')
     .argument('<prompt>', 'the prompt text')
@@ -23,8 +24,9 @@ export function registerGenerate(program: Command): void {
       const model = await loadForCli(o.model, o);
       let printed = 0;
       const stream = !o.json;
-      if (stream) process.stdout.write(prompt);
-      const r = await model.generate(prompt, {
+      const input = o.chat ? model.chatPrompt(prompt) : prompt;
+      if (stream) process.stdout.write(o.chat ? model.tokenizer!.decode(input as number[]) : prompt);
+      const r = await model.generate(input, {
         maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed, stop: o.stop,
         onToken: (_id, text) => {
           loadSeconds ??= (performance.now() - t0) / 1000;

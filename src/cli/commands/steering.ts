@@ -35,6 +35,7 @@ export function registerSteering(program: Command): void {
     .option('--temperature <t>', 'temperature', parseNumber('--temperature'), 1)
     .option('--seed <s>', 'seed', parseCount('--seed'), 0)
     .option('--registry <db>', 'registry with scans (typical maxima for presets)')
+    .option('--chat', "wrap the prompt as a user turn of the model's chat template")
     .option('--json', 'print JSON')
     .argument('<prompt>')
     .action(async (prompt: string, o) => {
@@ -47,7 +48,7 @@ export function registerSteering(program: Command): void {
       const features: FeatureSteer[] = list(o.feature, '--feature').map((feature) =>
         o.preset ? { feature, preset: o.preset as Preset } : o.strength !== undefined ? { feature, strength: o.strength } : { feature, clamp: o.clamp });
       const registry = maybeRegistry(o.registry);
-      const r = await steer(model, sae, prompt, { features, positions: o.positions as SteerPositions, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, registry, saeName: o.sae });
+      const r = await steer(model, sae, prompt, { features, positions: o.positions as SteerPositions, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, registry, saeName: o.sae, chat: o.chat === true });
       registry?.close();
       if (o.json) return void process.stdout.write(JSON.stringify({ strengths: r.strengths, unsteered: r.unsteered.text, steered: r.steered.text, unsteeredIds: r.unsteered.ids, steeredIds: r.steered.ids }, null, 2) + '\n');
       process.stdout.write(`strengths: ${r.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `+${s.strength!.toFixed(2)}`}`).join(', ')}\n\n`);
@@ -63,6 +64,7 @@ export function registerSteering(program: Command): void {
     .option('--max-new-tokens <n>', 'tokens per output', parseCount('--max-new-tokens'), 32)
     .option('--positions <p>', 'prompt, generated or all', 'all')
     .option('--registry <db>', 'registry: typical maxima in, calibrated ranges out')
+    .option('--chat', "wrap each prompt as a user turn of the model's chat template")
     .option('--csv <file>', 'write every output as CSV')
     .option('--out <file>', 'write the whole result as JSON')
     .option('--json', 'print the calibration as JSON')
@@ -75,7 +77,7 @@ export function registerSteering(program: Command): void {
       const registry = o.registry ? Registry.open(o.registry) : maybeRegistry(undefined);
       const bar = new cliProgress.SingleBar({ format: ' sweep [{bar}] {percentage}% | {value}/{total} outputs | {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);
       bar.start(1, 0);
-      const r = await sweep(model, sae, { features, prompts, magnitudes, maxNewTokens: o.maxNewTokens, positions: o.positions as SteerPositions, registry, saeName: o.sae, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
+      const r = await sweep(model, sae, { features, prompts, magnitudes, maxNewTokens: o.maxNewTokens, positions: o.positions as SteerPositions, registry, saeName: o.sae, chat: o.chat === true, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
       bar.stop();
       registry?.close();
       if (o.csv) writeSweepCsv(o.csv, r.records);

@@ -16,6 +16,8 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
   const value = h('input', { id: 'value', value: '10', size: 6 }) as HTMLInputElement;
   const positions = h('select', { id: 'positions' }, ...['all', 'prompt', 'generated'].map((p) => h('option', { value: p }, p)));
   const seed = h('input', { id: 'seed', value: '0', size: 4 }) as HTMLInputElement;
+  const chat = h('input', { id: 'chat', type: 'checkbox', title: info.chat ? "wrap the prompt as a user turn of the model's chat template" : 'this model has no chat template' }) as HTMLInputElement;
+  chat.disabled = !info.chat;
   const plain = h('pre', { id: 'unsteered', class: 'gen' });
   const steered = h('pre', { id: 'steered', class: 'gen' });
   const status = h('p', { id: 'steer-status' });
@@ -28,7 +30,7 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
     const m = mode.value;
     const fs = list().map((f) => (m === 'strength' ? { feature: f, strength: Number(value.value) } : m === 'clamp' ? { feature: f, clamp: Number(value.value) } : { feature: f, preset: m as 'medium' }));
     try {
-      await api.steer({ sae: sae.value, prompt: prompt.value, features: fs, positions: positions.value as 'all', maxNewTokens: 40, seed: Number(seed.value) }, (e) => {
+      await api.steer({ sae: sae.value, prompt: prompt.value, features: fs, positions: positions.value as 'all', maxNewTokens: 40, seed: Number(seed.value), chat: chat.checked }, (e) => {
         if (e.kind === 'token') (e.which === 'steered' ? steered : plain).textContent = prompt.value + e.text;
         if (e.kind === 'done') status.textContent = `strengths: ${e.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `+${s.strength!.toFixed(2)}`}`).join(', ')}`;
         if (e.kind === 'error') showError(e.error);
@@ -69,7 +71,7 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
   };
   app.append(
     h('h1', {}, 'Steer'),
-    h('div', { class: 'row' }, sae, h('label', {}, 'features ', features), mode, value, h('label', {}, 'positions ', positions), h('label', {}, 'seed ', seed)),
+    h('div', { class: 'row' }, sae, h('label', {}, 'features ', features), mode, value, h('label', {}, 'positions ', positions), h('label', {}, 'seed ', seed), h('label', {}, chat, ' chat')),
     h('div', { class: 'row' }, prompt, h('button', { id: 'steer', onclick: () => void run() }, 'Steer'), h('button', { id: 'run-sweep', onclick: () => void runSweep() }, 'Sweep magnitudes')),
     status,
     h('div', { class: 'cols' }, h('div', {}, h('h3', {}, 'Unsteered'), plain), h('div', {}, h('h3', {}, 'Steered'), steered)),
