@@ -32,8 +32,8 @@ export interface ExplanationRecord {
   readonly id: number;
   readonly feature: number;
   readonly explanation: string;
-  /** `llm` or `heuristic` (never shown as an LLM explanation). */
-  readonly source: 'llm' | 'heuristic';
+  /** `llm`, `heuristic` (never shown as an LLM explanation) or `neuronpedia` (imported). */
+  readonly source: 'llm' | 'heuristic' | 'neuronpedia';
   readonly explainerModel: string | null;
   readonly promptVersion: string | null;
   readonly scores: Readonly<Record<string, unknown>>;
@@ -171,7 +171,7 @@ export class Registry {
   explanations(model: string, sae: string, feature: number): ExplanationRecord[] {
     const rows = this.db.prepare('SELECT * FROM explanations WHERE model = ? AND sae = ? AND feature = ? ORDER BY id DESC').all(model, sae, feature) as Record<string, unknown>[];
     return rows.map((r) => ({
-      id: r.id as number, feature: r.feature as number, explanation: r.explanation as string, source: r.source as 'llm' | 'heuristic',
+      id: r.id as number, feature: r.feature as number, explanation: r.explanation as string, source: r.source as ExplanationRecord['source'],
       explainerModel: (r.explainer_model as string) ?? null, promptVersion: (r.prompt_version as string) ?? null,
       scores: JSON.parse(r.scores as string) as Record<string, unknown>, createdAt: r.created_at as string,
     }));

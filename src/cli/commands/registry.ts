@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { defaultRegistryPath, Registry, type FeaturePatch } from '../../registry/registry.ts';
 import { parseCount, parseNumber } from '../options.ts';
 import { table } from '../table.ts';
+import { importNeuronpedia } from '../../registry/neuronpedia.ts';
+import { loadSae } from '../../sae/load.ts';
 
 function open(o: { registry?: string }): Registry {
   return Registry.open(o.registry ?? defaultRegistryPath());
@@ -73,5 +75,34 @@ export function registerRegistry(program: Command): void {
       const n = r.importJson(o.model, o.sae, data as Record<string, never>);
       r.close();
       process.stderr.write(`imported ${n} features\n`);
+    });
+
+  common(reg.command('import-neuronpedia').description("import explanations from a Neuronpedia export (JSON array or JSONL, .gz too), matched by model, SAE and index"))
+    .requiredOption('--model <m>', 'registry model name to file them under')
+    .requiredOption('--sae <s>', 'registry SAE name (an SAE folder: its metadata.neuronpedia_id and d_sae are used)')
+    .option('--np-id <model/sae>', "Neuronpedia's ids, e.g. gemma-2-2b/20-gemmascope-mlp-16k (default: the SAE folder's neuronpedia_id)")
+    .option('--json', 'print the report as JSON')
+    .argument('<file>')
+    .action((file: string, o) => {
+      let npId: string | undefined = o.npId;
+      let dSae: number | undefined;
+      if (fs.existsSync(o.sae) && fs.statSync(o.sae).isDirectory()) {
+        const sae = loadSae(o.sae);
+        dSae = sae.cfg.dSae;
+        const id = sae.cfg.extraMetadata?.neuronpedia_id;
+        npId ??= typeof id === 'string' ? id : undefined;
+      }
+      if (!npId) throw new Error('give --np-id MODEL/SAE (Neuronpedia ids, e.g. gpt2-small/6-res-jb): the SAE has no neuronpedia_id');
+      const slash = npId.indexOf('/');
+      if (slash <= 0 || slash === npId.length - 1) throw new Error(`--np-id must be MODEL/SAE, got '${npId}'`);
+      const r = open(o);
+      try {
+        const report = importNeuronpedia(r, file, { model: o.model, sae: o.sae, npModel: npId.slice(0, slash), npSae: npId.slice(slash + 1), dSae });
+        if (o.json) return void process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+        const skipped = Object.entries(report.skipped).map(([k, v]) => `${v} ${k}`);
+        process.stderr.write(`imported ${report.imported} explanations for ${report.features} features${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}\n`);
+      } finally {
+        r.close();
+      }
     });
 }
