@@ -47,7 +47,7 @@ test('a corrupt header (not JSON, wrong sizes, bad dtype) is named', () => {
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(5n);
   fs.writeFileSync(file, Buffer.concat([len, Buffer.from('{oops')]));
-  assert.throws(() => SafetensorsFile.open(file), /x\.safetensors: corrupt safetensors header \(not JSON/);
+  assert.throws(() => SafetensorsFile.open(file), /x\.safetensors: corrupt safetensors header \(not UTF-8 JSON/);
   fs.writeFileSync(file, header({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } }, 16));
   assert.throws(() => SafetensorsFile.open(file), /tensor 'w' spans 16 bytes but F32 \[3\] needs 12/);
   fs.writeFileSync(file, header({ w: { dtype: 'Q4', shape: [4], data_offsets: [0, 16] } }, 16));
@@ -66,7 +66,7 @@ test('a missing tensor is named', async () => {
 test('an unknown model_type lists the supported ones', async () => {
   const dir = tmpDir();
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'bert' }));
-  await assert.rejects(loadModel(dir), /config\.json: unknown model_type "bert" \(supported: gpt2, gpt_neox, llama, mistral, qwen2\)/);
+  await assert.rejects(loadModel(dir), /config\.json: unknown model_type "bert" \(supported: gpt2, gpt_neox, llama, mistral, qwen2, qwen3, gemma, gemma2\)/);
 });
 
 test('an unknown hook name lists the valid ones', async () => {

@@ -53,18 +53,24 @@ export class SafetensorsFile {
       const lenBuf = Buffer.alloc(8);
       fs.readSync(fd, lenBuf, 0, 8, 0);
       const headerLen = Number(lenBuf.readBigUInt64LE(0));
+      if (headerLen > MAX_HEADER) throw new Error(`${file}: corrupt safetensors file: header length ${headerLen} exceeds the ${MAX_HEADER / 2 ** 20} MiB limit`);
       if (headerLen > size - 8) {
         throw new Error(`${file}: truncated or corrupt safetensors file: header length ${headerLen} runs past the end of the file (${size} bytes)`);
       }
       const hb = Buffer.alloc(headerLen);
       fs.readSync(fd, hb, 0, headerLen, 8);
-      let header: Record<string, unknown>;
+      let header: unknown;
+      let text: string;
       try {
-        header = JSON.parse(hb.toString('utf8')) as Record<string, unknown>;
+        text = new TextDecoder('utf-8', { fatal: true }).decode(hb);
+        header = JSON.parse(text);
       } catch (e) {
-        throw new Error(`${file}: corrupt safetensors header (not JSON: ${(e as Error).message})`);
+        throw new Error(`${file}: corrupt safetensors header (not UTF-8 JSON: ${(e as Error).message})`);
       }
-      const { tensors, metadata } = parseHeader(file, header, 8 + headerLen, size);
+      if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new Error(`${file}: corrupt safetensors header (not a JSON object: ${text.slice(0, 40)})`);
+      const dup = duplicateKey(text);
+      if (dup !== undefined) throw new Error(`${file}: corrupt safetensors header: tensor '${dup}' is listed twice`);
+      const { tensors, metadata } = parseHeader(file, header as Record<string, unknown>, 8 + headerLen, size);
       return new SafetensorsFile(file, tensors, metadata);
     } finally {
       fs.closeSync(fd);
@@ -137,7 +143,10 @@ function parseHeader(file: string, header: Record<string, unknown>, dataStart: n
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') {
-      metadata = (raw ?? {}) as Record<string, string>;
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || Object.values(raw).some((v) => typeof v !== 'string')) {
+        throw new Error(`${file}: corrupt safetensors header: __metadata__ must map strings to strings`);
+      }
+      metadata = raw as Record<string, string>;
       continue;
     }
     const m = raw as { dtype?: string; shape?: unknown; data_offsets?: unknown };
@@ -163,7 +172,45 @@ function parseHeader(file: string, header: Record<string, unknown>, dataStart: n
     }
     tensors.set(name, { name, dtype, shape, start: dataStart + offs[0], length });
   }
+  // As the safetensors crate requires: the tensors tile the data exactly (no overlap, no hole, nothing after).
+  let end = dataStart;
+  for (const t of [...tensors.values()].sort((a, b) => a.start - b.start || a.length - b.length)) {
+    if (t.start !== end) {
+      throw new Error(`${file}: corrupt safetensors header: tensor '${t.name}' starts at data byte ${t.start - dataStart}, expected ${end - dataStart} (${t.start < end ? 'it overlaps the previous tensor' : 'a gap before it'})`);
+    }
+    end = t.start + t.length;
+  }
+  if (end !== size) throw new Error(`${file}: corrupt safetensors file: ${size - end} bytes after the last tensor`);
   return { tensors, metadata };
+}
+
+/** Largest header accepted (the safetensors crate's limit is 100,000,000 bytes). */
+const MAX_HEADER = 100_000_000;
+
+/** The first top-level key of JSON object text that occurs twice (JSON.parse keeps the last silently). */
+function duplicateKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+    else if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1) {
+        let k = j + 1;
+        while (k < text.length && /\s/.test(text[k])) k++;
+        if (text[k] === ':') {
+          const key = JSON.parse(text.slice(i, j + 1)) as string;
+          if (seen.has(key)) return key;
+          seen.add(key);
+        }
+      }
+      i = j;
+    }
+  }
+  return undefined;
 }
 
 /** Integer and F64 tensors as float32 (F32, F16 and BF16 are read by `readF32` directly). */

@@ -17,6 +17,7 @@ import { batchInputs, validateTokens } from './inputs.ts';
 import { interventionFeeds } from './interventionFeeds.ts';
 import type { ModelSpec } from './spec.ts';
 import { WeightResolver } from './weightRefs.ts';
+import { numel } from '../tensor/tensor.ts';
 import type { ChatTemplate } from '../tokenizer/chatTemplate.ts';
 import { generate, type GenerateOptions, type GenerateResult } from './generate.ts';
 import { WeightStore, type WeightStoreStats } from './weightStore.ts';
@@ -114,6 +115,7 @@ export class HookedModel {
     if (!['f32', 'int8', 'int4'].includes(this.weightMode)) throw new Error(`weights must be f32, int8 or int4, got '${String(this.weightMode)}'`);
     this.resolver = new WeightResolver(adapter, weights, name);
     this.store = new WeightStore(weights, name);
+    this.checkWeights();
     this.hooks = hookPoints({
       nLayers: spec.nLayers,
       learnedPositions: spec.positions === 'learned',
@@ -121,7 +123,6 @@ export class HookedModel {
       gatedMlp: spec.gatedMlp,
       postNorms: spec.postNorms,
     });
-    this.checkWeights();
   }
 
   /**
@@ -296,8 +297,26 @@ export class HookedModel {
   }
 
   /** Fails at load, naming the tensor, when a required weight is missing or misshapen. */
+  /**
+   * Checks the config's sizes, then every block's tensors against them
+   * (element counts, so either orientation passes), so a config that lies
+   * about the checkpoint fails fast, naming the field or the tensor.
+   */
   private checkWeights(): void {
     const { spec } = this;
+    const where = `${this.name}: config`;
+    const bounded = (name: string, v: number, max: number) => {
+      if (!Number.isInteger(v) || v < 1 || v > max) throw new Error(`${where}: ${name} must be an integer in [1, ${max}], got ${v}`);
+    };
+    bounded('num_hidden_layers', spec.nLayers, 4096);
+    bounded('hidden_size', spec.dModel, 1 << 16);
+    bounded('num_attention_heads', spec.nHeads, 1024);
+    bounded('num_key_value_heads', spec.nKvHeads, spec.nHeads);
+    if (spec.nHeads % spec.nKvHeads !== 0) throw new Error(`${where}: num_attention_heads ${spec.nHeads} is not a multiple of num_key_value_heads ${spec.nKvHeads}`);
+    if (!Number.isInteger(spec.dHead) || spec.dHead < 1) throw new Error(`${where}: head width ${spec.dHead} is not a positive integer (hidden_size / num_attention_heads, or head_dim)`);
+    bounded('intermediate_size', spec.dMlp, 1 << 20);
+    bounded('vocab_size', spec.dVocab, 1 << 24);
+    bounded('max_position_embeddings', spec.nCtx, 1 << 24);
     const r = this.resolver;
     const expectRows = (w: 'W_E' | 'W_U') => {
       const ref = r.get(w);
@@ -308,10 +327,24 @@ export class HookedModel {
     };
     expectRows('W_E');
     expectRows('W_U');
-    for (let L = 0; L < spec.nLayers; L++) {
-      for (const w of ['ln1.w', 'ln2.w', 'W_O', 'W_in', 'W_out', 'W_qkv', 'W_Q', 'W_K', 'W_V', 'W_gate'] as const) {
-        if (r.declares(w)) r.get(w, L);
+    const { dModel: d, nHeads: H, nKvHeads: KV, dHead: hd, dMlp: F } = spec;
+    const sizes: Partial<Record<CanonicalWeight, number>> = {
+      'ln1.w': d, 'ln2.w': d, 'ln1_post.w': d, 'ln2_post.w': d, 'q_norm.w': hd, 'k_norm.w': hd,
+      W_Q: d * H * hd, W_K: d * KV * hd, W_V: d * KV * hd, W_qkv: d * (H + 2 * KV) * hd, W_O: H * hd * d,
+      W_gate: d * F, W_in: d * F, W_out: F * d,
+    };
+    // The last block first: a config with too many layers fails at once.
+    for (const L of [spec.nLayers - 1, ...Array.from({ length: spec.nLayers - 1 }, (_, i) => i)]) {
+      for (const [w, n] of Object.entries(sizes) as [CanonicalWeight, number][]) {
+        if (!r.declares(w)) continue;
+        const ref = r.find(w, L);
+        if (!ref) continue;
+        const shape = this.weights.shape(ref.name);
+        if (numel(shape) !== n) throw new Error(`${this.name}: tensor '${ref.name}' has shape [${shape.join(', ')}] (${numel(shape)} values), but config.json implies ${n} for ${w}`);
       }
+    }
+    if (r.present('ln1.w', spec.nLayers)) {
+      throw new Error(`${where}: num_hidden_layers is ${spec.nLayers} but the checkpoint has more blocks`);
     }
     r.get('ln_final.w');
   }

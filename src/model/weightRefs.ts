@@ -51,6 +51,13 @@ export class WeightResolver {
     return r;
   }
 
+  /** Whether the checkpoint holds a canonical weight at a layer (never throws). */
+  present(w: CanonicalWeight, layer = -1): boolean {
+    const ref = this.adapter.weights[w];
+    if (!ref) return false;
+    return (typeof ref.from === 'string' ? [ref.from] : ref.from).some((n) => this.byStripped.has(n.replace('{L}', String(layer))));
+  }
+
   /** Whether the adapter declares a canonical weight (present or optional). */
   declares(w: CanonicalWeight): boolean {
     return this.adapter.weights[w] !== undefined;

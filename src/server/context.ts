@@ -21,6 +21,12 @@ export interface ServerOptions {
   readonly webDir?: string;
   /** Folder for job checkpoints and scan state (default: the first data folder's .saescope-jobs). */
   readonly jobsDir?: string;
+  /**
+   * Host names the server answers to besides loopback (127.0.0.1, localhost,
+   * [::1]): the interface it listens on, when that is a name or address other
+   * than a wildcard. Any other Host header is refused (DNS rebinding).
+   */
+  readonly hosts?: readonly string[];
 }
 
 export interface Ctx {

@@ -1,4 +1,5 @@
 /** `saescope serve`: the web app over a model and its SAEs, on 127.0.0.1 by default. */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { defaultRegistryPath } from '../../registry/registry.ts';
@@ -12,7 +13,7 @@ export function registerServe(program: Command): void {
     .requiredOption('--model <pathOrId>', 'model')
     .requiredOption('--sae <name=dir...>', 'SAE folders, as name=dir (or just dir)')
     .option('--registry <db>', 'registry file', defaultRegistryPath())
-    .option('--data <dir...>', 'folders requests may read and write (corpora, job outputs)', ['.'])
+    .option('--data <dir...>', 'folders requests may read and write (corpora, job outputs); default ./saescope-data, created')
     .option('--host <host>', 'interface', '127.0.0.1')
     .option('--port <port>', 'port', parseCount('--port'), 5173)
     .option('--queue <n>', 'requests that may wait for the model', parseCount('--queue'), 64)
@@ -23,7 +24,9 @@ export function registerServe(program: Command): void {
         const [name, dir] = spec.includes('=') ? spec.split('=', 2) : [path.basename(spec), spec];
         saes[name] = dir;
       }
-      const { app } = await buildServer(model, { saes, registry: o.registry, dataDirs: o.data, queueLimit: o.queue });
+      const data: string[] = o.data ?? [path.resolve('saescope-data')];
+      if (!o.data) fs.mkdirSync(data[0], { recursive: true });
+      const { app } = await buildServer(model, { saes, registry: o.registry, dataDirs: data, queueLimit: o.queue, hosts: [o.host] });
       const address = await app.listen({ host: o.host, port: o.port });
       process.stderr.write(`saescope serving ${model.name} at ${address}\n`);
       const stop = async () => {

@@ -1,0 +1,141 @@
+/**
+ * The reliability probe's FAIL classes (../shared/research/reliability-probe.md)
+ * as tests: lying safetensors headers (the safetensors crate's rules: no
+ * duplicate names, tensors tile the data exactly, a bounded UTF-8 JSON object
+ * header), config sizes that do not match the checkpoint, the server's Host
+ * and Origin checks, symlinks out of the data folders, and SAE folders that
+ * are swapped whole.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.ts';
+import { loadModel } from '../src/model/load.ts';
+import { confinedPath } from '../src/server/paths.ts';
+import { loadSae } from '../src/sae/load.ts';
+import { saveSae } from '../src/sae/saelensFormat.ts';
+import { fixtures, tmpDir } from './helpers.ts';
+
+/** A safetensors file from a raw header text and data bytes. */
+function raw(headerText: string, data: number): Buffer {
+  const h = Buffer.from(headerText);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(h.length));
+  return Buffer.concat([len, h, Buffer.alloc(data)]);
+}
+
+function opens(buf: Buffer): () => SafetensorsFile {
+  const file = path.join(tmpDir(), 'x.safetensors');
+  fs.writeFileSync(file, buf);
+  return () => SafetensorsFile.open(file);
+}
+
+test('safetensors headers that lie are refused, naming the fault (probe B1, B2, B6, B8, B11, B12)', () => {
+  const ok = '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}';
+  assert.equal(opens(raw(ok, 16))().tensors.size, 2);
+  assert.throws(opens(raw(ok.replace('[8,16]', '[0,8]'), 16)), /tensor 'b' starts at data byte 0, expected 8 \(it overlaps the previous tensor\)|16 bytes|8 bytes after/);
+  assert.throws(opens(raw('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}', 16)), /tensor 'a' is listed twice/);
+  assert.throws(opens(raw(ok, 16 + 1024)), /1024 bytes after the last tensor/);
+  assert.throws(opens(raw('{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}', 16)), /starts at data byte 8, expected 0 \(a gap before it\)/);
+  assert.throws(opens(raw('null', 0)), /not a JSON object/);
+  assert.throws(opens(raw('{"__metadata__":{"k":1},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', 8)), /__metadata__ must map strings to strings/);
+  const bad = Buffer.concat([raw('{"__metadata__":{"k":"', 0).subarray(0, 8), Buffer.from('{"__metadata__":{"k":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}}')]);
+  bad.writeBigUInt64LE(BigInt(bad.length - 8), 0);
+  assert.throws(opens(bad), /not UTF-8 JSON/);
+  const huge = Buffer.alloc(16);
+  huge.writeBigUInt64LE(1_500_000_000n, 0);
+  assert.throws(opens(huge), /header length 1500000000 exceeds the 95\.\d+ MiB limit/);
+});
+
+test('config sizes that do not match the checkpoint fail fast, naming the field (probe M1-M3, M5-M7)', async () => {
+  const src = path.join(fixtures, 'tiny-llama');
+  const cfg0 = JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8'));
+  const withCfg = (patch: Record<string, unknown>) => {
+    const dir = tmpDir();
+    fs.copyFileSync(path.join(src, 'model.safetensors'), path.join(dir, 'model.safetensors'));
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...cfg0, ...patch }));
+    return dir;
+  };
+  const t0 = performance.now();
+  await assert.rejects(loadModel(withCfg({ num_hidden_layers: 1e9 })), /num_hidden_layers must be an integer in \[1, 4096\], got 1000000000/);
+  await assert.rejects(loadModel(withCfg({ num_hidden_layers: 1e3 })), /missing tensor 'layers\.999\./);
+  assert.ok(performance.now() - t0 < 5000, 'refused without building anything');
+  await assert.rejects(loadModel(withCfg({ num_hidden_layers: 0 })), /num_hidden_layers must be an integer in \[1, 4096\], got 0/);
+  await assert.rejects(loadModel(withCfg({ num_hidden_layers: 1 })), /num_hidden_layers is 1 but the checkpoint has more blocks/);
+  await assert.rejects(loadModel(withCfg({ max_position_embeddings: 2 ** 40 })), /max_position_embeddings must be an integer in \[1, 16777216\]/);
+  await assert.rejects(loadModel(withCfg({ num_attention_heads: 0 })), /num_attention_heads must be an integer/);
+  await assert.rejects(loadModel(withCfg({ num_attention_heads: 3, num_key_value_heads: 3 })), /head width 10\.6+ is not a positive integer/);
+  await assert.rejects(loadModel(withCfg({ num_key_value_heads: 3 })), /num_attention_heads 4 is not a multiple of num_key_value_heads 3/);
+  await assert.rejects(loadModel(withCfg({ intermediate_size: 1e12 })), /intermediate_size must be an integer in \[1, 1048576\]/);
+  await assert.rejects(loadModel(withCfg({ intermediate_size: cfg0.intermediate_size + 1 })), /tensor 'model\.layers\.\d+\.mlp\.gate_proj\.weight' has shape .* but config\.json implies/);
+});
+
+test('request paths are confined on real paths: a symlink inside --data cannot lead out (probe S6, S7)', () => {
+  const data = tmpDir();
+  const outside = tmpDir();
+  fs.writeFileSync(path.join(outside, 'secret.txt'), 'secret');
+  fs.symlinkSync(outside, path.join(data, 'link'));
+  fs.writeFileSync(path.join(data, 'corpus.txt'), 'fine');
+  assert.equal(confinedPath('corpus.txt[0:5]', [data], 'corpus'), path.join(fs.realpathSync(data), 'corpus.txt') + '[0:5]');
+  assert.throws(() => confinedPath('link/secret.txt', [data], 'corpus'), /corpus 'link\/secret\.txt' is outside the data folders/);
+  assert.throws(() => confinedPath('link/new-sae', [data], 'out'), /outside the data folders/, 'a path to be created through the link');
+  assert.throws(() => confinedPath('../x', [data], 'out'), /outside/);
+  assert.throws(() => confinedPath('a\0b', [data], 'out'), /NUL/);
+});
+
+test('an SAE folder is swapped whole: a failed save leaves the old SAE loading as it was (probe R7, D3)', () => {
+  const src = loadSae(path.join(fixtures, 'sae-topk'));
+  const dir = path.join(tmpDir(), 'sae');
+  saveSae(src, dir);
+  fs.writeFileSync(path.join(dir, 'notes.txt'), 'kept');
+  const before = fs.readFileSync(path.join(dir, 'sae_weights.safetensors'));
+  let calls = 0;
+  // A disk that fills after the first file's bytes: the second file's write comes up short.
+  const write = (fd: number, buf: NodeJS.ArrayBufferView, off?: number, len?: number, pos?: number | null) => {
+    calls++;
+    if (calls > 3) return 0;
+    return fs.writeSync(fd, buf as Uint8Array, off, len, pos);
+  };
+  const changed = { ...src.weights, b_dec: { ...src.weights.b_dec, data: src.weights.b_dec.data.map((v) => v + 1) } };
+  const other = new (src.constructor as typeof import('../src/sae/sae.ts').Sae)(src.cfg, changed);
+  assert.throws(() => saveSae(other, dir, { log10Density: new Float32Array(src.cfg.dSae), write }), /made no progress .* \(disk full\?\)/);
+  assert.deepEqual(fs.readFileSync(path.join(dir, 'sae_weights.safetensors')), before, 'the old weights are intact');
+  assert.deepEqual(loadSae(dir).weights.b_dec.data, src.weights.b_dec.data);
+  assert.equal(fs.readFileSync(path.join(dir, 'notes.txt'), 'utf8'), 'kept');
+  assert.deepEqual(fs.readdirSync(path.dirname(dir)), ['sae'], 'no temporary folder is left behind');
+  saveSae(other, dir);
+  assert.deepEqual(loadSae(dir).weights.b_dec.data, changed.b_dec.data);
+  assert.equal(fs.readFileSync(path.join(dir, 'notes.txt'), 'utf8'), 'kept', 'other files are carried into the new folder');
+  writeSafetensors(path.join(tmpDir(), 'ok.safetensors'), { a: changed.b_dec });
+});
+
+test('the server answers only loopback Host names and refuses cross-origin writes (probe S3, DNS rebinding)', async () => {
+  const { buildServer } = await import('../src/server/app.ts');
+  const { Sae } = await import('../src/sae/sae.ts');
+  const model = await loadModel(path.join(fixtures, 'tiny-gpt2'));
+  const d = model.spec.dModel;
+  const zeros = (shape: number[]) => ({ dtype: 'float32' as const, shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.01) });
+  const saeDir = path.join(tmpDir(), 'sae');
+  saveSae(new Sae({ architecture: 'standard', dIn: d, dSae: 8, applyBDecToInput: true, normalizeActivations: 'none', hookName: 'blocks.0.hook_resid_post', modelName: 'tiny', contextSize: 16, prependBos: true, datasetPath: '', dtype: 'float32' },
+    { W_enc: zeros([d, 8]), b_enc: zeros([8]), W_dec: zeros([8, d]), b_dec: zeros([d]) }), saeDir);
+  const data = tmpDir();
+  const { app } = await buildServer(model, { saes: { s: saeDir }, registry: path.join(data, 'r.db'), dataDirs: [data] });
+  const put = (headers: Record<string, string>) => app.inject({ method: 'PUT', url: '/api/feature/s/1', headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify({ name: 'x' }) });
+  const get = (host: string) => app.inject({ method: 'GET', url: '/api/info', headers: { host } });
+  assert.equal((await get('127.0.0.1:5173')).statusCode, 200);
+  assert.equal((await get('localhost:5173')).statusCode, 200);
+  assert.equal((await get('[::1]:5173')).statusCode, 200);
+  const evil = await get('evil.example:5173');
+  assert.equal(evil.statusCode, 403);
+  assert.match(evil.json().error, /Host 'evil\.example:5173' is not served here/);
+  assert.equal((await put({ host: 'evil.example' })).statusCode, 403, 'a rebinding page cannot write the registry');
+  const cross = await put({ host: '127.0.0.1:5173', origin: 'http://evil.example' });
+  assert.equal(cross.statusCode, 403);
+  assert.match(cross.json().error, /cross-origin write refused/);
+  assert.equal((await put({ host: '127.0.0.1:5173', origin: 'http://127.0.0.1:9999' })).statusCode, 403, 'another port is another origin');
+  assert.equal((await put({ host: '127.0.0.1:5173', origin: 'http://127.0.0.1:5173' })).statusCode, 200);
+  assert.equal((await put({ host: '127.0.0.1:5173' })).statusCode, 200, 'non-browser clients send no Origin');
+  await app.close();
+  await model.dispose();
+});
