@@ -136,6 +136,25 @@ test('the server answers only loopback Host names and refuses cross-origin write
   assert.equal((await put({ host: '127.0.0.1:5173', origin: 'http://127.0.0.1:9999' })).statusCode, 403, 'another port is another origin');
   assert.equal((await put({ host: '127.0.0.1:5173', origin: 'http://127.0.0.1:5173' })).statusCode, 200);
   assert.equal((await put({ host: '127.0.0.1:5173' })).statusCode, 200, 'non-browser clients send no Origin');
+
+  // Jobs: every size bounded at submit (probe S16, S17), ids unique across restarts (S23).
+  fs.writeFileSync(path.join(data, 'c.txt'), 'one two three four five six seven');
+  const job = (body: unknown) => app.inject({ method: 'POST', url: '/api/jobs', headers: { host: '127.0.0.1', 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+  const train = { kind: 'train', hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 16, k: 4, corpus: 'c.txt', tokens: 64, out: 'out-sae' };
+  for (const [patch, why] of [
+    [{ dSae: 1e6 }, /dSae must be an integer in \[1, \d+\]/], [{ dSae: '256' }, /dSae must be an integer/], [{ k: 1e9 }, /k must be an integer in \[1, 16\]/],
+    [{ batchSize: -5 }, /batchSize must be an integer in \[1, 16384\]/], [{ lr: 'fast' }, /lr must be a number in \(0, 1\]/], [{ tokens: 1e12 }, /tokens must be an integer in \[1, 1e9\]/],
+    [{ architecture: 'gated' }, /architecture must be/], [{ hook: 'blocks.9.hook_nothing' }, /unknown hook|blocks\.9\.hook_nothing/],
+  ] as const) {
+    const r = await job({ ...train, ...patch });
+    assert.equal(r.statusCode, 400, JSON.stringify(patch));
+    assert.match(r.json().error, why);
+  }
+  assert.equal((await job(null)).statusCode, 400);
+  const ok = await job(train);
+  assert.equal(ok.statusCode, 200);
+  const id = ok.json().id as string;
+  assert.match(id, /^[a-z0-9]+-[0-9a-f]{6}$/, 'ids are unique across restarts, not 1, 2, 3');
   await app.close();
   await model.dispose();
 });

@@ -18,11 +18,12 @@ function trainArgs(out: string, ckdir?: string): string[] {
   return ckdir ? [...a, '--checkpoint-dir', ckdir, '--checkpoint-every', String(10 * 512)] : a;
 }
 
-test('a killed training run resumes from its last checkpoint and ends with the same weights', { skip: needsShared() }, async () => {
+test('a killed training run resumes from its last checkpoint (to another --out) and ends with the same weights; its --log repeats no step', { skip: needsShared() }, async () => {
   const base = tmpDir();
   await promisify(execFile)(process.execPath, [BIN, ...trainArgs(path.join(base, 'straight'))]);
   const ck = path.join(base, 'ck');
-  const child = spawn(process.execPath, [BIN, ...trainArgs(path.join(base, 'resumed'), ck)], { stdio: 'ignore' });
+  const log = ['--log', path.join(base, 'log.jsonl'), '--log-every', '1'];
+  const child = spawn(process.execPath, [BIN, ...trainArgs(path.join(base, 'resumed'), ck), ...log], { stdio: 'ignore' });
   const exited = new Promise((r) => child.on('exit', r));
   const deadline = Date.now() + 60_000;
   while (!fs.existsSync(checkpointPath(ck)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -32,10 +33,12 @@ test('a killed training run resumes from its last checkpoint and ends with the s
   const at = readCheckpoint(ck)!.state.step;
   assert.ok(at >= 10 && at < 60, `killed after the checkpoint at step ${at}, before the end`);
   assert.ok(!fs.existsSync(path.join(base, 'resumed', 'sae_weights.safetensors')), 'the killed run did not finish');
-  const { stderr } = await promisify(execFile)(process.execPath, [BIN, ...trainArgs(path.join(base, 'resumed'), ck)]);
+  const { stderr } = await promisify(execFile)(process.execPath, [BIN, ...trainArgs(path.join(base, 'elsewhere'), ck), ...log]);
   assert.match(stderr, /resumed and saved/);
+  const steps = fs.readFileSync(path.join(base, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step as number);
+  assert.deepEqual(steps, Array.from({ length: 60 }, (_, i) => i + 1), 'every step logged once, in order');
   const a = SafetensorsFile.open(path.join(base, 'straight', 'sae_weights.safetensors'));
-  const b = SafetensorsFile.open(path.join(base, 'resumed', 'sae_weights.safetensors'));
+  const b = SafetensorsFile.open(path.join(base, 'elsewhere', 'sae_weights.safetensors'));
   for (const name of a.tensors.keys()) assert.deepEqual(b.readF32(name).data, a.readF32(name).data, name);
 });
 
@@ -57,4 +60,14 @@ test('a checkpoint from another configuration is refused', { skip: needsShared()
   writeCheckpoint(ck, { fingerprint: 'another run', step: 1, tokens: 10, rowsConsumed: 2, saes: [], hooks: {} }, {});
   const r = await promisify(execFile)(process.execPath, [BIN, ...trainArgs(path.join(base, 'x'), ck)]).catch((e) => e);
   assert.match(r.stderr, /checkpoint belongs to another run configuration/);
+});
+
+test('train and scan refuse an --out they cannot write before doing any work', { skip: needsShared() }, async () => {
+  const base = tmpDir();
+  const t0 = Date.now();
+  const r = await promisify(execFile)(process.execPath, [BIN, ...trainArgs('/sys/saescope-cannot-write/sae')]).catch((e) => e);
+  assert.match(r.stderr, /--out .*cannot write there .*nothing was run/);
+  const s = await promisify(execFile)(process.execPath, [BIN, 'scan', '--model', tinyStories, '--sae', path.join(base, 'none'), '--corpus', corpus, '--tokens', '100', '--out', path.join(base, 'missing', 'x.json')]).catch((e) => e);
+  assert.match(s.stderr, /--out .*x\.json: cannot write there \(the folder .*missing does not exist\)/);
+  assert.ok(Date.now() - t0 < 20_000);
 });

@@ -63,3 +63,28 @@ function withTarget(e: Error, target: string): Error {
   (err as NodeJS.ErrnoException).code = code;
   return err;
 }
+
+/** Writes text atomically (all bytes, fsync, rename). */
+export function writeTextAtomic(target: string, text: string, write: WriteFn = fs.writeSync): void {
+  writeFileAtomic(target, [new TextEncoder().encode(text)], write);
+}
+
+/**
+ * Checks, before hours of work, that `target` can be written: its folder
+ * exists (created when `createFolder`) and accepts a file. Throws naming the
+ * option and the cause.
+ */
+export function checkWritable(target: string, what: string, createFolder = false): void {
+  const dir = path.dirname(path.resolve(target));
+  try {
+    if (createFolder) fs.mkdirSync(dir, { recursive: true });
+    if (fs.existsSync(target) && fs.statSync(target).isDirectory() && !createFolder) throw new Error(`${target} is a folder`);
+    const probe = path.join(dir, `.saescope-write-check.${process.pid}`);
+    fs.writeFileSync(probe, '');
+    fs.rmSync(probe);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? `the folder ${dir} does not exist` : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? `${dir} is not writable` : (e as Error).message;
+    throw new Error(`${what} ${target}: cannot write there (${why}); nothing was run`);
+  }
+}

@@ -5,7 +5,11 @@
  * the server aborts the running job at its next step, which writes the
  * checkpoint first.
  */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { numel } from '../tensor/tensor.ts';
+import { hookInnerDims } from '../model/interventionFeeds.ts';
 import { buildDashboards } from '../analysis/dashboard.ts';
 import { scan } from '../analysis/scan.ts';
 import { trainSaes } from '../sae/train/trainer.ts';
@@ -20,7 +24,6 @@ export class Jobs {
   private readonly order: string[] = [];
   private chain: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
-  private next = 1;
 
   constructor(private readonly ctx: Ctx, private readonly dir: string) {}
 
@@ -32,22 +35,33 @@ export class Jobs {
     return this.jobs.get(id);
   }
 
-  /** Validates and queues a job. */
+  /**
+   * Validates and queues a job. Every field is checked, and bounded so that
+   * one request cannot exhaust the server's memory, before anything is queued.
+   */
   start(req: JobRequest): Job {
     const roots = this.ctx.opts.dataDirs;
+    if (typeof req !== 'object' || req === null || Array.isArray(req)) throw new BadRequest('the job must be a JSON object');
     if (req.kind !== 'train' && req.kind !== 'scan') throw new BadRequest(`unknown job kind ${JSON.stringify((req as { kind?: unknown }).kind)}`);
+    const waiting = this.order.filter((id) => this.jobs.get(id)!.status === 'queued').length;
+    if (waiting >= MAX_QUEUED) throw new BadRequest(`${waiting} jobs are already queued (the limit is ${MAX_QUEUED}); wait for them or restart`);
+    if (typeof req.corpus !== 'string') throw new BadRequest('corpus must be a path');
     const corpus = confinedPath(req.corpus, roots, 'corpus');
-    if (!Number.isInteger(req.tokens) || req.tokens < 1 || req.tokens > 1e9) throw new BadRequest('tokens must be a positive integer');
+    if (!Number.isInteger(req.tokens) || req.tokens < 1 || req.tokens > 1e9) throw new BadRequest('tokens must be an integer in [1, 1e9]');
     let run: (job: MutableJob) => Promise<string>;
     if (req.kind === 'train') {
+      if (typeof req.out !== 'string') throw new BadRequest('out must be a path');
+      if (typeof req.hook !== 'string') throw new BadRequest('hook must be a hook name');
       const out = confinedPath(req.out, roots, 'out');
-      this.ctx.model.resolveHooks([req.hook]);
+      const point = this.ctx.model.resolveHooks([req.hook])[0];
+      checkTrainRequest(req, point.shape.includes('keyPos') ? Infinity : widthOf(this.ctx, point.name));
       run = (job) => this.train(job, req, corpus, out);
     } else {
       const s = saeOf(this.ctx, req.sae);
       run = (job) => this.scanJob(job, req.sae, s, corpus, req.tokens);
     }
-    const id = String(this.next++);
+    // Unique across restarts: a new server never picks up an old job's checkpoint or scan state.
+    const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     const job: MutableJob = { id, kind: req.kind, status: 'queued', progress: 0, message: '', curve: [], request: req };
     this.jobs.set(id, job);
     this.order.push(id);
@@ -61,6 +75,9 @@ export class Jobs {
         job.message = await run(job);
         job.status = 'done';
         job.progress = 1;
+        // A finished job's resumable state is spent.
+        fs.rmSync(path.join(this.dir, `train-${id}`), { recursive: true, force: true });
+        fs.rmSync(path.join(this.dir, `scan-${id}.state`), { force: true });
       } catch (e) {
         job.status = this.abort.signal.aborted ? 'stopped' : 'failed';
         job.message = (e as Error).message;
@@ -98,4 +115,26 @@ export class Jobs {
     this.ctx.registry.setDashboards(this.ctx.model.name, s.dir, await buildDashboards(this.ctx.model, s.sae, r));
     return `scanned ${r.tokens} tokens of ${name}`;
   }
+}
+
+/** Jobs that may wait at once. */
+const MAX_QUEUED = 16;
+/** Largest SAE a job may train: d_in x d_sae weights (each held about five times: weights, gradients, Adam). */
+const MAX_SAE_WEIGHTS = 1 << 25;
+
+function widthOf(ctx: Ctx, hook: string): number {
+  return numel(hookInnerDims(ctx.model.resolveHooks([hook])[0], ctx.model.spec));
+}
+
+/** Bounds a training request's sizes; throws BadRequest naming the field. */
+function checkTrainRequest(req: Extract<JobRequest, { kind: 'train' }>, dIn: number): void {
+  if (!Number.isFinite(dIn)) throw new BadRequest(`cannot train an SAE on ${req.hook}: attention patterns have no fixed width`);
+  if (!['topk', 'standard', 'batchtopk', 'jumprelu'].includes(req.architecture)) throw new BadRequest('architecture must be topk, standard, batchtopk or jumprelu');
+  const maxSae = Math.max(1, Math.min(1 << 18, Math.floor(MAX_SAE_WEIGHTS / dIn)));
+  if (!Number.isInteger(req.dSae) || req.dSae < 1 || req.dSae > maxSae) throw new BadRequest(`dSae must be an integer in [1, ${maxSae}] (d_in ${dIn})`);
+  if (req.architecture === 'topk' || req.architecture === 'batchtopk') {
+    if (!Number.isInteger(req.k) || req.k! < 1 || req.k! > req.dSae) throw new BadRequest(`k must be an integer in [1, ${req.dSae}]`);
+  } else if (req.k !== undefined) throw new BadRequest(`k applies to topk and batchtopk only`);
+  if (req.batchSize !== undefined && (!Number.isInteger(req.batchSize) || req.batchSize < 1 || req.batchSize > 16384)) throw new BadRequest('batchSize must be an integer in [1, 16384]');
+  if (req.lr !== undefined && (typeof req.lr !== 'number' || !Number.isFinite(req.lr) || req.lr <= 0 || req.lr > 1)) throw new BadRequest('lr must be a number in (0, 1]');
 }

@@ -10,7 +10,7 @@
  * across features, Spearman's rho between robustness (the degradation point)
  * and density.
  */
-import * as fs from 'node:fs';
+import { writeTextAtomic } from '../io/atomicFile.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Sae } from '../sae/sae.ts';
@@ -177,5 +177,5 @@ export function writeSweepCsv(file: string, records: readonly SweepRecord[]): vo
     const s = String(v);
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  fs.writeFileSync(file, [cols.join(','), ...records.map((r) => cols.map((c) => q(r[c])).join(','))].join('\n') + '\n');
+  writeTextAtomic(file, [cols.join(','), ...records.map((r) => cols.map((c) => q(r[c])).join(','))].join('\n') + '\n');
 }

@@ -9,6 +9,7 @@ import { featureStatistics } from '../../analysis/stats.ts';
 import { featuresForText, type Pool } from '../../analysis/textFeatures.ts';
 import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
 import { loadSaeForCli } from '../saeForCli.ts';
+import { checkWritable, writeTextAtomic } from '../../io/atomicFile.ts';
 import { heatmapHtml } from '../heatmapHtml.ts';
 import { loadForCli } from '../loadForCli.ts';
 import { parseCount } from '../options.ts';
@@ -49,7 +50,7 @@ export function registerAnalysis(program: Command): void {
       const sae = loadSaeForCli(o);
       const r = await featuresForText(model, sae, text, { top: o.top, pool: o.pool as Pool });
       const nm = names(o.registry, model.name, o.sae);
-      if (o.html) fs.writeFileSync(o.html, heatmapHtml(r, nm, text.slice(0, 80)));
+      if (o.html) writeTextAtomic(o.html, heatmapHtml(r, nm, text.slice(0, 80)));
       if (o.json) return json({ tokens: r.tokens, ids: r.ids, top: r.top.map((t) => ({ ...t, name: nm.get(t.feature) ?? null })), heatmap: r.heatmap });
       process.stdout.write(table(['feature', 'name', o.pool, 'max', 'mean', 'tokens'], r.top.map((t) => [t.feature, nm.get(t.feature) ?? '', t.score, t.max, t.mean, t.count])));
     });
@@ -80,6 +81,7 @@ export function registerAnalysis(program: Command): void {
     .option('--top <k>', 'top examples per feature', parseCount('--top'), 20)
     .option('--json', 'print the statistics as JSON')
     .action(async (o) => {
+      if (o.out) checkWritable(o.out, '--out');
       const model = await loadForCli(o.model, o);
       const sae = loadSaeForCli(o);
       const bar = progress('scan', o.tokens);
@@ -91,7 +93,7 @@ export function registerAnalysis(program: Command): void {
       reg.close();
       const stats = featureStatistics(s);
       const { all: _all, ...summary } = stats;
-      if (o.out) fs.writeFileSync(o.out, JSON.stringify({ statistics: summary, dashboards: Object.fromEntries(dashboards) }));
+      if (o.out) writeTextAtomic(o.out, JSON.stringify({ statistics: summary, dashboards: Object.fromEntries(dashboards) }));
       if (o.json) return json(summary);
       process.stdout.write(`scanned ${s.tokens} tokens; mean L0 ${stats.meanL0.toFixed(2)}; dead ${stats.dead.length}; dense ${stats.dense.length}\n`);
       process.stdout.write('most interesting (medium frequency, high magnitude):\n');

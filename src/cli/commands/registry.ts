@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { defaultRegistryPath, Registry, type FeaturePatch } from '../../registry/registry.ts';
 import { parseCount, parseNumber } from '../options.ts';
 import { table } from '../table.ts';
+import { writeTextAtomic } from '../../io/atomicFile.ts';
 import { importNeuronpedia } from '../../registry/neuronpedia.ts';
 import { loadSae } from '../../sae/load.ts';
 
@@ -57,7 +58,7 @@ export function registerRegistry(program: Command): void {
       const r = open(o);
       const data = JSON.stringify(r.exportJson(o.model, o.sae), null, 2) + '\n';
       r.close();
-      if (o.out) fs.writeFileSync(o.out, data);
+      if (o.out) writeTextAtomic(o.out, data);
       else process.stdout.write(data);
     });
 

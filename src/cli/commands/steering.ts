@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
 import { loadSaeForCli } from '../saeForCli.ts';
+import { checkWritable, writeTextAtomic } from '../../io/atomicFile.ts';
 import { PRESETS, type Preset } from '../../steering/presets.ts';
 import { steer, type FeatureSteer, type SteerPositions } from '../../steering/steer.ts';
 import { sweep, writeSweepCsv } from '../../steering/sweep.ts';
@@ -69,6 +70,7 @@ export function registerSteering(program: Command): void {
     .option('--out <file>', 'write the whole result as JSON')
     .option('--json', 'print the calibration as JSON')
     .action(async (o) => {
+      for (const [flag, f] of [['--out', o.out], ['--csv', o.csv]]) if (f) checkWritable(f, flag);
       const model = await loadForCli(o.model, o);
       const sae = loadSaeForCli(o);
       const prompts = fs.existsSync(o.prompts) ? fs.readFileSync(o.prompts, 'utf8').split('\n').filter((l) => l.trim()) : String(o.prompts).split('|');
@@ -81,7 +83,7 @@ export function registerSteering(program: Command): void {
       bar.stop();
       registry?.close();
       if (o.csv) writeSweepCsv(o.csv, r.records);
-      if (o.out) fs.writeFileSync(o.out, JSON.stringify(r, null, 2));
+      if (o.out) writeTextAtomic(o.out, JSON.stringify(r, null, 2));
       if (o.json) return void process.stdout.write(JSON.stringify({ features: r.features, robustnessVsDensity: r.robustnessVsDensity }, null, 2) + '\n');
       const fmt = (x: number | null) => (x === null ? '-' : x);
       process.stdout.write(table(['feature', 'typical max', 'density', 'onset', 'onset rate', 'breakpoint', 'break rate', 'stages'], r.features.map((c) => [c.feature, c.typicalMax, c.density ?? '-', fmt(c.onset), c.onsetRate, fmt(c.breakpoint), c.breakpointRate, c.meanStages])));

@@ -1,5 +1,7 @@
 /** `saescope train`: train one or more SAEs on a model's activations. */
+import * as path from 'node:path';
 import type { Command } from 'commander';
+import { checkWritable } from '../../io/atomicFile.ts';
 import cliProgress from 'cli-progress';
 import type { SaeArchitecture } from '../../sae/config.ts';
 import type { SaeSpec } from '../../sae/train/options.ts';
@@ -41,6 +43,9 @@ export function registerTrain(program: Command): void {
     .option('--quiet', 'no progress bar')
     .action(async (o) => {
       if (!ARCHS.includes(o.arch)) throw new Error(`--arch must be one of ${ARCHS.join(', ')}, got '${o.arch}'`);
+      // Fail before training, not after it, when the SAE or its log could not be written.
+      checkWritable(path.join(o.out, 'cfg.json'), '--out', true);
+      if (o.log) checkWritable(o.log, '--log');
       const model = await loadForCli(o.model, o);
       const hooks = String(o.hook).split(',').map((h: string) => h.trim()).filter(Boolean);
       const expansions = String(o.expansion).split(',').map((e: string) => parseNumber('--expansion')(e));

@@ -5,6 +5,7 @@
  * end with the same weights as an uninterrupted one.
  */
 import * as fs from 'node:fs';
+import { writeTextAtomic } from '../../io/atomicFile.ts';
 import { activationGroups, type ActivationGroup } from '../../data/activationSource.ts';
 import { ShuffleBuffer } from '../../data/shuffleBuffer.ts';
 import { storeGroups } from '../../data/activationStore.ts';
@@ -38,7 +39,8 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
   const buffers = new Map(hooks.map((h, i) => [h, new ShuffleBuffer(widthOf(model, h), B * (o.bufferBatches ?? 8), seed + 7 + i)]));
   const scales = new Map<string, number>(hooks.map((h) => [h, 1]));
   const totalSteps = Math.ceil(o.tokens / B);
-  const fingerprint = JSON.stringify({ model: model.name, specs, corpus: o.corpus, activations: o.activations, ctx, B, seed, tokens: o.tokens });
+  // Where the SAEs are saved is not part of the run: a resumed run may save elsewhere.
+  const fingerprint = JSON.stringify({ model: model.name, specs: specs.map(({ out: _out, ...rest }) => rest), corpus: o.corpus, activations: o.activations, ctx, B, seed, tokens: o.tokens });
   let step = 0;
   let rowsConsumed = 0;
   const ck = o.checkpointDir ? readCheckpoint(o.checkpointDir) : undefined;
@@ -67,6 +69,8 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
     await fill();
     for (const h of hooks) if (units.some((u) => u.cfg.normalizeActivations !== 'none' && u.cfg.hookName === h)) scales.set(h, normScale(buffers.get(h)!));
   }
+  // A resumed run's log keeps the lines up to the checkpoint's step, so no step is logged twice.
+  if (ck && o.metricsLog && fs.existsSync(o.metricsLog)) truncateLog(o.metricsLog, step);
   const log = o.metricsLog ? fs.openSync(o.metricsLog, ck ? 'a' : 'w') : undefined;
   const everyCk = o.checkpointEveryTokens ?? 1_000_000;
   const t0 = performance.now();
@@ -182,4 +186,17 @@ function restore(ck: NonNullable<ReturnType<typeof readCheckpoint>>, units: Trai
     b.restore({ rows: tensors[`buffer.${h}`], rng: state.hooks[h].rng });
     scales.set(h, state.hooks[h].scale);
   }
+}
+
+/** Keeps the log lines whose step is at most `step` (a line that does not parse is dropped). */
+function truncateLog(file: string, step: number): void {
+  const keep = fs.readFileSync(file, 'utf8').split('\n').filter((line) => {
+    if (!line.trim()) return false;
+    try {
+      return (JSON.parse(line) as { step?: number }).step! <= step;
+    } catch {
+      return false;
+    }
+  });
+  writeTextAtomic(file, keep.map((l) => l + '\n').join(''));
 }
