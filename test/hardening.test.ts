@@ -15,7 +15,7 @@ import { loadModel } from '../src/model/load.ts';
 import { confinedPath } from '../src/server/paths.ts';
 import { loadSae } from '../src/sae/load.ts';
 import { saveSae } from '../src/sae/saelensFormat.ts';
-import { fixtures, tmpDir } from './helpers.ts';
+import { fixtures, needsShared, tinyStories, tmpDir, trainedSae } from './helpers.ts';
 
 /** A safetensors file from a raw header text and data bytes. */
 function raw(headerText: string, data: number): Buffer {
@@ -151,10 +151,100 @@ test('the server answers only loopback Host names and refuses cross-origin write
     assert.match(r.json().error, why);
   }
   assert.equal((await job(null)).statusCode, 400);
-  const ok = await job(train);
-  assert.equal(ok.statusCode, 200);
-  const id = ok.json().id as string;
-  assert.match(id, /^[a-z0-9]+-[0-9a-f]{6}$/, 'ids are unique across restarts, not 1, 2, 3');
+  const noTok = await job(train);
+  assert.equal(noTok.statusCode, 400, 'a model without a tokenizer cannot read a corpus: refused at submit');
+  assert.match(noTok.json().error, /has no tokenizer/);
+  assert.equal((await app.inject({ method: 'DELETE', url: '/api/jobs/nope', headers: { host: '127.0.0.1' } })).statusCode, 404);
+  assert.match((await job({ ...train, dSae: 1e6 })).json().error, /would hold about \d+ MiB/);
+
+  // Every route validates its body before answering (probe S11-S16, S19): 400 with a message, never 500 or a 200 stream of errors.
+  const post = (url: string, body: unknown) => app.inject({ method: 'POST', url, headers: { host: '127.0.0.1', 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+  const steerOk = { sae: 's', prompt: 'hello there', features: [{ feature: 1, strength: 2 }] };
+  for (const [body, why] of [
+    [{ ...steerOk, features: [null] }, /each feature must be an object/],
+    [{ ...steerOk, features: [{ feature: 1, strength: 'abc' }] }, /strength must be a number/],
+    [{ ...steerOk, features: [{ feature: 1 }] }, /exactly one of preset, strength or clamp/],
+    [{ ...steerOk, features: [{ feature: 1, preset: 'huge' }] }, /preset must be one of/],
+    [{ ...steerOk, temperature: -5 }, /temperature must be a number in \[0, 10\]/],
+    [{ ...steerOk, seed: -1 }, /seed must be an integer/],
+    [{ ...steerOk, features: [{ feature: '1e3', strength: 1 }] }, /feature 1e3 is out of range/],
+  ] as const) {
+    const r = await post('/api/steer', body);
+    assert.equal(r.statusCode, 400, JSON.stringify(body));
+    assert.match(r.json().error, why);
+  }
+  for (const f of ['0x10', '%20', '1e3']) assert.equal((await app.inject({ method: 'PUT', url: `/api/feature/s/${f}`, headers: { host: '127.0.0.1', 'content-type': 'application/json' }, payload: '{}' })).statusCode, 400, f);
+  const edit = (body: unknown) => app.inject({ method: 'PUT', url: '/api/feature/s/2', headers: { host: '127.0.0.1', 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+  assert.match((await edit({ examples: { a: 1 } })).json().error, /examples must be a list/);
+  assert.match((await edit({ confidence: true })).json().error, /confidence must be a number in \[0, 1\]/);
+  const noTokText = await post('/api/analyze', { sae: 's', text: 'word' });
+  assert.equal(noTokText.statusCode, 400, `text for a model without a tokenizer is refused: ${noTokText.body}`);
+  const sweepBig = await post('/api/sweep', { sae: 's', features: [0, 1, 2, 3, 4, 5, 6, 7], prompts: Array(8).fill('hi'), magnitudes: Array.from({ length: 16 }, (_, i) => i), maxNewTokens: 64 });
+  assert.equal(sweepBig.statusCode, 400);
+  assert.match(sweepBig.json().error, /over the limit/);
   await app.close();
   await model.dispose();
+});
+
+test('DELETE /api/jobs/:id cancels a queued job at once and stops a running one at its next step (probe S17)', { skip: needsShared() }, async () => {
+  const { buildServer } = await import('../src/server/app.ts');
+  const model = await loadModel(tinyStories);
+  const data = tmpDir();
+  fs.writeFileSync(path.join(data, 'long.txt'), 'Once upon a time there was a cat who liked to play in the sun.\n'.repeat(20000));
+  const { app } = await buildServer(model, { saes: { ts: await trainedSae() }, registry: path.join(data, 'r.db'), dataDirs: [data] });
+  const h = { host: '127.0.0.1' };
+  const job = (body: unknown) => app.inject({ method: 'POST', url: '/api/jobs', headers: { ...h, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+  const train = { kind: 'train', hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 64, k: 4, corpus: 'long.txt', tokens: 400000, batchSize: 256, out: 'a' };
+  const first = (await job(train)).json().id as string;
+  const second = (await job({ ...train, out: 'b' })).json().id as string;
+  const del = await app.inject({ method: 'DELETE', url: `/api/jobs/${second}`, headers: h });
+  assert.equal(del.statusCode, 200);
+  assert.equal(del.json().status, 'stopped', 'a queued job is cancelled at once');
+  let status = '';
+  for (let i = 0; i < 400 && status !== 'running'; i++) {
+    status = ((await app.inject({ method: 'GET', url: `/api/jobs`, headers: h })).json().jobs as { id: string; status: string }[]).find((j) => j.id === first)!.status;
+    if (status !== 'running') await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.equal(status, 'running');
+  assert.equal((await app.inject({ method: 'DELETE', url: `/api/jobs/${first}`, headers: h })).statusCode, 200);
+  for (let i = 0; i < 1200 && status === 'running'; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    status = ((await app.inject({ method: 'GET', url: `/api/jobs`, headers: h })).json().jobs as { id: string; status: string }[]).find((j) => j.id === first)!.status;
+  }
+  assert.equal(status, 'stopped', 'the running job stops, and is not reported failed or done');
+  assert.ok(!fs.existsSync(path.join(data, 'b')), 'the cancelled queued job never ran');
+  const long = await app.inject({ method: 'POST', url: '/api/analyze', headers: { ...h, 'content-type': 'application/json' }, payload: JSON.stringify({ sae: 'ts', text: 'word '.repeat(600) }) });
+  assert.equal(long.statusCode, 400, `a text over the context is the caller's error: ${long.body}`);
+  await app.close();
+});
+
+test('malformed JSON files and corpora are named with what is wrong (probe B8, C3, C4, K4, K6, B14)', async () => {
+  const { readJsonFile } = await import('../src/io/json.ts');
+  const { readCorpus } = await import('../src/data/corpus.ts');
+  const { loadSparsity } = await import('../src/sae/saelensFormat.ts');
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'config.json'), 'null');
+  assert.throws(() => readJsonFile(path.join(dir, 'config.json')), /config\.json: expected a JSON object, got null/);
+  const sae = path.join(dir, 'sae');
+  fs.mkdirSync(sae);
+  fs.copyFileSync(path.join(fixtures, 'sae-standard', 'sae_weights.safetensors'), path.join(sae, 'sae_weights.safetensors'));
+  const cfg = JSON.parse(fs.readFileSync(path.join(fixtures, 'sae-standard', 'cfg.json'), 'utf8'));
+  for (const bad of [1e9, 'abc']) {
+    fs.writeFileSync(path.join(sae, 'cfg.json'), JSON.stringify({ ...cfg, metadata: { ...cfg.metadata, context_size: bad } }));
+    assert.throws(() => loadSae(sae), /'context_size' must be an integer in \[1, 1048576\]/);
+  }
+  writeSafetensors(path.join(sae, 'sparsity.safetensors'), { sparsity: { dtype: 'float32', shape: [2], data: Float32Array.of(-1, NaN) } });
+  assert.throws(() => loadSparsity(sae), /sparsity\[1\] is NaN/);
+  const jsonl = path.join(dir, 'c.jsonl');
+  fs.writeFileSync(jsonl, '{"text":"a"}\nnull\n');
+  await assert.rejects(async () => { for await (const _ of readCorpus(jsonl)) void _; }, /c\.jsonl:2: not a JSON object/);
+  // One long line is read in linear time.
+  const big = path.join(dir, 'big.txt');
+  fs.writeFileSync(big, 'word '.repeat(4_000_000) + '\n\nsecond');
+  const t0 = performance.now();
+  const docs: string[] = [];
+  for await (const d of readCorpus(big)) docs.push(d);
+  assert.equal(docs.length, 2);
+  assert.equal(docs[0].length, 20_000_000);
+  assert.ok(performance.now() - t0 < 10_000, 'no quadratic re-splitting');
 });

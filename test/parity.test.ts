@@ -61,6 +61,27 @@ for (const arch of ['gemma', 'gemma2', 'qwen3']) {
   });
 }
 
+for (const arch of ['gemma2', 'qwen3']) {
+  test(`${arch}: steered KV-cache generation equals steered full forwards past the sliding window`, async () => {
+    const model = await loadModel(path.join(fixtures, `tiny-${arch}`));
+    const vector = Float32Array.from({ length: model.spec.dModel }, (_, i) => Math.sin(i + 1) * 2);
+    const interventions = [{ kind: 'add' as const, hook: 'blocks.0.hook_resid_post', vector }];
+    const prompt = [5, 17, 99, 3, 64, 127];
+    const r = await model.generate(prompt, { maxNewTokens: 12, temperature: 0, stopAtEos: false, returnLogits: true, interventions });
+    const all = [...r.promptIds, ...r.ids];
+    const full = await model.run([all], { interventions });
+    const plain = await model.run([all]);
+    const V = model.spec.dVocab;
+    assert.ok(maxDiff(full.logits!.data, plain.logits!.data) > 1e-2, 'the steering changes the logits');
+    r.logits!.forEach((step, i) => {
+      const pos = r.promptIds.length - 1 + i;
+      const d = maxDiff(step, full.logits!.data.subarray(pos * V, (pos + 1) * V));
+      assert.ok(d < TOL, `step ${i}: max |diff| ${d}`);
+    });
+    await model.dispose();
+  });
+}
+
 test('gemma2 and qwen3 fixtures: sliding layers, soft-caps, post norms and head_dim as configured', async () => {
   const g2 = await loadModel(path.join(fixtures, 'tiny-gemma2'));
   assert.deepEqual(g2.spec.windows, [4, null, 4]);

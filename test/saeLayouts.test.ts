@@ -129,6 +129,21 @@ test('pre-v5 and v5 topk layouts read as topk; other activation functions are re
   assert.throws(() => loadSae(saelensFolder({ ...v6(), architecture: 'gated' }, w)), /'gated' is not supported/);
 });
 
+// SAELens's Gemma Scope 2 loader records the HF module the SAE read as metadata.hf_hook_name
+// (sae_lens/loading/pretrained_sae_loaders.py, the gemma_3 loader: "hf_hook_name": raw_cfg.get("hf_hook_point_in")).
+test('hf_hook_name: an HF module path decides the hook; one that names no TL hook is refused without hook_name', () => {
+  const w = weights(D, S, 5);
+  const withHf = (hf: string, hook?: string) => ({ ...v6(), metadata: { sae_lens_version: '6.18.0', model_name: 'google/gemma-2-2b', hf_hook_name: hf, ...(hook ? { hook_name: hook } : {}) } });
+  assert.equal(loadSae(saelensFolder(withHf('model.layers.5.output'), w)).cfg.hookName, 'blocks.5.hook_resid_post');
+  assert.equal(loadSae(saelensFolder(withHf('model.layers.3.self_attn.o_proj.input'), w)).cfg.hookName, 'blocks.3.attn.hook_z');
+  const mlp = loadSae(saelensFolder(withHf('model.layers.2.post_feedforward_layernorm.output', 'blocks.2.hook_mlp_in'), w));
+  assert.equal(mlp.cfg.hookName, 'blocks.2.hook_mlp_out');
+  assert.match(mlp.origin.folds.join(), /hf_hook_name model\.layers\.2\.post_feedforward_layernorm\.output read as blocks\.2\.hook_mlp_out \(hook_name blocks\.2\.hook_mlp_in set aside\)/);
+  // A module with no TL equivalent: hook_name stands when given, else a named error.
+  assert.equal(loadSae(saelensFolder(withHf('model.layers.2.pre_feedforward_layernorm.output', 'blocks.2.ln2.hook_normalized'), w)).cfg.hookName, 'blocks.2.ln2.hook_normalized');
+  assert.throws(() => loadSae(saelensFolder(withHf('model.layers.2.pre_feedforward_layernorm.output'), w)), /hf_hook_name 'model\.layers\.2\.pre_feedforward_layernorm\.output' names no TransformerLens hook.*pass --hook/);
+});
+
 test('expected_average_only_in: activation_scaler.json is folded in; without it the scale is asked for', async () => {
   const w = weights(D, S, 3);
   const s = 0.37;

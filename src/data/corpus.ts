@@ -69,6 +69,7 @@ async function* jsonl(file: string, field: string): AsyncGenerator<string> {
     } catch {
       throw new Error(`${file}:${n}: not valid JSON`);
     }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new Error(`${file}:${n}: not a JSON object (got ${line.trim().slice(0, 20)})`);
     const text = obj[field];
     if (typeof text !== 'string') throw new Error(`${file}:${n}: no string field '${field}'`);
     yield text;
@@ -86,15 +87,39 @@ async function* textFile(file: string): AsyncGenerator<string> {
   if (doc.length) yield doc.join('\n');
 }
 
-/** Lines of a UTF-8 file, streamed; invalid UTF-8 is an error naming the file. */
+/** Longest line accepted (a line is a document in .jsonl): longer is an error naming the file and line. */
+const MAX_LINE = 64 * 2 ** 20;
+
+/**
+ * Lines of a UTF-8 file, streamed in linear time (each chunk is searched for
+ * newlines once, however long the line); invalid UTF-8 or a line past 64 MiB
+ * is an error naming the file.
+ */
 async function* lines(file: string): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  let rest = '';
+  let pending: string[] = [];
+  let pendingLength = 0;
+  let lineNo = 0;
+  const take = (tail: string) => {
+    pending.push(tail);
+    let line = pending.join('');
+    pending = [];
+    pendingLength = 0;
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    lineNo++;
+    return line;
+  };
   const split = function* (text: string) {
-    rest += text;
-    const parts = rest.split(/\r?\n/);
-    rest = parts.pop()!;
-    yield* parts;
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      yield take(text.slice(start, nl));
+      start = nl + 1;
+    }
+    if (start < text.length) {
+      pending.push(text.slice(start));
+      pendingLength += text.length - start;
+      if (pendingLength > MAX_LINE) throw new Error(`${file}:${lineNo + 1}: a line longer than ${MAX_LINE / 2 ** 20} MiB characters (split the document)`);
+    }
   };
   try {
     for await (const chunk of fs.createReadStream(file)) yield* split(decoder.decode(chunk as Buffer, { stream: true }));
@@ -103,7 +128,7 @@ async function* lines(file: string): AsyncGenerator<string> {
     if (e instanceof TypeError) throw new Error(`${file}: not UTF-8 text (${e.message})`);
     throw e;
   }
-  if (rest) yield rest;
+  if (pendingLength > 0) yield take('');
 }
 
 function decode(buf: Buffer, file: string): string {

@@ -59,6 +59,8 @@ const OTHER_ARCHS = ['gated', 'matryoshka_batchtopk', 'transcoder', 'skip_transc
 export interface ConfigFolds {
   /** `rescale_acts_by_decoder_norm`: fold decoder norms into the encoder. */
   readonly decoderNorm: boolean;
+  /** How `hf_hook_name` decided the hook, when it did. */
+  readonly hookNote?: string;
 }
 
 /** Keys `parseSaeConfig` interprets; every other metadata key is carried as `extraMetadata`. */
@@ -105,8 +107,16 @@ export function parseSaeConfig(raw: Record<string, unknown>, where: string): Sae
   if (!['none', 'expected_average_only_in', 'constant_norm_rescale', 'layer_norm'].includes(norm)) {
     throw new Error(`${where}: normalize_activations '${norm}' is not supported (none, expected_average_only_in, constant_norm_rescale, layer_norm)`);
   }
-  const hook = pick('hook_name') ?? pick('hook_point');
-  if (typeof hook !== 'string' || !hook) throw new Error(`${where}: no hook_name (metadata.hook_name or hook_point)`);
+  const tlHook = pick('hook_name') ?? pick('hook_point');
+  const hfHook = pick('hf_hook_name');
+  const fromHf = typeof hfHook === 'string' && hfHook ? hfModuleHook(hfHook) : undefined;
+  let hookNote: string | undefined;
+  if (fromHf && fromHf !== tlHook) hookNote = `hf_hook_name ${String(hfHook)} read as ${fromHf}${typeof tlHook === 'string' ? ` (hook_name ${tlHook} set aside)` : ''}`;
+  const hook = fromHf ?? tlHook;
+  if (typeof hook !== 'string' || !hook) {
+    if (typeof hfHook === 'string' && hfHook) throw new Error(`${where}: hf_hook_name '${hfHook}' names no TransformerLens hook saescope knows, and there is no hook_name; pass --hook`);
+    throw new Error(`${where}: no hook_name (metadata.hook_name, hook_point or hf_hook_name)`);
+  }
   const head = pick('hook_head_index');
   if (head !== undefined && head !== null) {
     throw new Error(`${where}: hook_head_index ${JSON.stringify(head)}: per-head SAEs (one head of ${hook}) are not supported`);
@@ -126,18 +136,52 @@ export function parseSaeConfig(raw: Record<string, unknown>, where: string): Sae
     centerInput: kwargs.center_writing_weights === true && isResidualHook(hook) ? true : undefined,
     hookName: hook,
     modelName: String(pick('model_name') ?? ''),
-    contextSize: Number(pick('context_size') ?? 128),
+    contextSize: contextSize(pick('context_size'), where),
     prependBos: pick('prepend_bos') !== false,
     datasetPath: String(pick('dataset_path') ?? ''),
     dtype: String(raw.dtype ?? 'float32'),
     extraMetadata: Object.keys(extra).length ? extra : undefined,
-    folds: { decoderNorm: raw.rescale_acts_by_decoder_norm === true },
+    folds: { decoderNorm: raw.rescale_acts_by_decoder_norm === true, hookNote },
   };
   if ((cfg.architecture === 'topk' || cfg.architecture === 'batchtopk') && cfg.k === undefined) {
     throw new Error(`${where}: a ${cfg.architecture} SAE needs 'k' (or activation_fn_kwargs.k)`);
   }
   if (cfg.k !== undefined && cfg.k > cfg.dSae) throw new Error(`${where}: k ${cfg.k} exceeds d_sae ${cfg.dSae}`);
   return cfg;
+}
+
+/**
+ * An HF module path as SAELens's `hf_hook_name` records it (the module's
+ * output unless it ends in `.input`) to the TransformerLens hook that holds
+ * the same tensor, or undefined when none does. `hf_hook_name` wins over
+ * `hook_name` where both are given: for Gemma Scope 2 transcoders TL's
+ * `hook_mlp_in` is the pre-norm residual while the SAE read the norm's output
+ * (shared/research/architectures.md, section 2).
+ */
+export function hfModuleHook(name: string): string | undefined {
+  const input = name.endsWith('.input');
+  const mod = name.replace(/\.(output|input)$/, '').replace(/^(base_model\.model\.|model\.language_model\.|language_model\.)/, '');
+  const m = /^(model\.layers|transformer\.h|gpt_neox\.layers)\.(\d+)(?:\.(.+))?$/.exec(mod);
+  if (!m) return undefined;
+  const [, family, l, sub] = m;
+  if (!sub) return input ? `blocks.${l}.hook_resid_pre` : `blocks.${l}.hook_resid_post`;
+  if (input && /^(self_attn\.o_proj|attn\.c_proj|attention\.dense)$/.test(sub)) return `blocks.${l}.attn.hook_z`;
+  if (input && /^mlp\.(down_proj|c_proj|dense_4h_to_h)$/.test(sub)) return `blocks.${l}.mlp.hook_post`;
+  if (input) return undefined;
+  if (sub === 'post_feedforward_layernorm') return `blocks.${l}.hook_mlp_out`;
+  // GPT-2 and GPT-NeoX have no norms after their sublayers; in model.layers.* (llama, Gemma 2) the
+  // attention and MLP outputs may come before a post-norm, and post_attention_layernorm means
+  // different things per family, so those are left to hook_name or --hook.
+  if (family !== 'model.layers' && sub === 'mlp') return `blocks.${l}.hook_mlp_out`;
+  if (family !== 'model.layers' && /^(attn|attention)$/.test(sub)) return `blocks.${l}.hook_attn_out`;
+  return undefined;
+}
+
+/** context_size: a positive integer up to 2^20 (absent: 128). */
+function contextSize(v: unknown, where: string): number {
+  if (v === undefined || v === null) return 128;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1 << 20) throw new Error(`${where}: 'context_size' must be an integer in [1, ${1 << 20}], got ${JSON.stringify(v)}`);
+  return v;
 }
 
 /** Where the model and corpus came from, for the metadata SAELens and Neuronpedia resolve. */

@@ -99,7 +99,7 @@ function saeLens(dir: string, opts: SaeLoadOptions): Sae {
   let cfg: SaeConfig = parsed;
   const wPath = path.join(dir, 'sae_weights.safetensors');
   let w = readSafetensors(wPath);
-  const folds: string[] = [];
+  const folds: string[] = wanted.hookNote ? [wanted.hookNote] : [];
   // A batchtopk checkpoint stores one float64 threshold (SAELens batchtopk_sae.py:99-125): infer as jumprelu.
   if (w.topk_threshold && !w.threshold) {
     if (w.topk_threshold.data.length !== 1) throw new Error(`${wPath}: topk_threshold must be a scalar`);

@@ -16,7 +16,10 @@ import type { Sae } from './sae.ts';
 export function loadSparsity(dir: string): Float32Array | undefined {
   const p = path.join(dir, 'sparsity.safetensors');
   if (!fs.existsSync(p)) return undefined;
-  return SafetensorsFile.open(p).readF32('sparsity').data;
+  const data = SafetensorsFile.open(p).readF32('sparsity').data;
+  const bad = data.findIndex((v) => Number.isNaN(v) || v > 1e-6);
+  if (bad >= 0) throw new Error(`${p}: sparsity[${bad}] is ${data[bad]}; log10 densities are at most 0 (and never NaN)`);
+  return data;
 }
 
 /**

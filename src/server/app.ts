@@ -19,7 +19,8 @@ import { PRESETS } from '../steering/presets.ts';
 import { steer } from '../steering/steer.ts';
 import { sweep } from '../steering/sweep.ts';
 import type * as C from './contract.ts';
-import { BadRequest, featureOf, intOf, saeOf, textOf, type Ctx, type ServerOptions } from './context.ts';
+import { BadRequest, featureOf, intOf, numberOf, saeOf, textOf, type Ctx, type ServerOptions } from './context.ts';
+import type { Sae } from '../sae/sae.ts';
 import { Jobs } from './jobs.ts';
 import { ModelQueue, QueueFullError } from './queue.ts';
 
@@ -75,7 +76,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
   guardOrigin(app, opts.hosts ?? []);
   app.setErrorHandler((err: Error, _req, reply) => {
     if (err instanceof QueueFullError) return reply.code(503).header('Retry-After', String(err.retryAfterSeconds)).send({ error: err.message });
-    const status = err instanceof BadRequest || /out of range|unknown hook|is empty|outside the data folders|not a finite|exactly one of|limit is/.test(err.message) ? 400 : (err as { statusCode?: number }).statusCode ?? 500;
+    const status = err instanceof BadRequest || /out of range|unknown hook|is empty|outside the data folders|not a finite|exactly one of|limit is|longer than the model's context|outside the vocabulary|has no tokenizer/.test(err.message) ? 400 : (err as { statusCode?: number }).statusCode ?? 500;
     return reply.code(status).send({ error: err.message } satisfies C.ApiError);
   });
   const names = (dir: string) => new Map(ctx.registry.list({ model: model.name, sae: dir, limit: 1e9 }).filter((r) => r.name).map((r) => [r.feature, r.name!]));
@@ -117,6 +118,10 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
       if (v !== undefined && v !== null && (typeof v !== 'string' || v.length > 10_000)) throw new BadRequest(`${k} must be a string of at most 10,000 characters`);
     }
     if (b.tags !== undefined && (!Array.isArray(b.tags) || !b.tags.every((t) => typeof t === 'string' && t.length <= 100))) throw new BadRequest('tags must be a list of short strings');
+    const e = (b as { examples?: unknown }).examples;
+    if (e !== undefined && (!Array.isArray(e) || e.length > 100 || !e.every((t) => typeof t === 'string' && t.length <= 10_000))) throw new BadRequest('examples must be a list of at most 100 strings');
+    const c = (b as { confidence?: unknown }).confidence;
+    if (c !== undefined && c !== null && (typeof c !== 'number' || !Number.isFinite(c) || c < 0 || c > 1)) throw new BadRequest('confidence must be a number in [0, 1]');
     return ctx.registry.set(model.name, s.dir, f, b);
   });
 
@@ -137,8 +142,12 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     if (!Array.isArray(b.prompts) || b.prompts.length === 0 || b.prompts.length > 8) throw new BadRequest('give 1 to 8 prompts');
     const prompts = b.prompts.map((p) => textOf(ctx, p, 'prompt'));
     const mags = b.magnitudes ?? [0, 0.5, 1, 2, 3, 4, 6, 8];
-    if (!Array.isArray(mags) || mags.length > 16 || !mags.every((m) => Number.isFinite(m))) throw new BadRequest('magnitudes must be up to 16 finite numbers');
-    const r = await ctx.queue.run(() => sweep(model, s.sae, { features, prompts, magnitudes: mags, maxNewTokens: intOf(b.maxNewTokens, 24, 1, 64, 'maxNewTokens'), registry: ctx.registry, saeName: s.dir }));
+    if (!Array.isArray(mags) || mags.length > 16 || !mags.every((m) => typeof m === 'number' && Number.isFinite(m) && Math.abs(m) <= 1000)) throw new BadRequest('magnitudes must be up to 16 finite numbers in [-1000, 1000]');
+    const maxNewTokens = intOf(b.maxNewTokens, 24, 1, 64, 'maxNewTokens');
+    const outputs = features.length * prompts.length * (mags.length + (mags.includes(0) ? 0 : 1));
+    // One request may not hold the model for long: at most 256 outputs, 8,192 generated tokens.
+    if (outputs > 256 || outputs * maxNewTokens > 8192) throw new BadRequest(`a sweep of ${outputs} outputs x ${maxNewTokens} tokens is over the limit (256 outputs, 8,192 tokens); sweep fewer features, prompts or magnitudes`);
+    const r = await ctx.queue.run(() => sweep(model, s.sae, { features, prompts, magnitudes: mags, maxNewTokens, registry: ctx.registry, saeName: s.dir }));
     return { records: r.records, features: r.features, robustnessVsDensity: r.robustnessVsDensity };
   });
 
@@ -158,6 +167,10 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
   app.get('/api/jobs', async (): Promise<C.JobsResponse> => ({ jobs: jobs.list() }));
   app.get('/api/jobs/:id', async (req, reply) => jobs.get((req.params as { id: string }).id) ?? reply.code(404).send({ error: 'no such job' }));
   app.post('/api/jobs', async (req) => jobs.start(req.body as C.JobRequest));
+  app.delete('/api/jobs/:id', async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    return jobs.cancel(id) ? jobs.get(id) : reply.code(404).send({ error: `no job '${id}'` });
+  });
 
   const web = opts.webDir ?? path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'web', 'dist');
   if (fs.existsSync(path.join(web, 'index.html'))) {
@@ -171,13 +184,30 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
   return { app, ctx, jobs };
 }
 
+/** One steered feature: an index and exactly one of a known preset, a finite strength or a finite clamp value. */
+function steerFeatureOf(sae: Sae, f: unknown): C.SteerFeature {
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) throw new BadRequest('each feature must be an object {feature, preset | strength | clamp}');
+  const o = f as Record<string, unknown>;
+  const feature = featureOf(sae, o.feature);
+  const given = ['preset', 'strength', 'clamp'].filter((k) => o[k] !== undefined);
+  if (given.length !== 1) throw new BadRequest(`feature ${feature}: give exactly one of preset, strength or clamp`);
+  if (o.preset !== undefined) {
+    if (typeof o.preset !== 'string' || !(o.preset in PRESETS)) throw new BadRequest(`feature ${feature}: preset must be one of ${Object.keys(PRESETS).join(', ')}`);
+    return { feature, preset: o.preset as C.SteerFeature['preset'] };
+  }
+  const k = given[0] as 'strength' | 'clamp';
+  return { feature, [k]: numberOf(o[k], 0, -1e6, 1e6, `feature ${feature}: ${k}`) } as C.SteerFeature;
+}
+
 async function steerRoute(ctx: Ctx, b: C.SteerRequest, reply: FastifyReply): Promise<void> {
   b = b ?? ({} as C.SteerRequest);
   const s = saeOf(ctx, b.sae);
   const prompt = textOf(ctx, b.prompt, 'prompt');
   if (!Array.isArray(b.features) || b.features.length === 0 || b.features.length > 16) throw new BadRequest('give 1 to 16 features');
-  const features = b.features.map((f) => ({ ...f, feature: featureOf(s.sae, f.feature) }));
+  const features = b.features.map((f) => steerFeatureOf(s.sae, f));
   const maxNewTokens = intOf(b.maxNewTokens, 40, 1, ctx.maxNewTokens, 'maxNewTokens');
+  const temperature = numberOf(b.temperature, 1, 0, 10, 'temperature');
+  const seed = intOf(b.seed, 0, 0, 2 ** 31, 'seed');
   if (b.positions !== undefined && !['prompt', 'generated', 'all'].includes(b.positions)) throw new BadRequest('positions must be prompt, generated or all');
   if (b.chat !== undefined && typeof b.chat !== 'boolean') throw new BadRequest('chat must be true or false');
   if (b.chat && !ctx.model.hasChatTemplate) throw new BadRequest(`${ctx.model.name} has no chat template: turn chat off`);
@@ -187,7 +217,7 @@ async function steerRoute(ctx: Ctx, b: C.SteerRequest, reply: FastifyReply): Pro
     reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
     try {
       const r = await steer(ctx.model, s.sae, prompt, {
-      features, positions: b.positions, maxNewTokens, temperature: b.temperature ?? 1, seed: intOf(b.seed, 0, 0, 2 ** 31, 'seed'),
+      features, positions: b.positions, maxNewTokens, temperature, seed,
       registry: ctx.registry, saeName: s.dir, chat: b.chat === true,
       onToken: (_id, text) => send({ kind: 'token', which: 'steered', text }),
       onUnsteeredToken: (_id, text) => send({ kind: 'token', which: 'unsteered', text }),

@@ -58,7 +58,8 @@ export function textOf(ctx: Ctx, t: unknown, what = 'text'): string {
 
 /** A feature index within the SAE, or a 400. */
 export function featureOf(sae: Sae, f: unknown): number {
-  const n = typeof f === 'string' ? Number(f) : f;
+  // Plain decimal digits only: '1e3', '0x10' and ' ' are not feature indices.
+  const n = typeof f === 'string' ? (/^\d{1,9}$/.test(f) ? Number(f) : NaN) : f;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n >= sae.cfg.dSae) throw new BadRequest(`feature ${String(f)} is out of range [0, ${sae.cfg.dSae})`);
   return n;
 }
@@ -67,5 +68,12 @@ export function featureOf(sae: Sae, f: unknown): number {
 export function intOf(v: unknown, dflt: number, min: number, max: number, what: string): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new BadRequest(`${what} must be an integer in [${min}, ${max}]`);
+  return v;
+}
+
+/** A finite number in [min, max], or a 400 (undefined gives `dflt`). */
+export function numberOf(v: unknown, dflt: number, min: number, max: number, what: string): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new BadRequest(`${what} must be a number in [${min}, ${max}]`);
   return v;
 }

@@ -24,6 +24,8 @@ export class Jobs {
   private readonly order: string[] = [];
   private chain: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
+  /** Per job: aborting it stops that job alone (DELETE /api/jobs/:id). */
+  private readonly cancels = new Map<string, AbortController>();
 
   constructor(private readonly ctx: Ctx, private readonly dir: string) {}
 
@@ -60,13 +62,16 @@ export class Jobs {
       const s = saeOf(this.ctx, req.sae);
       run = (job) => this.scanJob(job, req.sae, s, corpus, req.tokens);
     }
+    if (!this.ctx.model.tokenizer) throw new BadRequest(`${this.ctx.model.name} has no tokenizer, so it cannot read a text corpus`);
     // Unique across restarts: a new server never picks up an old job's checkpoint or scan state.
     const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     const job: MutableJob = { id, kind: req.kind, status: 'queued', progress: 0, message: '', curve: [], request: req };
     this.jobs.set(id, job);
     this.order.push(id);
+    const cancel = new AbortController();
+    this.cancels.set(id, cancel);
     this.chain = this.chain.then(async () => {
-      if (this.abort.signal.aborted) {
+      if (this.abort.signal.aborted || cancel.signal.aborted) {
         job.status = 'stopped';
         return;
       }
@@ -79,11 +84,26 @@ export class Jobs {
         fs.rmSync(path.join(this.dir, `train-${id}`), { recursive: true, force: true });
         fs.rmSync(path.join(this.dir, `scan-${id}.state`), { force: true });
       } catch (e) {
-        job.status = this.abort.signal.aborted ? 'stopped' : 'failed';
+        job.status = this.abort.signal.aborted || cancel.signal.aborted ? 'stopped' : 'failed';
         job.message = (e as Error).message;
       }
     });
     return job;
+  }
+
+  /** Cancels a queued job, or stops a running one at its next step; false when there is no such job. */
+  cancel(id: string): boolean {
+    const c = this.cancels.get(id);
+    if (!c) return false;
+    c.abort();
+    const job = this.jobs.get(id)!;
+    if (job.status === 'queued') job.status = 'stopped';
+    return true;
+  }
+
+  /** The signal a job's work watches: the server stopping, or the job cancelled. */
+  private signalFor(id: string): AbortSignal {
+    return AbortSignal.any([this.abort.signal, this.cancels.get(id)!.signal]);
   }
 
   /** Stops the running job at its next step (it checkpoints) and waits for it. */
@@ -95,7 +115,7 @@ export class Jobs {
   private async train(job: MutableJob, req: Extract<JobRequest, { kind: 'train' }>, corpus: string, out: string): Promise<string> {
     const B = req.batchSize ?? 1024;
     await trainSaes(this.ctx.model, [{ hook: req.hook, architecture: req.architecture, dSae: req.dSae, k: req.k, out, lr: req.lr }], {
-      corpus, tokens: req.tokens, batchSize: B, contextSize: Math.min(128, this.ctx.model.spec.nCtx), signal: this.abort.signal,
+      corpus, tokens: req.tokens, batchSize: B, contextSize: Math.min(128, this.ctx.model.spec.nCtx), signal: this.signalFor(job.id),
       checkpointDir: path.join(this.dir, `train-${job.id}`), checkpointEveryTokens: 20 * B,
       onStep: (m) => {
         const s = m.saes[0];
@@ -109,7 +129,7 @@ export class Jobs {
 
   private async scanJob(job: MutableJob, name: string, s: ReturnType<typeof saeOf>, corpus: string, tokens: number): Promise<string> {
     const r = await scan(this.ctx.model, s.sae, {
-      corpus, tokens, signal: this.abort.signal, stateFile: path.join(this.dir, `scan-${job.id}.state`),
+      corpus, tokens, signal: this.signalFor(job.id), stateFile: path.join(this.dir, `scan-${job.id}.state`),
       onProgress: (p) => (job.progress = Math.min(1, p.tokens / tokens)),
     });
     this.ctx.registry.setDashboards(this.ctx.model.name, s.dir, await buildDashboards(this.ctx.model, s.sae, r));
@@ -131,7 +151,10 @@ function checkTrainRequest(req: Extract<JobRequest, { kind: 'train' }>, dIn: num
   if (!Number.isFinite(dIn)) throw new BadRequest(`cannot train an SAE on ${req.hook}: attention patterns have no fixed width`);
   if (!['topk', 'standard', 'batchtopk', 'jumprelu'].includes(req.architecture)) throw new BadRequest('architecture must be topk, standard, batchtopk or jumprelu');
   const maxSae = Math.max(1, Math.min(1 << 18, Math.floor(MAX_SAE_WEIGHTS / dIn)));
-  if (!Number.isInteger(req.dSae) || req.dSae < 1 || req.dSae > maxSae) throw new BadRequest(`dSae must be an integer in [1, ${maxSae}] (d_in ${dIn})`);
+  if (!Number.isInteger(req.dSae) || req.dSae < 1 || req.dSae > maxSae) {
+    const mib = Number.isFinite(req.dSae) ? Math.round((5 * 4 * dIn * Number(req.dSae)) / 2 ** 20) : NaN;
+    throw new BadRequest(`dSae must be an integer in [1, ${maxSae}] (d_in ${dIn})${mib > 0 ? `; ${req.dSae} would hold about ${mib} MiB of weights, gradients and Adam state` : ''}`);
+  }
   if (req.architecture === 'topk' || req.architecture === 'batchtopk') {
     if (!Number.isInteger(req.k) || req.k! < 1 || req.k! > req.dSae) throw new BadRequest(`k must be an integer in [1, ${req.dSae}]`);
   } else if (req.k !== undefined) throw new BadRequest(`k applies to topk and batchtopk only`);
