@@ -142,9 +142,10 @@ test('the server answers only loopback Host names and refuses cross-origin write
   const job = (body: unknown) => app.inject({ method: 'POST', url: '/api/jobs', headers: { host: '127.0.0.1', 'content-type': 'application/json' }, payload: JSON.stringify(body) });
   const train = { kind: 'train', hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 16, k: 4, corpus: 'c.txt', tokens: 64, out: 'out-sae' };
   for (const [patch, why] of [
-    [{ dSae: 1e6 }, /dSae must be an integer in \[1, \d+\]/], [{ dSae: '256' }, /dSae must be an integer/], [{ k: 1e9 }, /k must be an integer in \[1, 16\]/],
-    [{ batchSize: -5 }, /batchSize must be an integer in \[1, 16384\]/], [{ lr: 'fast' }, /lr must be a number in \(0, 1\]/], [{ tokens: 1e12 }, /tokens must be an integer in \[1, 1e9\]/],
-    [{ architecture: 'gated' }, /architecture must be/], [{ hook: 'blocks.9.hook_nothing' }, /unknown hook|blocks\.9\.hook_nothing/],
+    [{ dSae: 1e6 }, /dSae must be an integer in \[1, \d+\]/], [{ dSae: '256' }, /body\/dSae must be integer/], [{ k: 1e9 }, /k must be an integer in \[1, 16\]/],
+    [{ batchSize: -5 }, /body\/batchSize must be >= 1/], [{ lr: 'fast' }, /body\/lr must be number/], [{ tokens: 1e12 }, /body\/tokens must be <= 1000000000/],
+    [{ colour: 'red' }, /must NOT have additional properties/],
+    [{ architecture: 'gated' }, /body\/architecture must be equal to one of the allowed values/], [{ hook: 'blocks.9.hook_nothing' }, /unknown hook|blocks\.9\.hook_nothing/],
   ] as const) {
     const r = await job({ ...train, ...patch });
     assert.equal(r.statusCode, 400, JSON.stringify(patch));
@@ -161,13 +162,14 @@ test('the server answers only loopback Host names and refuses cross-origin write
   const post = (url: string, body: unknown) => app.inject({ method: 'POST', url, headers: { host: '127.0.0.1', 'content-type': 'application/json' }, payload: JSON.stringify(body) });
   const steerOk = { sae: 's', prompt: 'hello there', features: [{ feature: 1, strength: 2 }] };
   for (const [body, why] of [
-    [{ ...steerOk, features: [null] }, /each feature must be an object/],
-    [{ ...steerOk, features: [{ feature: 1, strength: 'abc' }] }, /strength must be a number/],
+    [{ ...steerOk, features: [null] }, /body\/features\/0 must be object/],
+    [{ ...steerOk, features: [{ feature: 1, strength: 'abc' }] }, /body\/features\/0\/strength must be number/],
     [{ ...steerOk, features: [{ feature: 1 }] }, /exactly one of preset, strength or clamp/],
-    [{ ...steerOk, features: [{ feature: 1, preset: 'huge' }] }, /preset must be one of/],
-    [{ ...steerOk, temperature: -5 }, /temperature must be a number in \[0, 10\]/],
-    [{ ...steerOk, seed: -1 }, /seed must be an integer/],
-    [{ ...steerOk, features: [{ feature: '1e3', strength: 1 }] }, /feature 1e3 is out of range/],
+    [{ ...steerOk, features: [{ feature: 1, preset: 'huge' }] }, /body\/features\/0\/preset must be equal to one of the allowed values/],
+    [{ ...steerOk, temperature: -5 }, /body\/temperature must be >= 0/],
+    [{ ...steerOk, seed: -1 }, /body\/seed must be >= 0/],
+    [{ ...steerOk, features: [{ feature: 9, strength: 1 }] }, /feature 9 is out of range \[0, 8\)/],
+    [{ ...steerOk, features: [{ feature: '1e3', strength: 1 }] }, /body\/features\/0\/feature must be integer/],
   ] as const) {
     const r = await post('/api/steer', body);
     assert.equal(r.statusCode, 400, JSON.stringify(body));
@@ -175,8 +177,9 @@ test('the server answers only loopback Host names and refuses cross-origin write
   }
   for (const f of ['0x10', '%20', '1e3']) assert.equal((await app.inject({ method: 'PUT', url: `/api/feature/s/${f}`, headers: { host: '127.0.0.1', 'content-type': 'application/json' }, payload: '{}' })).statusCode, 400, f);
   const edit = (body: unknown) => app.inject({ method: 'PUT', url: '/api/feature/s/2', headers: { host: '127.0.0.1', 'content-type': 'application/json' }, payload: JSON.stringify(body) });
-  assert.match((await edit({ examples: { a: 1 } })).json().error, /examples must be a list/);
-  assert.match((await edit({ confidence: true })).json().error, /confidence must be a number in \[0, 1\]/);
+  assert.match((await edit({ examples: { a: 1 } })).json().error, /body\/examples must be array/);
+  assert.match((await edit({ confidence: true })).json().error, /body\/confidence must be number,null/);
+  assert.match((await edit({ nmae: 'typo' })).json().error, /must NOT have additional properties/);
   const noTokText = await post('/api/analyze', { sae: 's', text: 'word' });
   assert.equal(noTokText.statusCode, 400, `text for a model without a tokenizer is refused: ${noTokText.body}`);
   const sweepBig = await post('/api/sweep', { sae: 's', features: [0, 1, 2, 3, 4, 5, 6, 7], prompts: Array(8).fill('hi'), magnitudes: Array.from({ length: 16 }, (_, i) => i), maxNewTokens: 64 });
@@ -211,8 +214,12 @@ test('DELETE /api/jobs/:id cancels a queued job at once and stops a running one 
     await new Promise((r) => setTimeout(r, 25));
     status = ((await app.inject({ method: 'GET', url: `/api/jobs`, headers: h })).json().jobs as { id: string; status: string }[]).find((j) => j.id === first)!.status;
   }
-  assert.equal(status, 'stopped', 'the running job stops, and is not reported failed or done');
+  assert.equal(status, 'stopped', `the running job stops, and is not reported failed or done: ${JSON.stringify(((await app.inject({ method: 'GET', url: `/api/jobs`, headers: h })).json().jobs as { id: string }[]).find((j) => j.id === first))}`);
   assert.ok(!fs.existsSync(path.join(data, 'b')), 'the cancelled queued job never ran');
+  // Probe K5: a corpus shorter than one row names the row size.
+  const { scan } = await import('../src/analysis/scan.ts');
+  const { loadSae: load } = await import('../src/sae/load.ts');
+  await assert.rejects(scan(model, load(await trainedSae()), { corpus: ['A cat.'], tokens: 100, contextSize: 128 }), /shorter than one row of 128 tokens \(the context size\)/);
   const long = await app.inject({ method: 'POST', url: '/api/analyze', headers: { ...h, 'content-type': 'application/json' }, payload: JSON.stringify({ sae: 'ts', text: 'word '.repeat(600) }) });
   assert.equal(long.statusCode, 400, `a text over the context is the caller's error: ${long.body}`);
   await app.close();

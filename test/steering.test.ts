@@ -10,6 +10,7 @@ import { logitEffects } from '../src/analysis/weightEffects.ts';
 import { activationAt } from '../src/analysis/textFeatures.ts';
 import { steer, steeringInterventions } from '../src/steering/steer.ts';
 import { sweep, writeSweepCsv } from '../src/steering/sweep.ts';
+import { PRESETS, presetMultiples, selfSamples, typicalMax } from '../src/steering/presets.ts';
 import { readCorpus } from '../src/data/corpus.ts';
 import { packRows } from '../src/data/pack.ts';
 import { Registry } from '../src/registry/registry.ts';
@@ -31,10 +32,11 @@ async function wordFeatures(model: Awaited<ReturnType<typeof loadModel>>, sae: R
 test('steering a feature makes its word appear more often than unsteered, over 20 seeds', { skip }, async () => {
   const { model, sae } = await setup();
   const c = (await wordFeatures(model, sae))[0];
+  const typical = (await typicalMax(model, sae, [c.f])).values.get(c.f)!;
   let steered = 0;
   let unsteered = 0;
   for (let seed = 0; seed < 20; seed++) {
-    const r = await steer(model, sae, 'Once upon a time,', { features: [{ feature: c.f, preset: 'strong' }], maxNewTokens: 24, temperature: 1, seed });
+    const r = await steer(model, sae, 'Once upon a time,', { features: [{ feature: c.f, strength: 4 * typical }], maxNewTokens: 24, temperature: 1, seed });
     steered += r.steered.ids.filter((x) => x === c.id).length;
     unsteered += r.unsteered.ids.filter((x) => x === c.id).length;
   }
@@ -138,4 +140,37 @@ test('bad steering input gets clear errors', { skip }, async () => {
   const other = loadSae(await trainedSae());
   const wrongHook = Object.assign(Object.create(Object.getPrototypeOf(other)), other, { cfg: { ...other.cfg, hookName: 'blocks.5.hook_resid_post' } });
   await assert.rejects(steer(model, wrongHook, 'Hi', { features: [{ feature: 1, strength: 1 }] }), /unknown hook 'blocks\.5\.hook_resid_post'/);
+});
+
+test('default presets: on the model\'s own samples, strong stays below where the text degrades for typical features', { skip }, async () => {
+  const { model, sae } = await setup();
+  const samples = await selfSamples(model, 8, 96, 500);
+  const s = await scan(model, sae, { corpus: samples, tokens: 20000, contextSize: 128 });
+  const alive = s.features.map((f, i) => ({ i, d: f.count / s.tokens })).filter((x) => x.d > 0).sort((a, b) => a.d - b.d);
+  const mid = alive.slice(Math.floor(alive.length / 4), Math.floor((3 * alive.length) / 4));
+  const features = Array.from({ length: 8 }, (_, k) => mid[Math.floor(((k + 0.5) * mid.length) / 8)].i);
+  const r = await sweep(model, sae, { features, prompts: ['Once upon a time,', 'The little girl'], magnitudes: [0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4], maxNewTokens: 24 });
+  const breaks = r.features.map((c) => c.breakpoint ?? Infinity).sort((a, b) => a - b);
+  const median = breaks[Math.floor(breaks.length / 2)];
+  assert.ok(PRESETS.strong < median, `strong ${PRESETS.strong}x vs the median breakpoint ${median}x (${breaks.join(', ')})`);
+  assert.ok(PRESETS.light < PRESETS.medium && PRESETS.medium < PRESETS.strong);
+});
+
+test('a sweep\'s calibration places a feature\'s presets between its onset and its breakpoint', { skip }, async () => {
+  assert.deepEqual(presetMultiples({ onset: 1, breakpoint: 3 }), { multiples: { light: 1, medium: 2, strong: 2.7 }, source: 'calibration' });
+  const onlyBreak = presetMultiples({ onset: null, breakpoint: 0.5 });
+  assert.ok(onlyBreak.multiples.strong < 0.5 && onlyBreak.source === 'calibration');
+  assert.deepEqual(presetMultiples(undefined), { multiples: { ...PRESETS }, source: 'default' });
+  const { model, sae } = await setup();
+  const db = Registry.open(path.join(tmpDir(), 'cal.db'));
+  const f = 3;
+  await sweep(model, sae, { features: [f], prompts: ['Once upon a time,'], magnitudes: [0, 0.5, 1, 2, 4, 8], maxNewTokens: 16, registry: db, saeName: 'ts' });
+  const cal = db.calibration<{ onset: number | null; breakpoint: number | null; typicalMax: number }>(model.name, 'ts', f)!;
+  const r = await steer(model, sae, 'Once upon a time,', { features: [{ feature: f, preset: 'strong' }], maxNewTokens: 8, temperature: 0, registry: db, saeName: 'ts' });
+  const want = presetMultiples(cal);
+  assert.equal(r.strengths[0].presetSource, want.source);
+  const typical = (await typicalMax(model, sae, [f], { registry: db, saeName: 'ts' })).values.get(f)!;
+  assert.ok(Math.abs(r.strengths[0].strength! - want.multiples.strong * typical) < 1e-6 * Math.max(1, typical), 'the strength used is the calibrated multiple of the typical max');
+  if (cal.breakpoint !== null) assert.ok(want.multiples.strong < cal.breakpoint, 'strong stays under the breakpoint');
+  db.close();
 });

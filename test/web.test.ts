@@ -17,6 +17,7 @@ import { scan } from '../src/analysis/scan.ts';
 import { buildDashboards } from '../src/analysis/dashboard.ts';
 import { featuresForText } from '../src/analysis/textFeatures.ts';
 import { Registry } from '../src/registry/registry.ts';
+import { heuristicNames } from '../src/interp/heuristic.ts';
 import { buildServer } from '../src/server/app.ts';
 import type { HookedModel } from '../src/model/hookedModel.ts';
 import { needsShared, root, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
@@ -33,10 +34,15 @@ let saeDir: string;
 let busiest: number;
 let maxAct: number;
 let data: string;
+let scanned: number;
 
 before(async () => {
   if (skip) return;
-  if (!fs.existsSync(path.join(root, 'web', 'dist', 'index.html'))) execFileSync('npm', ['run', 'build:web'], { cwd: root, stdio: 'inherit' });
+  // Build the web app when it is missing or older than its sources.
+  const built = path.join(root, 'web', 'dist', 'index.html');
+  const newest = (d: string): number => Math.max(0, ...fs.readdirSync(d, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(path.join(d, e.name)) : fs.statSync(path.join(d, e.name)).mtimeMs)));
+  const sources = Math.max(newest(path.join(root, 'web', 'src')), newest(path.join(root, 'web', 'public')), fs.statSync(path.join(root, 'web', 'index.html')).mtimeMs, fs.statSync(path.join(root, 'src', 'server', 'contract.ts')).mtimeMs);
+  if (!fs.existsSync(built) || fs.statSync(built).mtimeMs < sources) execFileSync('npm', ['run', 'build:web'], { cwd: root, stdio: 'inherit' });
   fs.mkdirSync(shots, { recursive: true });
   model = await loadModel(tinyStories);
   saeDir = await trainedSae();
@@ -46,7 +52,11 @@ before(async () => {
   const s = await scan(model, sae, { corpus: storiesCorpus + '[400:600]', tokens: 6000, contextSize: 128 });
   busiest = s.features.map((f, i) => ({ i, n: f.count })).sort((a, b) => b.n - a.n)[0].i;
   maxAct = s.features[busiest].max;
-  reg.setDashboards(model.name, saeDir, await buildDashboards(model, sae, s));
+  const dashboards = await buildDashboards(model, sae, s);
+  reg.setDashboards(model.name, saeDir, dashboards);
+  // As the demo and scan jobs do: every feature that fired gets a heuristic name.
+  reg.setHeuristicNames(model.name, saeDir, heuristicNames(dashboards));
+  scanned = dashboards.size;
   reg.close();
   data = tmpDir();
   fs.writeFileSync(path.join(data, 'stories.jsonl'), fs.readFileSync(storiesCorpus, 'utf8').split('\n').slice(0, 60).join('\n'));
@@ -112,7 +122,7 @@ test('steer: both outputs stream in side by side; a sweep plots its metrics', { 
   await p.selectOption('#mode', 'strength');
   await p.fill('#value', '60');
   await p.click('#steer');
-  await p.waitForSelector('#steer-status:has-text("strengths")', { timeout: 60_000 });
+  await p.waitForSelector('#steer-status:has-text("strengths used")', { timeout: 60_000 });
   const a = await p.textContent('#unsteered');
   const b = await p.textContent('#steered');
   assert.ok(a!.length > 'Once upon a time,'.length && b!.length > 'Once upon a time,'.length);
@@ -132,12 +142,12 @@ test('compare, registry and jobs pages work', { skip }, async () => {
   await c.close();
   const r = await page('registry');
   await r.fill('#search', 'dog and animal');
-  await r.click('#search-btn');
+  await r.press('#search', 'Enter');
   await r.waitForSelector(`#registry-table a[data-feature="${busiest}"]`);
   await r.screenshot({ path: path.join(shots, 'registry.png'), fullPage: true });
   await r.close();
   const j = await page('jobs');
-  await j.fill('#corpus', 'stories.jsonl');
+  await j.selectOption('#corpus', 'stories.jsonl');
   await j.fill('#tokens', String(6 * 1024));
   await j.fill('#dsae', '128');
   await j.fill('#out', 'web-sae');
@@ -155,13 +165,187 @@ test('bad input gets a clear error in the page', { skip }, async () => {
   await p.click('#analyze');
   await p.waitForSelector('#error:has-text("the limit is 4000")');
   await p.goto(`${base}/#/feature/ts/99999`);
-  await p.waitForSelector('#error:has-text("feature 99999 is out of range")');
+  await p.waitForSelector('#no-feature:has-text("indices run from 0 to 511")');
   await p.goto(`${base}/#/jobs`);
-  await p.fill('#corpus', '/etc/passwd');
+  await p.fill('#dsae', '0');
   await p.click('#train');
-  await p.waitForSelector('#error:has-text("outside the data folders")');
+  await p.waitForSelector('#error:has-text("dSae must be >= 1")');
   await p.screenshot({ path: path.join(shots, 'errors.png'), fullPage: true });
   await p.close();
+});
+
+// Issue 12, the web app as a new user found it: items 1-7, each done the way a user does it.
+
+test('item 1: features carry names everywhere (heuristic names at least); no Explain button without an endpoint', { skip }, async () => {
+  const p = await page('analyze');
+  await p.fill('#text', 'Once upon a time, there was a little dog named Max.');
+  await p.click('#analyze');
+  await p.waitForSelector('#top-features td.name');
+  const names = (await p.locator('#top-features td.name').allTextContents()).filter((t) => t.trim());
+  assert.ok(names.length >= 6, `most top features are named: ${names.join(' | ')}`);
+  assert.ok((await p.locator('#heatmap th.fname a').first().textContent())!.length > `#${busiest}`.length + 1, 'heatmap rows show names');
+  await p.goto(`${base}/#/feature/ts/${busiest}`);
+  await p.waitForSelector('#heuristic-name');
+  assert.ok((await p.textContent('#feature-label'))!.trim().length > 0, 'the title carries the label');
+  assert.ok((await p.locator('#neighbors .name').count()) > 0, 'neighbours carry names');
+  assert.equal(await p.locator('#explain').count(), 0, 'no endpoint configured: no Explain button');
+  await p.goto(`${base}/#/compare`);
+  await p.click('#compare');
+  await p.waitForSelector('#diff-table tr[data-feature]');
+  const named = (await p.locator('#diff-table tr[data-feature] td:nth-child(2)').allTextContents()).filter((t) => t.trim());
+  assert.ok(named.length > 0, 'compare rows carry names');
+  await p.screenshot({ path: path.join(shots, 'item1-names.png'), fullPage: true });
+  await p.close();
+});
+
+test('item 2: browse features by index (jump, previous, next, random); the registry lists every scanned feature, sorted and paged', { skip }, async () => {
+  const p = await page('feature/ts/10');
+  await p.waitForSelector('#feature-nav');
+  await p.click('#next');
+  await p.waitForSelector('h1:has-text("Feature #11")');
+  await p.click('#prev');
+  await p.click('#prev');
+  await p.waitForSelector('h1:has-text("Feature #9")');
+  await p.fill('#jump', '300');
+  await p.press('#jump', 'Enter');
+  await p.waitForSelector('h1:has-text("Feature #300")');
+  await p.click('#random');
+  await p.waitForFunction(() => !location.hash.endsWith('/300'));
+  assert.match(p.url(), /#\/feature\/ts\/\d+$/);
+  const r = await page('registry');
+  await r.waitForSelector('#page-info');
+  assert.equal(await r.textContent('#page-info'), `1-100 of ${scanned} features`, 'every scanned feature is listed, not only named ones');
+  await r.click('th[data-sort="density"]');
+  await r.waitForSelector('th[data-sort="density"]:has-text("▼")');
+  const dens = (await r.locator('#registry-table tr[data-feature] td:nth-child(3)').allTextContents()).map((t) => parseFloat(t));
+  assert.ok(dens.length === 100 && dens.every((d, i) => i === 0 || d <= dens[i - 1]), 'sorted by density, highest first');
+  await r.click('#page-next');
+  await r.waitForSelector(`#page-info:has-text("101-")`);
+  await r.screenshot({ path: path.join(shots, 'item2-registry.png'), fullPage: true });
+  await r.close();
+  await p.close();
+});
+
+test('item 4: the jobs form offers the corpora; a finished job shows its explained variance, its SAE joins the menus, and it can be deleted', { skip }, async () => {
+  const j = await page('jobs');
+  await j.waitForSelector('#corpus option[value="stories.jsonl"]', { state: 'attached' });
+  await j.selectOption('#corpus', 'stories.jsonl');
+  await j.fill('#tokens', String(4 * 1024));
+  await j.fill('#dsae', '64');
+  await j.fill('#out', 'menu-sae');
+  await j.click('#train');
+  await j.waitForSelector('.job[data-status="done"] .final-ev', { timeout: 120_000 });
+  assert.match((await j.textContent('.job[data-status="done"] .final-ev'))!, /explained variance 0\.\d{3}/);
+  await j.waitForSelector('#scan-sae option[value="menu-sae"]', { state: 'attached' });
+  await j.reload();
+  await j.waitForSelector('.job[data-status="done"]');
+  const before = await j.locator('.job').count();
+  await j.click('.job[data-status="done"] button.delete >> nth=0');
+  await j.waitForFunction((n) => document.querySelectorAll('.job').length === n - 1, before);
+  await j.goto(`${base}/#/analyze`);
+  await j.waitForSelector('#sae option[value="menu-sae"]', { state: 'attached' });
+  await j.screenshot({ path: path.join(shots, 'item4-jobs.png'), fullPage: true });
+  await j.close();
+});
+
+test('item 5: a save from a second tab with stale fields is refused and wipes nothing', { skip }, async () => {
+  const f = (busiest + 1) % 512;
+  const a = await page(`feature/ts/${f}`);
+  const b = await page(`feature/ts/${f}`);
+  await a.waitForSelector('#save');
+  await b.waitForSelector('#save');
+  await a.fill('#name', 'first tab name');
+  await a.click('#save');
+  await a.waitForSelector('#saved:has-text("saved")');
+  await b.fill('#notes', 'second tab notes');
+  await b.click('#save');
+  await b.waitForSelector('#error:has-text("changed elsewhere")');
+  await b.screenshot({ path: path.join(shots, 'item5-conflict.png'), fullPage: true });
+  await a.reload();
+  await a.waitForSelector('#save');
+  assert.equal(await a.inputValue('#name'), 'first tab name', "the first tab's edit survives");
+  // The same tab saves again without conflict: only changed fields, from its fresh version.
+  await a.fill('#notes', 'kept');
+  await a.click('#save');
+  await a.waitForSelector('#saved:has-text("saved")');
+  await a.reload();
+  await a.waitForSelector('#save');
+  assert.equal(await a.inputValue('#name'), 'first tab name');
+  assert.equal(await a.inputValue('#notes'), 'kept');
+  await a.close();
+  await b.close();
+});
+
+test('item 6 and 3: steer inputs are checked, presets show the strength used, and the prompt survives a reload', { skip }, async () => {
+  const p = await page('steer/ts/abc');
+  await p.waitForSelector('#features');
+  assert.equal(await p.inputValue('#features'), '', 'a junk deep link leaves the features box empty');
+  assert.ok(!(await p.content()).includes('NaN'), 'no NaN anywhere');
+  assert.ok(await p.locator('#value-label').isHidden(), 'the value box hides for presets');
+  await p.selectOption('#mode', 'strength');
+  assert.ok(await p.locator('#value-label').isVisible());
+  await p.selectOption('#mode', 'strong');
+  await p.click('#steer');
+  await p.waitForSelector('#error:has-text("give at least one feature index")');
+  assert.equal(await p.textContent('#steer-status'), '', 'nothing is generating');
+  assert.equal(await p.textContent('#steered'), '', 'feature 0 was not steered');
+  await p.fill('#features', String(busiest));
+  await p.fill('#length', '0');
+  await p.click('#steer');
+  await p.waitForSelector('#error:has-text("length must be an integer")');
+  await p.fill('#length', '12');
+  await p.fill('#temperature', '0');
+  await p.fill('#prompt', 'The little bird');
+  await p.click('#steer');
+  await p.waitForSelector('#steer-status:has-text("strengths used")', { timeout: 60_000 });
+  assert.match((await p.textContent('#steer-status'))!, new RegExp(`#${busiest} \\+\\d+\\.\\d\\d \\(strong, (default multiple|from the feature's sweep)\\)`));
+  // A server error clears "generating...".
+  await p.fill('#features', '511');
+  await p.route('**/api/steer', (route) => route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: 'the model is busy' }) }));
+  await p.click('#steer');
+  await p.waitForSelector('#error:has-text("the model is busy")');
+  assert.equal(await p.textContent('#steer-status'), '');
+  await p.unroute('**/api/steer');
+  await p.reload();
+  await p.waitForSelector('#prompt');
+  assert.equal(await p.inputValue('#prompt'), 'The little bird', 'the prompt is kept on reload');
+  await p.screenshot({ path: path.join(shots, 'item6-steer.png'), fullPage: true });
+  await p.close();
+});
+
+test('item 7: one white-to-red scale with a legend, visible spaces, a click lists a token\'s features, kept on Back; examples wrap at 390 px', { skip }, async () => {
+  const p = await page('analyze');
+  await p.fill('#text', 'Once upon a time, there was a little dog named Max.');
+  await p.click('#analyze');
+  await p.waitForSelector('#legend');
+  assert.ok((await p.locator('#heatmap th.tok').allTextContents()).some((t) => t.startsWith('·')), 'spaces are visible');
+  const shared = await p.locator('#heatmap tr[data-feature] td').evaluateAll((tds) => tds.map((td) => (td as HTMLElement).style.background));
+  assert.ok(shared.every((c) => /^rgb\(/.test(c)), 'cells use the white-to-red scale');
+  await p.check('#per-row');
+  const perRow = await p.locator('#heatmap tr[data-feature] td').evaluateAll((tds) => tds.map((td) => (td as HTMLElement).style.background));
+  assert.notDeepEqual(perRow, shared, 'per-row scaling is an option');
+  await p.uncheck('#per-row');
+  await p.click('#heatmap th.tok[data-col="4"]');
+  await p.waitForSelector('#token-features h3:has-text("Features at token 4")');
+  await p.click('#top-features a.feature-link >> nth=0');
+  await p.waitForSelector('h1:has-text("Feature #")');
+  await p.goBack();
+  await p.waitForSelector('#token-features h3:has-text("Features at token 4")');
+  assert.equal(await p.locator('#heatmap tr[data-feature]').count(), 12, 'the result is kept on Back');
+  await p.screenshot({ path: path.join(shots, 'item7-heatmap.png'), fullPage: true });
+  await p.setViewportSize({ width: 390, height: 800 });
+  await p.goto(`${base}/#/feature/ts/${busiest}`);
+  await p.waitForSelector('#top-examples .example');
+  const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `feature examples wrap at 390 px (page overflows by ${overflow} px)`);
+  await p.screenshot({ path: path.join(shots, 'item7-390px.png'), fullPage: true });
+  await p.close();
+});
+
+test('item 8: a favicon is served', { skip }, async () => {
+  const r = await fetch(`${base}/favicon.svg`);
+  assert.equal(r.status, 200);
+  assert.match(await r.text(), /<svg/);
 });
 
 test('API: 50 concurrent analyze requests are all answered correctly; bad input is a 400', { skip }, async () => {

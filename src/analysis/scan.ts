@@ -152,7 +152,7 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
     if (batch.length === per) await flush();
   }
   if (batch.length && st.tokens < o.tokens) await flush();
-  if (st.tokens === 0) throw new Error(`scan read no tokens from '${o.corpus}'`);
+  if (st.tokens === 0) throw new Error(`scan read no tokens from '${typeof o.corpus === 'string' ? o.corpus : 'the given texts'}': the corpus is shorter than one row of ${ctx} tokens (the context size); give more text or a smaller context size`);
   if (o.stateFile) saveState(o.stateFile, { ...st, rng: rng.getState() });
   return { tokens: st.tokens, rows: st.rows, features: st.features, contexts: st.contexts, options: opts };
 }

@@ -25,3 +25,13 @@ export function heuristicName(d: FeatureDashboard): string | undefined {
   const context = bigram && bigram[1] / d.top.length >= 0.4 ? ` (often in ${JSON.stringify(bigram[0])})` : '';
   return share >= 0.6 ? `${JSON.stringify(top[0][0])}${context}` : `tokens like ${words}${context}`;
 }
+
+/** Heuristic names of every feature that fired in a scan's dashboards. */
+export function heuristicNames(dashboards: ReadonlyMap<number, FeatureDashboard>): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const [f, d] of dashboards) {
+    const n = heuristicName(d);
+    if (n) out.set(f, n);
+  }
+  return out;
+}

@@ -40,6 +40,33 @@ export interface ExplanationRecord {
   readonly createdAt: string;
 }
 
+/** An edit made from a stale copy of a feature: carries the current record. */
+export class ConflictError extends Error {
+  constructor(readonly current: FeatureRecord | undefined) {
+    super(`this feature was changed elsewhere${current ? ` at ${current.updatedAt}` : ''} since it was loaded; reload it and edit again`);
+  }
+}
+
+/** A page of `browse`. */
+export interface BrowseQuery {
+  readonly search?: string;
+  readonly sort?: 'feature' | 'density' | 'max' | 'name';
+  readonly desc?: boolean;
+  readonly limit?: number;
+  readonly offset?: number;
+}
+
+/** One row of `browse`. */
+export interface BrowseRow {
+  readonly feature: number;
+  readonly name: string | null;
+  readonly explanation: string | null;
+  readonly tags: readonly string[];
+  readonly confidence: number | null;
+  readonly density: number | null;
+  readonly maxAct: number | null;
+}
+
 /** The JSON exchange shape. */
 export type RegistryJson = Record<string, { name?: string | null; description?: string | null; examples?: string[]; confidence?: number | null; notes?: string | null }>;
 
@@ -94,10 +121,14 @@ export class Registry {
   }
 
   /** Creates or updates a feature with the given fields, in one transaction. */
-  set(model: string, sae: string, feature: number, patch: FeaturePatch): FeatureRecord {
+  set(model: string, sae: string, feature: number, patch: FeaturePatch, expectUpdatedAt?: string | null): FeatureRecord {
     checkFeature(feature);
     const tx = this.db.transaction(() => {
       const cur = this.get(model, sae, feature);
+      // Optimistic concurrency: an edit made from a stale copy is refused, not merged over newer fields.
+      if (expectUpdatedAt !== undefined && (cur?.updatedAt ?? null) !== expectUpdatedAt) throw new ConflictError(cur);
+      // updated_at strictly increases, so it identifies a version even for edits within one millisecond.
+      const stamp = Math.max(Date.now(), cur ? Date.parse(cur.updatedAt) + 1 : 0);
       const next = { ...(cur ?? { name: null, description: null, confidence: null, notes: null, tags: [], examples: [] }), ...patch };
       if (next.confidence !== null && next.confidence !== undefined && !(next.confidence >= 0 && next.confidence <= 1)) {
         throw new Error(`confidence must be in [0, 1], got ${next.confidence}`);
@@ -107,7 +138,7 @@ export class Registry {
         ON CONFLICT (model, sae, feature) DO UPDATE SET name = @name, description = @description, confidence = @confidence,
           notes = @notes, tags = @tags, examples = @examples, updated_at = @now`).run({
         model, sae, feature, name: next.name ?? null, description: next.description ?? null, confidence: next.confidence ?? null,
-        notes: next.notes ?? null, tags: JSON.stringify(next.tags ?? []), examples: JSON.stringify(next.examples ?? []), now: new Date().toISOString(),
+        notes: next.notes ?? null, tags: JSON.stringify(next.tags ?? []), examples: JSON.stringify(next.examples ?? []), now: new Date(stamp).toISOString(),
       });
     });
     tx.immediate();
@@ -157,6 +188,21 @@ export class Registry {
     return Number(tx.immediate());
   }
 
+  /** Replaces the heuristic names of these features (one transaction; LLM and imported explanations stay). */
+  setHeuristicNames(model: string, sae: string, names: ReadonlyMap<number, string>): void {
+    const del = this.db.prepare(`DELETE FROM explanations WHERE model = ? AND sae = ? AND feature = ? AND source = 'heuristic'`);
+    const ins = this.db.prepare(`INSERT INTO explanations (model, sae, feature, explanation, source, explainer_model, prompt_version, scores, created_at)
+      VALUES (?, ?, ?, ?, 'heuristic', NULL, 'heuristic-v1', '{}', ?)`);
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const [f, name] of names) {
+        checkFeature(f);
+        del.run(model, sae, f);
+        ins.run(model, sae, f, name, now);
+      }
+    }).immediate();
+  }
+
   /** Updates an explanation's scores (merging). */
   scoreExplanation(id: number, scores: Record<string, unknown>): void {
     const tx = this.db.transaction(() => {
@@ -179,12 +225,63 @@ export class Registry {
 
   /** Stores dashboard data for many features in one transaction. */
   setDashboards(model: string, sae: string, data: ReadonlyMap<number, unknown>): void {
-    const stmt = this.db.prepare(`INSERT INTO dashboards (model, sae, feature, data, updated_at) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT (model, sae, feature) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`);
+    const stmt = this.db.prepare(`INSERT INTO dashboards (model, sae, feature, data, updated_at, density, max_act) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (model, sae, feature) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at, density = excluded.density, max_act = excluded.max_act`);
     const now = new Date().toISOString();
+    const num = (d: unknown, k: string) => {
+      const v = (d as Record<string, unknown> | null)?.[k];
+      return typeof v === 'number' && Number.isFinite(v) ? v : null;
+    };
     this.db.transaction(() => {
-      for (const [f, d] of data) stmt.run(model, sae, f, JSON.stringify(d), now);
+      for (const [f, d] of data) stmt.run(model, sae, f, JSON.stringify(d), now, num(d, 'density'), num(d, 'maxAct'));
     }).immediate();
+  }
+
+  /**
+   * Every feature of an SAE the registry knows (scanned, named or explained),
+   * with its label, best explanation, density and max; searchable, sorted and
+   * paged, with the total.
+   */
+  browse(model: string, sae: string, q: BrowseQuery = {}): { total: number; rows: BrowseRow[] } {
+    const order = { feature: 'feature', density: 'density', max: 'max_act', name: 'label' }[q.sort ?? 'feature'] ?? 'feature';
+    const dir = q.desc ? 'DESC' : 'ASC';
+    const rows = this.db.prepare(`WITH ids AS (
+        SELECT feature FROM dashboards WHERE model = @m AND sae = @s
+        UNION SELECT feature FROM features WHERE model = @m AND sae = @s
+        UNION SELECT feature FROM explanations WHERE model = @m AND sae = @s),
+      r AS (SELECT ids.feature AS feature, f.name AS name, f.tags AS tags, f.confidence AS confidence, d.density AS density, d.max_act AS max_act,
+          (SELECT e.explanation FROM explanations e WHERE e.model = @m AND e.sae = @s AND e.feature = ids.feature
+            ORDER BY CASE e.source WHEN 'llm' THEN 0 WHEN 'neuronpedia' THEN 1 ELSE 2 END, e.id DESC LIMIT 1) AS explanation
+        FROM ids LEFT JOIN features f ON f.model = @m AND f.sae = @s AND f.feature = ids.feature
+        LEFT JOIN dashboards d ON d.model = @m AND d.sae = @s AND d.feature = ids.feature)
+      SELECT *, COALESCE(name, explanation) AS label, COUNT(*) OVER () AS total FROM r
+      WHERE @q IS NULL OR name LIKE @q OR explanation LIKE @q OR tags LIKE @q OR CAST(feature AS TEXT) = @exact
+      ORDER BY ${order} IS NULL, ${order} ${dir}, feature LIMIT @limit OFFSET @offset`)
+      .all({ m: model, s: sae, q: q.search ? `%${q.search}%` : null, exact: q.search ?? null, limit: q.limit ?? 100, offset: q.offset ?? 0 }) as Record<string, unknown>[];
+    return {
+      total: rows.length ? (rows[0].total as number) : this.browseTotal(model, sae, q),
+      rows: rows.map((r) => ({
+        feature: r.feature as number, name: (r.name as string) ?? null, explanation: (r.explanation as string) ?? null,
+        tags: r.tags ? (JSON.parse(r.tags as string) as string[]) : [], confidence: (r.confidence as number) ?? null,
+        density: (r.density as number) ?? null, maxAct: (r.max_act as number) ?? null,
+      })),
+    };
+  }
+
+  /** The total of `browse` when the page asked for is past the end. */
+  private browseTotal(model: string, sae: string, q: BrowseQuery): number {
+    return q.offset ? this.browse(model, sae, { ...q, offset: 0, limit: 1 }).total : 0;
+  }
+
+  /** Each feature's label: its name, else its best explanation (LLM, then Neuronpedia, then heuristic). */
+  labels(model: string, sae: string): Map<number, string> {
+    const rows = this.db.prepare(`SELECT feature, name, rank FROM (
+        SELECT feature, name, -1 AS rank, 0 AS id FROM features WHERE model = @m AND sae = @s AND name IS NOT NULL AND name != ''
+        UNION ALL SELECT feature, explanation, CASE source WHEN 'llm' THEN 0 WHEN 'neuronpedia' THEN 1 ELSE 2 END, id FROM explanations WHERE model = @m AND sae = @s)
+      ORDER BY feature, rank, id DESC`).all({ m: model, s: sae }) as { feature: number; name: string }[];
+    const out = new Map<number, string>();
+    for (const r of rows) if (!out.has(r.feature)) out.set(r.feature, r.name);
+    return out;
   }
 
   /** A feature's dashboard data, or undefined. */

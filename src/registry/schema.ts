@@ -51,4 +51,9 @@ export const MIGRATIONS: readonly string[] = [
      response TEXT NOT NULL,
      created_at TEXT NOT NULL
    );`,
+  // Density and max beside each dashboard, so the registry can sort and page every scanned feature without parsing JSON.
+  `ALTER TABLE dashboards ADD COLUMN density REAL;
+   ALTER TABLE dashboards ADD COLUMN max_act REAL;
+   UPDATE dashboards SET density = json_extract(data, '$.density'), max_act = json_extract(data, '$.maxAct');
+   CREATE INDEX dashboards_by_sae ON dashboards (model, sae);`,
 ];

@@ -12,7 +12,7 @@ import { compareTexts } from '../analysis/compare.ts';
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import { featuresForText } from '../analysis/textFeatures.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
-import { Registry } from '../registry/registry.ts';
+import { ConflictError, Registry } from '../registry/registry.ts';
 import { loadSae } from '../sae/load.ts';
 import { checkSaeFitsModel } from '../sae/compat.ts';
 import { PRESETS } from '../steering/presets.ts';
@@ -22,6 +22,10 @@ import type * as C from './contract.ts';
 import { BadRequest, featureOf, intOf, numberOf, saeOf, textOf, type Ctx, type ServerOptions } from './context.ts';
 import type { Sae } from '../sae/sae.ts';
 import { Jobs } from './jobs.ts';
+import { explainFeatures } from '../interp/batch.ts';
+import { llmConfig, type LlmConfig } from '../interp/config.ts';
+import { LlmClient } from '../interp/llmClient.ts';
+import * as S from './schemas.ts';
 import { ModelQueue, QueueFullError } from './queue.ts';
 
 const LOOPBACK = ['127.0.0.1', 'localhost', '[::1]', '::1'];
@@ -71,15 +75,30 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     model, saes, registry: Registry.open(opts.registry), queue: new ModelQueue(opts.queueLimit ?? 64), opts,
     maxTextChars: opts.maxTextChars ?? 4000, maxNewTokens: opts.maxNewTokens ?? 200,
   };
-  const jobs = new Jobs(ctx, opts.jobsDir ?? path.join(opts.dataDirs[0] ?? '.', '.saescope-jobs'));
-  const app = Fastify({ bodyLimit: 1 << 20 });
+  // A finished training job's SAE joins the menus (under its folder's name), replacing an SAE of the same folder.
+  const addTrained = (out: string) => {
+    try {
+      const sae = loadSae(out);
+      checkSaeFitsModel(sae, model);
+      const same = [...saes].find(([, s]) => s.dir === out)?.[0];
+      let name = same ?? path.basename(out);
+      for (let i = 2; !same && saes.has(name); i++) name = `${path.basename(out)}-${i}`;
+      saes.set(name, { sae, dir: out });
+    } catch (e) {
+      process.stderr.write(`saescope: the trained SAE in ${out} was not added to the menus: ${(e as Error).message}\n`);
+    }
+  };
+  const jobs = new Jobs(ctx, opts.jobsDir ?? path.join(opts.dataDirs[0] ?? '.', '.saescope-jobs'), addTrained);
+  // Schemas (schemas.ts) check every body, parameter and query; no coercion ("256" is not a number), no silently dropped fields.
+  const app = Fastify({ bodyLimit: 1 << 20, ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } } });
   guardOrigin(app, opts.hosts ?? []);
   app.setErrorHandler((err: Error, _req, reply) => {
     if (err instanceof QueueFullError) return reply.code(503).header('Retry-After', String(err.retryAfterSeconds)).send({ error: err.message });
     const status = err instanceof BadRequest || /out of range|unknown hook|is empty|outside the data folders|not a finite|exactly one of|limit is|longer than the model's context|outside the vocabulary|has no tokenizer/.test(err.message) ? 400 : (err as { statusCode?: number }).statusCode ?? 500;
     return reply.code(status).send({ error: err.message } satisfies C.ApiError);
   });
-  const names = (dir: string) => new Map(ctx.registry.list({ model: model.name, sae: dir, limit: 1e9 }).filter((r) => r.name).map((r) => [r.feature, r.name!]));
+  // A feature's label: its name, else its best explanation (LLM, Neuronpedia, heuristic).
+  const names = (dir: string) => ctx.registry.labels(model.name, dir);
 
   app.get('/api/info', async (): Promise<C.InfoResponse> => ({
     model: model.name, dModel: model.spec.dModel, nLayers: model.spec.nLayers, nCtx: model.spec.nCtx, chat: model.hasChatTemplate,
@@ -87,7 +106,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     presets: PRESETS, limits: { maxTextChars: ctx.maxTextChars, maxNewTokens: ctx.maxNewTokens },
   }));
 
-  app.post('/api/analyze', async (req): Promise<C.AnalyzeResponse> => {
+  app.post('/api/analyze', { schema: { body: S.analyze } }, async (req): Promise<C.AnalyzeResponse> => {
     const b = (req.body ?? {}) as C.AnalyzeRequest;
     const s = saeOf(ctx, b.sae);
     const text = textOf(ctx, b.text);
@@ -98,43 +117,46 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     return { tokens: r.tokens, pooled: r.pooled, top: r.top.map((t) => ({ ...t, name: nm.get(t.feature) ?? null })), heatmap: r.heatmap };
   });
 
-  app.get('/api/feature/:sae/:feature', async (req): Promise<C.FeatureResponse> => {
+  app.get('/api/feature/:sae/:feature', { schema: { params: S.featureParams } }, async (req): Promise<C.FeatureResponse> => {
     const p = req.params as { sae: string; feature: string };
     const s = saeOf(ctx, p.sae);
     const f = featureOf(s.sae, p.feature);
+    const dashboard = ctx.registry.dashboard<FeatureDashboard>(model.name, s.dir, f) ?? null;
+    const nm = names(s.dir);
+    const labels: Record<number, string> = {};
+    for (const n of dashboard?.neighbors ?? []) if (nm.has(n.feature)) labels[n.feature] = nm.get(n.feature)!;
     return {
-      sae: p.sae, feature: f, record: ctx.registry.get(model.name, s.dir, f) ?? null,
-      explanations: ctx.registry.explanations(model.name, s.dir, f), dashboard: ctx.registry.dashboard<FeatureDashboard>(model.name, s.dir, f) ?? null,
+      sae: p.sae, feature: f, dSae: s.sae.cfg.dSae, record: ctx.registry.get(model.name, s.dir, f) ?? null,
+      explanations: ctx.registry.explanations(model.name, s.dir, f), dashboard, labels,
+      explainer: explainEndpoint() !== undefined, calibration: ctx.registry.calibration(model.name, s.dir, f) ?? null,
     };
   });
 
-  app.put('/api/feature/:sae/:feature', async (req) => {
+  app.put('/api/feature/:sae/:feature', { schema: { params: S.featureParams, body: S.featureEdit } }, async (req, reply) => {
     const p = req.params as { sae: string; feature: string };
     const s = saeOf(ctx, p.sae);
     const f = featureOf(s.sae, p.feature);
-    const b = (req.body ?? {}) as C.FeatureEditRequest;
-    for (const k of ['name', 'notes', 'description'] as const) {
-      const v = b[k];
-      if (v !== undefined && v !== null && (typeof v !== 'string' || v.length > 10_000)) throw new BadRequest(`${k} must be a string of at most 10,000 characters`);
+    const { base, ...patch } = (req.body ?? {}) as C.FeatureEditRequest;
+    try {
+      return ctx.registry.set(model.name, s.dir, f, patch, base);
+    } catch (e) {
+      if (e instanceof ConflictError) return reply.code(409).send({ error: e.message, record: e.current ?? null });
+      throw e;
     }
-    if (b.tags !== undefined && (!Array.isArray(b.tags) || !b.tags.every((t) => typeof t === 'string' && t.length <= 100))) throw new BadRequest('tags must be a list of short strings');
-    const e = (b as { examples?: unknown }).examples;
-    if (e !== undefined && (!Array.isArray(e) || e.length > 100 || !e.every((t) => typeof t === 'string' && t.length <= 10_000))) throw new BadRequest('examples must be a list of at most 100 strings');
-    const c = (b as { confidence?: unknown }).confidence;
-    if (c !== undefined && c !== null && (typeof c !== 'number' || !Number.isFinite(c) || c < 0 || c > 1)) throw new BadRequest('confidence must be a number in [0, 1]');
-    return ctx.registry.set(model.name, s.dir, f, b);
   });
 
-  app.post('/api/compare', async (req): Promise<C.CompareResponse> => {
+  app.post('/api/compare', { schema: { body: S.compare } }, async (req): Promise<C.CompareResponse> => {
     const b = (req.body ?? {}) as C.CompareRequest;
     const s = saeOf(ctx, b.sae);
     const [a, c] = [textOf(ctx, b.a, 'text A'), textOf(ctx, b.b, 'text B')];
-    return { rows: await ctx.queue.run(() => compareTexts(model, s.sae, a, c, { top: intOf(b.top, 20, 1, 200, 'top') })) };
+    const rows = await ctx.queue.run(() => compareTexts(model, s.sae, a, c, { top: intOf(b.top, 20, 1, 200, 'top') }));
+    const nm = names(s.dir);
+    return { rows: rows.map((r) => ({ ...r, name: nm.get(r.feature) ?? null })) };
   });
 
-  app.post('/api/steer', async (req, reply) => steerRoute(ctx, req.body as C.SteerRequest, reply));
+  app.post('/api/steer', { schema: { body: S.steer } }, async (req, reply) => steerRoute(ctx, req.body as C.SteerRequest, reply));
 
-  app.post('/api/sweep', async (req): Promise<C.SweepResponse> => {
+  app.post('/api/sweep', { schema: { body: S.sweep } }, async (req): Promise<C.SweepResponse> => {
     const b = (req.body ?? {}) as C.SweepRequest;
     const s = saeOf(ctx, b.sae);
     if (!Array.isArray(b.features) || b.features.length === 0 || b.features.length > 8) throw new BadRequest('give 1 to 8 features');
@@ -151,23 +173,39 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     return { records: r.records, features: r.features, robustnessVsDensity: r.robustnessVsDensity };
   });
 
-  app.get('/api/registry', async (req): Promise<C.RegistryResponse> => {
-    const q = req.query as { search?: string; tag?: string; sae?: string };
-    const dir = q.sae ? saeOf(ctx, q.sae).dir : undefined;
-    const rows = ctx.registry.list({ model: model.name, sae: dir, search: q.search || undefined, tag: q.tag || undefined, limit: 500 });
-    return { features: rows.map((r) => ({ ...r, explanation: ctx.registry.explanations(r.model, r.sae, r.feature)[0]?.explanation ?? null })) };
+  app.get('/api/registry', { schema: { querystring: S.registryQuery } }, async (req): Promise<C.RegistryResponse> => {
+    const q = req.query as { search?: string; sae: string; sort?: 'feature' | 'density' | 'max' | 'name'; desc?: string; offset?: string; limit?: string };
+    const s = saeOf(ctx, q.sae);
+    const offset = Number(q.offset ?? 0);
+    const r = ctx.registry.browse(model.name, s.dir, { search: q.search || undefined, sort: q.sort, desc: q.desc === 'true', offset, limit: Number(q.limit ?? 100) });
+    return { total: r.total, offset, features: r.rows };
   });
 
-  app.get('/api/registry/export', async (req, reply) => {
+  // Explain one feature with the configured LLM endpoint (SAESCOPE_LLM_* / OPENAI_* settings) and score it.
+  app.post('/api/feature/:sae/:feature/explain', { schema: { params: S.featureParams } }, async (req) => {
+    const p = req.params as { sae: string; feature: string };
+    const s = saeOf(ctx, p.sae);
+    const f = featureOf(s.sae, p.feature);
+    const cfg = explainEndpoint();
+    if (!cfg) throw new BadRequest('no LLM endpoint is configured (OPENAI_BASE_URL, OPENAI_API_KEY and SAESCOPE_LLM_MODEL, or saescope.config.json; see the README)');
+    if (!ctx.registry.dashboard(model.name, s.dir, f)) throw new BadRequest(`feature ${f} has no scan data to explain: run a scan first`);
+    const r = await explainFeatures(new LlmClient(cfg, ctx.registry), { registry: ctx.registry, model: model.name, sae: s.dir }, [f], { score: true, force: true });
+    if (r.failures.length) throw new Error(`explaining feature ${f} failed: ${r.failures[0].error}`);
+    return { explanations: ctx.registry.explanations(model.name, s.dir, f) };
+  });
+
+  app.get('/api/registry/export', { schema: { querystring: S.exportQuery } }, async (req, reply) => {
     const s = saeOf(ctx, (req.query as { sae?: string }).sae);
     reply.header('content-disposition', 'attachment; filename="registry.json"');
     return ctx.registry.exportJson(model.name, s.dir);
   });
 
+  app.get('/api/data', async (): Promise<C.DataResponse> => ({ corpora: listCorpora(opts.dataDirs) }));
+
   app.get('/api/jobs', async (): Promise<C.JobsResponse> => ({ jobs: jobs.list() }));
-  app.get('/api/jobs/:id', async (req, reply) => jobs.get((req.params as { id: string }).id) ?? reply.code(404).send({ error: 'no such job' }));
-  app.post('/api/jobs', async (req) => jobs.start(req.body as C.JobRequest));
-  app.delete('/api/jobs/:id', async (req, reply) => {
+  app.get('/api/jobs/:id', { schema: { params: S.jobParams } }, async (req, reply) => jobs.get((req.params as { id: string }).id) ?? reply.code(404).send({ error: 'no such job' }));
+  app.post('/api/jobs', { schema: { body: S.job } }, async (req) => jobs.start(req.body as C.JobRequest));
+  app.delete('/api/jobs/:id', { schema: { params: S.jobParams } }, async (req, reply) => {
     const id = (req.params as { id: string }).id;
     return jobs.cancel(id) ? jobs.get(id) : reply.code(404).send({ error: `no job '${id}'` });
   });
@@ -182,6 +220,50 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     ctx.registry.close();
   });
   return { app, ctx, jobs };
+}
+
+/**
+ * Corpora a job may read, for the Jobs form: .txt and .jsonl files and
+ * folders of .txt files in the data folders (two levels deep, hidden entries
+ * skipped), as paths a job request accepts.
+ */
+function listCorpora(roots: readonly string[]): C.DataResponse['corpora'] {
+  const out: C.DataResponse['corpora'][number][] = [];
+  const visit = (root: string, rel: string, depth: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(path.join(root, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      if (e.name.startsWith('.') || out.length >= 500) continue;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      const shown = root === roots[0] ? r : path.join(root, r);
+      if (e.isFile() && /\.(txt|jsonl)$/.test(e.name)) out.push({ path: shown, kind: e.name.endsWith('.jsonl') ? 'jsonl' : 'txt', bytes: fs.statSync(path.join(root, r)).size });
+      else if (e.isDirectory()) {
+        let txt = 0;
+        try {
+          txt = fs.readdirSync(path.join(root, r)).filter((f) => f.endsWith('.txt')).length;
+        } catch {
+          txt = 0;
+        }
+        if (txt) out.push({ path: shown, kind: 'folder', bytes: txt });
+        if (depth < 2) visit(root, r, depth + 1);
+      }
+    }
+  };
+  for (const root of roots) visit(root, '', 1);
+  return out;
+}
+
+/** The LLM settings when an endpoint is configured, else undefined (the Feature page hides its Explain button). */
+function explainEndpoint(): LlmConfig | undefined {
+  try {
+    return llmConfig();
+  } catch {
+    return undefined;
+  }
 }
 
 /** One steered feature: an index and exactly one of a known preset, a finite strength or a finite clamp value. */

@@ -31,7 +31,8 @@ export interface ServerOptions {
 
 export interface Ctx {
   readonly model: HookedModel;
-  readonly saes: ReadonlyMap<string, { sae: Sae; dir: string }>;
+  /** SAEs by display name; finished training jobs add theirs. */
+  readonly saes: Map<string, { sae: Sae; dir: string }>;
   readonly registry: Registry;
   readonly queue: ModelQueue;
   readonly opts: ServerOptions;

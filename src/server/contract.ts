@@ -5,10 +5,10 @@
  */
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import type { CorpusDiff, TextDiff } from '../analysis/compare.ts';
-import type { ExplanationRecord, FeatureRecord } from '../registry/registry.ts';
+import type { BrowseRow, ExplanationRecord, FeatureRecord } from '../registry/registry.ts';
 import type { FeatureCalibration, SweepRecord } from '../steering/sweep.ts';
 
-export type { FeatureDashboard, TextDiff, CorpusDiff, ExplanationRecord, FeatureRecord, FeatureCalibration, SweepRecord };
+export type { FeatureDashboard, TextDiff, CorpusDiff, ExplanationRecord, FeatureRecord, FeatureCalibration, SweepRecord, BrowseRow };
 
 /** An error body: every non-2xx answer. */
 export interface ApiError {
@@ -46,9 +46,22 @@ export interface AnalyzeResponse {
 export interface FeatureResponse {
   readonly sae: string;
   readonly feature: number;
+  /** The SAE's width (jump, previous, next, random). */
+  readonly dSae: number;
   readonly record: FeatureRecord | null;
   readonly explanations: ExplanationRecord[];
   readonly dashboard: FeatureDashboard | null;
+  /** Labels (name or best explanation) of the neighbouring features. */
+  readonly labels: Readonly<Record<number, string>>;
+  /** Whether an LLM endpoint is configured (the Explain button). */
+  readonly explainer: boolean;
+  /** The feature's sweep calibration, when a sweep ran. */
+  readonly calibration: FeatureCalibration | null;
+}
+
+/** POST /api/feature/:sae/:feature/explain */
+export interface ExplainResponse {
+  readonly explanations: ExplanationRecord[];
 }
 
 /** PUT /api/feature/:sae/:feature */
@@ -57,6 +70,14 @@ export interface FeatureEditRequest {
   readonly notes?: string | null;
   readonly tags?: string[];
   readonly description?: string | null;
+  readonly examples?: string[];
+  readonly confidence?: number | null;
+  /**
+   * The record's `updatedAt` when the edit began (null: there was no record).
+   * When given and the record changed since, the answer is 409 with the
+   * current record, and nothing is written.
+   */
+  readonly base?: string | null;
 }
 
 /** POST /api/compare */
@@ -67,7 +88,8 @@ export interface CompareRequest {
   readonly top?: number;
 }
 export interface CompareResponse {
-  readonly rows: TextDiff[];
+  /** Rows with each feature's label (name or best explanation). */
+  readonly rows: (TextDiff & { name: string | null })[];
 }
 
 /** One feature to steer. */
@@ -92,7 +114,7 @@ export interface SteerRequest {
 }
 export type SteerEvent =
   | { kind: 'token'; which: 'steered' | 'unsteered'; text: string }
-  | { kind: 'done'; steered: string; unsteered: string; strengths: { feature: number; strength?: number; clamp?: number }[] }
+  | { kind: 'done'; steered: string; unsteered: string; strengths: { feature: number; strength?: number; clamp?: number; preset?: string; presetSource?: 'calibration' | 'default' }[] }
   | { kind: 'error'; error: string };
 
 /** POST /api/sweep */
@@ -109,9 +131,16 @@ export interface SweepResponse {
   readonly robustnessVsDensity: { rho: number; p: number; n: number };
 }
 
-/** GET /api/registry?search=&tag=&sae= */
+/** GET /api/registry?sae=&search=&sort=feature|density|max|name&desc=&offset=&limit= : every feature the registry knows, paged. */
 export interface RegistryResponse {
-  readonly features: (FeatureRecord & { explanation: string | null })[];
+  readonly total: number;
+  readonly offset: number;
+  readonly features: BrowseRow[];
+}
+
+/** GET /api/data: the corpora jobs may read (paths as a job request takes them; `bytes` is a folder's .txt count). */
+export interface DataResponse {
+  readonly corpora: readonly { path: string; kind: 'txt' | 'jsonl' | 'folder'; bytes: number }[];
 }
 
 /** POST /api/jobs */
@@ -128,6 +157,8 @@ export interface Job {
   readonly message: string;
   /** Training curves: step, loss, L0, explained variance. */
   readonly curve: { step: number; loss: number; l0: number; ev: number }[];
+  /** A finished training job's explained variance on its last batch. */
+  readonly finalEv?: number;
   readonly request: JobRequest;
 }
 export interface JobsResponse {

@@ -1,33 +1,50 @@
 /**
- * Training and scan jobs run in the background, one at a time, with progress
- * and (for training) loss and L0 curves. Each job checkpoints: training
- * through the trainer's checkpoints, scans through their state file. Stopping
- * the server aborts the running job at its next step, which writes the
- * checkpoint first.
+ * Training and scan jobs run one at a time, each in its own child process at
+ * low CPU priority (`jobProcess.ts`), so the request loop stays responsive
+ * and a job's crash or memory takes only the job down. Each job checkpoints:
+ * training through the trainer's checkpoints, scans through their state file.
+ * Cancelling or stopping the server asks the child to stop at its next step,
+ * which writes the checkpoint first. The job list is kept in `jobs.json`
+ * beside the checkpoints and survives a restart; a job cut short by one is
+ * reported stopped.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeTextAtomic } from '../io/atomicFile.ts';
 import { numel } from '../tensor/tensor.ts';
 import { hookInnerDims } from '../model/interventionFeeds.ts';
-import { buildDashboards } from '../analysis/dashboard.ts';
-import { scan } from '../analysis/scan.ts';
-import { trainSaes } from '../sae/train/trainer.ts';
 import type { Job, JobRequest } from './contract.ts';
 import { BadRequest, saeOf, type Ctx } from './context.ts';
+import type { JobCommand, JobMessage, JobTask } from './jobProcess.ts';
 import { confinedPath } from './paths.ts';
 
 type MutableJob = { -readonly [K in keyof Job]: Job[K] };
+
+/** How long a child may take to checkpoint and exit after `stop` before it is killed. */
+const STOP_GRACE_MS = 60_000;
 
 export class Jobs {
   private readonly jobs = new Map<string, MutableJob>();
   private readonly order: string[] = [];
   private chain: Promise<void> = Promise.resolve();
-  private readonly abort = new AbortController();
-  /** Per job: aborting it stops that job alone (DELETE /api/jobs/:id). */
-  private readonly cancels = new Map<string, AbortController>();
+  private stopping = false;
+  /** Jobs asked to stop (DELETE /api/jobs/:id). */
+  private readonly cancelled = new Set<string>();
+  /** The running job's process. */
+  private child?: { id: string; proc: ChildProcess };
+  private readonly listFile: string;
 
-  constructor(private readonly ctx: Ctx, private readonly dir: string) {}
+  /**
+   * @param onTrained called with a finished training job's output folder
+   *   (the server adds the new SAE to its menus).
+   */
+  constructor(private readonly ctx: Ctx, private readonly dir: string, private readonly onTrained: (out: string) => void = () => {}) {
+    this.listFile = path.join(dir, 'jobs.json');
+    this.restore();
+  }
 
   list(): Job[] {
     return this.order.map((id) => this.jobs.get(id)!);
@@ -49,92 +66,154 @@ export class Jobs {
     if (waiting >= MAX_QUEUED) throw new BadRequest(`${waiting} jobs are already queued (the limit is ${MAX_QUEUED}); wait for them or restart`);
     if (typeof req.corpus !== 'string') throw new BadRequest('corpus must be a path');
     const corpus = confinedPath(req.corpus, roots, 'corpus');
+    if (!corpus.startsWith('npm:') && !fs.existsSync(corpus.replace(/\[[^\]]*\]$/, '').replace(/:[A-Za-z_][\w.]*$/, ''))) throw new BadRequest(`corpus ${req.corpus} does not exist in the data folders`);
     if (!Number.isInteger(req.tokens) || req.tokens < 1 || req.tokens > 1e9) throw new BadRequest('tokens must be an integer in [1, 1e9]');
-    let run: (job: MutableJob) => Promise<string>;
+    // Unique across restarts: a new server never picks up an old job's checkpoint or scan state.
+    const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    let task: JobTask;
+    const model = { source: this.ctx.model.name, weights: this.ctx.model.weightMode };
     if (req.kind === 'train') {
       if (typeof req.out !== 'string') throw new BadRequest('out must be a path');
       if (typeof req.hook !== 'string') throw new BadRequest('hook must be a hook name');
       const out = confinedPath(req.out, roots, 'out');
       const point = this.ctx.model.resolveHooks([req.hook])[0];
       checkTrainRequest(req, point.shape.includes('keyPos') ? Infinity : widthOf(this.ctx, point.name));
-      run = (job) => this.train(job, req, corpus, out);
+      task = { id, model, registry: this.ctx.opts.registry, request: req, corpus, out, resumeAt: path.join(this.dir, `train-${id}`) };
     } else {
       const s = saeOf(this.ctx, req.sae);
-      run = (job) => this.scanJob(job, req.sae, s, corpus, req.tokens);
+      task = { id, model, registry: this.ctx.opts.registry, request: req, corpus, saeDir: s.dir, resumeAt: path.join(this.dir, `scan-${id}.state`) };
     }
     if (!this.ctx.model.tokenizer) throw new BadRequest(`${this.ctx.model.name} has no tokenizer, so it cannot read a text corpus`);
-    // Unique across restarts: a new server never picks up an old job's checkpoint or scan state.
-    const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     const job: MutableJob = { id, kind: req.kind, status: 'queued', progress: 0, message: '', curve: [], request: req };
     this.jobs.set(id, job);
     this.order.push(id);
-    const cancel = new AbortController();
-    this.cancels.set(id, cancel);
+    this.save();
     this.chain = this.chain.then(async () => {
-      if (this.abort.signal.aborted || cancel.signal.aborted) {
+      if (this.stopping || this.cancelled.has(id)) {
         job.status = 'stopped';
+        this.save();
         return;
       }
       job.status = 'running';
+      this.save();
       try {
-        job.message = await run(job);
+        const r = await this.runChild(job, task);
+        job.message = r.message;
+        job.finalEv = r.ev;
         job.status = 'done';
         job.progress = 1;
         // A finished job's resumable state is spent.
-        fs.rmSync(path.join(this.dir, `train-${id}`), { recursive: true, force: true });
-        fs.rmSync(path.join(this.dir, `scan-${id}.state`), { force: true });
+        fs.rmSync(task.resumeAt, { recursive: true, force: true });
+        if (task.out) this.onTrained(task.out);
       } catch (e) {
-        job.status = this.abort.signal.aborted || cancel.signal.aborted ? 'stopped' : 'failed';
+        job.status = this.stopping || this.cancelled.has(id) ? 'stopped' : 'failed';
         job.message = (e as Error).message;
       }
+      this.save();
     });
     return job;
   }
 
-  /** Cancels a queued job, or stops a running one at its next step; false when there is no such job. */
+  /**
+   * Cancels a queued job, stops a running one at its next step, or removes a
+   * finished one from the list; false when there is no such job.
+   */
   cancel(id: string): boolean {
-    const c = this.cancels.get(id);
-    if (!c) return false;
-    c.abort();
-    const job = this.jobs.get(id)!;
-    if (job.status === 'queued') job.status = 'stopped';
+    const job = this.jobs.get(id);
+    if (!job) return false;
+    if (job.status === 'queued' || job.status === 'running') {
+      this.cancelled.add(id);
+      if (job.status === 'queued') job.status = 'stopped';
+      if (this.child?.id === id) tell(this.child.proc, { type: 'stop' });
+    } else {
+      this.jobs.delete(id);
+      this.order.splice(this.order.indexOf(id), 1);
+    }
+    this.save();
     return true;
-  }
-
-  /** The signal a job's work watches: the server stopping, or the job cancelled. */
-  private signalFor(id: string): AbortSignal {
-    return AbortSignal.any([this.abort.signal, this.cancels.get(id)!.signal]);
   }
 
   /** Stops the running job at its next step (it checkpoints) and waits for it. */
   async stop(): Promise<void> {
-    this.abort.abort();
+    this.stopping = true;
+    if (this.child) tell(this.child.proc, { type: 'stop' });
     await this.chain;
   }
 
-  private async train(job: MutableJob, req: Extract<JobRequest, { kind: 'train' }>, corpus: string, out: string): Promise<string> {
-    const B = req.batchSize ?? 1024;
-    await trainSaes(this.ctx.model, [{ hook: req.hook, architecture: req.architecture, dSae: req.dSae, k: req.k, out, lr: req.lr }], {
-      corpus, tokens: req.tokens, batchSize: B, contextSize: Math.min(128, this.ctx.model.spec.nCtx), signal: this.signalFor(job.id),
-      checkpointDir: path.join(this.dir, `train-${job.id}`), checkpointEveryTokens: 20 * B,
-      onStep: (m) => {
-        const s = m.saes[0];
-        job.progress = Math.min(1, m.tokens / m.totalTokens);
-        job.curve.push({ step: m.step, loss: s.loss, l0: s.l0, ev: s.explainedVariance });
-        job.message = `${Math.round(m.tokensPerSecond)} tokens/s, explained variance ${s.explainedVariance.toFixed(3)}`;
-      },
+  /** Runs one job in a child process; resolves with its result, rejects with its error. */
+  private runChild(job: MutableJob, task: JobTask): Promise<{ message: string; ev?: number }> {
+    const entry = fileURLToPath(new URL('./jobProcess.ts', import.meta.url));
+    // The child runs TypeScript through tsx like the command does, resolved from here (not the working folder).
+    const proc = fork(entry, [], { execArgv: ['--import', import.meta.resolve('tsx')], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    this.child = { id: job.id, proc };
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    return new Promise((resolve, reject) => {
+      let result: JobMessage | undefined;
+      let killer: NodeJS.Timeout | undefined;
+      proc.on('message', (m: JobMessage) => {
+        if (m.type === 'ready') {
+          // Asked to stop before the child was ready: it starts and stops at once, writing nothing.
+          tell(proc, { type: 'start', task });
+          if (this.stopping || this.cancelled.has(job.id)) tell(proc, { type: 'stop' });
+        } else if (m.type === 'progress') {
+          job.progress = m.progress;
+          if (m.point) job.curve.push(m.point);
+          if (m.message) job.message = m.message;
+        } else result = m;
+      });
+      proc.on('exit', (code, signal) => {
+        clearTimeout(killer);
+        this.child = undefined;
+        if (result?.type === 'done') resolve(result);
+        else if (result?.type === 'failed') reject(new Error(result.message));
+        else {
+          const last = stderr.trim().split('\n').filter((l) => !/^\S*\[W:onnxruntime/.test(l)).slice(-3).join(' ');
+          reject(new Error(`the job's process ended (${signal ?? `exit code ${code}`}) before finishing${last ? `: ${last}` : ''}`));
+        }
+      });
+      proc.on('error', (e) => reject(e));
+      const check = setInterval(() => {
+        if (!this.child || this.child.proc !== proc) return clearInterval(check);
+        if ((this.stopping || this.cancelled.has(job.id)) && !killer) killer = setTimeout(() => proc.kill('SIGKILL'), STOP_GRACE_MS);
+      }, 200);
+      proc.on('exit', () => clearInterval(check));
     });
-    return `saved ${out}`;
   }
 
-  private async scanJob(job: MutableJob, name: string, s: ReturnType<typeof saeOf>, corpus: string, tokens: number): Promise<string> {
-    const r = await scan(this.ctx.model, s.sae, {
-      corpus, tokens, signal: this.signalFor(job.id), stateFile: path.join(this.dir, `scan-${job.id}.state`),
-      onProgress: (p) => (job.progress = Math.min(1, p.tokens / tokens)),
-    });
-    this.ctx.registry.setDashboards(this.ctx.model.name, s.dir, await buildDashboards(this.ctx.model, s.sae, r));
-    return `scanned ${r.tokens} tokens of ${name}`;
+  /** Writes the job list (atomically; a failure is reported on stderr and the jobs go on). */
+  private save(): void {
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+      writeTextAtomic(this.listFile, JSON.stringify({ jobs: this.list() }));
+    } catch (e) {
+      process.stderr.write(`saescope: cannot save the job list to ${this.listFile}: ${(e as Error).message}\n`);
+    }
   }
+
+  /** Reads the job list a previous server left; jobs it did not finish are stopped (their checkpoints stay). */
+  private restore(): void {
+    if (!fs.existsSync(this.listFile)) return;
+    try {
+      const saved = (JSON.parse(fs.readFileSync(this.listFile, 'utf8')) as { jobs?: MutableJob[] }).jobs ?? [];
+      for (const j of saved) {
+        if (typeof j?.id !== 'string' || this.jobs.has(j.id)) continue;
+        if (j.status === 'queued' || j.status === 'running') {
+          j.status = 'stopped';
+          j.message = `interrupted by a server restart${j.message ? ` (${j.message})` : ''}`;
+        }
+        this.jobs.set(j.id, j);
+        this.order.push(j.id);
+      }
+    } catch (e) {
+      process.stderr.write(`saescope: ignoring an unreadable job list ${this.listFile}: ${(e as Error).message}\n`);
+    }
+  }
+}
+
+/** Sends a command to a job's process unless it has already gone (its exit settles the job). */
+function tell(proc: ChildProcess, c: JobCommand): void {
+  if (proc.connected) proc.send(c, (e) => e && process.stderr.write(`saescope: job process did not take '${c.type}': ${e.message}\n`));
 }
 
 /** Jobs that may wait at once. */

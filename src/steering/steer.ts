@@ -11,7 +11,7 @@ import type { HookedModel } from '../model/hookedModel.ts';
 import type { Registry } from '../registry/registry.ts';
 import { checkSaeFitsModel } from '../sae/compat.ts';
 import type { Sae } from '../sae/sae.ts';
-import { checkFeature, PRESETS, typicalMax, type Preset } from './presets.ts';
+import { checkFeature, PRESETS, presetMultiples, typicalMax, type Preset, type PresetCalibration } from './presets.ts';
 
 /** How to steer one feature: a raw strength, a preset, or a clamp value. */
 export interface FeatureSteer {
@@ -48,8 +48,8 @@ export interface SteerOptions extends Omit<GenerateOptions, 'interventions' | 'r
 export interface SteerResult {
   readonly unsteered: GenerateResult;
   readonly steered: GenerateResult;
-  /** The additive strengths used, per feature (after presets). */
-  readonly strengths: readonly { feature: number; strength?: number; clamp?: number }[];
+  /** The additive strengths used, per feature (after presets, with where the preset came from). */
+  readonly strengths: readonly SteerStrength[];
 }
 
 /** The encoder view of an SAE for in-graph clamps. */
@@ -60,6 +60,16 @@ export function featureEncoder(sae: Sae): FeatureEncoder {
     centerInput: sae.cfg.centerInput, normalization: sae.cfg.normalizeActivations,
     W_enc: w.W_enc, b_enc: w.b_enc, b_dec: w.b_dec, W_dec: w.W_dec, threshold: w.threshold,
   };
+}
+
+/** What one feature was steered with. */
+export interface SteerStrength {
+  readonly feature: number;
+  readonly strength?: number;
+  readonly clamp?: number;
+  readonly preset?: Preset;
+  /** Whether the preset came from the feature's sweep calibration or the default multiples. */
+  readonly presetSource?: 'calibration' | 'default';
 }
 
 /** Interventions for a steering request; presets resolve through `typicalMax`. */
@@ -80,7 +90,7 @@ export async function steeringInterventions(model: HookedModel, sae: Sae, featur
   const { dIn } = sae.cfg;
   const hook = sae.cfg.hookName;
   const vector = new Float32Array(dIn);
-  const strengths: { feature: number; strength?: number; clamp?: number }[] = [];
+  const strengths: SteerStrength[] = [];
   const clampF: number[] = [];
   const clampV: number[] = [];
   for (const s of features) {
@@ -90,8 +100,14 @@ export async function steeringInterventions(model: HookedModel, sae: Sae, featur
       strengths.push({ feature: s.feature, clamp: s.clamp });
       continue;
     }
-    const strength = s.strength ?? PRESETS[s.preset!] * maxes.get(s.feature)!;
-    strengths.push({ feature: s.feature, strength });
+    let strength = s.strength;
+    if (strength === undefined) {
+      // A sweep's calibration (in the registry) places the presets between onset and breakpoint.
+      const cal = o.registry?.calibration<PresetCalibration>(model.name, o.saeName ?? sae.source, s.feature);
+      const p = presetMultiples(cal);
+      strength = p.multiples[s.preset!] * maxes.get(s.feature)!;
+      strengths.push({ feature: s.feature, strength, preset: s.preset, presetSource: p.source });
+    } else strengths.push({ feature: s.feature, strength });
     const row = sae.weights.W_dec.data.subarray(s.feature * dIn, (s.feature + 1) * dIn);
     for (let i = 0; i < dIn; i++) vector[i] += strength * row[i];
   }

@@ -3,10 +3,17 @@ import type * as C from '../../src/server/contract.ts';
 
 export type { C };
 
+/** An API error with its HTTP status and body (409 conflicts carry the current record). */
+export class ApiError extends Error {
+  constructor(message: string, readonly status: number, readonly body: unknown) {
+    super(message);
+  }
+}
+
 async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
   const res = await fetch(url, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
   const data = (await res.json().catch(() => ({ error: `HTTP ${res.status}` }))) as T & C.ApiError;
-  if (!res.ok) throw new Error(data.error ?? `HTTP ${res.status}`);
+  if (!res.ok) throw new ApiError(data.error ?? `HTTP ${res.status}`, res.status, data);
   return data;
 }
 
@@ -17,9 +24,13 @@ export const api = {
   editFeature: (sae: string, f: number, e: C.FeatureEditRequest) => call<unknown>('PUT', `/api/feature/${encodeURIComponent(sae)}/${f}`, e),
   compare: (r: C.CompareRequest) => call<C.CompareResponse>('POST', '/api/compare', r),
   sweep: (r: C.SweepRequest) => call<C.SweepResponse>('POST', '/api/sweep', r),
-  registry: (q: { search?: string; tag?: string; sae?: string }) => call<C.RegistryResponse>('GET', `/api/registry?${new URLSearchParams(q as Record<string, string>)}`),
+  registry: (q: { sae: string; search?: string; sort?: string; desc?: string; offset?: string; limit?: string }) =>
+    call<C.RegistryResponse>('GET', `/api/registry?${new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined && v !== '') as [string, string][])}`),
+  explain: (sae: string, f: number) => call<C.ExplainResponse>('POST', `/api/feature/${encodeURIComponent(sae)}/${f}/explain`),
+  data: () => call<C.DataResponse>('GET', '/api/data'),
   jobs: () => call<C.JobsResponse>('GET', '/api/jobs'),
   startJob: (j: C.JobRequest) => call<C.Job>('POST', '/api/jobs', j),
+  deleteJob: (id: string) => call<C.Job>('DELETE', `/api/jobs/${encodeURIComponent(id)}`),
 
   /** Streams steering events as they arrive. */
   async steer(r: C.SteerRequest, onEvent: (e: C.SteerEvent) => void): Promise<void> {

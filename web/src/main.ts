@@ -16,15 +16,16 @@ async function route(): Promise<void> {
   const app = document.getElementById('app')!;
   app.replaceChildren();
   try {
-    info ??= await api.info();
+    // Fresh each time: a finished training job adds its SAE to the menus.
+    info = await api.info();
     document.getElementById('model')!.textContent = info.model;
     const [page, ...rest] = location.hash.replace(/^#\/?/, '').split('/');
     for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.getAttribute('href') === `#/${page || 'analyze'}`);
     switch (page || 'analyze') {
       case 'analyze': return await analyzePage(app, info);
-      case 'feature': return await featurePage(app, info, decodeURIComponent(rest[0] ?? ''), Number(rest[1]));
+      case 'feature': return await featurePage(app, info, decodeURIComponent(rest[0] ?? ''), rest[1] && /^\d+$/.test(rest[1]) ? Number(rest[1]) : NaN);
       case 'compare': return await comparePage(app, info);
-      case 'steer': return await steerPage(app, info, rest[0] ? decodeURIComponent(rest[0]) : undefined, rest[1] ? Number(rest[1]) : undefined);
+      case 'steer': return await steerPage(app, info, rest[0] ? decodeURIComponent(rest[0]) : undefined, rest[1] && /^\d+$/.test(rest[1]) ? Number(rest[1]) : undefined);
       case 'registry': return await registryPage(app, info);
       case 'jobs': return await jobsPage(app, info);
       default: app.append(h('p', {}, `No page '${page}'.`));

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { compareCorpora, compareTexts } from '../../analysis/compare.ts';
 import { buildDashboards } from '../../analysis/dashboard.ts';
+import { heuristicNames } from '../../interp/heuristic.ts';
 import { scan } from '../../analysis/scan.ts';
 import { featureStatistics } from '../../analysis/stats.ts';
 import { featuresForText, type Pool } from '../../analysis/textFeatures.ts';
@@ -90,6 +91,7 @@ export function registerAnalysis(program: Command): void {
       const dashboards = await buildDashboards(model, sae, s);
       const reg = Registry.open(o.registry ?? defaultRegistryPath());
       reg.setDashboards(model.name, o.sae, dashboards);
+      reg.setHeuristicNames(model.name, o.sae, heuristicNames(dashboards));
       reg.close();
       const stats = featureStatistics(s);
       const { all: _all, ...summary } = stats;

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { buildDashboards } from '../../analysis/dashboard.ts';
+import { heuristicNames } from '../../interp/heuristic.ts';
 import { scan } from '../../analysis/scan.ts';
 import { Registry } from '../../registry/registry.ts';
 import { loadSae } from '../../sae/load.ts';
@@ -45,7 +46,10 @@ export function registerDemo(program: Command): void {
         bar.start(50_000, 0, { task: 'scan' });
         const s = await scan(model, sae, { corpus: o.corpus, tokens: 50_000, onProgress: (p) => bar.update(Math.min(p.tokens, 50_000), { task: 'scan' }) });
         bar.stop();
-        reg.setDashboards(model.name, saeDir, await buildDashboards(model, sae, s));
+        const dashboards = await buildDashboards(model, sae, s);
+        reg.setDashboards(model.name, saeDir, dashboards);
+        // Every feature that fired gets a heuristic name, so the demo names features without an LLM.
+        reg.setHeuristicNames(model.name, saeDir, heuristicNames(dashboards));
       }
       reg.close();
       const { app } = await buildServer(model, { saes: { demo: saeDir }, registry: regFile, dataDirs: [o.dir] });

@@ -107,7 +107,7 @@ export async function evaluateSae(model: HookedModel, sae: Sae, o: EvalOptions):
       }
     }
   }
-  if (acc.n === 0) throw new Error(`evaluation read no tokens from '${o.corpus}'`);
+  if (acc.n === 0) throw new Error(`evaluation read no tokens from '${typeof o.corpus === 'string' ? o.corpus : 'the given texts'}': the corpus is shorter than one row of ${o.contextSize ?? sae.cfg.contextSize} tokens (the context size); give more text or a smaller context size`);
   let meanSq = 0;
   for (let i = 0; i < dIn; i++) meanSq += (sumX[i] / acc.n) ** 2;
   const variance = acc.sumSq - acc.n * meanSq;

@@ -1,40 +1,108 @@
-/** Analyze: a text's feature x token heatmap (Qwen-Scope style) and its top features with registry names. */
+/**
+ * Analyze: a text's feature x token heatmap (Qwen-Scope style) on one shared
+ * white-to-red scale with a legend (per-row scaling as an option), its top
+ * features with their names, and a click on a token lists that token's
+ * features. The last result is kept for the session, so Back shows it again.
+ */
 import { api, type C } from '../api.ts';
-import { h, showError, tokenText } from '../dom.ts';
+import { h, heat, heatLegend, showError, tokenText } from '../dom.ts';
 import { featureLink, saeSelect } from './shared.ts';
+
+type Saved = { sae: string; text: string; pool: string; perRow: boolean; result: C.AnalyzeResponse; token?: number };
 
 export function analyzePage(app: HTMLElement, info: C.InfoResponse): void {
   const sae = saeSelect(info);
   const text = h('textarea', { id: 'text', rows: 4, placeholder: 'Paste a text' }) as HTMLTextAreaElement;
   text.value = sessionStorage.getItem('analyze.text') ?? 'Once upon a time, there was a little cat named Tom.';
   const pool = h('select', { id: 'pool' }, h('option', { value: 'max' }, 'max'), h('option', { value: 'mean' }, 'mean'), h('option', { value: 'sum' }, 'sum'));
+  const perRow = h('input', { id: 'per-row', type: 'checkbox', title: 'scale each feature by its own maximum instead of the shared one' }) as HTMLInputElement;
   const out = h('div', { id: 'analysis' });
+  let saved: Saved | undefined;
+  const show = () => {
+    if (!saved) return;
+    sessionStorage.setItem('analyze.saved', JSON.stringify(saved));
+    render(out, saved, (tok) => {
+      saved!.token = tok;
+      sessionStorage.setItem('analyze.saved', JSON.stringify(saved));
+    });
+  };
   const run = async () => {
     showError(null);
     sessionStorage.setItem('analyze.text', text.value);
     try {
-      render(out, sae.value, await api.analyze({ sae: sae.value, text: text.value, pool: pool.value as 'max', top: 12 }));
+      const result = await api.analyze({ sae: sae.value, text: text.value, pool: pool.value as 'max', top: 12 });
+      saved = { sae: sae.value, text: text.value, pool: pool.value, perRow: perRow.checked, result };
+      show();
     } catch (e) {
+      out.replaceChildren();
       showError(e);
     }
   };
-  app.append(h('h1', {}, 'Analyze'), h('div', { class: 'row' }, sae, h('label', {}, 'pool ', pool), h('button', { id: 'analyze', onclick: () => void run() }, 'Analyze')), text, out);
+  perRow.addEventListener('change', () => {
+    if (saved) {
+      saved.perRow = perRow.checked;
+      show();
+    }
+  });
+  app.append(
+    h('h1', {}, 'Analyze'),
+    h('div', { class: 'row' }, sae, h('label', {}, 'pool ', pool), h('label', {}, perRow, ' scale per row'), h('button', { id: 'analyze', onclick: () => void run() }, 'Analyze')),
+    text, out,
+  );
+  // Back to this page shows the last result of the session.
+  try {
+    const prev = JSON.parse(sessionStorage.getItem('analyze.saved') ?? 'null') as Saved | null;
+    if (prev && info.saes.some((s) => s.name === prev.sae)) {
+      saved = prev;
+      sae.value = prev.sae;
+      pool.value = prev.pool;
+      perRow.checked = prev.perRow;
+      text.value = prev.text;
+      show();
+    }
+  } catch {
+    sessionStorage.removeItem('analyze.saved');
+  }
 }
 
-function render(out: HTMLElement, sae: string, r: C.AnalyzeResponse): void {
+function render(out: HTMLElement, s: Saved, onToken: (tok: number) => void): void {
+  const r = s.result;
+  const shared = Math.max(0, ...r.heatmap.values.flat());
   const table = h('table', { class: 'heatmap', id: 'heatmap' });
-  table.append(h('tr', {}, h('th', {}, 'feature'), ...r.tokens.map((t, j) => h('th', { class: `tok${r.pooled[j] ? '' : ' skip'}`, 'data-col': j }, tokenText(t)))));
+  table.append(h('tr', {}, h('th', {}, 'feature'), ...r.tokens.map((t, j) => h('th', { class: `tok${r.pooled[j] ? '' : ' skip'}`, 'data-col': j, title: 'click: this token\'s features' }, tokenText(t)))));
   r.heatmap.features.forEach((f, i) => {
     const name = r.top.find((t) => t.feature === f)?.name;
-    const row = h('tr', { 'data-feature': f }, h('th', {}, featureLink(sae, f, `#${f}${name ? ' ' + name : ''}`)));
-    r.heatmap.normalized[i].forEach((v, j) => row.append(h('td', { 'data-col': j, title: r.heatmap.values[i][j].toFixed(3), style: `background: rgba(230, 90, 40, ${v.toFixed(3)})` }, r.heatmap.values[i][j] > 0 ? r.heatmap.values[i][j].toFixed(1) : '')));
+    const rowMax = Math.max(0, ...r.heatmap.values[i]);
+    const row = h('tr', { 'data-feature': f }, h('th', { class: 'fname' }, featureLink(s.sae, f, `#${f}${name ? ' ' + name : ''}`)));
+    r.heatmap.values[i].forEach((v, j) => row.append(h('td', { 'data-col': j, title: v.toFixed(3), style: `background: ${heat(v, s.perRow ? rowMax : shared)}` }, v > 0 ? v.toFixed(1) : '')));
     table.append(row);
   });
   table.addEventListener('mouseover', (e) => {
     const col = (e.target as HTMLElement).closest('[data-col]')?.getAttribute('data-col');
     for (const c of table.querySelectorAll('[data-col]')) c.classList.toggle('hover', c.getAttribute('data-col') === col);
   });
+  const tokenPanel = h('div', { id: 'token-features' });
+  const pick = (j: number) => {
+    for (const c of table.querySelectorAll('th.tok')) c.classList.toggle('picked', c.getAttribute('data-col') === String(j));
+    const rows = r.heatmap.features.map((f, i) => ({ f, v: r.heatmap.values[i][j], name: r.top.find((t) => t.feature === f)?.name ?? null })).filter((x) => x.v > 0).sort((a, b) => b.v - a.v);
+    tokenPanel.replaceChildren(
+      h('h3', {}, `Features at token ${j} `, h('code', {}, tokenText(r.tokens[j]))),
+      rows.length
+        ? h('table', { class: 'list' }, ...rows.map((x) => h('tr', {}, h('td', {}, featureLink(s.sae, x.f)), h('td', {}, x.name ?? ''), h('td', {}, x.v.toFixed(3)))))
+        : h('p', {}, 'None of the shown features fires here.'),
+    );
+    onToken(j);
+  };
+  table.addEventListener('click', (e) => {
+    const th = (e.target as HTMLElement).closest('th.tok');
+    if (th) pick(Number(th.getAttribute('data-col')));
+  });
   const top = h('table', { class: 'list', id: 'top-features' }, h('tr', {}, h('th', {}, 'feature'), h('th', {}, 'name'), h('th', {}, 'score'), h('th', {}, 'tokens')));
-  for (const t of r.top) top.append(h('tr', {}, h('td', {}, featureLink(sae, t.feature)), h('td', {}, t.name ?? ''), h('td', {}, t.score.toFixed(2)), h('td', {}, String(t.count))));
-  out.replaceChildren(h('h2', {}, 'Feature x token heatmap'), h('div', { class: 'scroll' }, table), h('h2', {}, 'Top features'), top);
+  for (const t of r.top) top.append(h('tr', {}, h('td', {}, featureLink(s.sae, t.feature)), h('td', { class: 'name' }, t.name ?? ''), h('td', {}, t.score.toFixed(2)), h('td', {}, String(t.count))));
+  out.replaceChildren(
+    h('h2', {}, 'Feature x token heatmap'),
+    heatLegend(s.perRow ? 1 : shared, s.perRow ? 'each row scaled to its own maximum' : 'activation, one scale for every row'),
+    h('div', { class: 'scroll' }, table), tokenPanel, h('h2', {}, 'Top features'), top,
+  );
+  if (s.token !== undefined && s.token < r.tokens.length) pick(s.token);
 }

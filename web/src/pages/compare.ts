@@ -1,10 +1,17 @@
-/** Compare: two texts side by side, the difference table and a chart. */
+/** Compare: two texts side by side; features ranked by signed difference (B - A) with a coloured column, and a chart. */
 import { Chart, BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip } from 'chart.js';
 import { api, type C } from '../api.ts';
 import { h, showError } from '../dom.ts';
 import { featureLink, saeSelect } from './shared.ts';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
+
+/** A cell coloured by a signed value: blue below zero (more in A), red above (more in B). */
+function signedCell(v: number, max: number): HTMLElement {
+  const a = max > 0 ? Math.min(1, Math.abs(v) / max) : 0;
+  const bg = v >= 0 ? `rgba(200, 30, 20, ${(0.8 * a).toFixed(3)})` : `rgba(40, 90, 200, ${(0.8 * a).toFixed(3)})`;
+  return h('td', { class: 'diff', style: `background: ${bg}` }, `${v >= 0 ? '+' : ''}${v.toFixed(2)}`);
+}
 
 export function comparePage(app: HTMLElement, info: C.InfoResponse): void {
   const sae = saeSelect(info);
@@ -18,17 +25,23 @@ export function comparePage(app: HTMLElement, info: C.InfoResponse): void {
     showError(null);
     try {
       const r = await api.compare({ sae: sae.value, a: a.value, b: b.value, top: 15 });
-      const table = h('table', { class: 'list', id: 'diff-table' }, h('tr', {}, h('th', {}, 'feature'), h('th', {}, 'A'), h('th', {}, 'B'), h('th', {}, 'B - A')));
-      for (const row of r.rows) table.append(h('tr', {}, h('td', {}, featureLink(sae.value, row.feature)), h('td', {}, row.a.toFixed(2)), h('td', {}, row.b.toFixed(2)), h('td', {}, row.diff.toFixed(2))));
+      const rows = [...r.rows].sort((x, y) => y.diff - x.diff);
+      const max = Math.max(0, ...rows.map((x) => Math.abs(x.diff)));
+      const table = h('table', { class: 'list', id: 'diff-table' }, h('tr', {}, h('th', {}, 'feature'), h('th', {}, 'name'), h('th', {}, 'A'), h('th', {}, 'B'), h('th', {}, 'B - A')));
+      for (const row of rows) table.append(h('tr', { 'data-feature': row.feature }, h('td', {}, featureLink(sae.value, row.feature)), h('td', {}, row.name ?? ''), h('td', {}, row.a.toFixed(2)), h('td', {}, row.b.toFixed(2)), signedCell(row.diff, max)));
       const canvas = h('canvas', { id: 'diff-chart', height: 110 });
-      out.replaceChildren(h('div', { class: 'chart' }, canvas), table);
       chart?.destroy();
+      out.replaceChildren(h('p', {}, 'Ranked by B - A: features more active in B first, more active in A last.'), h('div', { class: 'chart' }, canvas), table);
       chart = new Chart(canvas, {
         type: 'bar',
-        data: { labels: r.rows.map((x) => `#${x.feature}`), datasets: [{ label: 'A', data: r.rows.map((x) => x.a), backgroundColor: '#3a7bd5' }, { label: 'B', data: r.rows.map((x) => x.b), backgroundColor: '#e25a28' }] },
+        data: { labels: rows.map((x) => `#${x.feature}`), datasets: [{ label: 'A', data: rows.map((x) => x.a), backgroundColor: '#2a5ac8' }, { label: 'B', data: rows.map((x) => x.b), backgroundColor: '#c81e14' }] },
         options: { animation: false },
       });
     } catch (e) {
+      // A failed comparison leaves no stale result under the error.
+      chart?.destroy();
+      chart = undefined;
+      out.replaceChildren();
       showError(e);
     }
   };

@@ -1,58 +1,129 @@
-/** Feature: a Neuronpedia-like dashboard, editable name/notes/tags, and steering from here. */
+/**
+ * Feature: a Neuronpedia-like dashboard; browse by index (jump, previous,
+ * next, random); the name, notes and tags edited with optimistic concurrency
+ * (only changed fields are sent, and an edit from a stale copy is refused
+ * with a 409 instead of wiping another tab's change); Explain with the
+ * configured LLM; steering from here.
+ */
 import { Chart, BarController, BarElement, CategoryScale, LinearScale, Tooltip } from 'chart.js';
-import { api, type C } from '../api.ts';
+import { api, ApiError, type C } from '../api.ts';
 import { h, highlighted, showError } from '../dom.ts';
 import { featureLink } from './shared.ts';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip);
 
-export async function featurePage(app: HTMLElement, _info: C.InfoResponse, sae: string, f: number): Promise<void> {
+export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: string, f: number): Promise<void> {
+  const width = info.saes.find((s) => s.name === sae)?.dSae;
+  if (width === undefined) {
+    app.append(h('p', { id: 'no-feature' }, `No SAE named '${sae}' here (known: ${info.saes.map((s) => s.name).join(', ')}).`));
+    return;
+  }
+  const go = (n: number) => (location.hash = `#/feature/${encodeURIComponent(sae)}/${((n % width) + width) % width}`);
+  const jump = h('input', { id: 'jump', type: 'number', min: 0, max: width - 1, placeholder: `0-${width - 1}`, size: 7 }) as HTMLInputElement;
+  const nav = h('form', { class: 'row', id: 'feature-nav', onsubmit: (e: Event) => {
+    e.preventDefault();
+    const n = Number(jump.value);
+    if (jump.value.trim() === '' || !Number.isInteger(n) || n < 0 || n >= width) showError(`give a feature index in [0, ${width})`);
+    else go(n);
+  } },
+  h('button', { type: 'button', id: 'prev', onclick: () => go(f - 1) }, '← previous'),
+  h('button', { type: 'button', id: 'next', onclick: () => go(f + 1) }, 'next →'),
+  h('button', { type: 'button', id: 'random', onclick: () => go(Math.floor(Math.random() * width)) }, 'random'),
+  h('label', {}, 'feature ', jump), h('button', { type: 'submit', id: 'jump-go' }, 'Go'));
+  if (!Number.isInteger(f) || f < 0 || f >= width) {
+    app.append(h('h1', {}, 'Feature'), nav, h('p', { id: 'no-feature' }, `No feature '${String(f)}' in ${sae}: indices run from 0 to ${width - 1}.`));
+    return;
+  }
   const r = await api.feature(sae, f);
   const d = r.dashboard;
-  const rec = r.record;
+  let rec = r.record;
   const name = h('input', { id: 'name', value: rec?.name ?? '', placeholder: 'name' }) as HTMLInputElement;
   const notes = h('textarea', { id: 'notes', rows: 2, placeholder: 'notes' }) as HTMLTextAreaElement;
   notes.value = rec?.notes ?? '';
   const tags = h('input', { id: 'tags', value: (rec?.tags ?? []).join(', '), placeholder: 'tags, comma-separated' }) as HTMLInputElement;
   const saved = h('span', { id: 'saved' });
+  const tagList = () => tags.value.split(',').map((t) => t.trim()).filter(Boolean);
   const save = async () => {
+    showError(null);
+    // Only what changed since the page loaded is sent, with the version it started from.
+    const patch: { name?: string | null; notes?: string | null; tags?: string[] } = {};
+    if ((name.value || null) !== (rec?.name ?? null)) patch.name = name.value || null;
+    if ((notes.value || null) !== (rec?.notes ?? null)) patch.notes = notes.value || null;
+    if (tagList().join('\u0000') !== (rec?.tags ?? []).join('\u0000')) patch.tags = tagList();
+    if (!Object.keys(patch).length) {
+      saved.textContent = 'nothing changed';
+      return;
+    }
     try {
-      await api.editFeature(sae, f, { name: name.value || null, notes: notes.value || null, tags: tags.value.split(',').map((t) => t.trim()).filter(Boolean) });
+      rec = (await api.editFeature(sae, f, { ...patch, base: rec?.updatedAt ?? null })) as C.FeatureRecord;
       saved.textContent = 'saved';
     } catch (e) {
-      showError(e);
+      saved.textContent = '';
+      if (e instanceof ApiError && e.status === 409) showError(`Not saved: ${e.message}. Your text is still in the boxes; copy it, reload, and save again.`);
+      else showError(e);
     }
   };
+  const label = r.explanations.find((e) => e.source === 'llm') ?? r.explanations.find((e) => e.source === 'neuronpedia') ?? r.explanations.find((e) => e.source === 'heuristic');
   app.append(
-    h('h1', {}, `Feature #${f} `, h('small', {}, sae)),
+    h('h1', {}, `Feature #${f} `, h('small', { id: 'feature-label' }, rec?.name || label?.explanation || ''), h('small', {}, ` ${sae}`)),
+    nav,
     h('div', { class: 'row' }, name, tags, h('button', { id: 'save', onclick: () => void save() }, 'Save'), saved, h('a', { href: `#/steer/${encodeURIComponent(sae)}/${f}`, id: 'steer-here' }, 'Steer with this feature')),
     notes,
   );
-  const llm = r.explanations.find((e) => e.source === 'llm');
-  const heur = r.explanations.find((e) => e.source === 'heuristic');
-  if (llm) {
-    const det = llm.scores.detection as { balancedAccuracy?: number } | undefined;
-    const fz = llm.scores.fuzzing as { balancedAccuracy?: number } | undefined;
-    app.append(h('p', { id: 'explanation' }, h('b', {}, 'Explanation: '), llm.explanation, h('small', {}, ` (${llm.explainerModel}; detection ${det?.balancedAccuracy?.toFixed(2) ?? '-'}, fuzzing ${fz?.balancedAccuracy?.toFixed(2) ?? '-'})`)));
+  const expl = h('div', { id: 'explanations' });
+  const showExplanations = (list: C.ExplanationRecord[]) => {
+    const llm = list.find((e) => e.source === 'llm');
+    const np = list.find((e) => e.source === 'neuronpedia');
+    const heur = list.find((e) => e.source === 'heuristic');
+    expl.replaceChildren();
+    if (llm) {
+      const det = llm.scores.detection as { balancedAccuracy?: number } | undefined;
+      const fz = llm.scores.fuzzing as { balancedAccuracy?: number } | undefined;
+      expl.append(h('p', { id: 'explanation' }, h('b', {}, 'Explanation: '), llm.explanation, h('small', {}, ` (${llm.explainerModel}; detection ${det?.balancedAccuracy?.toFixed(2) ?? '-'}, fuzzing ${fz?.balancedAccuracy?.toFixed(2) ?? '-'})`)));
+    }
+    if (np) expl.append(h('p', {}, h('b', {}, 'Neuronpedia: '), np.explanation, h('small', {}, np.explainerModel ? ` (${np.explainerModel})` : '')));
+    if (heur) expl.append(h('p', { id: 'heuristic-name' }, h('b', {}, 'Heuristic name: '), heur.explanation));
+  };
+  showExplanations(r.explanations);
+  app.append(expl);
+  if (r.explainer && d) {
+    const btn = h('button', { id: 'explain' }, 'Explain with the LLM') as HTMLButtonElement;
+    btn.addEventListener('click', async () => {
+      showError(null);
+      btn.disabled = true;
+      btn.textContent = 'explaining...';
+      try {
+        showExplanations((await api.explain(sae, f)).explanations);
+      } catch (e) {
+        showError(e);
+      } finally {
+        btn.disabled = false;
+        btn.textContent = 'Explain with the LLM';
+      }
+    });
+    app.append(btn);
   }
-  if (heur) app.append(h('p', {}, h('b', {}, 'Heuristic name: '), heur.explanation));
   if (!d) {
     app.append(h('p', { id: 'no-dashboard' }, 'No scan data for this feature yet: run a scan job (Jobs) or `saescope scan` with this registry.'));
     return;
   }
   app.append(h('p', { id: 'stats' }, `density ${(100 * d.density).toFixed(3)}% · max activation `, h('span', { id: 'max-act' }, d.maxAct.toFixed(3)), ` · mean ${d.meanAct.toFixed(3)} · ${d.count} firings`));
+  if (r.calibration) {
+    const c = r.calibration;
+    app.append(h('p', { id: 'calibration' }, `Steering: the concept shows at ${c.onset?.toFixed(2) ?? '-'}x, the text breaks at ${c.breakpoint?.toFixed(2) ?? '-'}x of the typical max ${c.typicalMax.toFixed(2)} (presets sit between them).`));
+  }
   const canvas = h('canvas', { id: 'histogram', height: 90 });
   app.append(h('h2', {}, 'Activation histogram'), h('div', { class: 'chart' }, canvas));
   new Chart(canvas, {
     type: 'bar',
-    data: { labels: d.histogram.edges.slice(0, -1).map((e) => e.toFixed(1)), datasets: [{ label: 'tokens', data: d.histogram.counts, backgroundColor: '#e25a28' }] },
+    data: { labels: d.histogram.edges.slice(0, -1).map((e) => e.toFixed(1)), datasets: [{ label: 'tokens', data: d.histogram.counts, backgroundColor: '#c81e14' }] },
     options: { animation: false, plugins: { legend: { display: false } }, scales: { x: { title: { display: true, text: 'activation' } } } },
   });
   const logits = (xs: { token: string; value: number }[], id: string) => h('ul', { class: 'logits', id }, ...xs.map((x) => h('li', {}, h('code', {}, JSON.stringify(x.token)), ` ${x.value.toFixed(2)}`)));
   app.append(h('div', { class: 'cols' },
     h('div', {}, h('h2', {}, 'Top positive logits'), logits(d.logits.positive, 'logits-pos')),
     h('div', {}, h('h2', {}, 'Top negative logits'), logits(d.logits.negative, 'logits-neg')),
-    h('div', {}, h('h2', {}, 'Nearest features'), h('ul', { id: 'neighbors' }, ...d.neighbors.map((n) => h('li', {}, featureLink(sae, n.feature), ` cos ${n.cosine.toFixed(3)}`)))),
+    h('div', {}, h('h2', {}, 'Nearest features'), h('ul', { id: 'neighbors' }, ...d.neighbors.map((n) => h('li', {}, featureLink(sae, n.feature), ` cos ${n.cosine.toFixed(3)}`, r.labels[n.feature] ? h('span', { class: 'name' }, ` ${r.labels[n.feature]}`) : null)))),
   ));
   app.append(h('h2', {}, 'Top examples'), h('div', { id: 'top-examples' }, ...d.top.map((e) => example(e, d.maxAct))));
   for (const q of [...d.quantiles].reverse()) {

@@ -1,18 +1,28 @@
-/** Jobs: start training and scan jobs, watch progress, see loss and L0 curves. */
+/**
+ * Jobs: start training and scan jobs on the corpora the server offers, watch
+ * progress with loss and L0 curves, stop or delete them; a finished training
+ * job shows its explained variance and its SAE joins the menus.
+ */
 import { Chart, LineController, LineElement, PointElement, CategoryScale, LinearScale, Legend, Tooltip } from 'chart.js';
 import { api, type C } from '../api.ts';
 import { h, showError } from '../dom.ts';
-import { saeSelect } from './shared.ts';
 
 Chart.register(LineController, LineElement, PointElement, CategoryScale, LinearScale, Legend, Tooltip);
 
-export function jobsPage(app: HTMLElement, info: C.InfoResponse): void {
-  const corpus = h('input', { id: 'corpus', placeholder: 'corpus path (inside the data folders)', size: 40 }) as HTMLInputElement;
-  const tokens = h('input', { id: 'tokens', value: '50000', size: 8 }) as HTMLInputElement;
+export async function jobsPage(app: HTMLElement, info: C.InfoResponse): Promise<void> {
+  const data = await api.data();
+  const corpus = h('select', { id: 'corpus' }, ...data.corpora.map((c) => h('option', { value: c.path }, `${c.path} (${c.kind === 'folder' ? `${c.bytes} .txt files` : `${(c.bytes / 1024).toFixed(0)} KiB`})`))) as HTMLSelectElement;
+  const tokens = h('input', { id: 'tokens', value: '50000', size: 8, type: 'number', min: 1 }) as HTMLInputElement;
   const hook = h('input', { id: 'hook', value: info.saes[0]?.hook ?? 'blocks.0.hook_resid_post', size: 26 }) as HTMLInputElement;
-  const dSae = h('input', { id: 'dsae', value: '512', size: 6 }) as HTMLInputElement;
+  const dSae = h('input', { id: 'dsae', value: '512', size: 6, type: 'number', min: 1 }) as HTMLInputElement;
   const out = h('input', { id: 'out', value: 'runs/web-sae', size: 20 }) as HTMLInputElement;
-  const sae = saeSelect(info, 'scan-sae');
+  const scanSae = h('select', { id: 'scan-sae' }) as HTMLSelectElement;
+  const fillSaes = (i: C.InfoResponse) => {
+    const keep = scanSae.value;
+    scanSae.replaceChildren(...i.saes.map((s) => h('option', { value: s.name }, `${s.name} (${s.hook}, ${s.dSae})`)));
+    if (i.saes.some((s) => s.name === keep)) scanSae.value = keep;
+  };
+  fillSaes(info);
   const list = h('div', { id: 'jobs' });
   const start = async (req: C.JobRequest) => {
     showError(null);
@@ -23,18 +33,37 @@ export function jobsPage(app: HTMLElement, info: C.InfoResponse): void {
       showError(e);
     }
   };
+  const act = async (id: string) => {
+    showError(null);
+    try {
+      await api.deleteJob(id);
+      await refresh();
+    } catch (e) {
+      showError(e);
+    }
+  };
   const charts = new Map<string, Chart>();
+  const finished = new Set<string>();
   const refresh = async () => {
     const r = await api.jobs();
-    list.replaceChildren(...r.jobs.map((j) => {
+    // A training job that just finished added an SAE: offer it for scans.
+    const fresh = r.jobs.filter((j) => j.kind === 'train' && j.status === 'done' && !finished.has(j.id));
+    for (const j of r.jobs) if (j.status === 'done') finished.add(j.id);
+    if (fresh.length) fillSaes(await api.info());
+    list.replaceChildren(...[...r.jobs].reverse().map((j) => {
       const canvas = h('canvas', { height: 70, id: `curve-${j.id}` });
-      const card = h('div', { class: 'job', 'data-status': j.status }, h('b', {}, `#${j.id} ${j.kind}`), ` ${j.status} · ${(100 * j.progress).toFixed(0)}% · ${j.message}`, h('progress', { max: 1, value: j.progress }));
+      const live = j.status === 'queued' || j.status === 'running';
+      const card = h('div', { class: 'job', 'data-status': j.status, 'data-id': j.id },
+        h('b', {}, `${j.kind} ${j.id}`), ` ${j.status} · ${(100 * j.progress).toFixed(0)}% · ${j.message}`,
+        j.finalEv !== undefined ? h('span', { class: 'final-ev' }, ` · explained variance ${j.finalEv.toFixed(3)}`) : null,
+        ' ', h('button', { class: live ? 'stop' : 'delete', onclick: () => void act(j.id) }, live ? 'Stop' : 'Delete'),
+        h('progress', { max: 1, value: j.progress }));
       if (j.curve.length) {
         card.append(h('div', { class: 'chart' }, canvas));
         charts.get(j.id)?.destroy();
         charts.set(j.id, new Chart(canvas, {
           type: 'line',
-          data: { labels: j.curve.map((c) => String(c.step)), datasets: [{ label: 'loss', data: j.curve.map((c) => c.loss), borderColor: '#e25a28', yAxisID: 'y' }, { label: 'L0', data: j.curve.map((c) => c.l0), borderColor: '#3a7bd5', yAxisID: 'y1' }] },
+          data: { labels: j.curve.map((c) => String(c.step)), datasets: [{ label: 'loss', data: j.curve.map((c) => c.loss), borderColor: '#c81e14', yAxisID: 'y' }, { label: 'L0', data: j.curve.map((c) => c.l0), borderColor: '#2a5ac8', yAxisID: 'y1' }] },
           options: { animation: false, scales: { y: { type: 'linear', position: 'left' }, y1: { position: 'right' } } },
         }));
       }
@@ -43,13 +72,15 @@ export function jobsPage(app: HTMLElement, info: C.InfoResponse): void {
   };
   app.append(
     h('h1', {}, 'Jobs'),
-    h('div', { class: 'row' }, corpus, h('label', {}, 'tokens ', tokens)),
+    data.corpora.length
+      ? h('div', { class: 'row' }, h('label', {}, 'corpus ', corpus), h('label', {}, 'tokens ', tokens))
+      : h('p', { id: 'no-corpora' }, 'No corpora in the data folders: put .txt or .jsonl files (or folders of .txt files) in the folder given to serve --data.'),
     h('div', { class: 'row' }, h('label', {}, 'hook ', hook), h('label', {}, 'd_sae ', dSae), h('label', {}, 'out ', out),
       h('button', { id: 'train', onclick: () => void start({ kind: 'train', hook: hook.value, architecture: 'topk', dSae: Number(dSae.value), k: 8, corpus: corpus.value, tokens: Number(tokens.value), out: out.value }) }, 'Train topk SAE')),
-    h('div', { class: 'row' }, sae, h('button', { id: 'scan', onclick: () => void start({ kind: 'scan', sae: sae.value, corpus: corpus.value, tokens: Number(tokens.value) }) }, 'Scan')),
+    h('div', { class: 'row' }, scanSae, h('button', { id: 'scan', onclick: () => void start({ kind: 'scan', sae: scanSae.value, corpus: corpus.value, tokens: Number(tokens.value) }) }, 'Scan')),
     list,
   );
-  void refresh();
+  await refresh();
   const timer = setInterval(() => {
     if (!document.body.contains(list)) return clearInterval(timer);
     void refresh().catch(showError);

@@ -1,30 +1,59 @@
-/** Registry: search features by name, explanation and tag; export JSON. */
+/**
+ * Registry: every feature the registry knows for an SAE (scanned, named or
+ * explained) with its label, density and max; search (Enter or the button),
+ * sort by a column (click its header; again to reverse) and page through.
+ */
 import { api, type C } from '../api.ts';
 import { h, showError } from '../dom.ts';
 import { featureLink, saeSelect } from './shared.ts';
 
+const PAGE = 100;
+
 export function registryPage(app: HTMLElement, info: C.InfoResponse): void {
   const sae = saeSelect(info);
-  const search = h('input', { id: 'search', placeholder: 'search names, explanations, notes' }) as HTMLInputElement;
-  const tag = h('input', { id: 'tag', placeholder: 'tag', size: 10 }) as HTMLInputElement;
+  const search = h('input', { id: 'search', type: 'search', placeholder: 'search names, explanations, tags or an index' }) as HTMLInputElement;
   const out = h('div', { id: 'registry' });
-  const saeByDir = new Map(info.saes.map((s) => [s.name, s.name]));
+  const state = { sort: 'feature', desc: false, offset: 0 };
   const run = async () => {
     showError(null);
     try {
-      const r = await api.registry({ search: search.value, tag: tag.value, sae: sae.value });
-      const table = h('table', { class: 'list', id: 'registry-table' }, h('tr', {}, h('th', {}, 'feature'), h('th', {}, 'name'), h('th', {}, 'explanation'), h('th', {}, 'tags'), h('th', {}, 'confidence')));
-      for (const f of r.features) table.append(h('tr', {}, h('td', {}, featureLink(saeByDir.get(sae.value) ?? sae.value, f.feature)), h('td', {}, f.name ?? ''), h('td', {}, f.explanation ?? ''), h('td', {}, f.tags.join(', ')), h('td', {}, f.confidence === null ? '' : String(f.confidence))));
-      out.replaceChildren(h('p', {}, `${r.features.length} features`), table);
+      const r = await api.registry({ sae: sae.value, search: search.value.trim(), sort: state.sort, desc: String(state.desc), offset: String(state.offset), limit: String(PAGE) });
+      const head = (key: string, label: string) => h('th', { class: 'sortable', 'data-sort': key, onclick: () => {
+        state.desc = state.sort === key ? !state.desc : key !== 'feature' && key !== 'name';
+        state.sort = key;
+        state.offset = 0;
+        void run();
+      } }, label, state.sort === key ? (state.desc ? ' ▼' : ' ▲') : '');
+      const table = h('table', { class: 'list', id: 'registry-table' }, h('tr', {}, head('feature', 'feature'), head('name', 'name / explanation'), head('density', 'density'), head('max', 'max act'), h('th', {}, 'tags')));
+      for (const f of r.features) {
+        table.append(h('tr', { 'data-feature': f.feature },
+          h('td', {}, featureLink(sae.value, f.feature)),
+          h('td', {}, f.name ? h('b', {}, f.name) : '', f.name && f.explanation ? ' · ' : '', f.explanation ? h('span', { class: 'expl' }, f.explanation) : ''),
+          h('td', {}, f.density === null ? '' : `${(100 * f.density).toFixed(3)}%`),
+          h('td', {}, f.maxAct === null ? '' : f.maxAct.toFixed(2)),
+          h('td', {}, f.tags.join(', '))));
+      }
+      const last = Math.min(r.total, r.offset + r.features.length);
+      const pager = h('div', { class: 'row', id: 'pager' },
+        h('button', { id: 'page-prev', disabled: r.offset === 0, onclick: () => { state.offset = Math.max(0, state.offset - PAGE); void run(); } }, '← previous'),
+        h('span', { id: 'page-info' }, r.total ? `${r.offset + 1}-${last} of ${r.total} features` : 'no features'),
+        h('button', { id: 'page-next', disabled: last >= r.total, onclick: () => { state.offset += PAGE; void run(); } }, 'next →'));
+      out.replaceChildren(pager, r.total ? table : h('p', { id: 'registry-empty' }, search.value ? 'Nothing matches.' : 'No features yet: run a scan (Jobs, or saescope scan with this registry).'));
     } catch (e) {
+      out.replaceChildren();
       showError(e);
     }
   };
-  app.append(
-    h('h1', {}, 'Registry'),
-    h('div', { class: 'row' }, sae, search, tag, h('button', { id: 'search-btn', onclick: () => void run() }, 'Search'), h('a', { id: 'export', href: `/api/registry/export?sae=${encodeURIComponent(sae.value)}`, download: 'registry.json' }, 'Export JSON')),
-    out,
-  );
-  sae.addEventListener('change', () => document.getElementById('export')!.setAttribute('href', `/api/registry/export?sae=${encodeURIComponent(sae.value)}`));
+  const form = h('form', { class: 'row', onsubmit: (e: Event) => {
+    e.preventDefault();
+    state.offset = 0;
+    void run();
+  } }, sae, search, h('button', { id: 'search-btn', type: 'submit' }, 'Search'), h('a', { id: 'export', href: `/api/registry/export?sae=${encodeURIComponent(sae.value)}`, download: 'registry.json' }, 'Export JSON'));
+  app.append(h('h1', {}, 'Registry'), form, out);
+  sae.addEventListener('change', () => {
+    document.getElementById('export')!.setAttribute('href', `/api/registry/export?sae=${encodeURIComponent(sae.value)}`);
+    state.offset = 0;
+    void run();
+  });
   void run();
 }

@@ -8,32 +8,65 @@ Chart.register(LineController, LineElement, PointElement, CategoryScale, LinearS
 
 export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: string, feature?: number): void {
   const sae = saeSelect(info);
-  if (saeName) sae.value = saeName;
-  const prompt = h('input', { id: 'prompt', value: 'Once upon a time,', size: 50 }) as HTMLInputElement;
-  const features = h('input', { id: 'features', value: String(feature ?? 0), size: 12, title: 'feature indices, comma-separated' }) as HTMLInputElement;
-  const mode = h('select', { id: 'mode' }, ...['light', 'medium', 'strong'].map((p) => h('option', { value: p }, `${p} (${info.presets[p]}x typical max)`)), h('option', { value: 'strength' }, 'strength'), h('option', { value: 'clamp' }, 'clamp to'));
+  if (saeName && info.saes.some((s) => s.name === saeName)) sae.value = saeName;
+  const width = () => info.saes.find((s) => s.name === sae.value)?.dSae ?? 0;
+  // The prompt is kept for the session; a deep link with junk leaves the features box empty.
+  const prompt = h('input', { id: 'prompt', value: sessionStorage.getItem('steer.prompt') ?? 'Once upon a time,', size: 50 }) as HTMLInputElement;
+  prompt.addEventListener('input', () => sessionStorage.setItem('steer.prompt', prompt.value));
+  const linked = feature !== undefined && Number.isInteger(feature) && feature >= 0 && feature < width() ? String(feature) : '';
+  const features = h('input', { id: 'features', value: linked, size: 12, placeholder: 'e.g. 12, 40', title: 'feature indices, comma-separated' }) as HTMLInputElement;
+  const mode = h('select', { id: 'mode' }, ...['light', 'medium', 'strong'].map((p) => h('option', { value: p }, `${p} (${info.presets[p]}x typical max, or from the feature's sweep)`)), h('option', { value: 'strength' }, 'strength'), h('option', { value: 'clamp' }, 'clamp to'));
   mode.value = 'medium';
-  const value = h('input', { id: 'value', value: '10', size: 6 }) as HTMLInputElement;
+  const value = h('input', { id: 'value', value: '10', size: 6, type: 'number', step: 'any' }) as HTMLInputElement;
+  const valueLabel = h('label', { id: 'value-label', hidden: true }, 'value ', value);
+  mode.addEventListener('change', () => (valueLabel.hidden = !['strength', 'clamp'].includes(mode.value)));
   const positions = h('select', { id: 'positions' }, ...['all', 'prompt', 'generated'].map((p) => h('option', { value: p }, p)));
-  const seed = h('input', { id: 'seed', value: '0', size: 4 }) as HTMLInputElement;
+  const seed = h('input', { id: 'seed', value: '0', size: 4, type: 'number' }) as HTMLInputElement;
+  const length = h('input', { id: 'length', value: '40', size: 4, type: 'number', min: 1, max: info.limits.maxNewTokens }) as HTMLInputElement;
+  const temperature = h('input', { id: 'temperature', value: '1', size: 4, type: 'number', min: 0, max: 10, step: 'any' }) as HTMLInputElement;
   const chat = h('input', { id: 'chat', type: 'checkbox', title: info.chat ? "wrap the prompt as a user turn of the model's chat template" : 'this model has no chat template' }) as HTMLInputElement;
   chat.disabled = !info.chat;
   const plain = h('pre', { id: 'unsteered', class: 'gen' });
   const steered = h('pre', { id: 'steered', class: 'gen' });
   const status = h('p', { id: 'steer-status' });
-  const list = () => features.value.split(',').map((x) => Number(x.trim())).filter((x) => !Number.isNaN(x));
+  /** The features box as indices, or an error naming what is wrong (an empty box never steers feature 0). */
+  const list = (): number[] | string => {
+    const parts = features.value.split(',').map((x) => x.trim()).filter(Boolean);
+    if (!parts.length) return 'give at least one feature index';
+    const bad = parts.find((x) => !/^\d+$/.test(x) || Number(x) >= width());
+    return bad === undefined ? parts.map(Number) : `'${bad}' is not a feature index of ${sae.value} (0 to ${width() - 1})`;
+  };
+  const num = (el: HTMLInputElement, what: string, lo: number, hi: number, int: boolean): number | string => {
+    const v = Number(el.value);
+    return el.value.trim() !== '' && Number.isFinite(v) && v >= lo && v <= hi && (!int || Number.isInteger(v)) ? v : `${what} must be ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}]`;
+  };
   const run = async () => {
     showError(null);
+    const idx = list();
+    const n = num(length, 'length', 1, info.limits.maxNewTokens, true);
+    const t = num(temperature, 'temperature', 0, 10, false);
+    const sd = num(seed, 'seed', 0, 2 ** 31, true);
+    const v = ['strength', 'clamp'].includes(mode.value) ? num(value, 'value', -1e6, 1e6, false) : 0;
+    const bad = [idx, n, t, sd, v].find((x) => typeof x === 'string');
+    if (bad !== undefined) {
+      status.textContent = '';
+      return showError(bad);
+    }
     plain.textContent = prompt.value;
     steered.textContent = prompt.value;
     status.textContent = 'generating...';
     const m = mode.value;
-    const fs = list().map((f) => (m === 'strength' ? { feature: f, strength: Number(value.value) } : m === 'clamp' ? { feature: f, clamp: Number(value.value) } : { feature: f, preset: m as 'medium' }));
+    const fs = (idx as number[]).map((f) => (m === 'strength' ? { feature: f, strength: v as number } : m === 'clamp' ? { feature: f, clamp: v as number } : { feature: f, preset: m as 'medium' }));
     try {
-      await api.steer({ sae: sae.value, prompt: prompt.value, features: fs, positions: positions.value as 'all', maxNewTokens: 40, seed: Number(seed.value), chat: chat.checked }, (e) => {
+      await api.steer({ sae: sae.value, prompt: prompt.value, features: fs, positions: positions.value as 'all', maxNewTokens: n as number, temperature: t as number, seed: sd as number, chat: chat.checked }, (e) => {
         if (e.kind === 'token') (e.which === 'steered' ? steered : plain).textContent = prompt.value + e.text;
-        if (e.kind === 'done') status.textContent = `strengths: ${e.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `+${s.strength!.toFixed(2)}`}`).join(', ')}`;
-        if (e.kind === 'error') showError(e.error);
+        if (e.kind === 'done') {
+          status.textContent = `strengths used: ${e.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `${s.strength! >= 0 ? '+' : ''}${s.strength!.toFixed(2)}`}${s.preset ? ` (${s.preset}, ${s.presetSource === 'calibration' ? "from the feature's sweep" : 'default multiple'})` : ''}`).join(', ')}`;
+        }
+        if (e.kind === 'error') {
+          status.textContent = '';
+          showError(e.error);
+        }
       });
     } catch (e) {
       status.textContent = '';
@@ -46,7 +79,9 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
     showError(null);
     sweepOut.textContent = 'sweeping...';
     try {
-      const r = await api.sweep({ sae: sae.value, features: list().slice(0, 1), prompts: [prompt.value], maxNewTokens: 20 });
+      const idx = list();
+      if (typeof idx === 'string') throw new Error(idx);
+      const r = await api.sweep({ sae: sae.value, features: idx.slice(0, 1), prompts: [prompt.value], maxNewTokens: 20 });
       const canvas = h('canvas', { id: 'sweep-chart', height: 110 });
       const table = h('table', { class: 'list' }, h('tr', {}, h('th', {}, 'magnitude'), h('th', {}, 'feature act'), h('th', {}, 'KL'), h('th', {}, 'perplexity'), h('th', {}, 'distinct-2'), h('th', {}, 'text')));
       for (const x of r.records) table.append(h('tr', {}, h('td', {}, String(x.magnitude)), h('td', {}, x.featureAct.toFixed(2)), h('td', {}, x.kl.toFixed(3)), h('td', {}, x.perplexity.toFixed(1)), h('td', {}, x.distinct2.toFixed(2)), h('td', {}, x.text)));
@@ -71,7 +106,8 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
   };
   app.append(
     h('h1', {}, 'Steer'),
-    h('div', { class: 'row' }, sae, h('label', {}, 'features ', features), mode, value, h('label', {}, 'positions ', positions), h('label', {}, 'seed ', seed), h('label', {}, chat, ' chat')),
+    h('div', { class: 'row' }, sae, h('label', {}, 'features ', features), mode, valueLabel, h('label', {}, 'positions ', positions)),
+    h('div', { class: 'row' }, h('label', {}, 'length ', length), h('label', {}, 'temperature ', temperature), h('label', {}, 'seed ', seed), h('label', {}, chat, ' chat')),
     h('div', { class: 'row' }, prompt, h('button', { id: 'steer', onclick: () => void run() }, 'Steer'), h('button', { id: 'run-sweep', onclick: () => void runSweep() }, 'Sweep magnitudes')),
     status,
     h('div', { class: 'cols' }, h('div', {}, h('h3', {}, 'Unsteered'), plain), h('div', {}, h('h3', {}, 'Steered'), steered)),

@@ -1,0 +1,106 @@
+/**
+ * A server job (training or a scan) in its own process. The server forks this
+ * module at low CPU priority, sends one `JobTask`, and reads `JobMessage`s
+ * back: the request loop never waits on a job's work, and a job that runs out
+ * of memory or crashes takes only itself down. The child loads the model and
+ * SAE itself from their paths (jobs carry no weights) and writes dashboards to
+ * the registry file (SQLite in WAL mode takes writers from several processes).
+ * A `stop` message aborts the work at its next step, after its checkpoint.
+ */
+import * as os from 'node:os';
+import type { WeightMode } from '../model/hookedModel.ts';
+import type { JobRequest } from './contract.ts';
+
+/** What the child needs to run one job. */
+export interface JobTask {
+  readonly id: string;
+  readonly model: { readonly source: string; readonly weights: WeightMode };
+  readonly registry: string;
+  readonly request: JobRequest;
+  /** Resolved corpus path. */
+  readonly corpus: string;
+  /** Resolved output folder (training). */
+  readonly out?: string;
+  /** SAE folder (scans). */
+  readonly saeDir?: string;
+  /** Checkpoint folder (training) or state file (scans). */
+  readonly resumeAt: string;
+}
+
+/** Child to server. */
+export type JobMessage =
+  | { readonly type: 'ready' }
+  | { readonly type: 'progress'; readonly progress: number; readonly message?: string; readonly point?: { step: number; loss: number; l0: number; ev: number } }
+  | { readonly type: 'done'; readonly message: string; readonly ev?: number }
+  | { readonly type: 'failed'; readonly message: string; readonly stopped: boolean };
+
+/** Server to child. */
+export type JobCommand = { readonly type: 'start'; readonly task: JobTask } | { readonly type: 'stop' };
+
+async function run(task: JobTask, signal: AbortSignal, send: (m: JobMessage) => void): Promise<{ message: string; ev?: number }> {
+  const { loadModel } = await import('../model/load.ts');
+  const model = await loadModel(task.model.source, { weights: task.model.weights });
+  const req = task.request;
+  if (req.kind === 'train') {
+    const { trainSaes } = await import('../sae/train/trainer.ts');
+    const B = req.batchSize ?? 1024;
+    let ev: number | undefined;
+    let last = 0;
+    await trainSaes(model, [{ hook: req.hook, architecture: req.architecture, dSae: req.dSae, k: req.k, out: task.out!, lr: req.lr }], {
+      corpus: task.corpus, tokens: req.tokens, batchSize: B, contextSize: Math.min(128, model.spec.nCtx), signal,
+      checkpointDir: task.resumeAt, checkpointEveryTokens: 20 * B,
+      onStep: (m) => {
+        const s = m.saes[0];
+        ev = s.explainedVariance;
+        const now = Date.now();
+        // The curve keeps every step; messages are batched to a few a second.
+        send({ type: 'progress', progress: Math.min(1, m.tokens / m.totalTokens), point: { step: m.step, loss: s.loss, l0: s.l0, ev: s.explainedVariance },
+          message: now - last > 250 ? `${Math.round(m.tokensPerSecond)} tokens/s, explained variance ${s.explainedVariance.toFixed(3)}` : undefined });
+        if (now - last > 250) last = now;
+      },
+    });
+    return { message: `saved ${task.out}${ev === undefined ? '' : `; explained variance ${ev.toFixed(3)} on the last batch`}`, ev };
+  }
+  const { loadSae } = await import('../sae/load.ts');
+  const { scan } = await import('../analysis/scan.ts');
+  const { buildDashboards } = await import('../analysis/dashboard.ts');
+  const { Registry } = await import('../registry/registry.ts');
+  const { heuristicNames } = await import('../interp/heuristic.ts');
+  const sae = loadSae(task.saeDir!);
+  const r = await scan(model, sae, {
+    corpus: task.corpus, tokens: req.tokens, signal, stateFile: task.resumeAt,
+    onProgress: (p) => send({ type: 'progress', progress: Math.min(1, p.tokens / req.tokens) }),
+  });
+  const dashboards = await buildDashboards(model, sae, r);
+  const registry = Registry.open(task.registry);
+  try {
+    registry.setDashboards(model.name, task.saeDir!, dashboards);
+    registry.setHeuristicNames(model.name, task.saeDir!, heuristicNames(dashboards));
+  } finally {
+    registry.close();
+  }
+  return { message: `scanned ${r.tokens} tokens of ${req.kind === 'scan' ? req.sae : ''}` };
+}
+
+if (process.send) {
+  const abort = new AbortController();
+  const send = (m: JobMessage) => process.send!(m);
+  process.on('message', (c: JobCommand) => {
+    if (c.type === 'stop') abort.abort();
+    else {
+      try {
+        os.setPriority(19);
+      } catch {
+        // Not permitted here: the job runs at the server's priority.
+      }
+      run(c.task, abort.signal, send).then(
+        (r) => send({ type: 'done', message: r.message, ev: r.ev }),
+        (e: Error) => send({ type: 'failed', message: e.message, stopped: abort.signal.aborted }),
+      ).finally(() => process.disconnect());
+    }
+  });
+  // The server went away: stop at the next step (the checkpoint is written first).
+  process.on('disconnect', () => abort.abort());
+  // Messages sent before a listener exists are lost, so the server waits for this before sending the task.
+  send({ type: 'ready' });
+}
