@@ -210,7 +210,7 @@ test('DELETE /api/jobs/:id cancels a queued job at once and stops a running one 
   }
   assert.equal(status, 'running');
   assert.equal((await app.inject({ method: 'DELETE', url: `/api/jobs/${first}`, headers: h })).statusCode, 200);
-  for (let i = 0; i < 1200 && status === 'running'; i++) {
+  for (let i = 0; i < 4800 && status === 'running'; i++) {
     await new Promise((r) => setTimeout(r, 25));
     status = ((await app.inject({ method: 'GET', url: `/api/jobs`, headers: h })).json().jobs as { id: string; status: string }[]).find((j) => j.id === first)!.status;
   }

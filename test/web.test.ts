@@ -236,6 +236,10 @@ test('item 4: the jobs form offers the corpora; a finished job shows its explain
   await j.click('#train');
   await j.waitForSelector('.job[data-status="done"] .final-ev', { timeout: 120_000 });
   assert.match((await j.textContent('.job[data-status="done"] .final-ev'))!, /explained variance 0\.\d{3}/);
+  const report = await j.locator('.job[data-status="done"] a.report').first().getAttribute('href');
+  const html = await (await fetch(`${base}${report}`)).text();
+  assert.match(html, /saescope training report/, 'the job links to its training report');
+  assert.match(html, /"curves":\{"tokens":\[\d/, 'with the curves of its log');
   await j.waitForSelector('#scan-sae option[value="menu-sae"]', { state: 'attached' });
   await j.reload();
   await j.waitForSelector('.job[data-status="done"]');

@@ -13,6 +13,7 @@ import { registerServe } from './commands/serve.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerInfo } from './commands/info.ts';
 import { registerSae } from './commands/sae.ts';
+import { registerReport } from './commands/report.ts';
 import { addModelFlags } from './loadForCli.ts';
 import { addSaeFlags } from './saeForCli.ts';
 
@@ -31,6 +32,7 @@ registerServe(program);
 registerDemo(program);
 registerInfo(program);
 registerSae(program);
+registerReport(program);
 addModelFlags(program);
 addSaeFlags(program);
 

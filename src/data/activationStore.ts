@@ -129,3 +129,29 @@ export async function* storeGroups(dir: string, hook: string, startShard = 0): A
     yield { acts: { [hook]: t.data }, tokens: t.shape[0], rowsConsumed: i + 1 };
   }
 }
+
+/**
+ * The rows of one safetensors file's `acts` tensor [N, dIn] as activation
+ * groups of `chunk` rows, in file order, cycling past the end (as
+ * torch_reference.py's train-sae reads them); `rowsConsumed` counts rows, and
+ * a resumed run starts after `startRow` of them. No hook is recorded in such a
+ * file: the caller names it.
+ */
+export async function* fileGroups(file: string, hook: string, width: number, startRow = 0, chunk = 4096): AsyncGenerator<import('./activationSource.ts').ActivationGroup> {
+  const f = SafetensorsFile.open(file);
+  const info = f.tensors.get('acts');
+  if (!info) throw new Error(`${file}: has no tensor 'acts' (rows [N, d_in]); found ${[...f.tensors.keys()].join(', ') || 'none'}`);
+  if (info.shape.length !== 2 || info.shape[0] < 1) throw new Error(`${file}: 'acts' must be [N, d_in] with N >= 1, got [${info.shape.join(', ')}]`);
+  if (info.shape[1] !== width) throw new Error(`${file}: rows are ${info.shape[1]} wide but ${hook} is ${width} wide`);
+  const t = f.readF32('acts');
+  const [n, d] = t.shape;
+  for (let row = startRow; ; ) {
+    const out = new Float32Array(chunk * d);
+    for (let i = 0; i < chunk; i++) {
+      const r = (row + i) % n;
+      out.set(t.data.subarray(r * d, (r + 1) * d), i * d);
+    }
+    row += chunk;
+    yield { acts: { [hook]: out }, tokens: chunk, rowsConsumed: row };
+  }
+}

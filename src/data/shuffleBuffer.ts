@@ -12,7 +12,11 @@ export class ShuffleBuffer {
   private rows = 0;
   private readonly rng: Rng;
 
-  constructor(readonly dIn: number, readonly capacity: number, seed: number) {
+  /**
+   * @param inOrder hand rows out first in, first out (no shuffling), for runs
+   *   that must see rows in the order given.
+   */
+  constructor(readonly dIn: number, readonly capacity: number, seed: number, readonly inOrder = false) {
     this.data = new Float32Array(capacity * dIn);
     this.rng = new Rng(seed);
   }
@@ -43,6 +47,12 @@ export class ShuffleBuffer {
   take(n: number): Float32Array {
     if (n > this.rows) throw new Error(`shuffle buffer holds ${this.rows} rows, asked for ${n}`);
     const d = this.dIn;
+    if (this.inOrder) {
+      const first = this.data.slice(0, n * d);
+      this.data.copyWithin(0, n * d, this.rows * d);
+      this.rows -= n;
+      return first;
+    }
     const out = new Float32Array(n * d);
     for (let i = 0; i < n; i++) {
       const j = this.rng.int(this.rows);

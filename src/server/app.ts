@@ -22,6 +22,7 @@ import type * as C from './contract.ts';
 import { BadRequest, featureOf, intOf, numberOf, saeOf, textOf, type Ctx, type ServerOptions } from './context.ts';
 import type { Sae } from '../sae/sae.ts';
 import { Jobs } from './jobs.ts';
+import { confinedPath } from './paths.ts';
 import { explainFeatures } from '../interp/batch.ts';
 import { llmConfig, type LlmConfig } from '../interp/config.ts';
 import { LlmClient } from '../interp/llmClient.ts';
@@ -205,6 +206,14 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
   app.get('/api/jobs', async (): Promise<C.JobsResponse> => ({ jobs: jobs.list() }));
   app.get('/api/jobs/:id', { schema: { params: S.jobParams } }, async (req, reply) => jobs.get((req.params as { id: string }).id) ?? reply.code(404).send({ error: 'no such job' }));
   app.post('/api/jobs', { schema: { body: S.job } }, async (req) => jobs.start(req.body as C.JobRequest));
+  // A finished training job's report (written beside its SAE by the job).
+  app.get('/api/jobs/:id/report', { schema: { params: S.jobParams } }, async (req, reply) => {
+    const job = jobs.get((req.params as { id: string }).id);
+    if (!job || job.request.kind !== 'train') return reply.code(404).send({ error: 'no such training job' });
+    const file = path.join(confinedPath(job.request.out, opts.dataDirs, 'out'), 'report.html');
+    if (!fs.existsSync(file)) return reply.code(404).send({ error: `no report yet for job ${job.id}` });
+    return reply.type('text/html; charset=utf-8').send(fs.readFileSync(file));
+  });
   app.delete('/api/jobs/:id', { schema: { params: S.jobParams } }, async (req, reply) => {
     const id = (req.params as { id: string }).id;
     return jobs.cancel(id) ? jobs.get(id) : reply.code(404).send({ error: `no job '${id}'` });

@@ -1,6 +1,6 @@
 /**
  * A server job (training or a scan) in its own process. The server forks this
- * module at low CPU priority, sends one `JobTask`, and reads `JobMessage`s
+ * module at a lower CPU priority (nice 10), sends one `JobTask`, and reads `JobMessage`s
  * back: the request loop never waits on a job's work, and a job that runs out
  * of memory or crashes takes only itself down. The child loads the model and
  * SAE itself from their paths (jobs carry no weights) and writes dashboards to
@@ -8,6 +8,8 @@
  * A `stop` message aborts the work at its next step, after its checkpoint.
  */
 import * as os from 'node:os';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
 import type { WeightMode } from '../model/hookedModel.ts';
 import type { JobRequest } from './contract.ts';
 
@@ -42,13 +44,14 @@ async function run(task: JobTask, signal: AbortSignal, send: (m: JobMessage) => 
   const model = await loadModel(task.model.source, { weights: task.model.weights });
   const req = task.request;
   if (req.kind === 'train') {
+    fs.mkdirSync(task.out!, { recursive: true });
     const { trainSaes } = await import('../sae/train/trainer.ts');
     const B = req.batchSize ?? 1024;
     let ev: number | undefined;
     let last = 0;
     await trainSaes(model, [{ hook: req.hook, architecture: req.architecture, dSae: req.dSae, k: req.k, out: task.out!, lr: req.lr }], {
       corpus: task.corpus, tokens: req.tokens, batchSize: B, contextSize: Math.min(128, model.spec.nCtx), signal,
-      checkpointDir: task.resumeAt, checkpointEveryTokens: 20 * B,
+      checkpointDir: task.resumeAt, checkpointEveryTokens: 20 * B, metricsLog: path.join(task.out!, 'train_log.jsonl'), logEverySteps: 1,
       onStep: (m) => {
         const s = m.saes[0];
         ev = s.explainedVariance;
@@ -59,6 +62,9 @@ async function run(task: JobTask, signal: AbortSignal, send: (m: JobMessage) => 
         if (now - last > 250) last = now;
       },
     });
+    // The run's report (plots of the log, the latents, no network needed) goes beside the SAE; the Jobs page links to it.
+    const { writeReport } = await import('../cli/commands/report.ts');
+    writeReport(task.out!, path.join(task.out!, 'report.html'));
     return { message: `saved ${task.out}${ev === undefined ? '' : `; explained variance ${ev.toFixed(3)} on the last batch`}`, ev };
   }
   const { loadSae } = await import('../sae/load.ts');
@@ -89,7 +95,7 @@ if (process.send) {
     if (c.type === 'stop') abort.abort();
     else {
       try {
-        os.setPriority(19);
+        os.setPriority(10);
       } catch {
         // Not permitted here: the job runs at the server's priority.
       }

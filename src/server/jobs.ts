@@ -33,8 +33,8 @@ export class Jobs {
   private stopping = false;
   /** Jobs asked to stop (DELETE /api/jobs/:id). */
   private readonly cancelled = new Set<string>();
-  /** The running job's process. */
-  private child?: { id: string; proc: ChildProcess };
+  /** The running job's process, and whether its work has begun (before that, stopping it loses nothing: it is killed). */
+  private child?: { id: string; proc: ChildProcess; working: boolean };
   private readonly listFile: string;
 
   /**
@@ -124,7 +124,7 @@ export class Jobs {
     if (job.status === 'queued' || job.status === 'running') {
       this.cancelled.add(id);
       if (job.status === 'queued') job.status = 'stopped';
-      if (this.child?.id === id) tell(this.child.proc, { type: 'stop' });
+      if (this.child?.id === id) this.halt(this.child);
     } else {
       this.jobs.delete(id);
       this.order.splice(this.order.indexOf(id), 1);
@@ -136,8 +136,14 @@ export class Jobs {
   /** Stops the running job at its next step (it checkpoints) and waits for it. */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.child) tell(this.child.proc, { type: 'stop' });
+    if (this.child) this.halt(this.child);
     await this.chain;
+  }
+
+  /** Asks a job's process to stop at its next step; one still loading the model has nothing to save and is killed. */
+  private halt(c: { proc: ChildProcess; working: boolean }): void {
+    if (c.working) tell(c.proc, { type: 'stop' });
+    else c.proc.kill('SIGKILL');
   }
 
   /** Runs one job in a child process; resolves with its result, rejects with its error. */
@@ -145,7 +151,8 @@ export class Jobs {
     const entry = fileURLToPath(new URL('./jobProcess.ts', import.meta.url));
     // The child runs TypeScript through tsx like the command does, resolved from here (not the working folder).
     const proc = fork(entry, [], { execArgv: ['--import', import.meta.resolve('tsx')], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    this.child = { id: job.id, proc };
+    const child = { id: job.id, proc, working: false };
+    this.child = child;
     let stderr = '';
     proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     return new Promise((resolve, reject) => {
@@ -157,6 +164,7 @@ export class Jobs {
           tell(proc, { type: 'start', task });
           if (this.stopping || this.cancelled.has(job.id)) tell(proc, { type: 'stop' });
         } else if (m.type === 'progress') {
+          child.working = true;
           job.progress = m.progress;
           if (m.point) job.curve.push(m.point);
           if (m.message) job.message = m.message;

@@ -7,6 +7,7 @@ import type { SaeArchitecture } from '../../sae/config.ts';
 import type { SaeSpec } from '../../sae/train/options.ts';
 import { trainSaes } from '../../sae/train/trainer.ts';
 import { loadForCli } from '../loadForCli.ts';
+import { writeReport } from './report.ts';
 import { parseCount, parseNumber } from '../options.ts';
 
 const ARCHS = ['standard', 'topk', 'batchtopk', 'jumprelu'];
@@ -17,9 +18,10 @@ export function registerTrain(program: Command): void {
     .description('train SAEs on activations streamed from a model (several --hook/--expansion values train several SAEs from one pass)')
     .requiredOption('--model <pathOrId>', 'HF model folder, HF id, or llama2.c .bin')
     .requiredOption('--hook <hooks>', 'hook name(s), comma-separated')
-    .requiredOption('--corpus <spec>', 'corpus: .txt, folder, .jsonl[:field], npm:nlp-corpus; [a:b] keeps documents a..b-1')
+    .option('--corpus <spec>', 'corpus: .txt, folder, .jsonl[:field], npm:nlp-corpus; [a:b] keeps documents a..b-1 (not needed with --activations)')
     .requiredOption('--tokens <n>', 'training tokens', parseCount('--tokens'))
-    .option('--activations <dir>', 'train from an activation store written by `saescope collect` instead of running the model')
+    .option('--activations <dirOrFile>', 'train from an activation store written by `saescope collect`, or a .safetensors file with rows `acts` [N, d_in], instead of running the model')
+    .option('--in-order', 'use the rows in the order they come, without the shuffle buffer (to match another trainer row for row)')
     .requiredOption('--out <dir>', 'output folder (one SAE), or a parent folder when training several')
     .option('--arch <arch>', `architecture: ${ARCHS.join(', ')}`, 'topk')
     .option('--k <k>', 'active latents per token (topk, batchtopk)', parseCount('--k'), 32)
@@ -40,12 +42,18 @@ export function registerTrain(program: Command): void {
     .option('--log <file>', 'JSON-lines metrics log')
     .option('--log-every <n>', 'steps between log lines', parseCount('--log-every'), 10)
     .option('--seed <s>', 'seed', parseCount('--seed'), 0)
+    .option('--report', 'write OUT/report.html at the end (and log to OUT/train_log.jsonl unless --log is given)')
     .option('--quiet', 'no progress bar')
     .action(async (o) => {
+      if (!o.corpus && !o.activations) throw new Error('give --corpus (text to run the model on) or --activations (rows already collected)');
       if (!ARCHS.includes(o.arch)) throw new Error(`--arch must be one of ${ARCHS.join(', ')}, got '${o.arch}'`);
       // Fail before training, not after it, when the SAE or its log could not be written.
       checkWritable(path.join(o.out, 'cfg.json'), '--out', true);
-      if (o.log) checkWritable(o.log, '--log');
+      if (o.report && !o.log) {
+        if (String(o.expansion).includes(',') || String(o.hook).includes(',')) throw new Error('--report without --log trains one SAE; give --log FILE when training several');
+        o.log = path.join(o.out, 'train_log.jsonl');
+      }
+      if (o.log) checkWritable(o.log, '--log', true);
       const model = await loadForCli(o.model, o);
       const hooks = String(o.hook).split(',').map((h: string) => h.trim()).filter(Boolean);
       const expansions = String(o.expansion).split(',').map((e: string) => parseNumber('--expansion')(e));
@@ -67,7 +75,7 @@ export function registerTrain(program: Command): void {
       }, cliProgress.Presets.shades_classic);
       bar?.start(o.tokens, 0, { tps: '-', loss: '-', l0: '-', ev: '-', dead: '-' });
       const r = await trainSaes(model, specs, {
-        corpus: o.corpus, activations: o.activations, tokens: o.tokens, contextSize: o.contextSize, batchSize: o.batchSize, seed: o.seed,
+        corpus: o.corpus ?? '', activations: o.activations, inOrder: o.inOrder === true, tokens: o.tokens, contextSize: o.contextSize, batchSize: o.batchSize, seed: o.seed,
         lrWarmupSteps: o.lrWarmupSteps, lrDecaySteps: o.lrDecaySteps, sparsityWarmupSteps: o.l1WarmupSteps, maxGradNorm: o.maxGradNorm,
         deadWindowTokens: o.deadWindow, checkpointDir: o.checkpointDir, checkpointEveryTokens: o.checkpointEvery, metricsLog: o.log, logEverySteps: o.logEvery,
         onStep: (m) => {
@@ -80,5 +88,11 @@ export function registerTrain(program: Command): void {
       });
       bar?.stop();
       process.stderr.write(`${r.resumed ? 'resumed and ' : ''}saved ${specs.map((s) => s.out).join(', ')}\n`);
+      if (o.report) {
+        for (const s of specs) {
+          writeReport(s.out, path.join(s.out, 'report.html'), { log: o.log });
+          process.stderr.write(`report: ${path.join(s.out, 'report.html')}\n`);
+        }
+      }
     });
 }

@@ -33,8 +33,14 @@ export interface SaeSpec {
 export interface TrainOptions {
   /** Corpus spec (see data/corpus.ts). */
   readonly corpus: string;
-  /** Train from this on-disk activation store (see data/activationStore.ts) instead of running the model. */
+  /**
+   * Train from this on-disk activation store (see data/activationStore.ts),
+   * or from one `.safetensors` file whose `acts` tensor holds rows [N, d_in]
+   * (read in order, cycling), instead of running the model.
+   */
   readonly activations?: string;
+  /** Use rows in the order they come (no shuffle buffer sampling), e.g. to match another trainer row for row. */
+  readonly inOrder?: boolean;
   /** Training tokens. */
   readonly tokens: number;
   /** Tokens per row (default 128). */

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { writeTextAtomic } from '../../io/atomicFile.ts';
 import { activationGroups, type ActivationGroup } from '../../data/activationSource.ts';
 import { ShuffleBuffer } from '../../data/shuffleBuffer.ts';
-import { storeGroups } from '../../data/activationStore.ts';
+import { fileGroups, storeGroups } from '../../data/activationStore.ts';
 import type { HookedModel } from '../../model/hookedModel.ts';
 import { hookInnerDims } from '../../model/interventionFeeds.ts';
 import { numel } from '../../tensor/tensor.ts';
@@ -36,11 +36,11 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
   const seed = o.seed ?? 0;
   const hooks = [...new Set(specs.map((s) => model.resolveHooks([s.hook])[0].name))];
   const units = specs.map((s, i) => new TrainUnit(s, configFor(model, s, o), o, seed + 1000 * i));
-  const buffers = new Map(hooks.map((h, i) => [h, new ShuffleBuffer(widthOf(model, h), B * (o.bufferBatches ?? 8), seed + 7 + i)]));
+  const buffers = new Map(hooks.map((h, i) => [h, new ShuffleBuffer(widthOf(model, h), B * (o.bufferBatches ?? 8), seed + 7 + i, o.inOrder === true)]));
   const scales = new Map<string, number>(hooks.map((h) => [h, 1]));
   const totalSteps = Math.ceil(o.tokens / B);
   // Where the SAEs are saved is not part of the run: a resumed run may save elsewhere.
-  const fingerprint = JSON.stringify({ model: model.name, specs: specs.map(({ out: _out, ...rest }) => rest), corpus: o.corpus, activations: o.activations, ctx, B, seed, tokens: o.tokens });
+  const fingerprint = JSON.stringify({ model: model.name, specs: specs.map(({ out: _out, ...rest }) => rest), corpus: o.corpus, activations: o.activations, inOrder: o.inOrder === true, ctx, B, seed, tokens: o.tokens });
   let step = 0;
   let rowsConsumed = 0;
   const ck = o.checkpointDir ? readCheckpoint(o.checkpointDir) : undefined;
@@ -51,7 +51,7 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
   }
   if (o.activations && hooks.length !== 1) throw new Error('an activation store holds one hook; train SAEs on other hooks from the model');
   const source = o.activations
-    ? storeGroups(o.activations, hooks[0], rowsConsumed)
+    ? (o.activations.endsWith('.safetensors') ? fileGroups(o.activations, hooks[0], widthOf(model, hooks[0]), rowsConsumed, B) : storeGroups(o.activations, hooks[0], rowsConsumed))
     : activationGroups(model, { corpus: o.corpus, hooks, contextSize: ctx, rowsPerPass: o.rowsPerPass, startRow: rowsConsumed, epochs: Infinity });
   const pull = async (): Promise<ActivationGroup> => {
     const g = await source.next();

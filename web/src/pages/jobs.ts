@@ -56,6 +56,7 @@ export async function jobsPage(app: HTMLElement, info: C.InfoResponse): Promise<
       const card = h('div', { class: 'job', 'data-status': j.status, 'data-id': j.id },
         h('b', {}, `${j.kind} ${j.id}`), ` ${j.status} · ${(100 * j.progress).toFixed(0)}% · ${j.message}`,
         j.finalEv !== undefined ? h('span', { class: 'final-ev' }, ` · explained variance ${j.finalEv.toFixed(3)}`) : null,
+        j.kind === 'train' && j.status === 'done' ? h('a', { class: 'report', href: `/api/jobs/${encodeURIComponent(j.id)}/report`, target: '_blank' }, ' report') : null,
         ' ', h('button', { class: live ? 'stop' : 'delete', onclick: () => void act(j.id) }, live ? 'Stop' : 'Delete'),
         h('progress', { max: 1, value: j.progress }));
       if (j.curve.length) {
