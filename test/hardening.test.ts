@@ -198,7 +198,13 @@ test('DELETE /api/jobs/:id cancels a queued job at once and stops a running one 
   const h = { host: '127.0.0.1' };
   const job = (body: unknown) => app.inject({ method: 'POST', url: '/api/jobs', headers: { ...h, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
   const train = { kind: 'train', hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 64, k: 4, corpus: 'long.txt', tokens: 400000, batchSize: 256, out: 'a' };
-  const first = (await job(train)).json().id as string;
+  // Probe S17: a job's time is estimated at submit and refused past the limit, with the estimate.
+  const long = await job({ ...train, dSae: 4096, tokens: 1e9 });
+  assert.equal(long.statusCode, 400);
+  assert.match(long.json().error, /1000000000 tokens would take about \d+\.\d h \(.* GFLOP per token at an assumed 20 GFLOP\/s\); the limit is 48\.0 h/);
+  const firstJob = await job(train);
+  assert.match(firstJob.json().message, /queued; about \d+ s of work by estimate/);
+  const first = firstJob.json().id as string;
   const second = (await job({ ...train, out: 'b' })).json().id as string;
   const del = await app.inject({ method: 'DELETE', url: `/api/jobs/${second}`, headers: h });
   assert.equal(del.statusCode, 200);
@@ -220,8 +226,8 @@ test('DELETE /api/jobs/:id cancels a queued job at once and stops a running one 
   const { scan } = await import('../src/analysis/scan.ts');
   const { loadSae: load } = await import('../src/sae/load.ts');
   await assert.rejects(scan(model, load(await trainedSae()), { corpus: ['A cat.'], tokens: 100, contextSize: 128 }), /shorter than one row of 128 tokens \(the context size\)/);
-  const long = await app.inject({ method: 'POST', url: '/api/analyze', headers: { ...h, 'content-type': 'application/json' }, payload: JSON.stringify({ sae: 'ts', text: 'word '.repeat(600) }) });
-  assert.equal(long.statusCode, 400, `a text over the context is the caller's error: ${long.body}`);
+  const longText = await app.inject({ method: 'POST', url: '/api/analyze', headers: { ...h, 'content-type': 'application/json' }, payload: JSON.stringify({ sae: 'ts', text: 'word '.repeat(600) }) });
+  assert.equal(longText.statusCode, 400, `a text over the context is the caller's error: ${longText.body}`);
   await app.close();
 });
 

@@ -71,6 +71,7 @@ export class Jobs {
     // Unique across restarts: a new server never picks up an old job's checkpoint or scan state.
     const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     let task: JobTask;
+    let estimate = 0;
     const model = { source: this.ctx.model.name, weights: this.ctx.model.weightMode };
     if (req.kind === 'train') {
       if (typeof req.out !== 'string') throw new BadRequest('out must be a path');
@@ -78,13 +79,15 @@ export class Jobs {
       const out = confinedPath(req.out, roots, 'out');
       const point = this.ctx.model.resolveHooks([req.hook])[0];
       checkTrainRequest(req, point.shape.includes('keyPos') ? Infinity : widthOf(this.ctx, point.name));
+      estimate = checkJobTime(this.ctx, req.tokens, widthOf(this.ctx, point.name) * req.dSae, 6);
       task = { id, model, registry: this.ctx.opts.registry, request: req, corpus, out, resumeAt: path.join(this.dir, `train-${id}`) };
     } else {
       const s = saeOf(this.ctx, req.sae);
+      estimate = checkJobTime(this.ctx, req.tokens, s.sae.cfg.dIn * s.sae.cfg.dSae, 2);
       task = { id, model, registry: this.ctx.opts.registry, request: req, corpus, saeDir: s.dir, resumeAt: path.join(this.dir, `scan-${id}.state`) };
     }
     if (!this.ctx.model.tokenizer) throw new BadRequest(`${this.ctx.model.name} has no tokenizer, so it cannot read a text corpus`);
-    const job: MutableJob = { id, kind: req.kind, status: 'queued', progress: 0, message: '', curve: [], request: req };
+    const job: MutableJob = { id, kind: req.kind, status: 'queued', progress: 0, message: `queued; about ${formatSeconds(estimate)} of work by estimate`, curve: [], request: req };
     this.jobs.set(id, job);
     this.order.push(id);
     this.save();
@@ -222,6 +225,30 @@ export class Jobs {
 /** Sends a command to a job's process unless it has already gone (its exit settles the job). */
 function tell(proc: ChildProcess, c: JobCommand): void {
   if (proc.connected) proc.send(c, (e) => e && process.stderr.write(`saescope: job process did not take '${c.type}': ${e.message}\n`));
+}
+
+/** Longest job accepted, by estimate (seconds). */
+const MAX_JOB_SECONDS = 48 * 3600;
+/** Arithmetic rate the estimate assumes: a conservative figure for a small CPU. */
+const ASSUMED_FLOPS = 20e9;
+
+/**
+ * A job's time by estimate: per token, the model's forward (2 x parameters)
+ * plus the SAE's share (`saeFactor` x d_in x d_sae: 6 for a training step,
+ * 2 for encoding), at ASSUMED_FLOPS. Refuses what exceeds MAX_JOB_SECONDS,
+ * with the estimate in the message.
+ */
+function checkJobTime(ctx: Ctx, tokens: number, saeWeights: number, saeFactor: number): number {
+  const perToken = 2 * ctx.model.info().parameters + saeFactor * saeWeights;
+  const seconds = (tokens * perToken) / ASSUMED_FLOPS;
+  if (seconds > MAX_JOB_SECONDS) {
+    throw new BadRequest(`${tokens} tokens would take about ${formatSeconds(seconds)} (${(perToken / 1e9).toPrecision(3)} GFLOP per token at an assumed ${ASSUMED_FLOPS / 1e9} GFLOP/s); the limit is ${formatSeconds(MAX_JOB_SECONDS)}: ask for fewer tokens, or run it with the saescope command`);
+  }
+  return seconds;
+}
+
+function formatSeconds(s: number): string {
+  return s < 120 ? `${Math.max(1, Math.round(s))} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
 }
 
 /** Jobs that may wait at once. */
