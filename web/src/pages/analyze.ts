@@ -67,12 +67,13 @@ export function analyzePage(app: HTMLElement, info: C.InfoResponse): void {
 
 function render(out: HTMLElement, s: Saved, onToken: (tok: number) => void): void {
   const r = s.result;
-  const shared = Math.max(0, ...r.heatmap.values.flat());
+  // The scale's top is the largest activation on a pooled token: BOS (greyed, skipped) would wash out every other cell.
+  const shared = Math.max(0, ...r.heatmap.values.flatMap((row) => row.filter((_, j) => r.pooled[j])));
   const table = h('table', { class: 'heatmap', id: 'heatmap' });
   table.append(h('tr', {}, h('th', {}, 'feature'), ...r.tokens.map((t, j) => h('th', { class: `tok${r.pooled[j] ? '' : ' skip'}`, 'data-col': j, title: 'click: this token\'s features' }, tokenText(t)))));
   r.heatmap.features.forEach((f, i) => {
     const name = r.top.find((t) => t.feature === f)?.name;
-    const rowMax = Math.max(0, ...r.heatmap.values[i]);
+    const rowMax = Math.max(0, ...r.heatmap.values[i].filter((_, j) => r.pooled[j]));
     const row = h('tr', { 'data-feature': f }, h('th', { class: 'fname' }, featureLink(s.sae, f, `#${f}${name ? ' ' + name : ''}`)));
     r.heatmap.values[i].forEach((v, j) => row.append(h('td', { 'data-col': j, title: v.toFixed(3), style: `background: ${heat(v, s.perRow ? rowMax : shared)}` }, v > 0 ? v.toFixed(1) : '')));
     table.append(row);
