@@ -6,6 +6,7 @@
  * stream the whole parameter through memory.
  */
 import type { Params } from './params.ts';
+import { adamDecoder } from './parallel.ts';
 
 /** Adam settings. */
 export interface AdamOptions {
@@ -27,24 +28,28 @@ export function adamStep(params: Params, grads: Params, m: Params, v: Params, t:
   const c1 = 1 / (1 - b1 ** t);
   const c2 = 1 / (1 - b2 ** t);
   for (const name of Object.keys(grads)) {
-    const p = params[name];
-    const g = grads[name];
-    const mm = m[name];
-    const vv = v[name];
-    for (let i = 0; i < p.length; i++) {
-      const gi = g[i] * clip;
-      const mi = b1 * mm[i] + (1 - b1) * gi;
-      const vi = b2 * vv[i] + (1 - b2) * gi * gi;
-      mm[i] = mi;
-      vv[i] = vi;
-      p[i] -= (lr * (mi * c1)) / (Math.sqrt(vi * c2) + o.eps);
-    }
+    adamUpdate(params[name], grads[name], m[name], v[name], clip, b1, b2, c1, c2, lr, o.eps);
   }
   if (o.unitNormDecoder) normalizeRows(params.W_dec, dIn);
   return norm;
 }
 
-/** Scales each row of W [rows, dIn] to unit norm. */
+/**
+ * One parameter's clipped Adam update in place, `c1`/`c2` the bias corrections.
+ * Self-contained (no outside names): the training worker runs its source text.
+ */
+export function adamUpdate(p: Float32Array, g: Float32Array, mm: Float32Array, vv: Float32Array, clip: number, b1: number, b2: number, c1: number, c2: number, lr: number, eps: number): void {
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i] * clip;
+    const mi = b1 * mm[i] + (1 - b1) * gi;
+    const vi = b2 * vv[i] + (1 - b2) * gi * gi;
+    mm[i] = mi;
+    vv[i] = vi;
+    p[i] -= (lr * (mi * c1)) / (Math.sqrt(vi * c2) + eps);
+  }
+}
+
+/** Scales each row of W [rows, dIn] to unit norm. Self-contained, like `adamUpdate`. */
 export function normalizeRows(W: Float32Array, dIn: number): void {
   for (let r = 0; r < W.length / dIn; r++) {
     let n = 0;
@@ -52,4 +57,28 @@ export function normalizeRows(W: Float32Array, dIn: number): void {
     const s = 1 / Math.max(Math.sqrt(n), 1e-8);
     for (let i = r * dIn; i < (r + 1) * dIn; i++) W[i] *= s;
   }
+}
+
+/**
+ * `adamStep` with W_dec in the training worker: `decSq` is its gradient's
+ * squared norm (from the worker's scatter); W_dec, its gradient and moments
+ * are shared arrays. The norm adds the main thread's sum (other parameters,
+ * in key order) and W_dec's, in that order.
+ */
+export async function adamStepSplit(params: Params, grads: Params, m: Params, v: Params, t: number, lr: number, maxGradNorm: number, dIn: number, o: AdamOptions, decSq: number): Promise<number> {
+  let sq = 0;
+  for (const [name, g] of Object.entries(grads)) if (name !== 'W_dec') for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
+  const norm = Math.sqrt(sq + decSq);
+  const clip = Math.min(1, maxGradNorm / (norm + 1e-6));
+  const b1 = o.beta1;
+  const b2 = o.beta2;
+  const c1 = 1 / (1 - b1 ** t);
+  const c2 = 1 / (1 - b2 ** t);
+  const dec = adamDecoder({ p: params.W_dec, g: grads.W_dec, mm: m.W_dec, vv: v.W_dec, clip, b1, b2, c1, c2, lr, eps: o.eps, unit: o.unitNormDecoder, dIn });
+  for (const name of Object.keys(grads)) {
+    if (name === 'W_dec') continue;
+    adamUpdate(params[name], grads[name], m[name], v[name], clip, b1, b2, c1, c2, lr, o.eps);
+  }
+  await dec;
+  return norm;
 }

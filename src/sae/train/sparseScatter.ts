@@ -1,8 +1,8 @@
 /**
  * Scatter-adds TopK gradients into parameter rows, touching only the rows of
  * active latents: for each active (token b, latent s) pair, W_dec[s] gets
- * value * dOut[b], W_encT[s] gets dPre * sae_in[b], and b_enc[s] gets dPre.
- * Sequential and in a fixed order, so every run gives the same bits.
+ * value * dOut[b] (in the training worker), W_encT[s] gets dPre * sae_in[b],
+ * and b_enc[s] gets dPre. In a fixed order, so every run gives the same bits.
  */
 
 /** Per-entry outputs of the TopK graph for one term (main or AuxK). */
@@ -17,22 +17,21 @@ export interface EntryGrads {
   readonly dOut: Float32Array;
 }
 
-/** Adds one term's contributions into the dense gradient buffers. */
-export function scatterEntries(e: EntryGrads, saeIn: Float32Array, dIn: number, gWdec: Float32Array, gWencT: Float32Array, gbEnc: Float32Array): void {
+/**
+ * Adds one term's encoder contributions (W_encT rows and b_enc) into the dense
+ * gradient buffers; the decoder's (W_dec rows: value x dOut) are added by the
+ * training worker (`parallel.ts`) at the same time.
+ */
+export function scatterEncoderEntries(e: EntryGrads, saeIn: Float32Array, dIn: number, gWencT: Float32Array, gbEnc: Float32Array): void {
   const k = e.values.length / (saeIn.length / dIn);
   for (let i = 0; i < e.values.length; i++) {
-    const v = e.values[i];
     const dp = e.dPre[i];
-    if (v === 0 && dp === 0) continue;
+    if (dp === 0) continue;
     const s = Number(e.indices[i]);
-    const b = (i / k) | 0;
     const row = s * dIn;
-    const src = b * dIn;
+    const src = ((i / k) | 0) * dIn;
     gbEnc[s] += dp;
-    for (let j = 0; j < dIn; j++) {
-      gWdec[row + j] += v * e.dOut[src + j];
-      gWencT[row + j] += dp * saeIn[src + j];
-    }
+    for (let j = 0; j < dIn; j++) gWencT[row + j] += dp * saeIn[src + j];
   }
 }
 

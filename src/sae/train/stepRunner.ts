@@ -7,8 +7,9 @@ import { Session, type Feed, type RuntimeOptions } from '../../runtime/session.t
 import type { Tensor } from '../../tensor/tensor.ts';
 import type { SaeConfig } from '../config.ts';
 import { buildDenseStepGraph, buildTopkGraph, type StepPlan } from './graphs/stepGraph.ts';
-import { adamStep } from './adam.ts';
-import { decoderBiasGrad, scatterEntries } from './sparseScatter.ts';
+import { adamStep, adamStepSplit } from './adam.ts';
+import { scatterDecoder, shared, type ScatterTerm } from './parallel.ts';
+import { decoderBiasGrad, scatterEncoderEntries } from './sparseScatter.ts';
 import { paramShapes, type Params } from './params.ts';
 
 /** Per-step scalars from the schedule. */
@@ -54,6 +55,8 @@ export class StepRunner {
   private readonly shapes: Record<string, number[]>;
   /** Gradient buffers, reused every step. */
   private readonly grads: Params;
+  /** W_dec's copy in shared memory, updated by the training worker, and the array it mirrors. */
+  private decTwin?: { src: Float32Array; twin: Float32Array };
 
   constructor(readonly cfg: SaeConfig, public params: Params, private readonly plan: Omit<StepPlan, 'aux'>, private readonly runtime: RuntimeOptions = {}) {
     this.shapes = paramShapes(cfg);
@@ -74,7 +77,7 @@ export class StepRunner {
     const into: Record<string, Tensor<'float32'>> = {};
     for (const [n, shape] of Object.entries(this.shapes)) into[`grad.${n}`] = { dtype: 'float32', shape, data: this.grads[n] };
     const out = await session.run(feeds, undefined, into);
-    return { ...this.finish(out, s), fired: out.fired.data, batchThreshold: out.batch_threshold?.data[0] };
+    return { ...(await this.finish(out, s)), fired: out.fired.data, batchThreshold: out.batch_threshold?.data[0] };
   }
 
   /** Top-k: forward and per-entry backward on ORT, then the sparse scatter over active rows only. */
@@ -90,17 +93,31 @@ export class StepRunner {
     const f = await fwd.run(feeds);
     const { dIn } = this.cfg;
     const g = this.grads;
-    for (const v of Object.values(g)) v.fill(0);
+    // W_dec's gradient and moments live in shared memory for the training worker (replaced arrays, e.g. from a
+    // checkpoint, are moved there). ORT's Node binding refuses SharedArrayBuffer-backed feeds, so W_dec itself
+    // has a shared twin that the worker updates and that is copied back after Adam.
+    if (this.decTwin?.src !== this.params.W_dec) this.decTwin = { src: this.params.W_dec, twin: shared(Float32Array.from(this.params.W_dec)) };
+    this.m.W_dec = shared(this.m.W_dec);
+    this.v.W_dec = shared(this.v.W_dec);
+    g.W_dec = shared(g.W_dec);
     const ints = (t: Tensor<'float32'>) => t.data as unknown as BigInt64Array;
-    scatterEntries({ indices: ints(f.indices), values: f.values.data, dPre: f.d_pre.data, dOut: f.d_out.data }, f.sae_in.data, dIn, g.W_dec, g.W_encT, g.b_enc);
-    let dOutSum: Float32Array = f.d_out.data;
-    if (aux) {
-      scatterEntries({ indices: ints(f.aux_indices), values: f.aux_values.data, dPre: f.aux_d_pre.data, dOut: f.aux_d_out.data }, f.sae_in.data, dIn, g.W_dec, g.W_encT, g.b_enc);
-      dOutSum = f.d_out.data.map((v, i) => v + f.aux_d_out.data[i]);
-    }
+    const terms: ScatterTerm[] = [{ indices: ints(f.indices), values: f.values.data, dPre: f.d_pre.data, dOut: f.d_out.data }];
+    if (aux) terms.push({ indices: ints(f.aux_indices), values: f.aux_values.data, dPre: f.aux_d_pre.data, dOut: f.aux_d_out.data });
+    // The worker scatters W_dec's gradient while this thread scatters W_encT's and b_enc's.
+    const decSq = scatterDecoder(g.W_dec, terms, dIn);
+    for (const [n, v] of Object.entries(g)) if (n !== 'W_dec') v.fill(0);
+    for (const term of terms) scatterEncoderEntries(term, f.sae_in.data, dIn, g.W_encT, g.b_enc);
+    const dOutSum: Float32Array = aux ? f.d_out.data.map((v, i) => v + f.aux_d_out.data[i]) : f.d_out.data;
     g.b_dec.set(decoderBiasGrad(dOutSum, g.b_enc, this.params.W_encT, dIn));
     const out: Record<string, Tensor<'float32'>> = { ...f, loss: scalar(f.mse.data[0] + (f.aux?.data[0] ?? 0)) };
-    return { ...this.finish(out, s), indices: ints(f.indices) };
+    return { ...(await this.finish(out, s, await decSq)), indices: ints(f.indices) };
+  }
+
+  private async adamSplit(s: StepScalars, decSq: number): Promise<number> {
+    const { src, twin } = this.decTwin!;
+    const norm = await adamStepSplit({ ...this.params, W_dec: twin }, this.grads, this.m, this.v, this.t, s.lr, s.maxGradNorm, this.cfg.dIn, this.plan, decSq);
+    src.set(twin);
+    return norm;
   }
 
   private paramFeeds(): Record<string, Feed> {
@@ -109,12 +126,18 @@ export class StepRunner {
     return feeds;
   }
 
-  /** Exposes gradients when asked, applies clipping and Adam, and summarizes the step. */
-  private finish(out: Record<string, Tensor<'float32'>>, s: StepScalars): StepResult {
+  /**
+   * Exposes gradients when asked, applies clipping and Adam (W_dec's part in the
+   * training worker when `decSq`, its gradient's squared norm, is given), and
+   * summarizes the step.
+   */
+  private async finish(out: Record<string, Tensor<'float32'>>, s: StepScalars, decSq?: number): Promise<StepResult> {
     if (this.plan.emitGrads) {
       for (const [n, shape] of Object.entries(this.shapes)) out[`grad.${n}`] = { dtype: 'float32', shape, data: Float32Array.from(this.grads[n]) };
     }
-    const gradNorm = adamStep(this.params, this.grads, this.m, this.v, this.t, s.lr, s.maxGradNorm, this.cfg.dIn, this.plan);
+    const gradNorm = decSq === undefined
+      ? adamStep(this.params, this.grads, this.m, this.v, this.t, s.lr, s.maxGradNorm, this.cfg.dIn, this.plan)
+      : await this.adamSplit(s, decSq);
     const losses: Record<string, number> = {};
     for (const k of ['mse', 'l1', 'l0_penalty', 'aux', 'loss']) if (out[k]) losses[k] = out[k].data[0];
     return { losses, l0: out.l0.data[0], varX: out.var_x.data[0], gradNorm, raw: out };
