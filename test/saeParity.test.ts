@@ -62,3 +62,28 @@ for (const arch of ['standard', 'topk', 'jumprelu']) {
     await runner.dispose();
   });
 }
+
+for (const [arch, plainL1] of [['standard', false], ['standard', true], ['jumprelu', false]] as const) {
+  test(`${arch}${plainL1 ? ' (plain L1)' : ''}: the dense step on row slices of the batch equals the step on the whole batch`, async () => {
+    const sae = loadSae(path.join(fixtures, `sae-${arch}`));
+    const plan = { ...PLAN, emitGrads: false, plainL1 };
+    const scalars = { lr: 1e-3, sparsityCoef: arch === 'standard' ? 5 : 0.1, maxGradNorm: 1e9 };
+    const whole = new StepRunner(sae.cfg, fromSaeWeights(sae.cfg, sae.weights), plan);
+    whole.chunkElements = Infinity;
+    const sliced = new StepRunner(sae.cfg, fromSaeWeights(sae.cfg, sae.weights), plan);
+    sliced.chunkElements = sae.cfg.dSae * 3; // 3 rows per slice; the last one shorter when the batch is not a multiple
+    assert.ok(x.shape[0] > 6, 'the fixture batch has more rows than one slice');
+    for (let step = 0; step < 2; step++) {
+      const a = await whole.step(x, scalars);
+      const b = await sliced.step(x, scalars);
+      for (const k of Object.keys(a.losses)) assert.ok(relErr([b.losses[k]], [a.losses[k]]) < 1e-5, `${k}: ${b.losses[k]} vs ${a.losses[k]}`);
+      assert.ok(Math.abs(a.l0 - b.l0) < 1e-5, 'l0');
+      assert.deepEqual(Array.from(b.fired!), Array.from(a.fired!), 'fired counts');
+      assert.ok(relErr([b.varX], [a.varX]) < 1e-6, 'varX');
+      assert.ok(relErr([b.gradNorm], [a.gradNorm]) < 1e-5, 'gradient norm');
+    }
+    for (const n of Object.keys(whole.params)) assert.ok(relErr(sliced.params[n], whole.params[n]) < 1e-5, `param ${n} after two steps`);
+    await whole.dispose();
+    await sliced.dispose();
+  });
+}

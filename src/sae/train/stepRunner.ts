@@ -55,6 +55,10 @@ export class StepRunner {
   private readonly shapes: Record<string, number[]>;
   /** Gradient buffers, reused every step. */
   private readonly grads: Params;
+  /** Gradients of the dense step's later row slices, before they are added in. */
+  private scratch?: Params;
+  /** Values per [rows, dSae] intermediate of the dense step (128 MiB of float32); the slice size follows. */
+  chunkElements = 2 ** 25;
   /** W_dec's copy in shared memory, updated by the training worker, and the array it mirrors. */
   private decTwin?: { src: Float32Array; twin: Float32Array };
 
@@ -71,13 +75,43 @@ export class StepRunner {
     return this.cfg.architecture === 'topk' ? this.topkStep(x, s) : this.denseStep(x, s);
   }
 
+  /**
+   * Dense architectures: the graph runs on row slices of the batch small
+   * enough that each [rows, dSae] intermediate stays within
+   * `chunkElements` values, and the slices' sums add up to the whole batch's
+   * (the graph divides by the whole batch's size). BatchTopK's threshold
+   * needs the whole batch at once, and so do the raw tensors of `emitGrads`.
+   */
   private async denseStep(x: Tensor<'float32'>, s: StepScalars): Promise<StepResult> {
     const session = await this.session('dense', { ...this.plan, aux: false }, buildDenseStepGraph);
-    const feeds: Record<string, Feed> = { x, sparsity_coef: scalar(s.sparsityCoef), ...this.paramFeeds() };
-    const into: Record<string, Tensor<'float32'>> = {};
-    for (const [n, shape] of Object.entries(this.shapes)) into[`grad.${n}`] = { dtype: 'float32', shape, data: this.grads[n] };
-    const out = await session.run(feeds, undefined, into);
-    return { ...(await this.finish(out, s)), fired: out.fired.data, batchThreshold: out.batch_threshold?.data[0] };
+    const { dIn, dSae } = this.cfg;
+    const B = x.shape[0];
+    const whole = this.cfg.architecture === 'batchtopk' || this.plan.emitGrads;
+    const n = whole ? 1 : Math.max(1, Math.ceil(B / Math.max(1, Math.floor(this.chunkElements / dSae))));
+    const base: Record<string, Feed> = { sparsity_coef: scalar(s.sparsityCoef), batch_size: scalar(B), ...this.paramFeeds() };
+    const sums = new Map<string, Float32Array>();
+    let out: Record<string, Tensor<'float32'>> = {};
+    for (let c = 0; c < n; c++) {
+      const r0 = Math.floor((c * B) / n);
+      const r1 = Math.floor(((c + 1) * B) / n);
+      // The first slice writes the gradient buffers; later ones write a scratch set that is added in.
+      if (c === 1) this.scratch ??= zerosLike(this.grads);
+      const target = c === 0 ? this.grads : this.scratch!;
+      const into: Record<string, Tensor<'float32'>> = {};
+      for (const [name, shape] of Object.entries(this.shapes)) into[`grad.${name}`] = { dtype: 'float32', shape, data: target[name] };
+      const xs = n === 1 ? x : { dtype: 'float32' as const, shape: [r1 - r0, dIn], data: x.data.subarray(r0 * dIn, r1 * dIn) };
+      out = await session.run({ ...base, x: xs }, undefined, into);
+      if (c > 0) for (const name of Object.keys(this.shapes)) addInto(this.grads[name], this.scratch![name]);
+      for (const k of SUMMED) {
+        const t = out[k];
+        if (!t) continue;
+        const acc = sums.get(k);
+        if (acc) addInto(acc, t.data);
+        else sums.set(k, Float32Array.from(t.data));
+      }
+    }
+    for (const [k, v] of sums) out[k] = { ...out[k], data: v };
+    return { ...(await this.finish(out, s, x)), fired: out.fired.data, batchThreshold: out.batch_threshold?.data[0] };
   }
 
   /** Top-k: forward and per-entry backward on ORT, then the sparse scatter over active rows only. */
@@ -110,7 +144,7 @@ export class StepRunner {
     const dOutSum: Float32Array = aux ? f.d_out.data.map((v, i) => v + f.aux_d_out.data[i]) : f.d_out.data;
     g.b_dec.set(decoderBiasGrad(dOutSum, g.b_enc, this.params.W_encT, dIn));
     const out: Record<string, Tensor<'float32'>> = { ...f, loss: scalar(f.mse.data[0] + (f.aux?.data[0] ?? 0)) };
-    return { ...(await this.finish(out, s, await decSq)), indices: ints(f.indices) };
+    return { ...(await this.finish(out, s, x, await decSq)), indices: ints(f.indices) };
   }
 
   private async adamSplit(s: StepScalars, decSq: number): Promise<number> {
@@ -131,7 +165,7 @@ export class StepRunner {
    * training worker when `decSq`, its gradient's squared norm, is given), and
    * summarizes the step.
    */
-  private async finish(out: Record<string, Tensor<'float32'>>, s: StepScalars, decSq?: number): Promise<StepResult> {
+  private async finish(out: Record<string, Tensor<'float32'>>, s: StepScalars, x: Tensor<'float32'>, decSq?: number): Promise<StepResult> {
     if (this.plan.emitGrads) {
       for (const [n, shape] of Object.entries(this.shapes)) out[`grad.${n}`] = { dtype: 'float32', shape, data: Float32Array.from(this.grads[n]) };
     }
@@ -140,7 +174,7 @@ export class StepRunner {
       : await this.adamSplit(s, decSq);
     const losses: Record<string, number> = {};
     for (const k of ['mse', 'l1', 'l0_penalty', 'aux', 'loss']) if (out[k]) losses[k] = out[k].data[0];
-    return { losses, l0: out.l0.data[0], varX: out.var_x.data[0], gradNorm, raw: out };
+    return { losses, l0: out.l0.data[0], varX: sumSquaredDeviations(x.data, this.cfg.dIn), gradNorm, raw: out };
   }
 
   /** Frees compiled graphs. */
@@ -153,7 +187,7 @@ export class StepRunner {
     const key = kind + JSON.stringify(plan);
     let s = this.sessions.get(key);
     if (!s) {
-      s = Session.create(build(this.cfg, plan), this.runtime);
+      s = Session.create(build(this.cfg, plan), { ...this.runtime, memPattern: false });
       this.sessions.set(key, s);
     }
     return s;
@@ -166,4 +200,27 @@ function scalar(v: number): Tensor<'float32'> {
 
 function zerosLike(p: Params): Params {
   return Object.fromEntries(Object.entries(p).map(([k, v]) => [k, new Float32Array(v.length)]));
+}
+
+/** Dense-step outputs that are sums over the batch's rows (divided by the whole batch's size where they are means). */
+const SUMMED = ['mse', 'l1', 'l0_penalty', 'loss', 'l0', 'fired'];
+
+function addInto(acc: Float32Array, v: Float32Array): void {
+  for (let i = 0; i < acc.length; i++) acc[i] += v[i];
+}
+
+/** Σ (x - mean x)² over rows of x [B, dIn], the column means taken over the batch (the explained variance's denominator). */
+export function sumSquaredDeviations(x: Float32Array, dIn: number): number {
+  const B = x.length / dIn;
+  const mean = new Float64Array(dIn);
+  for (let r = 0; r < B; r++) for (let j = 0; j < dIn; j++) mean[j] += x[r * dIn + j];
+  for (let j = 0; j < dIn; j++) mean[j] /= B;
+  let sq = 0;
+  for (let r = 0; r < B; r++) {
+    for (let j = 0; j < dIn; j++) {
+      const d = x[r * dIn + j] - mean[j];
+      sq += d * d;
+    }
+  }
+  return sq;
 }

@@ -42,40 +42,46 @@ export function denseGrads(s: StepInputs, o: DenseOptions): Grads {
     extra.batch_threshold = t;
     mask = asFloat(g, g.op('GreaterOrEqual', [relu, t]));
   } else {
-    mask = asFloat(g, g.op('Greater', [pre, g.floats([0])]));
+    // ReLU: the activations first, then the mask from them (0/1, and 0 where pre <= 0), so `pre` dies here.
+    extra.feature_acts = g.op('Relu', [pre]);
+    mask = g.op('Sign', [extra.feature_acts]);
   }
-  const f = mul(g, pre, mask);
+  // The op order below keeps few [batch, dSae] tensors alive at once (each is 400 MB at 4096 x 24576):
+  // everything that reads the activations runs before the backward's [batch, dSae] products exist.
+  const f = extra.feature_acts ?? mul(g, pre, mask);
   extra.feature_acts = f;
   const recon = g.op('Add', [g.op('MatMul', [f, p.W_dec]), p.b_dec]);
   extra.sae_out = recon;
   const e = g.op('Sub', [recon, x]);
   const losses: Record<string, string> = { mse: g.op('Div', [sumAll(g, mul(g, e, e)), batch]) };
   const dOut = mul(g, e, g.op('Div', [g.floats([2]), batch]));
-  let dF = g.op('Gemm', [dOut, p.W_dec], { transB: 1 });
   let gWdec = g.op('Gemm', [f, dOut], { transA: 1 });
   const grads: Record<string, string> = {};
   const coefPerRow = g.op('Div', [coef, batch]);
+  // The sparsity term's gradient on the activations is constant per latent: it rides in dF's Gemm as C.
+  let dFBias: string | undefined;
   if (cfg.architecture === 'standard') {
+    const fSum = g.op('ReduceSum', [f, g.ints([0])], { keepdims: 0 }); // [S]
     if (o.plainL1) {
-      losses.l1 = mul(g, coef, g.op('Div', [sumAll(g, f), batch]));
-      dF = g.op('Add', [dF, coefPerRow]);
+      losses.l1 = mul(g, coef, g.op('Div', [g.op('ReduceSum', [fSum], { keepdims: 0 }), batch]));
+      dFBias = coefPerRow;
     } else {
       const norms = g.op('Sqrt', [g.op('ReduceSum', [mul(g, p.W_dec, p.W_dec), g.ints([1])], { keepdims: 1 })]); // [S, 1]
       const normRow = g.op('Reshape', [norms, g.ints([-1])]);
-      losses.l1 = mul(g, coef, g.op('Div', [sumAll(g, mul(g, f, normRow)), batch]));
-      dF = g.op('Add', [dF, mul(g, coefPerRow, normRow)]);
-      const fSum = g.op('ReduceSum', [f, g.ints([0])], { keepdims: 0 });
+      // Σ_b Σ_s f[b,s]·‖W_dec[s]‖ = Σ_s fSum[s]·‖W_dec[s]‖.
+      losses.l1 = mul(g, coef, g.op('Div', [g.op('ReduceSum', [mul(g, fSum, normRow)], { keepdims: 0 }), batch]));
+      dFBias = mul(g, coefPerRow, normRow);
       const scale = mul(g, coefPerRow, g.op('Div', [g.op('Unsqueeze', [fSum, g.ints([1])]), norms]));
       gWdec = g.op('Add', [gWdec, mul(g, scale, p.W_dec)]);
     }
   }
+  const dF = g.op('Gemm', dFBias ? [dOut, p.W_dec, dFBias] : [dOut, p.W_dec], { transB: 1 });
   const dPre = mul(g, dF, mask);
   if (theta) {
     // Straight-through estimates: d/dθ of pre*H(pre-θ) ≈ -θ K, of H(pre-θ) ≈ -K, K = rect((pre-θ)/ε)/ε.
     const u = g.op('Div', [g.op('Sub', [pre, theta]), g.floats([o.bandwidth])]);
     const inside = asFloat(g, g.op('Less', [g.op('Abs', [u]), g.floats([0.5])]));
     const K = g.op('Div', [inside, g.floats([o.bandwidth])]);
-    losses.l0_penalty = mul(g, coef, g.op('Div', [sumAll(g, mask), batch]));
     const dTheta = g.op('Neg', [g.op('ReduceSum', [g.op('Add', [mul(g, mul(g, dF, theta), K), mul(g, coefPerRow, K)]), g.ints([0])], { keepdims: 0 })]);
     grads.log_threshold = mul(g, dTheta, theta);
   }
@@ -83,10 +89,9 @@ export function denseGrads(s: StepInputs, o: DenseOptions): Grads {
   grads.W_encT = g.op('Gemm', [dPre, saeIn], { transA: 1 });
   grads.b_enc = g.op('ReduceSum', [dPre, g.ints([0])], { keepdims: 0 });
   grads.b_dec = g.op('Sub', [g.op('ReduceSum', [dOut, g.ints([0])], { keepdims: 0 }), g.op('MatMul', [grads.b_enc, p.W_encT])]);
-  return { grads, losses, l0: g.op('Div', [sumAll(g, mask), batch]), extra };
-}
-
-/** Tokens of the batch on which each latent fired [S]. */
-export function firedDense(g: GraphBuilder, featureActs: string): string {
-  return g.op('ReduceSum', [asFloat(g, g.op('Greater', [featureActs, g.floats([0])])), g.ints([0])], { keepdims: 0 });
+  // Tokens of the batch on which each latent fired: the mask is 1 exactly where the activation is positive.
+  extra.fired = g.op('ReduceSum', [mask, g.ints([0])], { keepdims: 0 });
+  const l0 = g.op('Div', [g.op('ReduceSum', [extra.fired], { keepdims: 0 }), batch]);
+  if (theta) losses.l0_penalty = mul(g, coef, l0);
+  return { grads, losses, l0, extra };
 }

@@ -2,14 +2,15 @@
  * Training-step graphs. Dense architectures: forward and analytic backward in
  * one graph, gradients out as `grad.NAME`. TopK: the forward and per-entry
  * backward (sparseGrads.ts); the sparse scatter follows outside. Both also
- * output the loss terms, `l0` and `var_x` (for explained variance), and dense
- * ones `fired` (per-latent firing counts). Clipping and Adam follow in adam.ts.
+ * output the loss terms and `l0`, and dense ones `fired` (per-latent firing
+ * counts); dense graphs divide by the input `batch_size`, so they can run on
+ * row slices of a batch whose outputs add up. Clipping and Adam follow in adam.ts.
  * With `emitGrads`, forward tensors are outputs too (parity tests).
  */
 import { GraphBuilder } from '../../../runtime/graph.ts';
 import type { SaeConfig } from '../../config.ts';
 import { paramShapes } from '../params.ts';
-import { denseGrads, firedDense } from './denseGrads.ts';
+import { denseGrads } from './denseGrads.ts';
 import { topkForward } from './sparseGrads.ts';
 import type { StepInputs } from './types.ts';
 
@@ -31,22 +32,26 @@ export interface StepPlan {
   readonly eps: number;
 }
 
-function start(cfg: SaeConfig): { g: GraphBuilder; s: StepInputs; shapes: Record<string, number[]> } {
+/**
+ * `batchInput`: the divisor of the per-token means comes in as input
+ * `batch_size` (the whole batch's rows), so a graph run on a slice of the
+ * batch gives that slice's share of the sums.
+ */
+function start(cfg: SaeConfig, batchInput = false): { g: GraphBuilder; s: StepInputs; shapes: Record<string, number[]> } {
   const g = new GraphBuilder();
   const shapes = paramShapes(cfg);
   const x = g.input('x', 'float32', ['batch', cfg.dIn]);
   const p: Record<string, string> = {};
   for (const [n, shape] of Object.entries(shapes)) p[n] = g.input(n, 'float32', shape);
-  const batch = g.op('Squeeze', [g.op('Cast', [g.op('Slice', [g.op('Shape', [x]), g.ints([0]), g.ints([1])])], { to: 1 }), g.ints([0])]);
-  const centered = g.op('Sub', [x, g.op('ReduceMean', [x, g.ints([0])], { keepdims: 1 })]);
-  g.op('ReduceSum', [g.op('Mul', [centered, centered])], { keepdims: 0 }, { out: 'var_x' });
-  g.output('var_x', 'float32', []);
+  const batch = batchInput
+    ? g.input('batch_size', 'float32', [])
+    : g.op('Squeeze', [g.op('Cast', [g.op('Slice', [g.op('Shape', [x]), g.ints([0]), g.ints([1])])], { to: 1 }), g.ints([0])]);
   return { g, s: { g, cfg, x, p, batch }, shapes };
 }
 
 /** Forward and backward of a dense architecture (standard, jumprelu, batchtopk). */
 export function buildDenseStepGraph(cfg: SaeConfig, plan: StepPlan): Uint8Array {
-  const { g, s, shapes } = start(cfg);
+  const { g, s, shapes } = start(cfg, true);
   const r = denseGrads(s, { plainL1: plan.plainL1, bandwidth: plan.bandwidth });
   const out = (name: string, value: string, dims: (number | string)[]) => {
     g.op('Identity', [value], {}, { out: name });
@@ -56,7 +61,7 @@ export function buildDenseStepGraph(cfg: SaeConfig, plan: StepPlan): Uint8Array 
   const terms = Object.values(r.losses);
   out('loss', terms.length === 1 ? terms[0] : g.op('Sum', terms), []);
   out('l0', r.l0, []);
-  out('fired', firedDense(g, r.extra.feature_acts), [cfg.dSae]);
+  out('fired', r.extra.fired, [cfg.dSae]);
   if (r.extra.batch_threshold) out('batch_threshold', r.extra.batch_threshold, []);
   for (const [n, v] of Object.entries(r.grads)) out(`grad.${n}`, v, shapes[n]);
   if (plan.emitGrads) {
