@@ -11,7 +11,6 @@
  *   (Bussmann et al. 2024); the smallest kept value is exposed as
  *   `batch_threshold` for the inference threshold's running estimate.
  */
-import type { GraphBuilder } from '../../../runtime/graph.ts';
 import { asFloat, mul, sumAll, type Grads, type StepInputs } from './types.ts';
 
 /** Options of the dense step. */
