@@ -97,7 +97,7 @@ test('standard (SAELens and tutorial form), batchtopk and jumprelu train and sav
 test('normalization to sqrt(d_in) is folded into the saved weights', { skip }, async () => {
   const model = await loadModel(tinyStories);
   const out = tmpDir();
-  await trainSaes(model, [{ hook: 'blocks.1.hook_resid_pre', architecture: 'topk', dSae: 256, k: 8, out, lr: 2e-3, normalizeActivations: 'expected_average_only_in' }], { ...small, tokens: 40 * 1024 });
+  await trainSaes(model, [{ hook: 'blocks.1.hook_resid_pre', architecture: 'topk', dSae: 256, k: 8, out, lr: 2e-3, normalizeActivations: 'expected_average_only_in', bDecInit: 'mean' }], { ...small, tokens: 40 * 1024 });
   const sae = loadSae(out);
   assert.equal(sae.cfg.normalizeActivations, 'none');
   const r = await evaluateSae(model, sae, { corpus, tokens: 2000, contextSize: 64 });

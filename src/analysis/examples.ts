@@ -20,20 +20,19 @@ export interface Example {
   readonly acts: readonly number[];
 }
 
-/** Keeps the k largest examples by activation (a min-heap on `act`). */
+/**
+ * Keeps the k largest examples by activation (a min-heap), ties going to the
+ * earlier (row, pos): a total order, so the kept set does not depend on the
+ * order examples arrive in, and two heaps merge into the heap of the union.
+ */
 export class TopK {
   readonly items: Example[] = [];
 
   constructor(readonly k: number) {}
 
-  /** The smallest activation kept, or -Infinity while not full. */
-  get floor(): number {
-    return this.items.length < this.k ? -Infinity : this.items[0].act;
-  }
-
-  /** Offers an example; `make` builds it only when it will be kept. */
-  offer(act: number, make: () => Example): void {
-    if (act <= this.floor) return;
+  /** Offers the example at (row, pos); `make` builds it only when it will be kept. */
+  offer(act: number, row: number, pos: number, make: () => Example): void {
+    if (this.items.length >= this.k && !worse({ act: this.items[0].act, row: this.items[0].row, pos: this.items[0].pos }, { act, row, pos })) return;
     const h = this.items;
     if (h.length < this.k) {
       h.push(make());
@@ -53,7 +52,7 @@ export class TopK {
     const h = this.items;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (h[p].act <= h[i].act) break;
+      if (!worse(h[i], h[p])) break;
       [h[p], h[i]] = [h[i], h[p]];
       i = p;
     }
@@ -65,11 +64,16 @@ export class TopK {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < h.length && h[l].act < h[m].act) m = l;
-      if (r < h.length && h[r].act < h[m].act) m = r;
+      if (l < h.length && worse(h[l], h[m])) m = l;
+      if (r < h.length && worse(h[r], h[m])) m = r;
       if (m === i) return;
       [h[m], h[i]] = [h[i], h[m]];
       i = m;
     }
   }
+}
+
+/** Whether a ranks below b: a smaller activation, or the same one at a later (row, pos). */
+function worse(a: { act: number; row: number; pos: number }, b: { act: number; row: number; pos: number }): boolean {
+  return a.act < b.act || (a.act === b.act && (a.row > b.row || (a.row === b.row && a.pos > b.pos)));
 }

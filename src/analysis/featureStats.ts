@@ -1,11 +1,18 @@
 /**
  * One feature's running statistics in a scan: firing count, sum and max of
  * activations, a histogram and quantile-bin example reservoirs over [0, M].
- * M starts at the first activation and doubles whenever an activation exceeds
- * it; bins then merge pairwise (histogram counts add, reservoirs are merged by
- * weighted sampling), so memory stays fixed and the bins always cover the
- * whole range seen. This is how SAEDashboard's and Neuronpedia's activation
- * histograms and quantile examples can be built in one pass.
+ * M is the smallest power of two above every activation seen, so it doubles
+ * whenever an activation reaches it; bins then merge pairwise
+ * (histogram counts add, reservoirs are merged by weighted sampling), so
+ * memory stays fixed and the bins always cover the whole range seen. This is
+ * how SAEDashboard's and Neuronpedia's activation histograms and quantile
+ * examples can be built in one pass.
+ *
+ * Because M depends only on the largest activation, not on the order seen,
+ * two features' states over disjoint parts of a corpus merge (`merge`) into
+ * exactly the state of one pass over both: counts, max, histogram and top-k
+ * examples bit-identical (power-of-two scaling is exact), the sum up to
+ * float64 rounding, and each quantile bin a uniform sample of the union.
  */
 import type { Rng } from '../tensor/random.ts';
 import { TopK, type Example } from './examples.ts';
@@ -34,18 +41,18 @@ export class FeatureStats {
     this.bins = Array.from({ length: quantileBins }, () => ({ seen: 0, items: [] }));
   }
 
-  /** Records one firing (act > 0); `make` builds the example when something keeps it. */
-  add(act: number, make: () => Example, rng: Rng): void {
+  /** Records one firing (act > 0) at (row, pos); `make` builds the example when something keeps it. */
+  add(act: number, row: number, pos: number, make: () => Example, rng: Rng): void {
     this.count++;
     this.sum += act;
     if (act > this.max) this.max = act;
-    if (this.range === 0) this.range = act;
-    while (act > this.range) this.double(rng);
+    if (this.range === 0) this.range = powerOfTwoAbove(act);
+    while (act >= this.range) this.double(rng);
     const h = this.hist.length;
     this.hist[Math.min(h - 1, Math.floor((act / this.range) * h))]++;
     let example: Example | undefined;
     const get = () => (example ??= make());
-    this.top.offer(act, get);
+    this.top.offer(act, row, pos, get);
     const bin = this.bins[Math.min(this.quantileBins - 1, Math.floor((act / this.range) * this.quantileBins))];
     bin.seen++;
     if (bin.items.length < this.perBin) bin.items.push(get());
@@ -66,6 +73,40 @@ export class FeatureStats {
     return this.bins.map((b, i) => ({ lo: i * w, hi: (i + 1) * w, count: b.seen, examples: [...b.items].sort((a, c) => c.act - a.act) }));
   }
 
+  /**
+   * Adds `o`, the same feature's state over other tokens (same bin counts),
+   * into this one. Both are brought to the larger range first.
+   */
+  merge(o: FeatureStats, rng: Rng): void {
+    if (o.hist.length !== this.hist.length || o.quantileBins !== this.quantileBins || o.perBin !== this.perBin || o.top.k !== this.top.k) {
+      throw new Error('cannot merge feature statistics with different bins or top-k sizes');
+    }
+    if (o.count === 0) return;
+    const other = o.range < this.range ? o.copyAtRange(this.range, rng) : o;
+    if (this.range === 0) this.range = other.range;
+    while (this.range < other.range) this.double(rng);
+    this.count += other.count;
+    this.sum += other.sum;
+    this.max = Math.max(this.max, other.max);
+    for (let i = 0; i < this.hist.length; i++) this.hist[i] += other.hist[i];
+    for (const e of other.top.items) this.top.offer(e.act, e.row, e.pos, () => e);
+    for (let i = 0; i < this.quantileBins; i++) this.bins[i] = mergeReservoirs(this.bins[i], other.bins[i], this.perBin, rng);
+  }
+
+  /** A copy of this state with its range doubled up to `range`. */
+  private copyAtRange(range: number, rng: Rng): FeatureStats {
+    const c = new FeatureStats(this.top.k, this.hist.length, this.quantileBins, this.perBin);
+    c.count = this.count;
+    c.sum = this.sum;
+    c.max = this.max;
+    c.range = this.range;
+    c.hist.set(this.hist);
+    c.top.items.push(...this.top.items);
+    for (let i = 0; i < this.quantileBins; i++) c.bins[i] = { seen: this.bins[i].seen, items: [...this.bins[i].items] };
+    while (c.range < range) c.double(rng);
+    return c;
+  }
+
   private double(rng: Rng): void {
     this.range *= 2;
     const h = this.hist.length;
@@ -77,9 +118,32 @@ export class FeatureStats {
   }
 }
 
+/** The smallest power of two > x (x > 0). */
+function powerOfTwoAbove(x: number): number {
+  let r = 2 ** Math.floor(Math.log2(x));
+  while (r <= x) r *= 2;
+  while (r / 2 > x) r /= 2;
+  return r;
+}
+
 /** A uniform sample of the union of two reservoirs, each item weighted by the count it stands for. */
 function mergeReservoirs(a: Reservoir, b: Reservoir, size: number, rng: Rng): Reservoir {
-  const pool = [...a.items.map((e) => ({ e, w: a.seen / Math.max(1, a.items.length) })), ...b.items.map((e) => ({ e, w: b.seen / Math.max(1, b.items.length) }))];
-  const keyed = pool.map((p) => ({ e: p.e, key: Math.pow(rng.next(), 1 / p.w) })).sort((x, y) => y.key - x.key);
-  return { seen: a.seen + b.seen, items: keyed.slice(0, size).map((k) => k.e) };
+  return { seen: a.seen + b.seen, items: weightedUnion(a.items, a.seen, b.items, b.seen, size, rng) };
+}
+
+/**
+ * A sample of size <= `size` from the union of two uniform samples that stand
+ * for `na` and `nb` items, each item weighted by the count it stands for
+ * (Efraimidis-Spirakis keys).
+ */
+export function weightedUnion<T>(a: readonly T[], na: number, b: readonly T[], nb: number, size: number, rng: Rng): T[] {
+  const keyed = [...a.map((e) => ({ e, w: na / Math.max(1, a.length) })), ...b.map((e) => ({ e, w: nb / Math.max(1, b.length) }))]
+    .map((p) => ({ e: p.e, key: Math.pow(rng.next(), 1 / p.w) }));
+  keyed.sort((x, y) => y.key - x.key);
+  return keyed.slice(0, size).map((k) => k.e);
+}
+
+/** A FeatureStats from its structured-clone form (v8 deserialization drops the class). */
+export function reviveFeatureStats(plain: FeatureStats, o: { topK: number; histBins: number; quantileBins: number; perBin: number }): FeatureStats {
+  return Object.assign(new FeatureStats(o.topK, o.histBins, o.quantileBins, o.perBin), plain, { top: Object.assign(new TopK(o.topK), plain.top) });
 }

@@ -15,9 +15,10 @@ import type { HookedModel } from '../model/hookedModel.ts';
 import { checkSaeFitsModel } from '../sae/compat.ts';
 import { lookupSorted, sortRowsByIndex, type SparseCodes } from '../sae/codes.ts';
 import type { Sae } from '../sae/sae.ts';
+import { writeFileAtomic } from '../io/atomicFile.ts';
 import { Rng } from '../tensor/random.ts';
-import { TopK, type Example } from './examples.ts';
-import { FeatureStats } from './featureStats.ts';
+import type { Example } from './examples.ts';
+import { FeatureStats, reviveFeatureStats, weightedUnion } from './featureStats.ts';
 
 /** Options of a scan. */
 export interface ScanOptions {
@@ -43,6 +44,12 @@ export interface ScanOptions {
   readonly features?: readonly number[];
   /** Seed of the quantile sampling (default 0). */
   readonly seed?: number;
+  /**
+   * Scan only the packed rows [start, end) (one shard of a distributed scan;
+   * `tokens` then counts this shard's tokens). Rows keep their corpus-wide
+   * indices, so shards' results merge (`mergeScans`) into the whole scan's.
+   */
+  readonly rowRange?: { readonly start: number; readonly end: number };
   /** Save state here (atomically) and resume from it. */
   readonly stateFile?: string;
   /** Rows between state saves (default 256). */
@@ -57,7 +64,7 @@ export interface ScanOptions {
 export interface ScanResult {
   /** Tokens scanned. */
   readonly tokens: number;
-  /** Packed rows read. */
+  /** Packed rows scanned (at least one token taken from each). */
   readonly rows: number;
   /** Per-feature statistics, indexed by feature. */
   readonly features: readonly FeatureStats[];
@@ -65,6 +72,8 @@ export interface ScanResult {
   readonly contexts: readonly RandomContext[];
   /** The options used (for reproducing and re-checking the examples). */
   readonly options: Readonly<Record<string, unknown>>;
+  /** Tokens the random contexts were sampled from (for merging them). */
+  readonly contextsSeen: number;
 }
 
 /** A random context window and the features active anywhere in it. */
@@ -97,9 +106,9 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
   const ctx = o.contextSize ?? sae.cfg.contextSize;
   const opts = { corpus: o.corpus, contextSize: ctx, topK: o.topK ?? 20, quantileBins: o.quantileBins ?? 8, perBin: o.perBin ?? 4, histBins: o.histBins ?? 32, before: o.before ?? 12, after: o.after ?? 4, seed: o.seed ?? 0 };
   if (opts.quantileBins % 2 || opts.histBins % 2) throw new Error('quantile and histogram bins must be even (bins merge pairwise as the range doubles)');
-  const fingerprint = JSON.stringify({ model: model.name, sae: sae.source, hook, features: o.features, ...opts });
-  const rng = new Rng(opts.seed);
-  let st: State = { fingerprint, tokens: 0, rows: 0, contexts: [], contextsSeen: 0, rng: rng.getState(), features: Array.from({ length: sae.cfg.dSae }, () => new FeatureStats(opts.topK, opts.histBins, opts.quantileBins, opts.perBin)) };
+  const fingerprint = JSON.stringify({ model: model.name, sae: sae.source, hook, features: o.features, rowRange: o.rowRange, ...opts });
+  const rng = new Rng(opts.seed + (o.rowRange?.start ?? 0));
+  let st: State = { fingerprint, tokens: 0, rows: o.rowRange?.start ?? 0, contexts: [], contextsSeen: 0, rng: rng.getState(), features: Array.from({ length: sae.cfg.dSae }, () => new FeatureStats(opts.topK, opts.histBins, opts.quantileBins, opts.perBin)) };
   if (o.stateFile && fs.existsSync(o.stateFile)) {
     const saved = restoreState(o.stateFile, opts);
     if (saved.fingerprint !== fingerprint) throw new Error(`${o.stateFile}: scan state belongs to another scan; delete it or use another --state`);
@@ -125,20 +134,23 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
     const T = batch[0].length;
     const codes = await sae.encode({ dtype: 'float32', shape: [batch.length * T, sae.cfg.dIn], data: acts.data });
     sortRowsByIndex(codes);
+    let used = 0;
     for (let b = 0; b < batch.length && st.tokens < o.tokens; b++) {
       for (let t = 0; t < T && st.tokens < o.tokens; t++) {
         if (batch[b][t] === bos) continue;
         st.tokens++;
+        used = b + 1;
         const p = b * T + t;
         sampleContext(st, codes, batch[b], b * T, st.rows + b, t, opts.before, opts.after, rng);
         for (let e = codes.offsets[p]; e < codes.offsets[p + 1]; e++) {
           const f = codes.indices[e];
           if (tracked && !tracked[f]) continue;
-          st.features[f].add(codes.values[e], () => example(codes, batch[b], b * T, st.rows + b, t, f, codes.values[e], opts.before, opts.after), rng);
+          st.features[f].add(codes.values[e], st.rows + b, t, () => example(codes, batch[b], b * T, st.rows + b, t, f, codes.values[e], opts.before, opts.after), rng);
         }
       }
     }
-    st.rows += batch.length;
+    // Rows past the last one a token was taken from (the token budget ran out) do not count.
+    st.rows += st.tokens >= o.tokens ? used : batch.length;
     batch = [];
     o.onProgress?.({ tokens: st.tokens, rows: st.rows, total: o.tokens });
     if (o.stateFile && st.rows - lastSave >= (o.saveEveryRows ?? 256)) {
@@ -146,15 +158,43 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
       lastSave = st.rows;
     }
   };
+  const endRow = o.rowRange?.end ?? Infinity;
   for await (const row of packRows(readCorpus(o.corpus), model.tokenizer, { contextSize: ctx, skipRows: st.rows })) {
-    if (st.tokens >= o.tokens) break;
+    if (st.tokens >= o.tokens || st.rows + batch.length >= endRow) break;
     batch.push(row);
     if (batch.length === per) await flush();
   }
   if (batch.length && st.tokens < o.tokens) await flush();
   if (st.tokens === 0) throw new Error(`scan read no tokens from '${typeof o.corpus === 'string' ? o.corpus : 'the given texts'}': the corpus is shorter than one row of ${ctx} tokens (the context size); give more text or a smaller context size`);
   if (o.stateFile) saveState(o.stateFile, { ...st, rng: rng.getState() });
-  return { tokens: st.tokens, rows: st.rows, features: st.features, contexts: st.contexts, options: opts };
+  return { tokens: st.tokens, rows: st.rows - (o.rowRange?.start ?? 0), features: st.features, contexts: st.contexts, options: opts, contextsSeen: st.contextsSeen };
+}
+
+/**
+ * Merges the results of scans over disjoint row ranges of one corpus (shards,
+ * in any order) into the result of one scan over all of them: per-feature
+ * statistics merge exactly (see FeatureStats.merge), the random contexts as
+ * a weighted sample of the union. `seed` drives the reservoir merges.
+ */
+export function mergeScans(parts: readonly ScanResult[], seed = 0): ScanResult {
+  if (!parts.length) throw new Error('no scan results to merge');
+  const { options } = parts[0];
+  for (const p of parts) {
+    if (JSON.stringify(p.options) !== JSON.stringify(options)) throw new Error('cannot merge scans made with different options');
+    if (p.features.length !== parts[0].features.length) throw new Error('cannot merge scans of SAEs of different widths');
+  }
+  const rng = new Rng(seed);
+  const o = options as { topK: number; histBins: number; quantileBins: number; perBin: number };
+  const features = parts[0].features.map(() => new FeatureStats(o.topK, o.histBins, o.quantileBins, o.perBin));
+  let contexts: RandomContext[] = [];
+  let seen = 0;
+  for (const p of parts) {
+    p.features.forEach((f, i) => features[i].merge(f, rng));
+    contexts = weightedUnion(contexts, seen, p.contexts, p.contextsSeen, CONTEXTS, rng);
+    seen += p.contextsSeen;
+  }
+  contexts.sort((a, b) => a.row - b.row || a.pos - b.pos);
+  return { tokens: parts.reduce((n, p) => n + p.tokens, 0), rows: parts.reduce((n, p) => n + p.rows, 0), features, contexts, options, contextsSeen: seen };
 }
 
 /** Reservoir-samples one window per token into `st.contexts`, recording the features active in it. */
@@ -181,9 +221,7 @@ function example(codes: SparseCodes, ids: number[], rowBase: number, row: number
 
 function saveState(file: string, st: State): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, v8.serialize(st));
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, [v8.serialize(st)]);
 }
 
 function restoreState(file: string, opts: { topK: number; histBins: number; quantileBins: number; perBin: number }): State {
@@ -193,6 +231,12 @@ function restoreState(file: string, opts: { topK: number; histBins: number; quan
   } catch (e) {
     throw new Error(`${file}: not a scan state (${(e as Error).message})`);
   }
-  raw.features = raw.features.map((plain) => Object.assign(new FeatureStats(opts.topK, opts.histBins, opts.quantileBins, opts.perBin), plain, { top: Object.assign(new TopK(opts.topK), plain.top) }));
+  raw.features = raw.features.map((plain) => reviveFeatureStats(plain, opts));
   return raw;
+}
+
+/** A ScanResult from its structured-clone form (as a distributed worker writes it). */
+export function reviveScan(raw: ScanResult): ScanResult {
+  const o = raw.options as { topK: number; histBins: number; quantileBins: number; perBin: number };
+  return { ...raw, features: raw.features.map((f) => reviveFeatureStats(f, o)) };
 }

@@ -16,9 +16,10 @@ import { registerSae } from './commands/sae.ts';
 import { registerReport } from './commands/report.ts';
 import { addModelFlags } from './loadForCli.ts';
 import { addSaeFlags } from './saeForCli.ts';
+import { VERSION } from '../version.ts';
 
 const program = new Command();
-program.name('saescope').description('Understand transformer language models through sparse autoencoders.').version('0.1.0');
+program.name('saescope').description('Understand transformer language models through sparse autoencoders.').version(VERSION);
 registerGenerate(program);
 registerRun(program);
 registerTrain(program);

@@ -6,6 +6,7 @@ import { compareCorpora, compareTexts } from '../../analysis/compare.ts';
 import { buildDashboards } from '../../analysis/dashboard.ts';
 import { heuristicNames } from '../../interp/heuristic.ts';
 import { scan } from '../../analysis/scan.ts';
+import { distributedScan, startWorker } from '../../distributed/queue.ts';
 import { featureStatistics } from '../../analysis/stats.ts';
 import { featuresForText, type Pool } from '../../analysis/textFeatures.ts';
 import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
@@ -80,13 +81,19 @@ export function registerAnalysis(program: Command): void {
     .option('--out <file>', 'also write dashboards and statistics as JSON')
     .option('--state <file>', 'save progress here; a killed scan resumes from it')
     .option('--top <k>', 'top examples per feature', parseCount('--top'), 20)
+    .option('--redis <url>', 'spread the scan over `saescope worker`s on this Redis (redis://host:port)')
+    .option('--shards <n>', 'with --redis: row-range shards, one job each', parseCount('--shards'), 4)
+    .option('--work-dir <dir>', 'with --redis: shared folder every worker sees at the same path (shard results)', 'saescope-work')
     .option('--json', 'print the statistics as JSON')
     .action(async (o) => {
       if (o.out) checkWritable(o.out, '--out');
+      if (o.redis && o.state) throw new Error('--state is for one-process scans; a distributed scan keeps its progress in Redis and --work-dir');
       const model = await loadForCli(o.model, o);
       const sae = loadSaeForCli(o);
       const bar = progress('scan', o.tokens);
-      const s = await scan(model, sae, { corpus: o.corpus, tokens: o.tokens, topK: o.top, stateFile: o.state, onProgress: (p) => bar.update(Math.min(p.tokens, o.tokens)) });
+      const s = o.redis
+        ? await distributedScan(model, sae, { redis: o.redis, shards: o.shards, workDir: o.workDir, model: o.model, weights: o.weights, sae: o.sae, hook: o.hook, corpus: o.corpus, tokens: o.tokens, topK: o.top, onProgress: (p) => bar.update(Math.min(p.tokens, o.tokens)) })
+        : await scan(model, sae, { corpus: o.corpus, tokens: o.tokens, topK: o.top, stateFile: o.state, onProgress: (p) => bar.update(Math.min(p.tokens, o.tokens)) });
       bar.stop();
       const dashboards = await buildDashboards(model, sae, s);
       const reg = Registry.open(o.registry ?? defaultRegistryPath());
@@ -100,6 +107,21 @@ export function registerAnalysis(program: Command): void {
       process.stdout.write(`scanned ${s.tokens} tokens; mean L0 ${stats.meanL0.toFixed(2)}; dead ${stats.dead.length}; dense ${stats.dense.length}\n`);
       process.stdout.write('most interesting (medium frequency, high magnitude):\n');
       process.stdout.write(table(['feature', 'density', 'max act', 'mean act', 'interest'], stats.interesting.slice(0, 10).map((f) => [f.feature, f.density, f.maxAct, f.meanAct, f.interest])));
+    });
+
+  program.command('worker')
+    .description('join a pool of workers on a Redis queue: runs the shards of distributed scans (`scan --redis`)')
+    .requiredOption('--redis <url>', 'Redis URL (redis://host:port)')
+    .option('--concurrency <n>', 'shards run at once in this process', parseCount('--concurrency'), 1)
+    .option('--lock-seconds <s>', 'how long a shard stays locked without renewal: how soon a killed worker\'s shard moves to another', parseCount('--lock-seconds'), 30)
+    .action(async (o) => {
+      const w = await startWorker({ redis: o.redis, concurrency: o.concurrency, lockSeconds: o.lockSeconds, onEvent: (m) => process.stderr.write(`saescope worker: ${m}\n`) });
+      process.stderr.write(`saescope worker: ready on ${o.redis} (pid ${process.pid})\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => void w.close().then(resolve);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
     });
 
   program.command('compare')

@@ -29,6 +29,7 @@ export function registerTrain(program: Command): void {
     .option('--lr <lr>', 'peak learning rate', parseNumber('--lr'), 3e-4)
     .option('--l1 <c>', 'sparsity coefficient (L1 for standard, L0 for jumprelu)', parseNumber('--l1'))
     .option('--tutorial-l1', 'standard SAE in the classic tutorial form: plain L1, unit-norm decoder rows')
+    .option('--b-dec-init <how>', 'initial decoder bias: zeros (SAELens 6) or mean (of the first batch)', 'zeros')
     .option('--normalize', 'scale activations to an expected norm of sqrt(d_in) (folded back at save)')
     .option('--batch-size <n>', 'tokens per step', parseCount('--batch-size'), 4096)
     .option('--context-size <n>', 'tokens per row', parseCount('--context-size'), 128)
@@ -46,6 +47,7 @@ export function registerTrain(program: Command): void {
     .option('--quiet', 'no progress bar')
     .action(async (o) => {
       if (!o.corpus && !o.activations) throw new Error('give --corpus (text to run the model on) or --activations (rows already collected)');
+      if (o.bDecInit !== 'zeros' && o.bDecInit !== 'mean') throw new Error(`--b-dec-init must be zeros or mean, got '${o.bDecInit}'`);
       if (!ARCHS.includes(o.arch)) throw new Error(`--arch must be one of ${ARCHS.join(', ')}, got '${o.arch}'`);
       // Fail before training, not after it, when the SAE or its log could not be written.
       checkWritable(path.join(o.out, 'cfg.json'), '--out', true);
@@ -64,7 +66,7 @@ export function registerTrain(program: Command): void {
           const several = hooks.length * expansions.length > 1;
           specs.push({
             hook: width.name, architecture: o.arch as SaeArchitecture, dSae: Math.round(e * model.spec.dModel), k: o.k, lr: o.lr,
-            sparsityCoef: o.l1, plainL1: o.tutorialL1 === true, normalizeActivations: o.normalize ? 'expected_average_only_in' : 'none',
+            sparsityCoef: o.l1, plainL1: o.tutorialL1 === true, bDecInit: o.bDecInit, normalizeActivations: o.normalize ? 'expected_average_only_in' : 'none',
             out: several ? `${o.out}/${width.name}-x${e}` : o.out,
           });
         }

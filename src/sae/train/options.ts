@@ -19,6 +19,11 @@ export interface SaeSpec {
   readonly sparsityCoef?: number;
   /** Classic tutorial form of standard: plain L1, unit-norm decoder rows. */
   readonly plainL1?: boolean;
+  /**
+   * Initial decoder bias: `zeros` (default; SAELens 6.18, `saes/sae.py:337-341`)
+   * or `mean`, the mean of the first batch (older SAELens's `b_dec_init_method: mean`).
+   */
+  readonly bDecInit?: 'zeros' | 'mean';
   /** Input normalization (default none). */
   readonly normalizeActivations?: Normalization;
   /** Top-k: AuxK latents (default dIn / 2) and coefficient (default 1/32). */

@@ -35,8 +35,9 @@ export class TrainUnit {
     this.tracker = new DeadTracker(cfg.dSae, o.deadWindowTokens ?? 1_000_000);
   }
 
-  /** Sets b_dec to the mean of the first batch (SAELens's `b_dec_init_method: mean`). */
+  /** With `bDecInit: 'mean'`, sets b_dec to the mean of the first batch (older SAELens's `b_dec_init_method: mean`); zeros stay otherwise. */
   initDecoderBias(x: Tensor<'float32'>): void {
+    if (this.spec.bDecInit !== 'mean') return;
     const [n, d] = x.shape;
     const b = new Float32Array(d);
     for (let r = 0; r < n; r++) for (let i = 0; i < d; i++) b[i] += x.data[r * d + i] / n;

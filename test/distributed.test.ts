@@ -1,0 +1,180 @@
+/**
+ * Distributed scans: shards merge into exactly the one-process scan (in
+ * process, then over real `saescope worker` processes on a real Debian
+ * redis-server started here on 127.0.0.1 and a free port), a worker killed
+ * mid-shard, a shard that keeps failing, no Redis, and a worker that loaded
+ * another model.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { mergeScans, scan, type ScanResult } from '../src/analysis/scan.ts';
+import { planShards } from '../src/distributed/plan.ts';
+import { connectRedis, distributedScan } from '../src/distributed/queue.ts';
+import { modelAndSae, needsShared, root, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
+
+const skip = needsShared();
+const corpus = storiesCorpus + '[300:700]';
+const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
+const skipRedis = skip || (hasRedis ? false : 'needs redis-server (Debian: apt-get install redis-server; .ci/run installs it)');
+
+/** The parts of a scan that must agree exactly. */
+function assertSameScan(a: ScanResult, b: ScanResult): void {
+  assert.equal(a.tokens, b.tokens, 'tokens');
+  assert.equal(a.rows, b.rows, 'rows');
+  assert.equal(a.features.length, b.features.length);
+  let firing = 0;
+  for (let f = 0; f < a.features.length; f++) {
+    const x = a.features[f];
+    const y = b.features[f];
+    assert.equal(x.count, y.count, `feature ${f} count`);
+    assert.equal(x.max, y.max, `feature ${f} max`);
+    assert.equal(x.range, y.range, `feature ${f} range`);
+    assert.deepEqual(Array.from(x.hist), Array.from(y.hist), `feature ${f} histogram`);
+    assert.deepEqual(x.top.sorted(), y.top.sorted(), `feature ${f} top examples`);
+    assert.ok(Math.abs(x.sum - y.sum) <= 1e-9 * Math.max(1, Math.abs(x.sum)), `feature ${f} sum`);
+    const qa = x.quantiles();
+    const qb = y.quantiles();
+    assert.deepEqual(qa.map((q) => [q.lo, q.hi, q.count]), qb.map((q) => [q.lo, q.hi, q.count]), `feature ${f} quantile bins`);
+    for (const q of qb) {
+      assert.equal(q.examples.length, Math.min(x.perBin, q.count), `feature ${f}: a full reservoir per bin`);
+      for (const e of q.examples) assert.ok(e.act >= q.lo && e.act < q.hi, `feature ${f}: a quantile example from its own bin`);
+    }
+    if (x.count) firing++;
+  }
+  assert.ok(firing > 20, `the scan saw ${firing} features fire`);
+}
+
+test('4 row-range shards, scanned apart and merged in any order, equal one scan: heaps, histograms, densities and max bit-identical', { skip }, async () => {
+  const { model, sae } = await modelAndSae();
+  const tokens = 12_000;
+  const whole = await scan(model, sae, { corpus, tokens, contextSize: 128 });
+  const shards = await planShards(corpus, model.tokenizer!, 128, tokens, 4);
+  assert.equal(shards.length, 4);
+  assert.equal(shards.reduce((n, s) => n + s.tokens, 0), tokens);
+  const parts: ScanResult[] = [];
+  for (const s of shards) parts.push(await scan(model, sae, { corpus, tokens: s.tokens, contextSize: 128, rowRange: { start: s.start, end: s.end } }));
+  assertSameScan(mergeScans(parts), whole);
+  assertSameScan(mergeScans([parts[2], parts[0], parts[3], parts[1]], 7), whole);
+  assert.throws(() => mergeScans([parts[0], { ...parts[1], options: { ...parts[1].options, topK: 5 } }]), /different options/);
+});
+
+// ---- over Redis ----
+
+let redis: ChildProcess | undefined;
+let redisUrl = '';
+const workers: ChildProcess[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+const CLI = [path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(root, 'src', 'cli', 'main.ts')];
+
+function startWorker(env: Record<string, string> = {}): ChildProcess {
+  const w = spawn(process.execPath, [...CLI, 'worker', '--redis', redisUrl, '--lock-seconds', '2'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  let err = '';
+  w.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  (w as ChildProcess & { log: () => string }).log = () => err;
+  workers.push(w);
+  return w;
+}
+
+async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const t = Date.now();
+  while (!cond()) {
+    if (Date.now() - t > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+before(async () => {
+  if (skipRedis) return;
+  const port = await freePort();
+  redisUrl = `redis://127.0.0.1:${port}`;
+  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const t = Date.now();
+  for (;;) {
+    try {
+      (await connectRedis(redisUrl, 500)).disconnect();
+      break;
+    } catch (e) {
+      if (Date.now() - t > 10_000) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+});
+
+after(() => {
+  for (const w of workers) w.kill('SIGKILL');
+  redis?.kill('SIGTERM');
+});
+
+test('no Redis at the URL: a clear error within a few seconds, not a hang', async () => {
+  const port = await freePort();
+  const t = Date.now();
+  await assert.rejects(connectRedis(`redis://127.0.0.1:${port}`), /cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+/);
+  assert.ok(Date.now() - t < 6000);
+  const r = spawnSync(process.execPath, [...CLI, 'worker', '--redis', `redis://127.0.0.1:${port}`], { encoding: 'utf8', timeout: 30_000 });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /cannot reach Redis/);
+});
+
+test('a scan over 4 shards on 3 worker processes, one SIGKILLed mid-shard, equals the one-process scan; the killed shard ran twice and counted once', { skip: skipRedis, timeout: 300_000 }, async () => {
+  const { model, sae } = await modelAndSae();
+  const saeDir = await trainedSae();
+  const tokens = 60_000;
+  const work = tmpDir('saescope-work-');
+  const ws = [startWorker(), startWorker(), startWorker()];
+  await waitFor(() => ws.every((w) => (w as ChildProcess & { log: () => string }).log().includes('ready')), 60_000, 'the workers');
+  const run = distributedScan(model, sae, { redis: redisUrl, shards: 4, workDir: work, model: tinyStories, sae: saeDir, corpus, tokens, contextSize: 128 });
+  // Kill the first worker to start a shard, as soon as it starts it.
+  const attemptsFile = () => {
+    const d = fs.readdirSync(work).find((n) => n.startsWith('scan-'));
+    return d ? path.join(work, d, 'attempts.jsonl') : '';
+  };
+  await waitFor(() => attemptsFile() !== '' && fs.existsSync(attemptsFile()) && fs.readFileSync(attemptsFile(), 'utf8').length > 0, 120_000, 'a shard to start');
+  const first = JSON.parse(fs.readFileSync(attemptsFile(), 'utf8').split('\n')[0]) as { shard: number; pid: number };
+  process.kill(first.pid, 'SIGKILL');
+  const merged = await run;
+  const attempts = fs.readFileSync(attemptsFile(), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { shard: number; pid: number });
+  const ofKilled = attempts.filter((a) => a.shard === first.shard);
+  assert.ok(ofKilled.length >= 2, `shard ${first.shard} started ${ofKilled.length} time(s)`);
+  assert.notEqual(ofKilled.at(-1)!.pid, first.pid, 'another worker finished it');
+  assert.equal(new Set(attempts.map((a) => a.shard)).size, 4);
+  const whole = await scan(model, sae, { corpus, tokens, contextSize: 128 });
+  assertSameScan(merged, whole);
+  // A restarted coordinator finds every shard finished and merges again without new work.
+  const again = await distributedScan(model, sae, { redis: redisUrl, shards: 4, workDir: work, model: tinyStories, sae: saeDir, corpus, tokens, contextSize: 128 });
+  assertSameScan(again, whole);
+  assert.equal(fs.readFileSync(attemptsFile(), 'utf8').trim().split('\n').length, attempts.length, 'no shard ran again');
+});
+
+test('a worker that loaded another model refuses the shard, and the run fails with that error, merging nothing', { skip: skipRedis, timeout: 300_000 }, async () => {
+  for (const w of workers.splice(0)) w.kill('SIGKILL');
+  const { model, sae } = await modelAndSae();
+  const saeDir = await trainedSae();
+  // A copy of the model with one weight changed: same path layout, same shapes, different weights.
+  const other = tmpDir('saescope-othermodel-');
+  for (const f of fs.readdirSync(tinyStories)) fs.copyFileSync(path.join(tinyStories, f), path.join(other, f));
+  const st = fs.readdirSync(other).find((f) => f.endsWith('.safetensors'))!;
+  const buf = fs.readFileSync(path.join(other, st));
+  const headerLen = Number(buf.readBigUInt64LE(0));
+  for (let i = 8 + headerLen; i < buf.length; i += 4096) buf[i] ^= 0x40;
+  fs.writeFileSync(path.join(other, st), buf);
+  const w = startWorker();
+  await waitFor(() => (w as ChildProcess & { log: () => string }).log().includes('ready'), 60_000, 'the worker');
+  // The coordinator names the altered copy's path; it holds the real model, so fingerprints differ.
+  await assert.rejects(
+    distributedScan(model, sae, { redis: redisUrl, shards: 2, workDir: tmpDir('saescope-work-'), model: other, sae: saeDir, corpus, tokens: 3000, contextSize: 128 }),
+    /shard \d .*failed after 1 attempt\(s\): the model this worker loaded from .* differs from the coordinator's/,
+  );
+});
