@@ -2,8 +2,8 @@
  * Distributed scans: shards merge into exactly the one-process scan (in
  * process, then over real `saescope worker` processes on a real Debian
  * redis-server started here on 127.0.0.1 and a free port), a worker killed
- * mid-shard, a shard that keeps failing, no Redis, and a worker that loaded
- * another model.
+ * mid-shard, a collection over 3 workers, no Redis, a job from another
+ * saescope version, and a worker that loaded another model.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -13,7 +13,10 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { mergeScans, scan, type ScanResult } from '../src/analysis/scan.ts';
 import { planShards } from '../src/distributed/plan.ts';
-import { connectRedis, distributedScan } from '../src/distributed/queue.ts';
+import { Queue } from 'bullmq';
+import { collectActivations, readShards, shardFile } from '../src/data/activationStore.ts';
+import { connectRedis, distributedCollect, distributedScan, QUEUE } from '../src/distributed/queue.ts';
+import { VERSION } from '../src/version.ts';
 import { modelAndSae, needsShared, root, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
 
 const skip = needsShared();
@@ -156,6 +159,67 @@ test('a scan over 4 shards on 3 worker processes, one SIGKILLed mid-shard, equal
   const again = await distributedScan(model, sae, { redis: redisUrl, shards: 4, workDir: work, model: tinyStories, sae: saeDir, corpus, tokens, contextSize: 128 });
   assertSameScan(again, whole);
   assert.equal(fs.readFileSync(attemptsFile(), 'utf8').trim().split('\n').length, attempts.length, 'no shard ran again');
+});
+
+test('collection over 3 workers writes a store whose activations equal a one-process collection, row for row; a restarted coordinator returns it as it is', { skip: skipRedis, timeout: 300_000 }, async () => {
+  for (const w of workers.splice(0)) w.kill('SIGKILL');
+  const { model } = await modelAndSae();
+  const hook = 'blocks.1.hook_resid_pre';
+  const tokens = 20_000;
+  const ws = [startWorker(), startWorker(), startWorker()];
+  await waitFor(() => ws.every((w) => (w as ChildProcess & { log: () => string }).log().includes('ready')), 60_000, 'the workers');
+  const out = tmpDir('saescope-dstore-');
+  const m = await distributedCollect(model, { redis: redisUrl, shards: 5, out, model: tinyStories, hook, corpus, tokens, contextSize: 128 });
+  assert.equal(m.tokens, tokens);
+  assert.equal(m.shards.length, 5);
+  assert.ok(m.done);
+  const oneDir = tmpDir('saescope-store-');
+  await collectActivations(model, oneDir, { corpus, hook, contextSize: 128, tokens, shardTokens: 4096 });
+  const rows = (dir: string) => {
+    const parts = [...readShards(dir)];
+    const all = new Float32Array(parts.reduce((n, p) => n + p.data.length, 0));
+    let off = 0;
+    for (const p of parts) {
+      all.set(p.data, off);
+      off += p.data.length;
+    }
+    return all;
+  };
+  const a = rows(out);
+  const b = rows(oneDir);
+  assert.equal(a.length, tokens * 128);
+  assert.equal(a.length, b.length);
+  let differ = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) differ++;
+  assert.equal(differ, 0, 'every activation equals the one-process collection');
+  // The manifest lists each shard once; a restarted coordinator returns the finished store without new work.
+  assert.deepEqual(m.shards.map((s) => s.file), [0, 1, 2, 3, 4].map(shardFile));
+  const attempts = fs.readFileSync(path.join(out, '.attempts.jsonl'), 'utf8').trim().split('\n').length;
+  const again = await distributedCollect(model, { redis: redisUrl, shards: 5, out, model: tinyStories, hook, corpus, tokens, contextSize: 128 });
+  assert.deepEqual(again, m);
+  assert.equal(fs.readFileSync(path.join(out, '.attempts.jsonl'), 'utf8').trim().split('\n').length, attempts);
+  // A store of other activations is refused, not mixed.
+  await assert.rejects(distributedCollect(model, { redis: redisUrl, shards: 2, out, model: tinyStories, hook: 'blocks.0.hook_resid_post', corpus, tokens, contextSize: 128 }), /refusing to mix/);
+});
+
+test('a worker refuses a job from another saescope version; the job fails at once with both versions named', { skip: skipRedis, timeout: 120_000 }, async () => {
+  const connection = await connectRedis(redisUrl);
+  const queue = new Queue(QUEUE, { connection });
+  try {
+    const shard = { index: 0, start: 0, end: 1, tokens: 10 };
+    const job = await queue.add('scan', { kind: 'collect', version: '0.0.0', run: 'version-test', model: tinyStories, modelFingerprint: '', hook: 'blocks.0.hook_resid_post', corpus, contextSize: 128, shard, dir: tmpDir('saescope-v-') }, { jobId: 'version-test-0', attempts: 3 });
+    let state = '';
+    await waitFor(() => {
+      void job.getState().then((s) => { state = s; });
+      return state === 'failed';
+    }, 60_000, 'the job to fail');
+    const failed = (await queue.getJob('version-test-0'))!;
+    assert.match(failed.failedReason, new RegExp(`this worker runs saescope ${VERSION.replace(/\./g, '\\.')} but the job came from saescope 0\\.0\\.0`));
+    assert.equal(failed.attemptsMade, 1, 'not retried');
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
 });
 
 test('a worker that loaded another model refuses the shard, and the run fails with that error, merging nothing', { skip: skipRedis, timeout: 300_000 }, async () => {

@@ -23,6 +23,8 @@ export interface ActivationSourceOptions {
   readonly keepBos?: boolean;
   /** Packed rows already consumed (resuming). */
   readonly startRow?: number;
+  /** Stop before this packed row (one shard of a distributed collection; first epoch only). */
+  readonly endRow?: number;
   /** Passes over the corpus before it ends (default 1; Infinity repeats forever). */
   readonly epochs?: number;
 }
@@ -50,6 +52,7 @@ export async function* activationGroups(model: HookedModel, o: ActivationSourceO
     const skip = consumed - epoch * rowsPerEpoch;
     let batch: number[][] = [];
     for await (const row of packRows(readCorpus(o.corpus), model.tokenizer, { contextSize: o.contextSize, skipRows: skip })) {
+      if (consumed + batch.length >= (o.endRow ?? Infinity)) break;
       batch.push(row);
       if (batch.length === perPass) {
         consumed += batch.length;
@@ -61,6 +64,7 @@ export async function* activationGroups(model: HookedModel, o: ActivationSourceO
       consumed += batch.length;
       yield await runGroup(model, batch, hooks, o.keepBos ?? false, consumed);
     }
+    if (consumed >= (o.endRow ?? Infinity)) return;
   }
 }
 

@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeTextAtomic } from '../io/atomicFile.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
 import type { Tensor } from '../tensor/tensor.ts';
@@ -58,7 +59,7 @@ export async function collectActivations(model: HookedModel, dir: string, o: Col
   let dIn = m.dIn;
   const flush = (rowsConsumed: number, done: boolean) => {
     if (pendingTokens > 0) {
-      const file = `shard-${String(m.shards.length).padStart(5, '0')}.safetensors`;
+      const file = shardFile(m.shards.length);
       const data = new Float32Array(pendingTokens * dIn);
       let off = 0;
       for (const p of pending) {
@@ -100,10 +101,56 @@ export function readManifest(dir: string): StoreManifest | undefined {
   return JSON.parse(fs.readFileSync(p, 'utf8')) as StoreManifest;
 }
 
-function writeManifest(dir: string, m: StoreManifest): void {
-  const tmp = path.join(dir, `.manifest.json.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, JSON.stringify(m, null, 2));
-  fs.renameSync(tmp, path.join(dir, 'manifest.json'));
+/** Writes a store's manifest atomically (all bytes, fsync, rename). */
+export function writeManifest(dir: string, m: StoreManifest): void {
+  writeTextAtomic(path.join(dir, 'manifest.json'), JSON.stringify(m, null, 2));
+}
+
+/** The file name of a store's shard `i`. */
+export const shardFile = (i: number): string => `shard-${String(i).padStart(5, '0')}.safetensors`;
+
+/** Options of `collectRows`. */
+export interface RowRangeOptions {
+  readonly corpus: string;
+  readonly hook: string;
+  readonly contextSize: number;
+  /** Packed rows [start, end). */
+  readonly start: number;
+  readonly end: number;
+  /** Tokens to keep (the last row may be kept in part). */
+  readonly tokens: number;
+  readonly rowsPerPass?: number;
+  readonly onProgress?: (tokens: number) => void;
+}
+
+/**
+ * Collects the activations of packed rows [start, end) into one shard file
+ * (atomically): one shard of a distributed collection. Concatenated in row
+ * order, such shards hold exactly the rows a one-process collection stores.
+ */
+export async function collectRows(model: HookedModel, file: string, o: RowRangeOptions): Promise<{ tokens: number; dIn: number }> {
+  const hook = model.resolveHooks([o.hook])[0].name;
+  const parts: Float32Array[] = [];
+  let tokens = 0;
+  let dIn = 0;
+  for await (const group of activationGroups(model, { corpus: o.corpus, hooks: [hook], contextSize: o.contextSize, rowsPerPass: o.rowsPerPass, startRow: o.start, endRow: o.end })) {
+    const acts = group.acts[hook];
+    dIn = acts.length / group.tokens;
+    const n = Math.min(group.tokens, o.tokens - tokens);
+    parts.push(acts.subarray(0, n * dIn));
+    tokens += n;
+    o.onProgress?.(tokens);
+    if (tokens >= o.tokens) break;
+  }
+  if (tokens !== o.tokens) throw new Error(`rows ${o.start}-${o.end} of '${o.corpus}' gave ${tokens} tokens, expected ${o.tokens} (did the corpus change?)`);
+  const data = new Float32Array(tokens * dIn);
+  let off = 0;
+  for (const p of parts) {
+    data.set(p, off);
+    off += p.length;
+  }
+  writeSafetensors(file, { acts: { dtype: 'float32', shape: [tokens, dIn], data } });
+  return { tokens, dIn };
 }
 
 /** Reads a store's shards in order, each as [tokens, dIn]. */

@@ -1,12 +1,15 @@
 /**
- * Scans spread over machines on a Redis-backed BullMQ queue. The coordinator
- * (`scan --redis URL --shards N`) cuts the corpus into row-range shards
- * (plan.ts), enqueues one job per shard and waits; workers
- * (`saescope worker --redis URL`) load the model and SAE named in the job
- * themselves, check their fingerprints and saescope's version, scan their
- * rows and write the shard's state into the shared work folder (a path every
- * worker mounts). When every shard is done the coordinator merges the states
- * in shard order (`mergeScans`) into exactly the one-process scan's result.
+ * Scans and activation collections spread over machines on a Redis-backed
+ * BullMQ queue. The coordinator (`scan|collect --redis URL --shards N`) cuts
+ * the corpus into row-range shards (plan.ts), enqueues one job per shard and
+ * waits; workers (`saescope worker --redis URL`) load the model (and SAE)
+ * named in the job themselves, check their fingerprints and saescope's
+ * version, and run their rows. A scan shard writes its state into the shared
+ * work folder (a path every worker mounts) and the coordinator merges the
+ * states in shard order (`mergeScans`) into exactly the one-process scan's
+ * result. A collection shard writes `shard-NNNNN.safetensors` into the store
+ * folder (also shared); the coordinator writes the manifest last, listing each
+ * shard once, in row order, however many times a shard ran.
  *
  * Faults: a worker killed mid-shard loses its lock and BullMQ's stalled-job
  * check hands the shard to another worker; a shard that fails three times
@@ -22,6 +25,7 @@ import * as v8 from 'node:v8';
 import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { mergeScans, reviveScan, scan, type ScanResult } from '../analysis/scan.ts';
+import { collectRows, readManifest, shardFile, writeManifest, type StoreManifest } from '../data/activationStore.ts';
 import { writeFileAtomic } from '../io/atomicFile.ts';
 import type { HookedModel, WeightMode } from '../model/hookedModel.ts';
 import { loadModel } from '../model/load.ts';
@@ -36,29 +40,42 @@ export const QUEUE = 'saescope-jobs';
 /** Attempts per shard before the run fails. */
 const ATTEMPTS = 3;
 
-/** A scan shard job. */
-export interface ScanJobData {
-  readonly kind: 'scan';
+/** What every shard job carries: names and fingerprints, never weights. */
+interface JobBase {
   readonly version: string;
   readonly run: string;
   readonly model: string;
   readonly weights?: WeightMode;
   readonly modelFingerprint: string;
+  readonly corpus: string;
+  readonly contextSize: number;
+  readonly shard: Shard;
+  /** The shared folder the shard's result goes to. */
+  readonly dir: string;
+}
+
+/** A scan shard job. */
+export interface ScanJobData extends JobBase {
+  readonly kind: 'scan';
   readonly sae: string;
   readonly hook?: string;
   readonly saeFingerprint: string;
-  readonly corpus: string;
-  readonly contextSize: number;
   readonly topK: number;
-  readonly shard: Shard;
-  /** The run's folder in the shared work folder. */
-  readonly dir: string;
 }
+
+/** An activation-collection shard job. */
+export interface CollectJobData extends JobBase {
+  readonly kind: 'collect';
+  readonly hook: string;
+}
+
+export type ShardJobData = ScanJobData | CollectJobData;
 
 /** What a finished shard job returns. */
 interface ShardDone {
   readonly file: string;
   readonly tokens: number;
+  readonly dIn?: number;
 }
 
 /**
@@ -101,49 +118,113 @@ export interface DistributedScanOptions {
 
 /** Enqueues a scan's shards, waits for every one, and merges them. */
 export async function distributedScan(model: HookedModel, sae: Sae, o: DistributedScanOptions): Promise<ScanResult> {
-  const connection = await connectRedis(o.redis);
   const contextSize = o.contextSize ?? sae.cfg.contextSize;
-  const topK = o.topK ?? 20;
   const shards = await planShards(o.corpus, model.tokenizer!, contextSize, o.tokens, o.shards);
-  const base = { kind: 'scan' as const, version: VERSION, model: o.model, weights: o.weights, modelFingerprint: modelFingerprint(model), sae: path.resolve(o.sae), hook: o.hook, saeFingerprint: saeFingerprint(sae), corpus: o.corpus, contextSize, topK };
-  const run = createHash('sha256').update(JSON.stringify({ ...base, tokens: o.tokens, shards })).digest('hex').slice(0, 16);
+  const base = {
+    kind: 'scan' as const, version: VERSION, model: named(o.model), weights: o.weights, modelFingerprint: modelFingerprint(model),
+    sae: named(o.sae), hook: o.hook, saeFingerprint: saeFingerprint(sae), corpus: o.corpus, contextSize, topK: o.topK ?? 20,
+  };
+  const run = runId({ ...base, tokens: o.tokens, shards });
   const dir = path.resolve(o.workDir, `scan-${run}`);
   fs.mkdirSync(dir, { recursive: true });
-  const queue = new Queue<ScanJobData, ShardDone>(QUEUE, { connection });
+  const done = await runShards(o.redis, shards, (shard) => ({ ...base, run, shard, dir }), o.onProgress);
+  const parts = done.map((d) => reviveScan(v8.deserialize(fs.readFileSync(d.file)) as ScanResult));
+  for (const [i, p] of parts.entries()) {
+    if (p.tokens !== shards[i].tokens) throw new Error(`shard ${i} scanned ${p.tokens} tokens, expected ${shards[i].tokens}`);
+  }
+  return mergeScans(parts);
+}
+
+/** Options of a distributed activation collection. */
+export interface DistributedCollectOptions {
+  readonly redis: string;
+  readonly shards: number;
+  /** The store folder (every worker must see it at this path). */
+  readonly out: string;
+  readonly model: string;
+  readonly weights?: WeightMode;
+  readonly hook: string;
+  readonly corpus: string;
+  readonly tokens: number;
+  readonly contextSize: number;
+  readonly onProgress?: DistributedScanOptions['onProgress'];
+}
+
+/**
+ * Collects activations into a store over the workers: one store file per
+ * shard, then the manifest (written last, once). A store already complete
+ * for the same inputs is returned as it is (a restarted coordinator); one
+ * holding other activations is refused.
+ */
+export async function distributedCollect(model: HookedModel, o: DistributedCollectOptions): Promise<StoreManifest> {
+  const hook = model.resolveHooks([o.hook])[0].name;
+  const out = path.resolve(o.out);
+  const existing = readManifest(out);
+  if (existing) {
+    if (existing.hook !== hook || existing.corpus !== o.corpus || existing.contextSize !== o.contextSize) {
+      throw new Error(`${out}: holds activations of ${existing.hook} over ${existing.corpus} (context ${existing.contextSize}); refusing to mix in ${hook} over ${o.corpus}`);
+    }
+    if (existing.done && existing.tokens === o.tokens) return existing;
+    throw new Error(`${out}: holds an unfinished or different-sized collection (${existing.tokens} tokens); give an empty --out, or resume it with \`saescope collect\` without --redis`);
+  }
+  fs.mkdirSync(out, { recursive: true });
+  const shards = await planShards(o.corpus, model.tokenizer!, o.contextSize, o.tokens, o.shards);
+  const base = { kind: 'collect' as const, version: VERSION, model: named(o.model), weights: o.weights, modelFingerprint: modelFingerprint(model), hook, corpus: o.corpus, contextSize: o.contextSize };
+  const run = runId({ ...base, out, tokens: o.tokens, shards });
+  const done = await runShards(o.redis, shards, (shard) => ({ ...base, run, shard, dir: out }), o.onProgress);
+  const m: StoreManifest = {
+    model: model.name, hook, corpus: o.corpus, contextSize: o.contextSize, dIn: done[0].dIn!,
+    shards: done.map((d, i) => {
+      if (d.tokens !== shards[i].tokens) throw new Error(`shard ${i} collected ${d.tokens} tokens, expected ${shards[i].tokens}`);
+      return { file: path.basename(d.file), tokens: d.tokens };
+    }),
+    rowsConsumed: shards.at(-1)!.end, tokens: o.tokens, done: true,
+  };
+  writeManifest(out, m);
+  return m;
+}
+
+/** A local path made absolute (workers may run elsewhere in the tree); an HF id as it is. */
+const named = (p: string): string => (fs.existsSync(p) ? path.resolve(p) : p);
+
+/** A run's id: a hash of everything that fixes its shards' results. */
+const runId = (inputs: unknown): string => createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 16);
+
+/**
+ * Enqueues one job per shard and waits for all of them, in shard order. Job
+ * ids are fixed by the run, so adding them again (a restarted coordinator)
+ * keeps the existing jobs and their results.
+ */
+async function runShards(url: string, shards: readonly Shard[], job: (s: Shard) => ShardJobData, onProgress: DistributedScanOptions['onProgress']): Promise<ShardDone[]> {
+  const connection = await connectRedis(url);
+  const queue = new Queue<ShardJobData, ShardDone>(QUEUE, { connection });
   try {
-    for (const shard of shards) {
-      // The job id is fixed by the run's inputs: adding it again (a restarted coordinator) keeps the existing job and its result.
-      await queue.add('scan', { ...base, run, shard, dir }, { jobId: `${run}-${shard.index}`, attempts: ATTEMPTS, removeOnComplete: false, removeOnFail: false });
-    }
-    const files = await waitForShards(queue, run, shards, o);
-    const parts = files.map((f) => reviveScan(v8.deserialize(fs.readFileSync(f)) as ScanResult));
-    for (const [i, p] of parts.entries()) {
-      if (p.tokens !== shards[i].tokens) throw new Error(`shard ${i} scanned ${p.tokens} tokens, expected ${shards[i].tokens}`);
-    }
-    return mergeScans(parts);
+    const jobs = shards.map(job);
+    for (const d of jobs) await queue.add(d.kind, d, { jobId: `${d.run}-${d.shard.index}`, attempts: ATTEMPTS, removeOnComplete: false, removeOnFail: false });
+    return await waitForShards(queue, jobs[0].run, shards, onProgress);
   } finally {
     await queue.close();
     connection.disconnect();
   }
 }
 
-async function waitForShards(queue: Queue<ScanJobData, ShardDone>, run: string, shards: readonly Shard[], o: DistributedScanOptions): Promise<string[]> {
+async function waitForShards(queue: Queue<ShardJobData, ShardDone>, run: string, shards: readonly Shard[], onProgress: DistributedScanOptions['onProgress']): Promise<ShardDone[]> {
   const total = shards.reduce((n, s) => n + s.tokens, 0);
   for (;;) {
-    const files: string[] = [];
+    const done: ShardDone[] = [];
     let tokens = 0;
     for (const s of shards) {
       const job = await queue.getJob(`${run}-${s.index}`);
-      if (!job) throw new Error(`shard ${s.index}'s job is gone from Redis (removed by hand?); run the scan again`);
+      if (!job) throw new Error(`shard ${s.index}'s job is gone from Redis (removed by hand?); run it again`);
       const state = await job.getState();
       if (state === 'failed') throw new Error(`shard ${s.index} (rows ${s.start}-${s.end}) failed after ${job.attemptsMade} attempt(s): ${job.failedReason}; nothing was merged`);
       if (state === 'completed') {
-        files.push(job.returnvalue.file);
+        done.push(job.returnvalue);
         tokens += s.tokens;
       } else if (typeof job.progress === 'number') tokens += job.progress;
     }
-    o.onProgress?.({ tokens, total, shardsDone: files.length, shards: shards.length });
-    if (files.length === shards.length) return files;
+    onProgress?.({ tokens, total, shardsDone: done.length, shards: shards.length });
+    if (done.length === shards.length) return done;
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -163,7 +244,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ close: () => Prom
   const lockDuration = (o.lockSeconds ?? 30) * 1000;
   const models = new Map<string, HookedModel>();
   const saes = new Map<string, Sae>();
-  const worker = new Worker<ScanJobData, ShardDone>(QUEUE, async (job) => runShard(job, models, saes, o.onEvent), {
+  const worker = new Worker<ShardJobData, ShardDone>(QUEUE, async (job) => runShard(job, models, saes, o.onEvent), {
     connection, concurrency: o.concurrency ?? 1, lockDuration, stalledInterval: Math.max(1000, lockDuration / 2), maxStalledCount: ATTEMPTS,
   });
   worker.on('failed', (job, e) => o.onEvent?.(`shard ${job?.data.shard.index} of run ${job?.data.run} failed: ${e.message}`));
@@ -177,7 +258,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ close: () => Prom
   };
 }
 
-async function runShard(job: Job<ScanJobData, ShardDone>, models: Map<string, HookedModel>, saes: Map<string, Sae>, onEvent?: (m: string) => void): Promise<ShardDone> {
+async function runShard(job: Job<ShardJobData, ShardDone>, models: Map<string, HookedModel>, saes: Map<string, Sae>, onEvent?: (m: string) => void): Promise<ShardDone> {
   const d = job.data;
   if (d.version !== VERSION) throw new UnrecoverableError(`this worker runs saescope ${VERSION} but the job came from saescope ${d.version}; run the same version everywhere`);
   const key = `${d.model}|${d.weights ?? 'f32'}`;
@@ -187,23 +268,32 @@ async function runShard(job: Job<ScanJobData, ShardDone>, models: Map<string, Ho
     models.set(key, model);
   }
   if (modelFingerprint(model) !== d.modelFingerprint) throw new UnrecoverableError(`the model this worker loaded from '${d.model}' differs from the coordinator's (fingerprint ${modelFingerprint(model)}, expected ${d.modelFingerprint})`);
-  let sae = saes.get(d.sae + '|' + (d.hook ?? ''));
-  if (!sae) {
-    sae = loadSae(d.sae, { hook: d.hook });
-    saes.set(d.sae + '|' + (d.hook ?? ''), sae);
+  let sae: Sae | undefined;
+  if (d.kind === 'scan') {
+    sae = saes.get(d.sae + '|' + (d.hook ?? ''));
+    if (!sae) {
+      sae = loadSae(d.sae, { hook: d.hook });
+      saes.set(d.sae + '|' + (d.hook ?? ''), sae);
+    }
+    if (saeFingerprint(sae) !== d.saeFingerprint) throw new UnrecoverableError(`the SAE this worker loaded from '${d.sae}' differs from the coordinator's`);
   }
-  if (saeFingerprint(sae) !== d.saeFingerprint) throw new UnrecoverableError(`the SAE this worker loaded from '${d.sae}' differs from the coordinator's`);
-  fs.appendFileSync(path.join(d.dir, 'attempts.jsonl'), JSON.stringify({ shard: d.shard.index, pid: process.pid, job: job.id, attempt: job.attemptsStarted }) + '\n');
-  onEvent?.(`shard ${d.shard.index}: rows ${d.shard.start}-${d.shard.end}`);
+  fs.appendFileSync(path.join(d.dir, d.kind === 'scan' ? 'attempts.jsonl' : '.attempts.jsonl'), JSON.stringify({ shard: d.shard.index, pid: process.pid, job: job.id, attempt: job.attemptsStarted }) + '\n');
+  onEvent?.(`${d.kind} shard ${d.shard.index}: rows ${d.shard.start}-${d.shard.end}`);
   let last = 0;
-  const result = await scan(model, sae, {
+  const progress = (tokens: number) => {
+    if (tokens - last >= 1000) {
+      last = tokens;
+      void job.updateProgress(tokens).catch(() => {});
+    }
+  };
+  if (d.kind === 'collect') {
+    const file = path.join(d.dir, shardFile(d.shard.index));
+    const r = await collectRows(model, file, { corpus: d.corpus, hook: d.hook, contextSize: d.contextSize, start: d.shard.start, end: d.shard.end, tokens: d.shard.tokens, onProgress: progress });
+    return { file, tokens: r.tokens, dIn: r.dIn };
+  }
+  const result = await scan(model, sae!, {
     corpus: d.corpus, tokens: d.shard.tokens, contextSize: d.contextSize, topK: d.topK, rowRange: { start: d.shard.start, end: d.shard.end },
-    onProgress: (p) => {
-      if (p.tokens - last >= 1000) {
-        last = p.tokens;
-        void job.updateProgress(p.tokens).catch(() => {});
-      }
-    },
+    onProgress: (p) => progress(p.tokens),
   });
   const file = path.join(d.dir, `shard-${d.shard.index}.v8`);
   writeFileAtomic(file, [v8.serialize(result)]);
