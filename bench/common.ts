@@ -50,6 +50,13 @@ export function worker(name: string, args: Record<string, unknown>): Measured {
   return measure(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'workers', `${name}.ts`), JSON.stringify(args)], { GLIBC_TUNABLES: tunables });
 }
 
+/** A random SAE from `torch_reference.py sae-random ARGS`, made once into the bench cache. */
+export function randomSae(name: string, args: string[]): string {
+  const dir = path.join(CACHE, name);
+  if (!fs.existsSync(path.join(dir, 'cfg.json'))) execFileSync('/usr/bin/python3', [REF, 'sae-random', ...args, '--out', dir], { stdio: 'inherit' });
+  return dir;
+}
+
 /** The GPT-2-small-shaped random model (made once by the reference), with the real GPT-2 tokenizer. */
 export function gpt2SmallRandom(): string {
   const dir = path.join(CACHE, 'gpt2-small-random');

@@ -2,13 +2,14 @@
 import * as fs from 'node:fs';
 import { REF } from './common.ts';
 import { benchBig } from './big.ts';
+import { benchDistributed } from './distributed.ts';
 import { benchForward } from './forward.ts';
 import { benchSaeQuality } from './saeQuality.ts';
 import { benchSaeTrain } from './saeTrain.ts';
 import { benchScan } from './scan.ts';
 import { benchSteer } from './steer.ts';
 
-const BENCHES: Record<string, () => Record<string, unknown>> = { big: benchBig, forward: benchForward, 'sae-train': benchSaeTrain, 'sae-quality': benchSaeQuality, scan: benchScan, steer: benchSteer };
+const BENCHES: Record<string, () => Record<string, unknown>> = { big: benchBig, distributed: benchDistributed, forward: benchForward, 'sae-train': benchSaeTrain, 'sae-quality': benchSaeQuality, scan: benchScan, steer: benchSteer };
 
 const name = process.argv[2];
 if (!name || !BENCHES[name]) {

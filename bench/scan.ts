@@ -8,16 +8,8 @@
  * of 100k and 1M tokens on TinyStories-656K (a random 128 -> 2048 topk SAE),
  * which should be flat.
  */
-import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CACHE, REF, SHARED, gpt2SmallRandom, r3, worker } from './common.ts';
-
-function randomSae(name: string, args: string[]): string {
-  const dir = path.join(CACHE, name);
-  if (!fs.existsSync(path.join(dir, 'cfg.json'))) execFileSync('/usr/bin/python3', [REF, 'sae-random', ...args, '--out', dir], { stdio: 'inherit' });
-  return dir;
-}
+import { SHARED, gpt2SmallRandom, r3, randomSae, worker } from './common.ts';
 
 export function benchScan(): Record<string, unknown> {
   const model = gpt2SmallRandom();

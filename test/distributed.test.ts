@@ -12,6 +12,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { mergeScans, scan, type ScanResult } from '../src/analysis/scan.ts';
+import { packScan, unpackScan } from '../src/analysis/scanCodec.ts';
 import { planShards } from '../src/distributed/plan.ts';
 import { Queue } from 'bullmq';
 import { collectActivations, readShards, shardFile } from '../src/data/activationStore.ts';
@@ -62,6 +63,13 @@ test('4 row-range shards, scanned apart and merged in any order, equal one scan:
   for (const s of shards) parts.push(await scan(model, sae, { corpus, tokens: s.tokens, contextSize: 128, rowRange: { start: s.start, end: s.end } }));
   assertSameScan(mergeScans(parts), whole);
   assertSameScan(mergeScans([parts[2], parts[0], parts[3], parts[1]], 7), whole);
+  // The shard files' binary form reads back bit-identical, heap order and contexts included; a cut file is named as truncated.
+  const packed = Buffer.concat(packScan(parts[1]));
+  const back = unpackScan(packed);
+  assert.deepEqual({ ...back, features: back.features.map((f) => ({ ...f })) }, { ...parts[1], features: parts[1].features.map((f) => ({ ...f })) });
+  assertSameScan(mergeScans(parts.map((p) => unpackScan(Buffer.concat(packScan(p))))), whole);
+  assert.throws(() => unpackScan(packed.subarray(0, packed.length - 100), 'shard-1.scan'), /shard-1\.scan: truncated/);
+  assert.throws(() => unpackScan(Buffer.from('not a state at all')), /not a saescope scan state/);
   assert.throws(() => mergeScans([parts[0], { ...parts[1], options: { ...parts[1].options, topK: 5 } }]), /different options/);
 });
 

@@ -38,7 +38,9 @@ export class FeatureStats {
   constructor(topK: number, histBins: number, readonly quantileBins: number, readonly perBin: number) {
     this.hist = new Float64Array(histBins);
     this.top = new TopK(topK);
-    this.bins = Array.from({ length: quantileBins }, () => ({ seen: 0, items: [] }));
+    // A plain loop: a scan builds one of these per feature (and a merge one per feature and shard).
+    this.bins = new Array<Reservoir>(quantileBins);
+    for (let i = 0; i < quantileBins; i++) this.bins[i] = { seen: 0, items: [] };
   }
 
   /** Records one firing (act > 0) at (row, pos); `make` builds the example when something keeps it. */
@@ -137,10 +139,18 @@ function mergeReservoirs(a: Reservoir, b: Reservoir, size: number, rng: Rng): Re
  * (Efraimidis-Spirakis keys).
  */
 export function weightedUnion<T>(a: readonly T[], na: number, b: readonly T[], nb: number, size: number, rng: Rng): T[] {
-  const keyed = [...a.map((e) => ({ e, w: na / Math.max(1, a.length) })), ...b.map((e) => ({ e, w: nb / Math.max(1, b.length) }))]
-    .map((p) => ({ e: p.e, key: Math.pow(rng.next(), 1 / p.w) }));
-  keyed.sort((x, y) => y.key - x.key);
-  return keyed.slice(0, size).map((k) => k.e);
+  // Nothing to choose: one side is empty, or the union fits and each side is whole (not itself a sample).
+  if (b.length === 0) return a.slice(0, size);
+  if (a.length === 0) return b.slice(0, size);
+  if (a.length + b.length <= size && na === a.length && nb === b.length) return [...a, ...b];
+  const n = a.length + b.length;
+  const keys = new Float64Array(n);
+  const ia = a.length / na;
+  const ib = b.length / nb;
+  for (let i = 0; i < a.length; i++) keys[i] = Math.pow(rng.next(), ia);
+  for (let i = 0; i < b.length; i++) keys[a.length + i] = Math.pow(rng.next(), ib);
+  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => keys[y] - keys[x]);
+  return order.slice(0, size).map((i) => (i < a.length ? a[i] : b[i - a.length]));
 }
 
 /** A FeatureStats from its structured-clone form (v8 deserialization drops the class). */

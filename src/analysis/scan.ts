@@ -178,23 +178,49 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
  */
 export function mergeScans(parts: readonly ScanResult[], seed = 0): ScanResult {
   if (!parts.length) throw new Error('no scan results to merge');
-  const { options } = parts[0];
-  for (const p of parts) {
-    if (JSON.stringify(p.options) !== JSON.stringify(options)) throw new Error('cannot merge scans made with different options');
-    if (p.features.length !== parts[0].features.length) throw new Error('cannot merge scans of SAEs of different widths');
+  const m = new ScanMerger(seed);
+  for (const p of parts) m.add(p);
+  return m.result();
+}
+
+/**
+ * mergeScans one part at a time (a coordinator merges each shard as it
+ * arrives, while the others still run); adding the same parts in the same
+ * order gives exactly mergeScans's result.
+ */
+export class ScanMerger {
+  private readonly rng: Rng;
+  private first?: ScanResult;
+  private features: FeatureStats[] = [];
+  private contexts: RandomContext[] = [];
+  private seen = 0;
+  private tokens = 0;
+  private rows = 0;
+
+  constructor(seed = 0) {
+    this.rng = new Rng(seed);
   }
-  const rng = new Rng(seed);
-  const o = options as { topK: number; histBins: number; quantileBins: number; perBin: number };
-  const features = parts[0].features.map(() => new FeatureStats(o.topK, o.histBins, o.quantileBins, o.perBin));
-  let contexts: RandomContext[] = [];
-  let seen = 0;
-  for (const p of parts) {
-    p.features.forEach((f, i) => features[i].merge(f, rng));
-    contexts = weightedUnion(contexts, seen, p.contexts, p.contextsSeen, CONTEXTS, rng);
-    seen += p.contextsSeen;
+
+  add(p: ScanResult): void {
+    const first = (this.first ??= p);
+    if (JSON.stringify(p.options) !== JSON.stringify(first.options)) throw new Error('cannot merge scans made with different options');
+    if (p.features.length !== first.features.length) throw new Error('cannot merge scans of SAEs of different widths');
+    if (!this.features.length) {
+      const o = first.options as { topK: number; histBins: number; quantileBins: number; perBin: number };
+      this.features = first.features.map(() => new FeatureStats(o.topK, o.histBins, o.quantileBins, o.perBin));
+    }
+    p.features.forEach((f, i) => this.features[i].merge(f, this.rng));
+    this.contexts = weightedUnion(this.contexts, this.seen, p.contexts, p.contextsSeen, CONTEXTS, this.rng);
+    this.seen += p.contextsSeen;
+    this.tokens += p.tokens;
+    this.rows += p.rows;
   }
-  contexts.sort((a, b) => a.row - b.row || a.pos - b.pos);
-  return { tokens: parts.reduce((n, p) => n + p.tokens, 0), rows: parts.reduce((n, p) => n + p.rows, 0), features, contexts, options, contextsSeen: seen };
+
+  result(): ScanResult {
+    if (!this.first) throw new Error('no scan results to merge');
+    const contexts = [...this.contexts].sort((a, b) => a.row - b.row || a.pos - b.pos);
+    return { tokens: this.tokens, rows: this.rows, features: this.features, contexts, options: this.first.options, contextsSeen: this.seen };
+  }
 }
 
 /** Reservoir-samples one window per token into `st.contexts`, recording the features active in it. */
@@ -233,10 +259,4 @@ function restoreState(file: string, opts: { topK: number; histBins: number; quan
   }
   raw.features = raw.features.map((plain) => reviveFeatureStats(plain, opts));
   return raw;
-}
-
-/** A ScanResult from its structured-clone form (as a distributed worker writes it). */
-export function reviveScan(raw: ScanResult): ScanResult {
-  const o = raw.options as { topK: number; histBins: number; quantileBins: number; perBin: number };
-  return { ...raw, features: raw.features.map((f) => reviveFeatureStats(f, o)) };
 }

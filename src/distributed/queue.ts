@@ -21,10 +21,10 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as v8 from 'node:v8';
 import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { mergeScans, reviveScan, scan, type ScanResult } from '../analysis/scan.ts';
+import { ScanMerger, scan, type ScanResult } from '../analysis/scan.ts';
+import { packScan, unpackScan } from '../analysis/scanCodec.ts';
 import { collectRows, readManifest, shardFile, writeManifest, type StoreManifest } from '../data/activationStore.ts';
 import { writeFileAtomic } from '../io/atomicFile.ts';
 import type { HookedModel, WeightMode } from '../model/hookedModel.ts';
@@ -72,10 +72,12 @@ export interface CollectJobData extends JobBase {
 export type ShardJobData = ScanJobData | CollectJobData;
 
 /** What a finished shard job returns. */
-interface ShardDone {
+export interface ShardDone {
   readonly file: string;
   readonly tokens: number;
   readonly dIn?: number;
+  /** Seconds the worker spent on the shard's rows (model and SAE already loaded). */
+  readonly seconds: number;
 }
 
 /**
@@ -114,6 +116,12 @@ export interface DistributedScanOptions {
   readonly topK?: number;
   /** Progress over all workers: tokens scanned so far. */
   readonly onProgress?: (p: { tokens: number; total: number; shardsDone: number; shards: number }) => void;
+  /**
+   * When merged: each shard's result, the seconds spent reading and merging
+   * shard states in all, and those of them after the last shard finished
+   * (the rest overlapped with the shards still running).
+   */
+  readonly onMerged?: (t: { shards: readonly ShardDone[]; mergeSeconds: number; mergeAfterLastSeconds: number }) => void;
 }
 
 /** Enqueues a scan's shards, waits for every one, and merges them. */
@@ -127,12 +135,22 @@ export async function distributedScan(model: HookedModel, sae: Sae, o: Distribut
   const run = runId({ ...base, tokens: o.tokens, shards });
   const dir = path.resolve(o.workDir, `scan-${run}`);
   fs.mkdirSync(dir, { recursive: true });
-  const done = await runShards(o.redis, shards, (shard) => ({ ...base, run, shard, dir }), o.onProgress);
-  const parts = done.map((d) => reviveScan(v8.deserialize(fs.readFileSync(d.file)) as ScanResult));
-  for (const [i, p] of parts.entries()) {
-    if (p.tokens !== shards[i].tokens) throw new Error(`shard ${i} scanned ${p.tokens} tokens, expected ${shards[i].tokens}`);
-  }
-  return mergeScans(parts);
+  // Each shard is merged as soon as it and every shard before it are done, in shard order
+  // (so the result is mergeScans's over all of them), while later shards still run.
+  const merger = new ScanMerger();
+  let mergeSeconds = 0;
+  const done = await runShards(o.redis, shards, (shard) => ({ ...base, run, shard, dir }), o.onProgress, (i, d) => {
+    const t = performance.now();
+    const part = unpackScan(fs.readFileSync(d.file), d.file);
+    if (part.tokens !== shards[i].tokens) throw new Error(`shard ${i} scanned ${part.tokens} tokens, expected ${shards[i].tokens}`);
+    merger.add(part);
+    mergeSeconds += (performance.now() - t) / 1000;
+  });
+  const t = performance.now();
+  const merged = merger.result();
+  const tail = (performance.now() - t) / 1000;
+  o.onMerged?.({ shards: done.results, mergeSeconds: mergeSeconds + tail, mergeAfterLastSeconds: done.afterLastSeconds + tail });
+  return merged;
 }
 
 /** Options of a distributed activation collection. */
@@ -171,7 +189,7 @@ export async function distributedCollect(model: HookedModel, o: DistributedColle
   const shards = await planShards(o.corpus, model.tokenizer!, o.contextSize, o.tokens, o.shards);
   const base = { kind: 'collect' as const, version: VERSION, model: named(o.model), weights: o.weights, modelFingerprint: modelFingerprint(model), hook, corpus: o.corpus, contextSize: o.contextSize };
   const run = runId({ ...base, out, tokens: o.tokens, shards });
-  const done = await runShards(o.redis, shards, (shard) => ({ ...base, run, shard, dir: out }), o.onProgress);
+  const done = (await runShards(o.redis, shards, (shard) => ({ ...base, run, shard, dir: out }), o.onProgress)).results;
   const m: StoreManifest = {
     model: model.name, hook, corpus: o.corpus, contextSize: o.contextSize, dIn: done[0].dIn!,
     shards: done.map((d, i) => {
@@ -191,41 +209,49 @@ const named = (p: string): string => (fs.existsSync(p) ? path.resolve(p) : p);
 const runId = (inputs: unknown): string => createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 16);
 
 /**
- * Enqueues one job per shard and waits for all of them, in shard order. Job
- * ids are fixed by the run, so adding them again (a restarted coordinator)
- * keeps the existing jobs and their results.
+ * Enqueues one job per shard and waits for all of them. Job ids are fixed by
+ * the run, so adding them again (a restarted coordinator) keeps the existing
+ * jobs and their results. `onDone` sees each shard's result in shard order,
+ * as soon as that shard and every one before it are done; `afterLastSeconds`
+ * is the time `onDone` took after the last shard finished.
  */
-async function runShards(url: string, shards: readonly Shard[], job: (s: Shard) => ShardJobData, onProgress: DistributedScanOptions['onProgress']): Promise<ShardDone[]> {
+async function runShards(url: string, shards: readonly Shard[], job: (s: Shard) => ShardJobData, onProgress: DistributedScanOptions['onProgress'],
+  onDone?: (i: number, d: ShardDone) => void): Promise<{ results: ShardDone[]; afterLastSeconds: number }> {
   const connection = await connectRedis(url);
   const queue = new Queue<ShardJobData, ShardDone>(QUEUE, { connection });
   try {
     const jobs = shards.map(job);
     for (const d of jobs) await queue.add(d.kind, d, { jobId: `${d.run}-${d.shard.index}`, attempts: ATTEMPTS, removeOnComplete: false, removeOnFail: false });
-    return await waitForShards(queue, jobs[0].run, shards, onProgress);
+    const run = jobs[0].run;
+    const total = shards.reduce((n, s) => n + s.tokens, 0);
+    const results: (ShardDone | undefined)[] = shards.map(() => undefined);
+    let delivered = 0;
+    for (;;) {
+      let tokens = 0;
+      for (const s of shards) {
+        if (results[s.index]) {
+          tokens += s.tokens;
+          continue;
+        }
+        const j = await queue.getJob(`${run}-${s.index}`);
+        if (!j) throw new Error(`shard ${s.index}'s job is gone from Redis (removed by hand?); run it again`);
+        const state = await j.getState();
+        if (state === 'failed') throw new Error(`shard ${s.index} (rows ${s.start}-${s.end}) failed after ${j.attemptsMade} attempt(s): ${j.failedReason}; nothing was merged`);
+        if (state === 'completed') {
+          results[s.index] = j.returnvalue;
+          tokens += s.tokens;
+        } else if (typeof j.progress === 'number') tokens += j.progress;
+      }
+      const all = results.every((r) => r !== undefined);
+      onProgress?.({ tokens, total, shardsDone: results.filter((r) => r).length, shards: shards.length });
+      const t = performance.now();
+      for (; delivered < shards.length && results[delivered]; delivered++) onDone?.(delivered, results[delivered]!);
+      if (all) return { results: results as ShardDone[], afterLastSeconds: (performance.now() - t) / 1000 };
+      await new Promise((r) => setTimeout(r, 250));
+    }
   } finally {
     await queue.close();
     connection.disconnect();
-  }
-}
-
-async function waitForShards(queue: Queue<ShardJobData, ShardDone>, run: string, shards: readonly Shard[], onProgress: DistributedScanOptions['onProgress']): Promise<ShardDone[]> {
-  const total = shards.reduce((n, s) => n + s.tokens, 0);
-  for (;;) {
-    const done: ShardDone[] = [];
-    let tokens = 0;
-    for (const s of shards) {
-      const job = await queue.getJob(`${run}-${s.index}`);
-      if (!job) throw new Error(`shard ${s.index}'s job is gone from Redis (removed by hand?); run it again`);
-      const state = await job.getState();
-      if (state === 'failed') throw new Error(`shard ${s.index} (rows ${s.start}-${s.end}) failed after ${job.attemptsMade} attempt(s): ${job.failedReason}; nothing was merged`);
-      if (state === 'completed') {
-        done.push(job.returnvalue);
-        tokens += s.tokens;
-      } else if (typeof job.progress === 'number') tokens += job.progress;
-    }
-    onProgress?.({ tokens, total, shardsDone: done.length, shards: shards.length });
-    if (done.length === shards.length) return done;
-    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -280,6 +306,7 @@ async function runShard(job: Job<ShardJobData, ShardDone>, models: Map<string, H
   fs.appendFileSync(path.join(d.dir, d.kind === 'scan' ? 'attempts.jsonl' : '.attempts.jsonl'), JSON.stringify({ shard: d.shard.index, pid: process.pid, job: job.id, attempt: job.attemptsStarted }) + '\n');
   onEvent?.(`${d.kind} shard ${d.shard.index}: rows ${d.shard.start}-${d.shard.end}`);
   let last = 0;
+  const t0 = performance.now();
   const progress = (tokens: number) => {
     if (tokens - last >= 1000) {
       last = tokens;
@@ -289,13 +316,13 @@ async function runShard(job: Job<ShardJobData, ShardDone>, models: Map<string, H
   if (d.kind === 'collect') {
     const file = path.join(d.dir, shardFile(d.shard.index));
     const r = await collectRows(model, file, { corpus: d.corpus, hook: d.hook, contextSize: d.contextSize, start: d.shard.start, end: d.shard.end, tokens: d.shard.tokens, onProgress: progress });
-    return { file, tokens: r.tokens, dIn: r.dIn };
+    return { file, tokens: r.tokens, dIn: r.dIn, seconds: (performance.now() - t0) / 1000 };
   }
   const result = await scan(model, sae!, {
     corpus: d.corpus, tokens: d.shard.tokens, contextSize: d.contextSize, topK: d.topK, rowRange: { start: d.shard.start, end: d.shard.end },
     onProgress: (p) => progress(p.tokens),
   });
-  const file = path.join(d.dir, `shard-${d.shard.index}.v8`);
-  writeFileAtomic(file, [v8.serialize(result)]);
-  return { file, tokens: result.tokens };
+  const file = path.join(d.dir, `shard-${d.shard.index}.scan`);
+  writeFileAtomic(file, packScan(result));
+  return { file, tokens: result.tokens, seconds: (performance.now() - t0) / 1000 };
 }

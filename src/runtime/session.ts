@@ -8,7 +8,7 @@ import type { Tensor } from '../tensor/tensor.ts';
 
 /** Options for creating sessions. */
 export interface RuntimeOptions {
-  /** Intra-op threads; defaults to the number of cores. */
+  /** Intra-op threads; defaults to $SAESCOPE_THREADS, else the number of cores. */
   readonly threads?: number;
   /** Execution providers, in order of preference; defaults to `['cpu']`. */
   readonly executionProviders?: readonly string[];
@@ -42,7 +42,7 @@ export class Session {
 
   /** Compiles serialized ONNX bytes. */
   static async create(bytes: Uint8Array, opts: RuntimeOptions = {}, res: GraphResources = {}): Promise<Session> {
-    const threads = opts.threads ?? Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+    const threads = opts.threads ?? (Number(process.env.SAESCOPE_THREADS) || Math.max(1, os.availableParallelism?.() ?? os.cpus().length));
     const session: Record<string, string> = {};
     if (res.externalDataFolder) session.model_external_initializers_file_folder_path = res.externalDataFolder;
     const inner = await ort.InferenceSession.create(bytes, {

@@ -110,11 +110,13 @@ export function registerAnalysis(program: Command): void {
     });
 
   program.command('worker')
-    .description('join a pool of workers on a Redis queue: runs the shards of distributed scans (`scan --redis`)')
+    .description('join a pool of workers on a Redis queue: runs the shards of distributed scans and collections (`scan|collect --redis`)')
     .requiredOption('--redis <url>', 'Redis URL (redis://host:port)')
     .option('--concurrency <n>', 'shards run at once in this process', parseCount('--concurrency'), 1)
     .option('--lock-seconds <s>', 'how long a shard stays locked without renewal: how soon a killed worker\'s shard moves to another', parseCount('--lock-seconds'), 30)
+    .option('--threads <n>', 'compute threads per shard (default: every core); with several workers on one machine, give each its share', parseCount('--threads'))
     .action(async (o) => {
+      if (o.threads) process.env.SAESCOPE_THREADS = String(o.threads);
       const w = await startWorker({ redis: o.redis, concurrency: o.concurrency, lockSeconds: o.lockSeconds, onEvent: (m) => process.stderr.write(`saescope worker: ${m}\n`) });
       process.stderr.write(`saescope worker: ready on ${o.redis} (pid ${process.pid})\n`);
       await new Promise<void>((resolve) => {

@@ -1,0 +1,84 @@
+/**
+ * saescope side of bench/distributed: starts redis-server on a free port,
+ * times the one-process scan, then for each shard count starts workers
+ * (`saescope worker`, at most one per core, threads split between them),
+ * times `distributedScan` and its merge (in all, and after the last shard
+ * finished), and stops everything.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { scan } from '../../src/analysis/scan.ts';
+import { connectRedis, distributedScan, type ShardDone } from '../../src/distributed/queue.ts';
+import { loadModel } from '../../src/model/load.ts';
+import { loadSae } from '../../src/sae/load.ts';
+import { CACHE, ROOT } from '../common.ts';
+
+const a = JSON.parse(process.argv[2]) as { model: string; sae: string; corpus: string; tokens: number; ctx: number; shards: number[] };
+const port = await new Promise<number>((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => {
+    const p = (s.address() as net.AddressInfo).port;
+    s.close(() => resolve(p));
+  });
+});
+const url = `redis://127.0.0.1:${port}`;
+const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+redis.on('error', (e) => {
+  process.stderr.write(`bench distributed needs redis-server (apt-get install redis-server): ${e.message}\n`);
+  process.exit(1);
+});
+const children: ChildProcess[] = [redis];
+const stop = () => children.forEach((c) => c.kill('SIGKILL'));
+process.on('exit', stop);
+for (let t = Date.now(); ; ) {
+  try {
+    (await connectRedis(url, 500)).disconnect();
+    break;
+  } catch (e) {
+    if (Date.now() - t > 10_000) throw e;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const model = await loadModel(a.model);
+const sae = loadSae(a.sae);
+let t = performance.now();
+await scan(model, sae, { corpus: a.corpus, tokens: a.tokens, contextSize: a.ctx });
+const oneProcess = (performance.now() - t) / 1000;
+
+const cores = Math.max(1, os.availableParallelism());
+const cli = [path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(ROOT, 'src', 'cli', 'main.ts')];
+const runs = [];
+for (const shards of a.shards) {
+  const n = Math.min(shards, cores);
+  const ready: Promise<void>[] = [];
+  const ws: ChildProcess[] = [];
+  for (let i = 0; i < n; i++) {
+    const w = spawn(process.execPath, [...cli, 'worker', '--redis', url, '--threads', String(Math.max(1, Math.floor(cores / n)))], { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(w);
+    ws.push(w);
+    ready.push(new Promise((resolve, reject) => {
+      let err = '';
+      w.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes('ready')) resolve();
+      });
+      w.on('exit', (c) => reject(new Error(`a worker exited (${c}): ${err}`)));
+    }));
+  }
+  await Promise.all(ready);
+  const work = path.join(CACHE, 'distributed-work');
+  fs.rmSync(work, { recursive: true, force: true });
+  let merged: { shards: readonly ShardDone[]; mergeSeconds: number; mergeAfterLastSeconds: number } | undefined;
+  t = performance.now();
+  await distributedScan(model, sae, { redis: url, shards, workDir: work, model: a.model, sae: a.sae, corpus: a.corpus, tokens: a.tokens, contextSize: a.ctx, onMerged: (m) => { merged = m; } });
+  const seconds = (performance.now() - t) / 1000;
+  for (const w of ws) w.kill('SIGTERM');
+  runs.push({ shards, workers: n, seconds, merge_seconds: merged!.mergeSeconds, merge_after_last_seconds: merged!.mergeAfterLastSeconds, shard_seconds: merged!.shards.map((s) => s.seconds), shard_tokens: merged!.shards.map((s) => s.tokens) });
+}
+await model.dispose();
+console.log(JSON.stringify({ one_process_seconds: oneProcess, runs }));
+stop();
+process.exit(0);
