@@ -2,7 +2,7 @@
  * Distributed scans: shards merge into exactly the one-process scan (in
  * process, then over real `saescope worker` processes on a real Debian
  * redis-server started here on 127.0.0.1 and a free port), a worker killed
- * mid-shard, a collection over 3 workers, no Redis, a job from another
+ * mid-shard, a collection over 3 workers, a training sweep over 2, no Redis, a job from another
  * saescope version, and a worker that loaded another model.
  */
 import assert from 'node:assert/strict';
@@ -16,7 +16,10 @@ import { packScan, unpackScan } from '../src/analysis/scanCodec.ts';
 import { planShards } from '../src/distributed/plan.ts';
 import { Queue } from 'bullmq';
 import { collectActivations, readShards, shardFile } from '../src/data/activationStore.ts';
-import { connectRedis, distributedCollect, distributedScan, QUEUE } from '../src/distributed/queue.ts';
+import { connectRedis, distributedCollect, distributedScan, distributedTrain, QUEUE } from '../src/distributed/queue.ts';
+import { loadSae } from '../src/sae/load.ts';
+import type { SaeSpec } from '../src/sae/train/options.ts';
+import { trainSaes } from '../src/sae/train/trainer.ts';
 import { VERSION } from '../src/version.ts';
 import { modelAndSae, needsShared, root, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
 
@@ -88,7 +91,9 @@ function freePort(): Promise<number> {
   });
 }
 
-const CLI = [path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(root, 'src', 'cli', 'main.ts')];
+// Node with tsx's loader, not tsx's own command: that one runs the program in a child process,
+// which a SIGKILL of the pid we hold would orphan (still holding our stderr pipe, so the test never exits).
+const CLI = ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts')];
 
 function startWorker(env: Record<string, string> = {}): ChildProcess {
   const w = spawn(process.execPath, [...CLI, 'worker', '--redis', redisUrl, '--lock-seconds', '2'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
@@ -125,8 +130,11 @@ before(async () => {
 });
 
 after(() => {
-  for (const w of workers) w.kill('SIGKILL');
-  redis?.kill('SIGTERM');
+  for (const w of workers) {
+    w.kill('SIGKILL');
+    w.stderr?.destroy();
+  }
+  redis?.kill('SIGKILL');
 });
 
 test('no Redis at the URL: a clear error within a few seconds, not a hang', async () => {
@@ -227,6 +235,35 @@ test('a worker refuses a job from another saescope version; the job fails at onc
   } finally {
     await queue.close();
     connection.disconnect();
+  }
+});
+
+test('a training sweep over 2 workers, one SAE per job, gives the same weights as training them together in one process', { skip: skipRedis, timeout: 300_000 }, async () => {
+  const { model } = await modelAndSae();
+  if (workers.filter((w) => w.exitCode === null && !w.killed).length < 2) {
+    const ws = [startWorker(), startWorker()];
+    await waitFor(() => ws.every((w) => (w as ChildProcess & { log: () => string }).log().includes('ready')), 60_000, 'the workers');
+  }
+  const dir = tmpDir('saescope-sweep-');
+  const specs: SaeSpec[] = [
+    { hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 256, k: 8, out: path.join(dir, 'a') },
+    { hook: 'blocks.1.hook_resid_pre', architecture: 'topk', dSae: 512, k: 8, out: path.join(dir, 'b') },
+    { hook: 'blocks.0.hook_resid_post', architecture: 'standard', dSae: 256, sparsityCoef: 5, out: path.join(dir, 'c') },
+  ];
+  const options = { corpus: storiesCorpus + '[0:200]', tokens: 12 * 1024, batchSize: 1024, contextSize: 64, bufferBatches: 4, deadWindowTokens: 20_000 };
+  const done = await distributedTrain(model, { redis: redisUrl, model: tinyStories, specs, options });
+  assert.deepEqual(done.map((d) => d.file), specs.map((s) => s.out));
+  for (const s of specs) assert.ok(!fs.existsSync(`${s.out}.checkpoint`), 'the job checkpoint is gone once the SAE is saved');
+  const pids = new Set(specs.map((s) => fs.readFileSync(path.join(dir, `${path.basename(s.out)}.attempts.jsonl`), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { pid: number }).pid)).flat());
+  assert.ok(pids.size >= 2, 'the SAEs went to more than one worker');
+  const together = tmpDir('saescope-sweep1-');
+  await trainSaes(model, specs.map((s) => ({ ...s, out: path.join(together, path.basename(s.out)) })), options);
+  for (const s of specs) {
+    const a = loadSae(s.out);
+    const b = loadSae(path.join(together, path.basename(s.out)));
+    for (const name of ['W_enc', 'b_enc', 'W_dec', 'b_dec'] as const) {
+      assert.deepEqual(a.weights[name].data, b.weights[name].data, `${path.basename(s.out)} ${name}`);
+    }
   }
 });
 

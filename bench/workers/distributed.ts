@@ -49,7 +49,8 @@ await scan(model, sae, { corpus: a.corpus, tokens: a.tokens, contextSize: a.ctx 
 const oneProcess = (performance.now() - t) / 1000;
 
 const cores = Math.max(1, os.availableParallelism());
-const cli = [path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(ROOT, 'src', 'cli', 'main.ts')];
+// Node with tsx's loader (tsx's own command would run each worker as a grandchild that outlives a kill).
+const cli = ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'main.ts')];
 const runs = [];
 for (const shards of a.shards) {
   const n = Math.min(shards, cores);

@@ -1,5 +1,5 @@
 /**
- * Scans and activation collections spread over machines on a Redis-backed
+ * Scans, activation collections and training sweeps spread over machines on a Redis-backed
  * BullMQ queue. The coordinator (`scan|collect --redis URL --shards N`) cuts
  * the corpus into row-range shards (plan.ts), enqueues one job per shard and
  * waits; workers (`saescope worker --redis URL`) load the model (and SAE)
@@ -9,7 +9,8 @@
  * states in shard order (`mergeScans`) into exactly the one-process scan's
  * result. A collection shard writes `shard-NNNNN.safetensors` into the store
  * folder (also shared); the coordinator writes the manifest last, listing each
- * shard once, in row order, however many times a shard ran.
+ * shard once, in row order, however many times a shard ran. A training
+ * sweep is one job per SAE (see distributedTrain).
  *
  * Faults: a worker killed mid-shard loses its lock and BullMQ's stalled-job
  * check hands the shard to another worker; a shard that fails three times
@@ -31,6 +32,8 @@ import type { HookedModel, WeightMode } from '../model/hookedModel.ts';
 import { loadModel } from '../model/load.ts';
 import { loadSae } from '../sae/load.ts';
 import type { Sae } from '../sae/sae.ts';
+import type { SaeSpec, TrainOptions } from '../sae/train/options.ts';
+import { trainSaes } from '../sae/train/trainer.ts';
 import { VERSION } from '../version.ts';
 import { modelFingerprint, saeFingerprint } from './fingerprint.ts';
 import { planShards, type Shard } from './plan.ts';
@@ -69,7 +72,18 @@ export interface CollectJobData extends JobBase {
   readonly hook: string;
 }
 
-export type ShardJobData = ScanJobData | CollectJobData;
+/** One SAE of a training sweep. */
+export interface TrainJobData extends JobBase {
+  readonly kind: 'train';
+  readonly spec: SaeSpec;
+  readonly options: SweepTrainOptions;
+  readonly position: { readonly unit: number; readonly hookIndex: number };
+}
+
+/** The training options a sweep job carries (plain data: no callbacks, no signal). */
+export type SweepTrainOptions = Omit<TrainOptions, 'onStep' | 'signal' | 'checkpointDir' | 'metricsLog' | 'sweepPosition'>;
+
+export type ShardJobData = ScanJobData | CollectJobData | TrainJobData;
 
 /** What a finished shard job returns. */
 export interface ShardDone {
@@ -78,6 +92,8 @@ export interface ShardDone {
   readonly dIn?: number;
   /** Seconds the worker spent on the shard's rows (model and SAE already loaded). */
   readonly seconds: number;
+  /** A training job's final metrics. */
+  readonly metrics?: { readonly loss: number; readonly l0: number; readonly explainedVariance: number; readonly deadFraction: number };
 }
 
 /**
@@ -202,6 +218,42 @@ export async function distributedCollect(model: HookedModel, o: DistributedColle
   return m;
 }
 
+/** Options of a distributed training sweep. */
+export interface DistributedTrainOptions {
+  readonly redis: string;
+  readonly model: string;
+  readonly weights?: WeightMode;
+  /** The SAEs; each `out` must be a folder every worker sees at the same path. */
+  readonly specs: readonly SaeSpec[];
+  readonly options: SweepTrainOptions;
+  /** Progress over all workers: training tokens done so far. */
+  readonly onProgress?: DistributedScanOptions['onProgress'];
+}
+
+/**
+ * Trains a sweep's SAEs one per job, each worker from its own forward passes,
+ * with the seeds the whole sweep would draw in one process (so the weights
+ * equal a one-process `trainSaes` of all of them). Each job checkpoints to
+ * `OUT.checkpoint` (removed when the SAE is saved), so a shard retried after a
+ * killed worker resumes where the checkpoint left it.
+ */
+export async function distributedTrain(model: HookedModel, o: DistributedTrainOptions): Promise<ShardDone[]> {
+  if (!o.specs.length) throw new Error('no SAEs to train');
+  const hooks = [...new Set(o.specs.map((s) => model.resolveHooks([s.hook])[0].name))];
+  const specs = o.specs.map((s) => ({ ...s, out: path.resolve(s.out) }));
+  const base = { kind: 'train' as const, version: VERSION, model: named(o.model), weights: o.weights, modelFingerprint: modelFingerprint(model), corpus: o.options.corpus, contextSize: o.options.contextSize ?? 128 };
+  const run = runId({ ...base, specs, options: o.options });
+  const steps = Math.ceil(o.options.tokens / (o.options.batchSize ?? 4096));
+  const tokens = steps * (o.options.batchSize ?? 4096);
+  const shards: Shard[] = specs.map((_, i) => ({ index: i, start: 0, end: 0, tokens }));
+  for (const s of specs) fs.mkdirSync(path.dirname(s.out), { recursive: true });
+  const done = await runShards(o.redis, shards, (shard) => {
+    const spec = specs[shard.index];
+    return { ...base, run, shard, dir: path.dirname(spec.out), spec, options: o.options, position: { unit: shard.index, hookIndex: hooks.indexOf(model.resolveHooks([spec.hook])[0].name) } };
+  }, o.onProgress);
+  return done.results;
+}
+
 /** A local path made absolute (workers may run elsewhere in the tree); an HF id as it is. */
 const named = (p: string): string => (fs.existsSync(p) ? path.resolve(p) : p);
 
@@ -303,7 +355,8 @@ async function runShard(job: Job<ShardJobData, ShardDone>, models: Map<string, H
     }
     if (saeFingerprint(sae) !== d.saeFingerprint) throw new UnrecoverableError(`the SAE this worker loaded from '${d.sae}' differs from the coordinator's`);
   }
-  fs.appendFileSync(path.join(d.dir, d.kind === 'scan' ? 'attempts.jsonl' : '.attempts.jsonl'), JSON.stringify({ shard: d.shard.index, pid: process.pid, job: job.id, attempt: job.attemptsStarted }) + '\n');
+  const attemptsFile = d.kind === 'scan' ? 'attempts.jsonl' : d.kind === 'train' ? `${path.basename(d.spec.out)}.attempts.jsonl` : '.attempts.jsonl';
+  fs.appendFileSync(path.join(d.dir, attemptsFile), JSON.stringify({ shard: d.shard.index, pid: process.pid, job: job.id, attempt: job.attemptsStarted }) + '\n');
   onEvent?.(`${d.kind} shard ${d.shard.index}: rows ${d.shard.start}-${d.shard.end}`);
   let last = 0;
   const t0 = performance.now();
@@ -313,6 +366,16 @@ async function runShard(job: Job<ShardJobData, ShardDone>, models: Map<string, H
       void job.updateProgress(tokens).catch(() => {});
     }
   };
+  if (d.kind === 'train') {
+    const checkpointDir = `${d.spec.out}.checkpoint`;
+    const r = await trainSaes(model, [d.spec], {
+      ...d.options, sweepPosition: d.position, checkpointDir, checkpointEveryTokens: d.options.checkpointEveryTokens,
+      onStep: (m) => progress(m.tokens),
+    });
+    fs.rmSync(checkpointDir, { recursive: true, force: true });
+    const m = r.last?.saes[0];
+    return { file: d.spec.out, tokens: r.last?.tokens ?? 0, seconds: (performance.now() - t0) / 1000, metrics: m && { loss: m.loss, l0: m.l0, explainedVariance: m.explainedVariance, deadFraction: m.deadFraction } };
+  }
   if (d.kind === 'collect') {
     const file = path.join(d.dir, shardFile(d.shard.index));
     const r = await collectRows(model, file, { corpus: d.corpus, hook: d.hook, contextSize: d.contextSize, start: d.shard.start, end: d.shard.end, tokens: d.shard.tokens, onProgress: progress });

@@ -8,6 +8,7 @@ import type { SaeSpec } from '../../sae/train/options.ts';
 import { trainSaes } from '../../sae/train/trainer.ts';
 import { loadForCli } from '../loadForCli.ts';
 import { writeReport } from './report.ts';
+import { distributedTrain } from '../../distributed/queue.ts';
 import { parseCount, parseNumber } from '../options.ts';
 
 const ARCHS = ['standard', 'topk', 'batchtopk', 'jumprelu'];
@@ -44,6 +45,7 @@ export function registerTrain(program: Command): void {
     .option('--log-every <n>', 'steps between log lines', parseCount('--log-every'), 10)
     .option('--seed <s>', 'seed', parseCount('--seed'), 0)
     .option('--report', 'write OUT/report.html at the end (and log to OUT/train_log.jsonl unless --log is given)')
+    .option('--redis <url>', 'train the SAEs one per `saescope worker` on this Redis (redis://host:port); --out must be a folder every worker sees')
     .option('--quiet', 'no progress bar')
     .action(async (o) => {
       if (!o.corpus && !o.activations) throw new Error('give --corpus (text to run the model on) or --activations (rows already collected)');
@@ -70,6 +72,27 @@ export function registerTrain(program: Command): void {
             out: several ? `${o.out}/${width.name}-x${e}` : o.out,
           });
         }
+      }
+      if (o.redis) {
+        if (o.log || o.report || o.checkpointDir) throw new Error('--log, --report and --checkpoint-dir are for one-process training; with --redis each SAE checkpoints to OUT.checkpoint and reports its final metrics here');
+        const bar = o.quiet ? undefined : new cliProgress.SingleBar({ format: ' train [{bar}] {percentage}% | {value}/{total} tok over all SAEs | {done}/{n} SAEs', stream: process.stderr }, cliProgress.Presets.shades_classic);
+        const steps = Math.ceil(o.tokens / o.batchSize);
+        bar?.start(steps * o.batchSize * specs.length, 0, { done: 0, n: specs.length });
+        const done = await distributedTrain(model, {
+          redis: o.redis, model: o.model, weights: o.weights, specs,
+          options: {
+            corpus: o.corpus ?? '', activations: o.activations, inOrder: o.inOrder === true, tokens: o.tokens, contextSize: o.contextSize, batchSize: o.batchSize, seed: o.seed,
+            lrWarmupSteps: o.lrWarmupSteps, lrDecaySteps: o.lrDecaySteps, sparsityWarmupSteps: o.l1WarmupSteps, maxGradNorm: o.maxGradNorm,
+            deadWindowTokens: o.deadWindow, checkpointEveryTokens: o.checkpointEvery,
+          },
+          onProgress: (p) => bar?.update(p.tokens, { done: p.shardsDone, n: p.shards }),
+        });
+        bar?.stop();
+        for (const d of done) {
+          const m = d.metrics;
+          process.stderr.write(`saved ${d.file}${m ? ` (EV ${m.explainedVariance.toFixed(3)}, L0 ${m.l0.toFixed(1)}, dead ${(100 * m.deadFraction).toFixed(1)}%)` : ''}\n`);
+        }
+        return;
       }
       const bar = o.quiet ? undefined : new cliProgress.SingleBar({
         format: ' train [{bar}] {percentage}% | {value}/{total} tok | {tps} tok/s | loss {loss} | L0 {l0} | EV {ev} | dead {dead}',

@@ -78,6 +78,13 @@ export interface TrainOptions {
   readonly logEverySteps?: number;
   /** Called after every step with the latest metrics. */
   readonly onStep?: (m: StepMetrics) => void;
+  /**
+   * This run trains SAE number `unit` of a sweep whose hooks put this one's
+   * hook at `hookIndex`: seeds are drawn as the whole sweep in one process
+   * would draw them, so a sweep spread over workers one SAE per job gives the
+   * same weights as training all of them together.
+   */
+  readonly sweepPosition?: { readonly unit: number; readonly hookIndex: number };
   /** Stops training at the next step boundary, after writing a checkpoint (when checkpointing). */
   readonly signal?: AbortSignal;
 }

@@ -35,12 +35,15 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
   const B = o.batchSize ?? 4096;
   const seed = o.seed ?? 0;
   const hooks = [...new Set(specs.map((s) => model.resolveHooks([s.hook])[0].name))];
-  const units = specs.map((s, i) => new TrainUnit(s, configFor(model, s, o), o, seed + 1000 * i));
-  const buffers = new Map(hooks.map((h, i) => [h, new ShuffleBuffer(widthOf(model, h), B * (o.bufferBatches ?? 8), seed + 7 + i, o.inOrder === true)]));
+  if (o.sweepPosition && specs.length !== 1) throw new Error('sweepPosition places one SAE of a sweep; give exactly one spec');
+  const unitSeed = (i: number) => seed + 1000 * (o.sweepPosition?.unit ?? i);
+  const hookSeed = (i: number) => seed + 7 + (o.sweepPosition?.hookIndex ?? i);
+  const units = specs.map((s, i) => new TrainUnit(s, configFor(model, s, o), o, unitSeed(i)));
+  const buffers = new Map(hooks.map((h, i) => [h, new ShuffleBuffer(widthOf(model, h), B * (o.bufferBatches ?? 8), hookSeed(i), o.inOrder === true)]));
   const scales = new Map<string, number>(hooks.map((h) => [h, 1]));
   const totalSteps = Math.ceil(o.tokens / B);
   // Where the SAEs are saved is not part of the run: a resumed run may save elsewhere.
-  const fingerprint = JSON.stringify({ model: model.name, specs: specs.map(({ out: _out, ...rest }) => rest), corpus: o.corpus, activations: o.activations, inOrder: o.inOrder === true, ctx, B, seed, tokens: o.tokens });
+  const fingerprint = JSON.stringify({ model: model.name, specs: specs.map(({ out: _out, ...rest }) => rest), corpus: o.corpus, activations: o.activations, inOrder: o.inOrder === true, ctx, B, seed, tokens: o.tokens, sweepPosition: o.sweepPosition });
   let step = 0;
   let rowsConsumed = 0;
   const ck = o.checkpointDir ? readCheckpoint(o.checkpointDir) : undefined;
