@@ -95,8 +95,8 @@ export class FeatureStats {
     for (let i = 0; i < this.quantileBins; i++) this.bins[i] = mergeReservoirs(this.bins[i], other.bins[i], this.perBin, rng);
   }
 
-  /** A copy of this state with its range doubled up to `range`. */
-  private copyAtRange(range: number, rng: Rng): FeatureStats {
+  /** A copy (examples shared: they are never changed in place). */
+  copy(): FeatureStats {
     const c = new FeatureStats(this.top.k, this.hist.length, this.quantileBins, this.perBin);
     c.count = this.count;
     c.sum = this.sum;
@@ -105,6 +105,12 @@ export class FeatureStats {
     c.hist.set(this.hist);
     c.top.items.push(...this.top.items);
     for (let i = 0; i < this.quantileBins; i++) c.bins[i] = { seen: this.bins[i].seen, items: [...this.bins[i].items] };
+    return c;
+  }
+
+  /** A copy of this state with its range doubled up to `range`. */
+  private copyAtRange(range: number, rng: Rng): FeatureStats {
+    const c = this.copy();
     while (c.range < range) c.double(rng);
     return c;
   }

@@ -206,10 +206,12 @@ export class ScanMerger {
     if (JSON.stringify(p.options) !== JSON.stringify(first.options)) throw new Error('cannot merge scans made with different options');
     if (p.features.length !== first.features.length) throw new Error('cannot merge scans of SAEs of different widths');
     if (!this.features.length) {
-      const o = first.options as { topK: number; histBins: number; quantileBins: number; perBin: number };
-      this.features = first.features.map(() => new FeatureStats(o.topK, o.histBins, o.quantileBins, o.perBin));
+      // Merging into empty statistics keeps every example and draws no random numbers, so the first part's
+      // statistics are the merge (copied, so the part stays as it was).
+      this.features = p.features.map((f) => f.copy());
+    } else {
+      p.features.forEach((f, i) => this.features[i].merge(f, this.rng));
     }
-    p.features.forEach((f, i) => this.features[i].merge(f, this.rng));
     this.contexts = weightedUnion(this.contexts, this.seen, p.contexts, p.contextsSeen, CONTEXTS, this.rng);
     this.seen += p.contextsSeen;
     this.tokens += p.tokens;
