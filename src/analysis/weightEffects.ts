@@ -45,6 +45,21 @@ export async function nearestFeatures(sae: Sae, k = 10): Promise<Ranked[]> {
   });
 }
 
+/**
+ * For each latent of `a`, the `k` latents of `b` whose decoder rows are
+ * closest (cosine), largest first. Both SAEs must write the same space.
+ */
+export async function crossNearest(a: Sae, b: Sae, k = 5): Promise<Ranked[]> {
+  const dIn = a.cfg.dIn;
+  if (b.cfg.dIn !== dIn) throw new Error(`the SAEs have different widths (d_in ${dIn} and ${b.cfg.dIn})`);
+  const g = new GraphBuilder();
+  const x = g.input('x', 'float32', ['n', dIn]);
+  const sims = g.op('Gemm', [x, g.weight('W', { dtype: 'float32', shape: [b.cfg.dSae, dIn], data: normalized(b.weights.W_dec.data, dIn) })], { transB: 1 });
+  topk(g, sims, Math.min(k, b.cfg.dSae), 1, 'pos');
+  const out = await chunked(g, a, (w) => normalized(w, dIn));
+  return out.map((o) => o.pos);
+}
+
 function topk(g: GraphBuilder, x: string, k: number, largest: 0 | 1, name: string): void {
   const [v, i] = g.opN('TopK', [x, g.ints([k])], 2, { axis: -1, largest, sorted: 1 });
   g.op('Identity', [v], {}, { out: `${name}.values` });

@@ -32,8 +32,12 @@ export interface ExplanationRecord {
   readonly id: number;
   readonly feature: number;
   readonly explanation: string;
-  /** `llm`, `heuristic` (never shown as an LLM explanation) or `neuronpedia` (imported). */
-  readonly source: 'llm' | 'heuristic' | 'neuronpedia';
+  /**
+   * `llm`, `heuristic` (never shown as an LLM explanation), `neuronpedia`
+   * (imported) or `carried` (copied from the matching latent of another SAE,
+   * with the match in its scores).
+   */
+  readonly source: 'llm' | 'heuristic' | 'neuronpedia' | 'carried';
   readonly explainerModel: string | null;
   readonly promptVersion: string | null;
   readonly scores: Readonly<Record<string, unknown>>;
@@ -188,6 +192,14 @@ export class Registry {
     return Number(tx.immediate());
   }
 
+  /** Deletes a feature's explanations that `which` selects (one transaction). */
+  removeExplanations(model: string, sae: string, feature: number, which: (e: ExplanationRecord) => boolean): void {
+    const del = this.db.prepare('DELETE FROM explanations WHERE id = ?');
+    this.db.transaction(() => {
+      for (const e of this.explanations(model, sae, feature)) if (which(e)) del.run(e.id);
+    }).immediate();
+  }
+
   /** Replaces the heuristic names of these features (one transaction; LLM and imported explanations stay). */
   setHeuristicNames(model: string, sae: string, names: ReadonlyMap<number, string>): void {
     const del = this.db.prepare(`DELETE FROM explanations WHERE model = ? AND sae = ? AND feature = ? AND source = 'heuristic'`);
@@ -251,7 +263,7 @@ export class Registry {
         UNION SELECT feature FROM explanations WHERE model = @m AND sae = @s),
       r AS (SELECT ids.feature AS feature, f.name AS name, f.tags AS tags, f.confidence AS confidence, d.density AS density, d.max_act AS max_act,
           (SELECT e.explanation FROM explanations e WHERE e.model = @m AND e.sae = @s AND e.feature = ids.feature
-            ORDER BY CASE e.source WHEN 'llm' THEN 0 WHEN 'neuronpedia' THEN 1 ELSE 2 END, e.id DESC LIMIT 1) AS explanation
+            ORDER BY CASE e.source WHEN 'llm' THEN 0 WHEN 'neuronpedia' THEN 1 WHEN 'carried' THEN 2 ELSE 3 END, e.id DESC LIMIT 1) AS explanation
         FROM ids LEFT JOIN features f ON f.model = @m AND f.sae = @s AND f.feature = ids.feature
         LEFT JOIN dashboards d ON d.model = @m AND d.sae = @s AND d.feature = ids.feature)
       SELECT *, COALESCE(name, explanation) AS label, COUNT(*) OVER () AS total FROM r
@@ -277,7 +289,7 @@ export class Registry {
   labels(model: string, sae: string): Map<number, string> {
     const rows = this.db.prepare(`SELECT feature, name, rank FROM (
         SELECT feature, name, -1 AS rank, 0 AS id FROM features WHERE model = @m AND sae = @s AND name IS NOT NULL AND name != ''
-        UNION ALL SELECT feature, explanation, CASE source WHEN 'llm' THEN 0 WHEN 'neuronpedia' THEN 1 ELSE 2 END, id FROM explanations WHERE model = @m AND sae = @s)
+        UNION ALL SELECT feature, explanation, CASE source WHEN 'llm' THEN 0 WHEN 'neuronpedia' THEN 1 WHEN 'carried' THEN 2 ELSE 3 END, id FROM explanations WHERE model = @m AND sae = @s)
       ORDER BY feature, rank, id DESC`).all({ m: model, s: sae }) as { feature: number; name: string }[];
     const out = new Map<number, string>();
     for (const r of rows) if (!out.has(r.feature)) out.set(r.feature, r.name);

@@ -7,6 +7,7 @@ import { buildDashboards } from '../../analysis/dashboard.ts';
 import { heuristicNames } from '../../interp/heuristic.ts';
 import { scan } from '../../analysis/scan.ts';
 import { distributedScan, startWorker } from '../../distributed/queue.ts';
+import { carryNames, matchSaes } from '../../analysis/lineage.ts';
 import { featureStatistics } from '../../analysis/stats.ts';
 import { featuresForText, type Pool } from '../../analysis/textFeatures.ts';
 import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
@@ -14,7 +15,7 @@ import { loadSaeForCli } from '../saeForCli.ts';
 import { checkWritable, writeTextAtomic } from '../../io/atomicFile.ts';
 import { heatmapHtml } from '../heatmapHtml.ts';
 import { loadForCli } from '../loadForCli.ts';
-import { parseCount } from '../options.ts';
+import { parseCount, parseNumber } from '../options.ts';
 import { table } from '../table.ts';
 
 const json = (x: unknown): void => void process.stdout.write(JSON.stringify(x, null, 2) + "\n");
@@ -124,6 +125,52 @@ export function registerAnalysis(program: Command): void {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+    });
+
+  program.command('match')
+    .description('feature lineage: pair the latents of two SAEs on the same hook (decoder cosine; activation correlation over a corpus), with splits, gone and new latents')
+    .requiredOption('--sae <dirs...>', 'two SAE folders: A (e.g. the smaller) then B')
+    .option('--model <pathOrId>', 'the model (needed for --corpus and --carry-names)')
+    .option('--corpus <spec>', 'also correlate the matched latents\' activations over this corpus')
+    .option('--tokens <n>', 'tokens to correlate over', parseCount('--tokens'), 20_000)
+    .option('--threshold <c>', 'decoder cosine for two latents to count as the same feature', parseNumber('--threshold'), 0.7)
+    .option('--carry-names', "copy registry names and explanations from A's latents to their matches in B, marked as carried")
+    .option('--registry <db>', 'registry for --carry-names (default $SAESCOPE_REGISTRY or ./saescope-registry.db)')
+    .option('--csv <file>', 'write every latent of A with its match in B as CSV')
+    .option('--out <file>', 'write the whole result as JSON')
+    .option('--json', 'print the whole result as JSON')
+    .action(async (o) => {
+      const dirs = o.sae as string[];
+      if (dirs.length !== 2) throw new Error(`match takes exactly two SAEs (--sae A B), got ${dirs.length}`);
+      if ((o.corpus || o.carryNames) && !o.model) throw new Error('--corpus and --carry-names need --model');
+      for (const f of [o.csv, o.out]) if (f) checkWritable(f, f === o.csv ? '--csv' : '--out');
+      const [a, b] = dirs.map((d) => loadSaeForCli({ sae: d }));
+      const model = o.model ? await loadForCli(o.model, o) : undefined;
+      const l = await matchSaes(a, b, { threshold: o.threshold, model, corpus: o.corpus, tokens: o.tokens });
+      if (o.csv) {
+        const rows = l.matches.map((m) => [m.latent, m.match, m.cosine.toFixed(6), m.correlation === null ? '' : m.correlation.toFixed(6),
+          m.cosine < l.threshold ? 'gone' : l.splits.some((x) => x.latent === m.latent) ? 'split' : 'matched'].join(','));
+        writeTextAtomic(o.csv, ['latent_a,latent_b,decoder_cosine,activation_correlation,status', ...rows].join('\n') + '\n');
+      }
+      if (o.out) writeTextAtomic(o.out, JSON.stringify(l));
+      let carried = 0;
+      if (o.carryNames) {
+        const reg = Registry.open(o.registry ?? defaultRegistryPath());
+        try {
+          carried = carryNames(reg, model!.name, dirs[0], dirs[1], l);
+        } finally {
+          reg.close();
+        }
+      }
+      if (o.json) return json({ ...l, carried });
+      const matched = l.matches.filter((m) => m.cosine >= l.threshold).length;
+      process.stdout.write(`${l.hook}: A has ${l.dSaeA} latents, B ${l.dSaeB}; threshold ${l.threshold}${l.tokens ? `; correlations over ${l.tokens} tokens` : ''}\n`);
+      process.stdout.write(`matched ${matched} of A; split ${l.splits.length} (into ${l.splits.reduce((n, x) => n + x.into.length, 0)} of B); gone ${l.gone.length}; new in B ${l.added.length}${o.carryNames ? `; names carried to ${carried} latents of B` : ''}\n`);
+      if (l.splits.length) {
+        process.stdout.write('largest splits:\n');
+        process.stdout.write(table(['A latent', 'B latents (cosine)'], [...l.splits].sort((x, y) => y.into.length - x.into.length).slice(0, 10)
+          .map((x) => [x.latent, x.into.map((m) => `${m.latent} (${m.cosine.toFixed(2)})`).join(', ')])));
+      }
     });
 
   program.command('compare')

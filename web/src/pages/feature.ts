@@ -63,7 +63,8 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
       else showError(e);
     }
   };
-  const label = r.explanations.find((e) => e.source === 'llm') ?? r.explanations.find((e) => e.source === 'neuronpedia') ?? r.explanations.find((e) => e.source === 'heuristic');
+  const label = r.explanations.find((e) => e.source === 'llm') ?? r.explanations.find((e) => e.source === 'neuronpedia')
+    ?? r.explanations.find((e) => e.source === 'carried') ?? r.explanations.find((e) => e.source === 'heuristic');
   app.append(
     h('h1', {}, `Feature #${f} `, h('small', { id: 'feature-label' }, rec?.name || label?.explanation || ''), h('small', {}, ` ${sae}`)),
     nav,
@@ -82,6 +83,15 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
       expl.append(h('p', { id: 'explanation' }, h('b', {}, 'Explanation: '), llm.explanation, h('small', {}, ` (${llm.explainerModel}; detection ${det?.balancedAccuracy?.toFixed(2) ?? '-'}, fuzzing ${fz?.balancedAccuracy?.toFixed(2) ?? '-'})`)));
     }
     if (np) expl.append(h('p', {}, h('b', {}, 'Neuronpedia: '), np.explanation, h('small', {}, np.explainerModel ? ` (${np.explainerModel})` : '')));
+    // Lineage: explanations carried over from the matching latents of other SAEs (`saescope match --carry-names`).
+    const carried = list.filter((e) => e.source === 'carried');
+    if (carried.length) {
+      expl.append(h('div', { id: 'lineage' }, h('b', {}, 'This feature in other SAEs: '), ...carried.map((e) => {
+        const from = e.scores.carriedFrom as { sae: string; feature: number } | undefined;
+        const cos = e.scores.cosine as number | undefined;
+        return h('p', { class: 'lineage-row' }, from ? featureLink(from.sae, from.feature, `${from.sae} #${from.feature}`) : '', ` (decoder cosine ${cos?.toFixed(2) ?? '-'}): `, e.explanation);
+      })));
+    }
     if (heur) expl.append(h('p', { id: 'heuristic-name' }, h('b', {}, 'Heuristic name: '), heur.explanation));
   };
   showExplanations(r.explanations);
