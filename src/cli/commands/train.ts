@@ -30,7 +30,7 @@ export function registerTrain(program: Command): void {
     .option('--lr <lr>', 'peak learning rate', parseNumber('--lr'), 3e-4)
     .option('--l1 <c>', 'sparsity coefficient (L1 for standard, L0 for jumprelu)', parseNumber('--l1'))
     .option('--tutorial-l1', 'standard SAE in the classic tutorial form: plain L1, unit-norm decoder rows')
-    .option('--b-dec-init <how>', 'initial decoder bias: zeros (SAELens 6) or mean (of the first batch)', 'zeros')
+    .option('--b-dec-init <how>', 'initial decoder bias: zeros (SAELens 6) or mean (of the first batch); default mean for topk/batchtopk, zeros otherwise')
     .option('--normalize', 'scale activations to an expected norm of sqrt(d_in) (folded back at save)')
     .option('--batch-size <n>', 'tokens per step', parseCount('--batch-size'), 4096)
     .option('--context-size <n>', 'tokens per row', parseCount('--context-size'), 128)
@@ -49,7 +49,7 @@ export function registerTrain(program: Command): void {
     .option('--quiet', 'no progress bar')
     .action(async (o) => {
       if (!o.corpus && !o.activations) throw new Error('give --corpus (text to run the model on) or --activations (rows already collected)');
-      if (o.bDecInit !== 'zeros' && o.bDecInit !== 'mean') throw new Error(`--b-dec-init must be zeros or mean, got '${o.bDecInit}'`);
+      if (o.bDecInit !== undefined && o.bDecInit !== 'zeros' && o.bDecInit !== 'mean') throw new Error(`--b-dec-init must be zeros or mean, got '${o.bDecInit}'`);
       if (!ARCHS.includes(o.arch)) throw new Error(`--arch must be one of ${ARCHS.join(', ')}, got '${o.arch}'`);
       // Fail before training, not after it, when the SAE or its log could not be written.
       checkWritable(path.join(o.out, 'cfg.json'), '--out', true);

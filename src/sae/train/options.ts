@@ -20,8 +20,10 @@ export interface SaeSpec {
   /** Classic tutorial form of standard: plain L1, unit-norm decoder rows. */
   readonly plainL1?: boolean;
   /**
-   * Initial decoder bias: `zeros` (default; SAELens 6.18, `saes/sae.py:337-341`)
-   * or `mean`, the mean of the first batch (older SAELens's `b_dec_init_method: mean`).
+   * Initial decoder bias: `zeros` (SAELens 6.18, `saes/sae.py:337-341`) or
+   * `mean`, the mean of the first batch (older SAELens's `b_dec_init_method:
+   * mean`). Default: `mean` for topk and batchtopk, `zeros` otherwise (see
+   * unit.ts, defaultBDecInit).
    */
   readonly bDecInit?: 'zeros' | 'mean';
   /** Input normalization (default none). */
