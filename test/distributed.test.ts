@@ -21,6 +21,7 @@ import { loadSae } from '../src/sae/load.ts';
 import type { SaeSpec } from '../src/sae/train/options.ts';
 import { trainSaes } from '../src/sae/train/trainer.ts';
 import { VERSION } from '../src/version.ts';
+import { modelFingerprint } from '../src/distributed/fingerprint.ts';
 import { modelAndSae, needsShared, root, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
 
 const skip = needsShared();
@@ -232,6 +233,28 @@ test('a worker refuses a job from another saescope version; the job fails at onc
     const failed = (await queue.getJob('version-test-0'))!;
     assert.match(failed.failedReason, new RegExp(`this worker runs saescope ${VERSION.replace(/\./g, '\\.')} but the job came from saescope 0\\.0\\.0`));
     assert.equal(failed.attemptsMade, 1, 'not retried');
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+});
+
+test('a shard that keeps failing is tried three times, then fails with its error', { skip: skipRedis, timeout: 120_000 }, async () => {
+  const { model } = await modelAndSae();
+  const connection = await connectRedis(redisUrl);
+  const queue = new Queue(QUEUE, { connection });
+  try {
+    const missing = path.join(tmpDir('saescope-gone-'), 'stories.jsonl');
+    const shard = { index: 0, start: 0, end: 1, tokens: 10 };
+    await queue.add('collect', { kind: 'collect', version: VERSION, run: 'fail-test', model: tinyStories, modelFingerprint: modelFingerprint(model), hook: 'blocks.0.hook_resid_post', corpus: missing, contextSize: 128, shard, dir: tmpDir('saescope-f-') }, { jobId: 'fail-test-0', attempts: 3 });
+    let state = '';
+    await waitFor(() => {
+      void queue.getJob('fail-test-0').then((j) => j?.getState()).then((st) => { state = st ?? ''; });
+      return state === 'failed';
+    }, 60_000, 'the job to fail');
+    const failed = (await queue.getJob('fail-test-0'))!;
+    assert.equal(failed.attemptsMade, 3);
+    assert.match(failed.failedReason, /corpus '.*stories\.jsonl' does not exist/);
   } finally {
     await queue.close();
     connection.disconnect();

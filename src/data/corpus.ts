@@ -38,6 +38,19 @@ export async function* readCorpus(spec: string | readonly string[]): AsyncGenera
   if (count === 0) throw new Error(`corpus '${spec}' is empty (no non-blank documents)`);
 }
 
+/**
+ * The spec with its file made absolute (slice and field kept; npm corpora as
+ * they are), for processes that run elsewhere in the tree (distributed workers).
+ */
+export function absoluteCorpus(spec: string): string {
+  if (spec === '' || spec.startsWith('npm:')) return spec;
+  const slice = /^(.*)(\[\d*:\d*\])$/.exec(spec);
+  const base = slice ? slice[1] : spec;
+  const m = /^(.*\.jsonl)(:\w+)?$/.exec(base);
+  const file = m ? m[1] : base;
+  return path.resolve(file) + (m?.[2] ?? '') + (slice?.[2] ?? '');
+}
+
 function documents(spec: string): AsyncGenerator<string> {
   if (spec.startsWith('npm:')) {
     const reader = NPM_CORPORA[spec.slice(4)];

@@ -26,6 +26,7 @@ import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ScanMerger, scan, type ScanResult } from '../analysis/scan.ts';
 import { packScan, unpackScan } from '../analysis/scanCodec.ts';
+import { absoluteCorpus } from '../data/corpus.ts';
 import { collectRows, readManifest, shardFile, writeManifest, type StoreManifest } from '../data/activationStore.ts';
 import { writeFileAtomic } from '../io/atomicFile.ts';
 import type { HookedModel, WeightMode } from '../model/hookedModel.ts';
@@ -146,7 +147,7 @@ export async function distributedScan(model: HookedModel, sae: Sae, o: Distribut
   const shards = await planShards(o.corpus, model.tokenizer!, contextSize, o.tokens, o.shards);
   const base = {
     kind: 'scan' as const, version: VERSION, model: named(o.model), weights: o.weights, modelFingerprint: modelFingerprint(model),
-    sae: named(o.sae), hook: o.hook, saeFingerprint: saeFingerprint(sae), corpus: o.corpus, contextSize, topK: o.topK ?? 20,
+    sae: named(o.sae), hook: o.hook, saeFingerprint: saeFingerprint(sae), corpus: absoluteCorpus(o.corpus), contextSize, topK: o.topK ?? 20,
   };
   const run = runId({ ...base, tokens: o.tokens, shards });
   const dir = path.resolve(o.workDir, `scan-${run}`);
@@ -203,7 +204,7 @@ export async function distributedCollect(model: HookedModel, o: DistributedColle
   }
   fs.mkdirSync(out, { recursive: true });
   const shards = await planShards(o.corpus, model.tokenizer!, o.contextSize, o.tokens, o.shards);
-  const base = { kind: 'collect' as const, version: VERSION, model: named(o.model), weights: o.weights, modelFingerprint: modelFingerprint(model), hook, corpus: o.corpus, contextSize: o.contextSize };
+  const base = { kind: 'collect' as const, version: VERSION, model: named(o.model), weights: o.weights, modelFingerprint: modelFingerprint(model), hook, corpus: absoluteCorpus(o.corpus), contextSize: o.contextSize };
   const run = runId({ ...base, out, tokens: o.tokens, shards });
   const done = (await runShards(o.redis, shards, (shard) => ({ ...base, run, shard, dir: out }), o.onProgress)).results;
   const m: StoreManifest = {
@@ -241,15 +242,16 @@ export async function distributedTrain(model: HookedModel, o: DistributedTrainOp
   if (!o.specs.length) throw new Error('no SAEs to train');
   const hooks = [...new Set(o.specs.map((s) => model.resolveHooks([s.hook])[0].name))];
   const specs = o.specs.map((s) => ({ ...s, out: path.resolve(s.out) }));
-  const base = { kind: 'train' as const, version: VERSION, model: named(o.model), weights: o.weights, modelFingerprint: modelFingerprint(model), corpus: o.options.corpus, contextSize: o.options.contextSize ?? 128 };
-  const run = runId({ ...base, specs, options: o.options });
+  const options = { ...o.options, corpus: absoluteCorpus(o.options.corpus), activations: o.options.activations && path.resolve(o.options.activations) };
+  const base = { kind: 'train' as const, version: VERSION, model: named(o.model), weights: o.weights, modelFingerprint: modelFingerprint(model), corpus: options.corpus, contextSize: options.contextSize ?? 128 };
+  const run = runId({ ...base, specs, options });
   const steps = Math.ceil(o.options.tokens / (o.options.batchSize ?? 4096));
   const tokens = steps * (o.options.batchSize ?? 4096);
   const shards: Shard[] = specs.map((_, i) => ({ index: i, start: 0, end: 0, tokens }));
   for (const s of specs) fs.mkdirSync(path.dirname(s.out), { recursive: true });
   const done = await runShards(o.redis, shards, (shard) => {
     const spec = specs[shard.index];
-    return { ...base, run, shard, dir: path.dirname(spec.out), spec, options: o.options, position: { unit: shard.index, hookIndex: hooks.indexOf(model.resolveHooks([spec.hook])[0].name) } };
+    return { ...base, run, shard, dir: path.dirname(spec.out), spec, options, position: { unit: shard.index, hookIndex: hooks.indexOf(model.resolveHooks([spec.hook])[0].name) } };
   }, o.onProgress);
   return done.results;
 }
@@ -289,7 +291,9 @@ async function runShards(url: string, shards: readonly Shard[], job: (s: Shard) 
         if (!j) throw new Error(`shard ${s.index}'s job is gone from Redis (removed by hand?); run it again`);
         const state = await j.getState();
         if (state === 'failed') throw new Error(`shard ${s.index} (rows ${s.start}-${s.end}) failed after ${j.attemptsMade} attempt(s): ${j.failedReason}; nothing was merged`);
-        if (state === 'completed') {
+        // The job is read before its state: one that completed in between has no return value in
+        // the copy read, so it counts as done only once a read shows its result (the next poll).
+        if (state === 'completed' && j.returnvalue) {
           results[s.index] = j.returnvalue;
           tokens += s.tokens;
         } else if (typeof j.progress === 'number') tokens += j.progress;
