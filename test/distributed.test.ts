@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { mergeScans, scan, type ScanResult } from '../src/analysis/scan.ts';
@@ -16,6 +15,7 @@ import { packScan, unpackScan } from '../src/analysis/scanCodec.ts';
 import { planShards } from '../src/distributed/plan.ts';
 import { Queue } from 'bullmq';
 import { collectActivations, readShards, shardFile } from '../src/data/activationStore.ts';
+import { freePort, startLocalRedis } from '../src/distributed/localRedis.ts';
 import { connectRedis, distributedCollect, distributedScan, distributedTrain, QUEUE } from '../src/distributed/queue.ts';
 import { loadSae } from '../src/sae/load.ts';
 import type { SaeSpec } from '../src/sae/train/options.ts';
@@ -83,17 +83,6 @@ let redis: ChildProcess | undefined;
 let redisUrl = '';
 const workers: ChildProcess[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-// Node with tsx's loader, not tsx's own command: that one runs the program in a child process,
-// which a SIGKILL of the pid we hold would orphan (still holding our stderr pipe, so the test never exits).
 const CLI = ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts')];
 
 function startWorker(env: Record<string, string> = {}): ChildProcess {
@@ -115,19 +104,7 @@ async function waitFor(cond: () => boolean, ms: number, what: string): Promise<v
 
 before(async () => {
   if (skipRedis) return;
-  const port = await freePort();
-  redisUrl = `redis://127.0.0.1:${port}`;
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const t = Date.now();
-  for (;;) {
-    try {
-      (await connectRedis(redisUrl, 500)).disconnect();
-      break;
-    } catch (e) {
-      if (Date.now() - t > 10_000) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  ({ url: redisUrl, process: redis } = await startLocalRedis());
 });
 
 after(() => {

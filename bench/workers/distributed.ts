@@ -7,40 +7,20 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { scan } from '../../src/analysis/scan.ts';
-import { connectRedis, distributedScan, type ShardDone } from '../../src/distributed/queue.ts';
+import { startLocalRedis } from '../../src/distributed/localRedis.ts';
+import { distributedScan, type ShardDone } from '../../src/distributed/queue.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { loadSae } from '../../src/sae/load.ts';
 import { CACHE, ROOT } from '../common.ts';
 
 const a = JSON.parse(process.argv[2]) as { model: string; sae: string; corpus: string; tokens: number; ctx: number; shards: number[] };
-const port = await new Promise<number>((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const p = (s.address() as net.AddressInfo).port;
-    s.close(() => resolve(p));
-  });
-});
-const url = `redis://127.0.0.1:${port}`;
-const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-redis.on('error', (e) => {
-  process.stderr.write(`bench distributed needs redis-server (apt-get install redis-server): ${e.message}\n`);
-  process.exit(1);
-});
+const { url, process: redis } = await startLocalRedis();
 const children: ChildProcess[] = [redis];
 const stop = () => children.forEach((c) => c.kill('SIGKILL'));
 process.on('exit', stop);
-for (let t = Date.now(); ; ) {
-  try {
-    (await connectRedis(url, 500)).disconnect();
-    break;
-  } catch (e) {
-    if (Date.now() - t > 10_000) throw e;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const model = await loadModel(a.model);
 const sae = loadSae(a.sae);

@@ -32,8 +32,8 @@ export class TopK {
 
   /** Offers the example at (row, pos); `make` builds it only when it will be kept. */
   offer(act: number, row: number, pos: number, make: () => Example): void {
-    if (this.items.length >= this.k && !worse({ act: this.items[0].act, row: this.items[0].row, pos: this.items[0].pos }, { act, row, pos })) return;
     const h = this.items;
+    if (h.length >= this.k && !ranksBelow(h[0], act, row, pos)) return;
     if (h.length < this.k) {
       h.push(make());
       this.up(h.length - 1);
@@ -52,7 +52,7 @@ export class TopK {
     const h = this.items;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!worse(h[i], h[p])) break;
+      if (!ranksBelow(h[i], h[p].act, h[p].row, h[p].pos)) break;
       [h[p], h[i]] = [h[i], h[p]];
       i = p;
     }
@@ -64,8 +64,8 @@ export class TopK {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < h.length && worse(h[l], h[m])) m = l;
-      if (r < h.length && worse(h[r], h[m])) m = r;
+      if (l < h.length && ranksBelow(h[l], h[m].act, h[m].row, h[m].pos)) m = l;
+      if (r < h.length && ranksBelow(h[r], h[m].act, h[m].row, h[m].pos)) m = r;
       if (m === i) return;
       [h[m], h[i]] = [h[i], h[m]];
       i = m;
@@ -73,7 +73,7 @@ export class TopK {
   }
 }
 
-/** Whether a ranks below b: a smaller activation, or the same one at a later (row, pos). */
-function worse(a: { act: number; row: number; pos: number }, b: { act: number; row: number; pos: number }): boolean {
-  return a.act < b.act || (a.act === b.act && (a.row > b.row || (a.row === b.row && a.pos > b.pos)));
+/** Whether example a ranks below (act, row, pos): a smaller activation, or the same one at a later (row, pos). Scalars, so the scan's hot path allocates nothing. */
+function ranksBelow(a: Example, act: number, row: number, pos: number): boolean {
+  return a.act < act || (a.act === act && (a.row > row || (a.row === row && a.pos > pos)));
 }

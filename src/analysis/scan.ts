@@ -177,7 +177,6 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
  * a weighted sample of the union. `seed` drives the reservoir merges.
  */
 export function mergeScans(parts: readonly ScanResult[], seed = 0): ScanResult {
-  if (!parts.length) throw new Error('no scan results to merge');
   const m = new ScanMerger(seed);
   for (const p of parts) m.add(p);
   return m.result();

@@ -60,13 +60,7 @@ export async function collectActivations(model: HookedModel, dir: string, o: Col
   const flush = (rowsConsumed: number, done: boolean) => {
     if (pendingTokens > 0) {
       const file = shardFile(m.shards.length);
-      const data = new Float32Array(pendingTokens * dIn);
-      let off = 0;
-      for (const p of pending) {
-        data.set(p, off);
-        off += p.length;
-      }
-      writeSafetensors(path.join(dir, file), { acts: { dtype: 'float32', shape: [pendingTokens, dIn], data } });
+      writeSafetensors(path.join(dir, file), { acts: { dtype: 'float32', shape: [pendingTokens, dIn], data: concat(pending, pendingTokens * dIn) } });
       m = { ...m, dIn, shards: [...m.shards, { file, tokens: pendingTokens }], tokens: m.tokens + pendingTokens };
     }
     m = { ...m, rowsConsumed, done };
@@ -143,14 +137,19 @@ export async function collectRows(model: HookedModel, file: string, o: RowRangeO
     if (tokens >= o.tokens) break;
   }
   if (tokens !== o.tokens) throw new Error(`rows ${o.start}-${o.end} of '${o.corpus}' gave ${tokens} tokens, expected ${o.tokens} (did the corpus change?)`);
-  const data = new Float32Array(tokens * dIn);
+  writeSafetensors(file, { acts: { dtype: 'float32', shape: [tokens, dIn], data: concat(parts, tokens * dIn) } });
+  return { tokens, dIn };
+}
+
+/** The parts one after another in one array of `length`. */
+function concat(parts: readonly Float32Array[], length: number): Float32Array {
+  const data = new Float32Array(length);
   let off = 0;
   for (const p of parts) {
     data.set(p, off);
     off += p.length;
   }
-  writeSafetensors(file, { acts: { dtype: 'float32', shape: [tokens, dIn], data } });
-  return { tokens, dIn };
+  return data;
 }
 
 /** Reads a store's shards in order, each as [tokens, dIn]. */

@@ -324,8 +324,8 @@ export interface WorkerOptions {
 export async function startWorker(o: WorkerOptions): Promise<{ close: () => Promise<void> }> {
   const connection = await connectRedis(o.redis);
   const lockDuration = (o.lockSeconds ?? 30) * 1000;
-  const models = new Map<string, HookedModel>();
-  const saes = new Map<string, Sae>();
+  const models = new Map<string, Loaded<HookedModel>>();
+  const saes = new Map<string, Loaded<Sae>>();
   const worker = new Worker<ShardJobData, ShardDone>(QUEUE, async (job) => runShard(job, models, saes, o.onEvent), {
     connection, concurrency: o.concurrency ?? 1, lockDuration, stalledInterval: Math.max(1000, lockDuration / 2), maxStalledCount: ATTEMPTS,
   });
@@ -335,29 +335,38 @@ export async function startWorker(o: WorkerOptions): Promise<{ close: () => Prom
     close: async () => {
       await worker.close();
       connection.disconnect();
-      for (const m of models.values()) await m.dispose();
+      for (const m of models.values()) await m.value.dispose();
     },
   };
 }
 
-async function runShard(job: Job<ShardJobData, ShardDone>, models: Map<string, HookedModel>, saes: Map<string, Sae>, onEvent?: (m: string) => void): Promise<ShardDone> {
+/** A model or SAE a worker keeps between jobs, with its fingerprint (computed once). */
+interface Loaded<T> {
+  readonly value: T;
+  readonly fingerprint: string;
+}
+
+async function runShard(job: Job<ShardJobData, ShardDone>, models: Map<string, Loaded<HookedModel>>, saes: Map<string, Loaded<Sae>>, onEvent?: (m: string) => void): Promise<ShardDone> {
   const d = job.data;
   if (d.version !== VERSION) throw new UnrecoverableError(`this worker runs saescope ${VERSION} but the job came from saescope ${d.version}; run the same version everywhere`);
   const key = `${d.model}|${d.weights ?? 'f32'}`;
-  let model = models.get(key);
-  if (!model) {
-    model = await loadModel(d.model, { weights: d.weights });
-    models.set(key, model);
+  let m = models.get(key);
+  if (!m) {
+    const value = await loadModel(d.model, { weights: d.weights });
+    models.set(key, (m = { value, fingerprint: modelFingerprint(value) }));
   }
-  if (modelFingerprint(model) !== d.modelFingerprint) throw new UnrecoverableError(`the model this worker loaded from '${d.model}' differs from the coordinator's (fingerprint ${modelFingerprint(model)}, expected ${d.modelFingerprint})`);
+  if (m.fingerprint !== d.modelFingerprint) throw new UnrecoverableError(`the model this worker loaded from '${d.model}' differs from the coordinator's (fingerprint ${m.fingerprint}, expected ${d.modelFingerprint})`);
+  const model = m.value;
   let sae: Sae | undefined;
   if (d.kind === 'scan') {
-    sae = saes.get(d.sae + '|' + (d.hook ?? ''));
-    if (!sae) {
-      sae = loadSae(d.sae, { hook: d.hook });
-      saes.set(d.sae + '|' + (d.hook ?? ''), sae);
+    const saeKey = `${d.sae}|${d.hook ?? ''}`;
+    let s = saes.get(saeKey);
+    if (!s) {
+      const value = loadSae(d.sae, { hook: d.hook });
+      saes.set(saeKey, (s = { value, fingerprint: saeFingerprint(value) }));
     }
-    if (saeFingerprint(sae) !== d.saeFingerprint) throw new UnrecoverableError(`the SAE this worker loaded from '${d.sae}' differs from the coordinator's`);
+    if (s.fingerprint !== d.saeFingerprint) throw new UnrecoverableError(`the SAE this worker loaded from '${d.sae}' differs from the coordinator's`);
+    sae = s.value;
   }
   const attemptsFile = d.kind === 'scan' ? 'attempts.jsonl' : d.kind === 'train' ? `${path.basename(d.spec.out)}.attempts.jsonl` : '.attempts.jsonl';
   fs.appendFileSync(path.join(d.dir, attemptsFile), JSON.stringify({ shard: d.shard.index, pid: process.pid, job: job.id, attempt: job.attemptsStarted }) + '\n');
@@ -373,7 +382,7 @@ async function runShard(job: Job<ShardJobData, ShardDone>, models: Map<string, H
   if (d.kind === 'train') {
     const checkpointDir = `${d.spec.out}.checkpoint`;
     const r = await trainSaes(model, [d.spec], {
-      ...d.options, sweepPosition: d.position, checkpointDir, checkpointEveryTokens: d.options.checkpointEveryTokens,
+      ...d.options, sweepPosition: d.position, checkpointDir,
       onStep: (m) => progress(m.tokens),
     });
     fs.rmSync(checkpointDir, { recursive: true, force: true });

@@ -44,6 +44,9 @@ export interface ExplanationRecord {
   readonly createdAt: string;
 }
 
+/** SQL ranking an explanation source column for labels: LLM, then Neuronpedia, then carried, then heuristic. */
+const sourceRank = (col: string): string => `CASE ${col} WHEN 'llm' THEN 0 WHEN 'neuronpedia' THEN 1 WHEN 'carried' THEN 2 ELSE 3 END`;
+
 /** An edit made from a stale copy of a feature: carries the current record. */
 export class ConflictError extends Error {
   constructor(readonly current: FeatureRecord | undefined) {
@@ -263,7 +266,7 @@ export class Registry {
         UNION SELECT feature FROM explanations WHERE model = @m AND sae = @s),
       r AS (SELECT ids.feature AS feature, f.name AS name, f.tags AS tags, f.confidence AS confidence, d.density AS density, d.max_act AS max_act,
           (SELECT e.explanation FROM explanations e WHERE e.model = @m AND e.sae = @s AND e.feature = ids.feature
-            ORDER BY CASE e.source WHEN 'llm' THEN 0 WHEN 'neuronpedia' THEN 1 WHEN 'carried' THEN 2 ELSE 3 END, e.id DESC LIMIT 1) AS explanation
+            ORDER BY ${sourceRank('e.source')}, e.id DESC LIMIT 1) AS explanation
         FROM ids LEFT JOIN features f ON f.model = @m AND f.sae = @s AND f.feature = ids.feature
         LEFT JOIN dashboards d ON d.model = @m AND d.sae = @s AND d.feature = ids.feature)
       SELECT *, COALESCE(name, explanation) AS label, COUNT(*) OVER () AS total FROM r
@@ -289,7 +292,7 @@ export class Registry {
   labels(model: string, sae: string): Map<number, string> {
     const rows = this.db.prepare(`SELECT feature, name, rank FROM (
         SELECT feature, name, -1 AS rank, 0 AS id FROM features WHERE model = @m AND sae = @s AND name IS NOT NULL AND name != ''
-        UNION ALL SELECT feature, explanation, CASE source WHEN 'llm' THEN 0 WHEN 'neuronpedia' THEN 1 WHEN 'carried' THEN 2 ELSE 3 END, id FROM explanations WHERE model = @m AND sae = @s)
+        UNION ALL SELECT feature, explanation, ${sourceRank('source')}, id FROM explanations WHERE model = @m AND sae = @s)
       ORDER BY feature, rank, id DESC`).all({ m: model, s: sae }) as { feature: number; name: string }[];
     const out = new Map<number, string>();
     for (const r of rows) if (!out.has(r.feature)) out.set(r.feature, r.name);

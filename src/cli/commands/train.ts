@@ -73,18 +73,18 @@ export function registerTrain(program: Command): void {
           });
         }
       }
+      const options = {
+        corpus: o.corpus ?? '', activations: o.activations, inOrder: o.inOrder === true, tokens: o.tokens, contextSize: o.contextSize, batchSize: o.batchSize, seed: o.seed,
+        lrWarmupSteps: o.lrWarmupSteps, lrDecaySteps: o.lrDecaySteps, sparsityWarmupSteps: o.l1WarmupSteps, maxGradNorm: o.maxGradNorm,
+        deadWindowTokens: o.deadWindow, checkpointEveryTokens: o.checkpointEvery,
+      };
       if (o.redis) {
         if (o.log || o.report || o.checkpointDir) throw new Error('--log, --report and --checkpoint-dir are for one-process training; with --redis each SAE checkpoints to OUT.checkpoint and reports its final metrics here');
         const bar = o.quiet ? undefined : new cliProgress.SingleBar({ format: ' train [{bar}] {percentage}% | {value}/{total} tok over all SAEs | {done}/{n} SAEs', stream: process.stderr }, cliProgress.Presets.shades_classic);
         const steps = Math.ceil(o.tokens / o.batchSize);
         bar?.start(steps * o.batchSize * specs.length, 0, { done: 0, n: specs.length });
         const done = await distributedTrain(model, {
-          redis: o.redis, model: o.model, weights: o.weights, specs,
-          options: {
-            corpus: o.corpus ?? '', activations: o.activations, inOrder: o.inOrder === true, tokens: o.tokens, contextSize: o.contextSize, batchSize: o.batchSize, seed: o.seed,
-            lrWarmupSteps: o.lrWarmupSteps, lrDecaySteps: o.lrDecaySteps, sparsityWarmupSteps: o.l1WarmupSteps, maxGradNorm: o.maxGradNorm,
-            deadWindowTokens: o.deadWindow, checkpointEveryTokens: o.checkpointEvery,
-          },
+          redis: o.redis, model: o.model, weights: o.weights, specs, options,
           onProgress: (p) => bar?.update(p.tokens, { done: p.shardsDone, n: p.shards }),
         });
         bar?.stop();
@@ -100,9 +100,7 @@ export function registerTrain(program: Command): void {
       }, cliProgress.Presets.shades_classic);
       bar?.start(o.tokens, 0, { tps: '-', loss: '-', l0: '-', ev: '-', dead: '-' });
       const r = await trainSaes(model, specs, {
-        corpus: o.corpus ?? '', activations: o.activations, inOrder: o.inOrder === true, tokens: o.tokens, contextSize: o.contextSize, batchSize: o.batchSize, seed: o.seed,
-        lrWarmupSteps: o.lrWarmupSteps, lrDecaySteps: o.lrDecaySteps, sparsityWarmupSteps: o.l1WarmupSteps, maxGradNorm: o.maxGradNorm,
-        deadWindowTokens: o.deadWindow, checkpointDir: o.checkpointDir, checkpointEveryTokens: o.checkpointEvery, metricsLog: o.log, logEverySteps: o.logEvery,
+        ...options, checkpointDir: o.checkpointDir, metricsLog: o.log, logEverySteps: o.logEvery,
         onStep: (m) => {
           const s = m.saes[0];
           bar?.update(Math.min(m.tokens, o.tokens), {
