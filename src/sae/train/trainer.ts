@@ -11,7 +11,7 @@ import { ShuffleBuffer } from '../../data/shuffleBuffer.ts';
 import { fileGroups, storeGroups } from '../../data/activationStore.ts';
 import type { HookedModel } from '../../model/hookedModel.ts';
 import { hookInnerDims } from '../../model/interventionFeeds.ts';
-import { numel } from '../../tensor/tensor.ts';
+import { numel, type Tensor } from '../../tensor/tensor.ts';
 import type { SaeConfig } from '../config.ts';
 import type { Sae } from '../sae.ts';
 import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint.ts';
@@ -28,22 +28,78 @@ export interface TrainResult {
   readonly resumed: boolean;
 }
 
+/**
+ * Where the trainer's activations come from: a hook's name and width, the
+ * model named in the saved config, and the stream of activation groups.
+ */
+interface TrainTarget {
+  /** Model name for the saved cfg (an HF id where there is one) and the local path. */
+  readonly modelName: string;
+  readonly modelPath: string;
+  /** The canonical hook name and its flattened width. */
+  hook(h: string): { readonly name: string; readonly dIn: number };
+  /** Activation groups from `startRow` on, for these hooks. */
+  groups(hooks: readonly string[], startRow: number): AsyncGenerator<ActivationGroup>;
+}
+
 /** Trains the SAEs described by `specs` on `model`'s activations. */
 export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o: TrainOptions): Promise<TrainResult> {
+  const target: TrainTarget = {
+    modelName: model.hfId ?? model.name,
+    modelPath: model.name,
+    hook: (h) => {
+      const name = model.resolveHooks([h])[0].name;
+      return { name, dIn: widthOf(model, name) };
+    },
+    groups: (hooks, startRow) => {
+      if (o.activations && hooks.length !== 1) throw new Error('an activation store holds one hook; train SAEs on other hooks from the model');
+      if (!o.activations) return activationGroups(model, { corpus: o.corpus, hooks, contextSize: o.contextSize ?? 128, rowsPerPass: o.rowsPerPass, startRow, epochs: Infinity });
+      return o.activations.endsWith('.safetensors') ? fileGroups(o.activations, hooks[0], widthOf(model, hooks[0]), startRow, o.batchSize ?? 4096) : storeGroups(o.activations, hooks[0], startRow);
+    },
+  };
+  return trainOn(target, specs, o);
+}
+
+/**
+ * Trains SAEs on rows already in memory (`rows` [N, dIn], read in order and
+ * cycled), for activations from elsewhere and for synthetic data with known
+ * features. Every spec's hook is taken as given.
+ */
+export async function trainSaesOnRows(rows: Tensor<'float32'>, specs: readonly SaeSpec[], o: Omit<TrainOptions, 'corpus' | 'activations'> & { readonly modelName?: string }): Promise<TrainResult> {
+  if (rows.shape.length !== 2 || rows.shape[0] < 1) throw new Error(`training rows must be [N, d_in] with N >= 1, got [${rows.shape.join(', ')}]`);
+  const dIn = rows.shape[1];
+  const target: TrainTarget = {
+    modelName: o.modelName ?? '',
+    modelPath: o.modelName ?? '',
+    hook: (h) => ({ name: h, dIn }),
+    groups: (hooks, startRow) => cycleRows(rows, hooks, startRow, o.batchSize ?? 4096),
+  };
+  return trainOn(target, specs, { ...o, corpus: '' });
+}
+
+async function* cycleRows(t: Tensor<'float32'>, hooks: readonly string[], startRow: number, chunk: number): AsyncGenerator<ActivationGroup> {
+  const [n, d] = t.shape;
+  for (let row = startRow; ; row += chunk) {
+    const out = new Float32Array(chunk * d);
+    for (let i = 0; i < chunk; i++) out.set(t.data.subarray(((row + i) % n) * d, (((row + i) % n) + 1) * d), i * d);
+    yield { acts: Object.fromEntries(hooks.map((h) => [h, out])), tokens: chunk, rowsConsumed: row + chunk };
+  }
+}
+
+async function trainOn(target: TrainTarget, specs: readonly SaeSpec[], o: TrainOptions): Promise<TrainResult> {
   if (specs.length === 0) throw new Error('no SAEs to train');
-  const ctx = o.contextSize ?? 128;
   const B = o.batchSize ?? 4096;
   const seed = o.seed ?? 0;
-  const hooks = [...new Set(specs.map((s) => model.resolveHooks([s.hook])[0].name))];
+  const hooks = [...new Set(specs.map((s) => target.hook(s.hook).name))];
   if (o.sweepPosition && specs.length !== 1) throw new Error('sweepPosition places one SAE of a sweep; give exactly one spec');
   const unitSeed = (i: number) => seed + 1000 * (o.sweepPosition?.unit ?? i);
   const hookSeed = (i: number) => seed + 7 + (o.sweepPosition?.hookIndex ?? i);
-  const units = specs.map((s, i) => new TrainUnit(s, configFor(model, s, o), o, unitSeed(i)));
-  const buffers = new Map(hooks.map((h, i) => [h, new ShuffleBuffer(widthOf(model, h), B * (o.bufferBatches ?? 8), hookSeed(i), o.inOrder === true)]));
+  const units = specs.map((s, i) => new TrainUnit(s, configFor(target, s, o), o, unitSeed(i)));
+  const buffers = new Map(hooks.map((h, i) => [h, new ShuffleBuffer(target.hook(h).dIn, B * (o.bufferBatches ?? 8), hookSeed(i), o.inOrder === true)]));
   const scales = new Map<string, number>(hooks.map((h) => [h, 1]));
   const totalSteps = Math.ceil(o.tokens / B);
   // Where the SAEs are saved is not part of the run: a resumed run may save elsewhere.
-  const fingerprint = JSON.stringify({ model: model.name, specs: specs.map(({ out: _out, ...rest }) => rest), corpus: o.corpus, activations: o.activations, inOrder: o.inOrder === true, ctx, B, seed, tokens: o.tokens, sweepPosition: o.sweepPosition });
+  const fingerprint = JSON.stringify({ model: target.modelPath, specs: specs.map(({ out: _out, ...rest }) => rest), corpus: o.corpus, activations: o.activations, inOrder: o.inOrder === true, ctx: o.contextSize ?? 128, B, seed, tokens: o.tokens, sweepPosition: o.sweepPosition });
   let step = 0;
   let rowsConsumed = 0;
   const ck = o.checkpointDir ? readCheckpoint(o.checkpointDir) : undefined;
@@ -52,10 +108,7 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
     ({ step, rowsConsumed } = ck.state);
     restore(ck, units, buffers, scales);
   }
-  if (o.activations && hooks.length !== 1) throw new Error('an activation store holds one hook; train SAEs on other hooks from the model');
-  const source = o.activations
-    ? (o.activations.endsWith('.safetensors') ? fileGroups(o.activations, hooks[0], widthOf(model, hooks[0]), rowsConsumed, B) : storeGroups(o.activations, hooks[0], rowsConsumed))
-    : activationGroups(model, { corpus: o.corpus, hooks, contextSize: ctx, rowsPerPass: o.rowsPerPass, startRow: rowsConsumed, epochs: Infinity });
+  const source = target.groups(hooks, rowsConsumed);
   const pull = async (): Promise<ActivationGroup> => {
     const g = await source.next();
     if (g.done) throw new Error(`corpus '${o.corpus}' yielded no activations`);
@@ -107,10 +160,6 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
   return { saes, last, resumed: ck !== undefined };
 }
 
-function hookOf(model: HookedModel, s: SaeSpec): string {
-  return model.resolveHooks([s.hook])[0].name;
-}
-
 function widthOf(model: HookedModel, hook: string): number {
   const p = model.resolveHooks([hook])[0];
   if (p.shape.includes('keyPos')) throw new Error(`cannot train an SAE on ${hook}: attention patterns have no fixed width`);
@@ -118,18 +167,18 @@ function widthOf(model: HookedModel, hook: string): number {
 }
 
 /** The SAE config for a spec, checked against the model and hook. */
-function configFor(model: HookedModel, s: SaeSpec, o: TrainOptions): SaeConfig {
-  const hook = hookOf(model, s);
+function configFor(target: TrainTarget, s: SaeSpec, o: TrainOptions): SaeConfig {
+  const { name: hook, dIn } = target.hook(s.hook);
   if (!Number.isInteger(s.dSae) || s.dSae < 1) throw new Error(`d_sae must be a positive integer, got ${s.dSae}`);
   const needsK = s.architecture === 'topk' || s.architecture === 'batchtopk';
   if (needsK && (!Number.isInteger(s.k) || s.k! < 1 || s.k! > s.dSae)) throw new Error(`${s.architecture} needs k in [1, ${s.dSae}], got ${s.k}`);
   return {
-    architecture: s.architecture, dIn: widthOf(model, hook), dSae: s.dSae, k: needsK ? s.k : undefined, applyBDecToInput: true,
-    normalizeActivations: s.normalizeActivations ?? 'none', hookName: hook, modelName: model.hfId ?? model.name,
+    architecture: s.architecture, dIn, dSae: s.dSae, k: needsK ? s.k : undefined, applyBDecToInput: true,
+    normalizeActivations: s.normalizeActivations ?? 'none', hookName: hook, modelName: target.modelName,
     contextSize: o.contextSize ?? 128, prependBos: true, datasetPath: '', dtype: 'float32',
     // SAELens, its evals and Neuronpedia resolve model_name and dataset_path as hub ids (saescope corpora are local
     // files, so dataset_path stays empty); the local sources are kept under saescope_ keys.
-    extraMetadata: { saescope_model_path: model.name, saescope_dataset: o.corpus },
+    extraMetadata: { saescope_model_path: target.modelPath, saescope_dataset: o.corpus },
   };
 }
 
