@@ -14,6 +14,7 @@ import { registerDemo } from './commands/demo.ts';
 import { registerInfo } from './commands/info.ts';
 import { registerSae } from './commands/sae.ts';
 import { registerReport } from './commands/report.ts';
+import { registerLadder } from './commands/ladder.ts';
 import { addModelFlags } from './loadForCli.ts';
 import { addSaeFlags } from './saeForCli.ts';
 import { VERSION } from '../version.ts';
@@ -34,6 +35,7 @@ registerDemo(program);
 registerInfo(program);
 registerSae(program);
 registerReport(program);
+registerLadder(program);
 addModelFlags(program);
 addSaeFlags(program);
 

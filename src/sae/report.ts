@@ -107,6 +107,13 @@ function evalRows(e: Record<string, unknown>): [string, number][] {
   return rows;
 }
 
+/** Chart.js inlined as one `<script>` element, so a page needs no network to show its plots. */
+export function chartJsScript(): string {
+  // The UMD build (one file, a global Chart) sits beside the package's CommonJS entry.
+  const js = fs.readFileSync(path.join(path.dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.js'), 'utf8');
+  return `<script>${js.replace(/<\/script/gi, '<\\/script')}</script>`;
+}
+
 /** The report's HTML. */
 export function trainingReport(r: ReportInput): string {
   const { sae } = r;
@@ -124,8 +131,6 @@ export function trainingReport(r: ReportInput): string {
     bottom: order.slice(-20).reverse().map((f) => [f, log10![f]]),
     evaluation: r.evaluation ? evalRows(r.evaluation) : [],
   };
-  // The UMD build (one file, a global Chart) sits beside the package's CommonJS entry.
-  const chartJs = fs.readFileSync(path.join(path.dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.js'), 'utf8');
   // JSON inside <script>: no '<' may close the element early.
   const json = JSON.stringify(data).replace(/</g, '\\u003c');
   return `<!doctype html>
@@ -140,7 +145,7 @@ td, th { border-bottom: 1px solid #eee; padding: 2px 8px; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .none { color: #888; }
 </style>
-<script>${chartJs.replace(/<\/script/gi, '<\\/script')}</script>
+${chartJsScript()}
 </head><body>
 <h1 id="title"></h1>
 <h2>Training</h2>

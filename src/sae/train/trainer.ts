@@ -26,6 +26,8 @@ export interface TrainResult {
   readonly last?: StepMetrics;
   /** Whether the run resumed from a checkpoint. */
   readonly resumed: boolean;
+  /** Source rows read (packed corpus rows, store rows or given rows): held-out data starts after them. */
+  readonly rowsConsumed: number;
 }
 
 /**
@@ -157,7 +159,7 @@ async function trainOn(target: TrainTarget, specs: readonly SaeSpec[], o: TrainO
   }
   const saes = units.map((u) => u.save(scales.get(u.cfg.hookName)!));
   for (const u of units) await u.runner.dispose();
-  return { saes, last, resumed: ck !== undefined };
+  return { saes, last, resumed: ck !== undefined, rowsConsumed };
 }
 
 function widthOf(model: HookedModel, hook: string): number {

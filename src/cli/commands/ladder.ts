@@ -1,0 +1,67 @@
+/** `saescope ladder`: one SAE per width from one pass, measured for the dictionary-size choice. */
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { checkWritable, writeTextAtomic } from '../../io/atomicFile.ts';
+import type { SaeArchitecture } from '../../sae/config.ts';
+import { checkWidths, ladderCsv, modelLadder } from '../../sae/ladder/ladder.ts';
+import { ladderReport } from '../../sae/ladder/report.ts';
+import { loadForCli } from '../loadForCli.ts';
+import { parseCount, parseNumber } from '../options.ts';
+import { table } from '../table.ts';
+
+const ARCHS = ['standard', 'topk', 'batchtopk', 'jumprelu'];
+
+/** Comma-separated widths, checked as numbers here and as a ladder by checkWidths. */
+function parseWidths(v: string): number[] {
+  return v.split(',').map((w) => parseCount('--widths')(w.trim()));
+}
+
+export function registerLadder(program: Command): void {
+  program.command('ladder')
+    .description('the dictionary-size ladder: train one SAE per width in one pass and report, on held-out text, explained variance, CE loss recovered, description length (bits per token) and MMCS with the neighbouring widths; JSON, CSV and an HTML report with the bounce marked')
+    .requiredOption('--model <pathOrId>', 'HF model folder, HF id, or llama2.c .bin')
+    .requiredOption('--hook <hook>', 'hook name')
+    .requiredOption('--widths <list>', 'strictly increasing widths (d_sae), comma-separated, e.g. 256,512,1024', parseWidths)
+    .requiredOption('--corpus <spec>', 'training corpus')
+    .option('--eval-corpus <spec>', 'held-out corpus (default: the training corpus after the rows training read)')
+    .requiredOption('--tokens <n>', 'training tokens per width', parseCount('--tokens'))
+    .option('--eval-tokens <n>', 'held-out tokens', parseCount('--eval-tokens'), 20_000)
+    .requiredOption('--out <dir>', 'folder for the SAEs (width-N/), ladder.json, ladder.csv and report.html')
+    .option('--arch <arch>', `architecture: ${ARCHS.join(', ')}`, 'topk')
+    .option('--k <k>', 'active latents per token (topk, batchtopk)', parseCount('--k'), 32)
+    .option('--lr <lr>', 'peak learning rate', parseNumber('--lr'), 3e-4)
+    .option('--l1 <c>', 'sparsity coefficient (standard, jumprelu)', parseNumber('--l1'))
+    .option('--precision <p>', 'quantization step of codes and residual, relative to RMS(x), for the description length', parseNumber('--precision'), 1 / 64)
+    .option('--batch-size <n>', 'tokens per step', parseCount('--batch-size'), 4096)
+    .option('--context-size <n>', 'tokens per row', parseCount('--context-size'), 128)
+    .option('--seed <s>', 'seed', parseCount('--seed'), 0)
+    .option('--json', 'print the ladder as JSON')
+    .action(async (o) => {
+      if (!ARCHS.includes(o.arch)) throw new Error(`--arch must be one of ${ARCHS.join(', ')}, got '${o.arch}'`);
+      const needsK = o.arch === 'topk' || o.arch === 'batchtopk';
+      checkWidths(o.widths, needsK ? o.k : undefined);
+      if (!(o.precision > 0)) throw new Error(`--precision must be positive, got ${o.precision}`);
+      checkWritable(path.join(o.out, 'ladder.json'), '--out', true);
+      const model = await loadForCli(o.model, o);
+      const l = await modelLadder(model, o.hook, {
+        corpus: o.corpus, evalCorpus: o.evalCorpus, widths: o.widths, architecture: o.arch as SaeArchitecture, k: needsK ? o.k : undefined,
+        tokens: o.tokens, evalTokens: o.evalTokens, out: o.out, precision: o.precision, lr: o.lr, sparsityCoef: o.l1,
+        train: { batchSize: o.batchSize, contextSize: o.contextSize, seed: o.seed },
+      });
+      writeTextAtomic(path.join(o.out, 'ladder.json'), JSON.stringify(l, null, 2) + '\n');
+      writeTextAtomic(path.join(o.out, 'ladder.csv'), ladderCsv(l));
+      writeTextAtomic(path.join(o.out, 'report.html'), ladderReport(l));
+      if (o.json) {
+        process.stdout.write(JSON.stringify(l, null, 2) + '\n');
+        return;
+      }
+      const f = (v: number | null, p = 4) => (v === null ? '-' : Number(v.toPrecision(p)));
+      process.stdout.write(table(['width', 'EV', 'CE recovered', 'L0', 'dead', 'bits/token', 'MMCS smaller', 'MMCS larger'],
+        l.rungs.map((r) => [r.width, f(r.explained_variance), f(r.ce_loss_score), f(r.l0), f(r.dead_fraction), f(r.description_length.bits_per_token), f(r.mmcs_smaller), f(r.mmcs_larger)])));
+      const b = l.bounce;
+      process.stdout.write(b.description_length || b.mmcs
+        ? `bounce: ${[b.description_length ? `description length lowest at ${b.description_length}` : '', b.mmcs ? `MMCS peaks at ${b.mmcs}` : ''].filter(Boolean).join('; ')}\n`
+        : 'no bounce over these widths (no interior minimum of the description length, no interior MMCS peak)\n');
+      process.stderr.write(`wrote ${path.join(o.out, 'ladder.json')}, ladder.csv, report.html\n`);
+    });
+}

@@ -1,0 +1,162 @@
+/**
+ * Description length ("total information") of an SAE factorization, after
+ * Anthropic's dictionary-learning notes (Circuits Updates, 2023): fit simple
+ * distributions to the code entries, the residual and the dictionary, and
+ * count the bits needed to send the data with them at a fixed precision.
+ * Dictionary learning "bounces" (the total is lowest) where the dictionary
+ * size matches the number of true factors.
+ *
+ * The fitted distributions, per token:
+ * - which latents fire: each latent an independent Bernoulli with its
+ *   firing rate p_i, costing the entropy H(p_i);
+ * - each firing latent's value, scaled by its decoder row's norm (so every
+ *   value is in the units of x): a Gaussian fitted to that latent's nonzero
+ *   values, quantized at δ = precision · RMS(x), costing
+ *   max(0, ½·log2(2πe·σ²) − log2 δ) bits;
+ * - the residual x − x̂: a Gaussian per input dimension at the same δ;
+ * - the dictionary: its d_sae·d_in unit-row entries as one Gaussian at
+ *   δ_w = precision / √d_in, sent once and amortized over the dataset's tokens.
+ */
+import type { Sae } from '../sae.ts';
+import type { SaeForward } from '../sae.ts';
+
+/** Description length of one SAE on held-out rows, in bits per token. */
+export interface DescriptionLength {
+  /** Bits for which latents fire (Bernoulli entropy summed over latents). */
+  readonly bits_support: number;
+  /** Bits for the values of the firing latents. */
+  readonly bits_values: number;
+  /** Bits for the residual x − x̂. */
+  readonly bits_residual: number;
+  /** The dictionary's bits amortized over `dataset_tokens`. */
+  readonly bits_dictionary: number;
+  /** The sum of the four. */
+  readonly bits_per_token: number;
+  /** The quantization step of codes and residual (precision · RMS(x)). */
+  readonly delta: number;
+  /** Tokens the dictionary is amortized over. */
+  readonly dataset_tokens: number;
+  /** Held-out rows measured. */
+  readonly tokens: number;
+  /** 1 − residual sum of squares over the centred sum of squares. */
+  readonly explained_variance: number;
+}
+
+/** Accumulates the statistics of the description length over batches. */
+export class DescriptionLengthMeter {
+  private n = 0;
+  private sumSq = 0;
+  private readonly fires: Float64Array;
+  private readonly vSum: Float64Array;
+  private readonly vSq: Float64Array;
+  private readonly xSum: Float64Array;
+  private readonly rSum: Float64Array;
+  private readonly rSq: Float64Array;
+  private readonly norms: Float64Array;
+
+  constructor(private readonly sae: Sae) {
+    const { dSae, dIn } = sae.cfg;
+    this.fires = new Float64Array(dSae);
+    this.vSum = new Float64Array(dSae);
+    this.vSq = new Float64Array(dSae);
+    this.xSum = new Float64Array(dIn);
+    this.rSum = new Float64Array(dIn);
+    this.rSq = new Float64Array(dIn);
+    this.norms = new Float64Array(dSae);
+    const W = sae.weights.W_dec.data;
+    for (let f = 0; f < dSae; f++) {
+      let s = 0;
+      for (let i = 0; i < dIn; i++) s += W[f * dIn + i] ** 2;
+      this.norms[f] = Math.sqrt(s);
+    }
+  }
+
+  /** Adds rows x [n, d_in] and the SAE's forward on them. */
+  add(x: Float32Array, f: SaeForward): void {
+    const d = this.sae.cfg.dIn;
+    const rows = x.length / d;
+    const { offsets, indices, values } = f.codes;
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < d; i++) {
+        const a = x[r * d + i];
+        const e = a - f.recon.data[r * d + i];
+        this.sumSq += a * a;
+        this.xSum[i] += a;
+        this.rSum[i] += e;
+        this.rSq[i] += e * e;
+      }
+      for (let p = offsets[r]; p < offsets[r + 1]; p++) {
+        const j = indices[p];
+        const v = values[p] * this.norms[j];
+        this.fires[j]++;
+        this.vSum[j] += v;
+        this.vSq[j] += v * v;
+      }
+    }
+    this.n += rows;
+  }
+
+  /**
+   * The description length. `precision` sets δ relative to RMS(x) (default
+   * 1/64); `datasetTokens` is what the dictionary is amortized over.
+   */
+  result(o: { readonly datasetTokens: number; readonly precision?: number }): DescriptionLength {
+    const { dSae, dIn } = this.sae.cfg;
+    const n = this.n;
+    if (n === 0) throw new Error('description length: no held-out rows were measured');
+    if (!(o.datasetTokens > 0)) throw new Error(`description length: datasetTokens must be positive, got ${o.datasetTokens}`);
+    const precision = o.precision ?? 1 / 64;
+    if (!(precision > 0)) throw new Error(`description length: precision must be positive, got ${precision}`);
+    const delta = precision * Math.sqrt(this.sumSq / (n * dIn));
+    let support = 0, vals = 0, resid = 0, centred = 0, rss = 0;
+    for (let j = 0; j < dSae; j++) {
+      const c = this.fires[j];
+      if (c === 0) continue;
+      support += bernoulliEntropy(c / n);
+      vals += (c / n) * gaussianBits(this.vSq[j] / c - (this.vSum[j] / c) ** 2, delta);
+    }
+    for (let i = 0; i < dIn; i++) {
+      resid += gaussianBits(this.rSq[i] / n - (this.rSum[i] / n) ** 2, delta);
+      rss += this.rSq[i];
+      centred -= this.xSum[i] ** 2 / n;
+    }
+    centred += this.sumSq;
+    const dict = (dSae * dIn * gaussianBits(unitRowVariance(this.sae), precision / Math.sqrt(dIn))) / o.datasetTokens;
+    return {
+      bits_support: support, bits_values: vals, bits_residual: resid, bits_dictionary: dict,
+      bits_per_token: support + vals + resid + dict, delta, dataset_tokens: o.datasetTokens, tokens: n,
+      explained_variance: 1 - rss / Math.max(centred, 1e-30),
+    };
+  }
+}
+
+/** Entropy in bits of a Bernoulli(p). */
+export function bernoulliEntropy(p: number): number {
+  if (p <= 0 || p >= 1) return 0;
+  return -(p * Math.log2(p) + (1 - p) * Math.log2(1 - p));
+}
+
+/** Bits per value of a Gaussian of this variance quantized at step δ (never negative). */
+export function gaussianBits(variance: number, delta: number): number {
+  if (!(variance > 0)) return 0;
+  return Math.max(0, 0.5 * Math.log2(2 * Math.PI * Math.E * variance) - Math.log2(delta));
+}
+
+/** Variance of the entries of the decoder after its rows are scaled to unit norm. */
+function unitRowVariance(sae: Sae): number {
+  const { dSae, dIn } = sae.cfg;
+  const W = sae.weights.W_dec.data;
+  let s = 0, ss = 0;
+  for (let f = 0; f < dSae; f++) {
+    let norm = 0;
+    for (let i = 0; i < dIn; i++) norm += W[f * dIn + i] ** 2;
+    const k = 1 / Math.max(Math.sqrt(norm), 1e-30);
+    for (let i = 0; i < dIn; i++) {
+      const w = W[f * dIn + i] * k;
+      s += w;
+      ss += w * w;
+    }
+  }
+  const m = dSae * dIn;
+  return ss / m - (s / m) ** 2;
+}
