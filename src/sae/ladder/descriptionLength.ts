@@ -40,6 +40,10 @@ export interface DescriptionLength {
   readonly tokens: number;
   /** 1 − residual sum of squares over the centred sum of squares. */
   readonly explained_variance: number;
+  /** Mean firing latents per row. */
+  readonly l0: number;
+  /** Fraction of latents that never fired. */
+  readonly dead_fraction: number;
 }
 
 /** Accumulates the statistics of the description length over batches. */
@@ -108,10 +112,14 @@ export class DescriptionLengthMeter {
     const precision = o.precision ?? 1 / 64;
     if (!(precision > 0)) throw new Error(`description length: precision must be positive, got ${precision}`);
     const delta = precision * Math.sqrt(this.sumSq / (n * dIn));
-    let support = 0, vals = 0, resid = 0, centred = 0, rss = 0;
+    let support = 0, vals = 0, resid = 0, centred = 0, rss = 0, fired = 0, dead = 0;
     for (let j = 0; j < dSae; j++) {
       const c = this.fires[j];
-      if (c === 0) continue;
+      fired += c;
+      if (c === 0) {
+        dead++;
+        continue;
+      }
       support += bernoulliEntropy(c / n);
       vals += (c / n) * gaussianBits(this.vSq[j] / c - (this.vSum[j] / c) ** 2, delta);
     }
@@ -121,11 +129,11 @@ export class DescriptionLengthMeter {
       centred -= this.xSum[i] ** 2 / n;
     }
     centred += this.sumSq;
-    const dict = (dSae * dIn * gaussianBits(unitRowVariance(this.sae), precision / Math.sqrt(dIn))) / o.datasetTokens;
+    const dict = (dSae * dIn * gaussianBits(unitRowVariance(this.sae.weights.W_dec.data, this.norms, dIn), precision / Math.sqrt(dIn))) / o.datasetTokens;
     return {
       bits_support: support, bits_values: vals, bits_residual: resid, bits_dictionary: dict,
       bits_per_token: support + vals + resid + dict, delta, dataset_tokens: o.datasetTokens, tokens: n,
-      explained_variance: 1 - rss / Math.max(centred, 1e-30),
+      explained_variance: 1 - rss / Math.max(centred, 1e-30), l0: fired / n, dead_fraction: dead / dSae,
     };
   }
 }
@@ -142,21 +150,17 @@ export function gaussianBits(variance: number, delta: number): number {
   return Math.max(0, 0.5 * Math.log2(2 * Math.PI * Math.E * variance) - Math.log2(delta));
 }
 
-/** Variance of the entries of the decoder after its rows are scaled to unit norm. */
-function unitRowVariance(sae: Sae): number {
-  const { dSae, dIn } = sae.cfg;
-  const W = sae.weights.W_dec.data;
+/** Variance of the entries of the decoder W [d_sae, d_in] after its rows (of these norms) are scaled to unit norm. */
+function unitRowVariance(W: Float32Array, norms: Float64Array, dIn: number): number {
   let s = 0, ss = 0;
-  for (let f = 0; f < dSae; f++) {
-    let norm = 0;
-    for (let i = 0; i < dIn; i++) norm += W[f * dIn + i] ** 2;
-    const k = 1 / Math.max(Math.sqrt(norm), 1e-30);
+  for (let f = 0; f < norms.length; f++) {
+    const k = 1 / Math.max(norms[f], 1e-30);
     for (let i = 0; i < dIn; i++) {
       const w = W[f * dIn + i] * k;
       s += w;
       ss += w * w;
     }
   }
-  const m = dSae * dIn;
+  const m = norms.length * dIn;
   return ss / m - (s / m) ** 2;
 }

@@ -106,12 +106,9 @@ export async function modelLadder(model: HookedModel, hook: string, o: LadderOpt
     const x = { dtype: 'float32' as const, shape: [b.keep.length, saes[0].cfg.dIn], data: b.acts };
     for (let i = 0; i < saes.length; i++) meters[i].add(b.acts, await saes[i].forward(x));
   }
-  const evals = [];
-  for (const s of saes) {
-    const e = await evaluateSae(model, s, held);
-    evals.push({ ce: e.model_performance_preservation.ce_loss_score, l0: e.sparsity.l0, dead: e.features.dead_fraction });
-  }
-  return finish(name, o, saes, meters, evals);
+  const ce: number[] = [];
+  for (const s of saes) ce.push((await evaluateSae(model, s, held)).model_performance_preservation.ce_loss_score);
+  return finish(name, o, saes, meters, ce);
 }
 
 /** Trains and measures the ladder on rows already in memory (`train` and `heldOut`, each [N, d_in]). */
@@ -122,25 +119,18 @@ export async function rowsLadder(train: Tensor<'float32'>, heldOut: Tensor<'floa
   const { saes } = await trainSaesOnRows(train, specs, { ...o.train, tokens: o.tokens });
   const meters = saes.map((s) => new DescriptionLengthMeter(s));
   const d = train.shape[1];
-  const evals = [];
   for (let i = 0; i < saes.length; i++) {
-    let l0 = 0;
-    const fired = new Uint8Array(saes[i].cfg.dSae);
-    for (let a = 0; a < heldOut.shape[0] && a < o.evalTokens; a += 4096) {
+    for (let a = 0; a < Math.min(heldOut.shape[0], o.evalTokens); a += 4096) {
       const n = Math.min(4096, heldOut.shape[0] - a, o.evalTokens - a);
       const data = heldOut.data.subarray(a * d, (a + n) * d);
-      const f = await saes[i].forward({ dtype: 'float32', shape: [n, d], data });
-      meters[i].add(data, f);
-      l0 += f.codes.offsets[n];
-      for (const j of f.codes.indices) fired[j] = 1;
+      meters[i].add(data, await saes[i].forward({ dtype: 'float32', shape: [n, d], data }));
     }
-    const n = Math.min(heldOut.shape[0], o.evalTokens);
-    evals.push({ ce: null, l0: l0 / n, dead: 1 - fired.reduce((s, v) => s + v, 0) / fired.length });
   }
-  return finish(hook, o, saes, meters, evals);
+  return finish(hook, o, saes, meters, saes.map(() => null));
 }
 
-async function finish(hook: string, o: LadderOptions, saes: readonly Sae[], meters: readonly DescriptionLengthMeter[], evals: readonly { ce: number | null; l0: number; dead: number }[]): Promise<Ladder> {
+/** Measures every rung (`ce`: CE loss recovered per width, null without a model) and finds the bounce. */
+async function finish(hook: string, o: LadderOptions, saes: readonly Sae[], meters: readonly DescriptionLengthMeter[], ce: readonly (number | null)[]): Promise<Ladder> {
   const mmcs = async (a: Sae, b: Sae) => {
     const best = await crossNearest(a, b, 1);
     return best.reduce((s, r) => s + r.values[0], 0) / best.length;
@@ -149,8 +139,8 @@ async function finish(hook: string, o: LadderOptions, saes: readonly Sae[], mete
   for (let i = 0; i < saes.length; i++) {
     const dl = meters[i].result({ datasetTokens: o.tokens, precision: o.precision });
     rungs.push({
-      width: o.widths[i], dir: path.join(o.out, `width-${o.widths[i]}`), explained_variance: dl.explained_variance, ce_loss_score: evals[i].ce,
-      l0: evals[i].l0, dead_fraction: evals[i].dead, description_length: dl,
+      width: o.widths[i], dir: path.join(o.out, `width-${o.widths[i]}`), explained_variance: dl.explained_variance, ce_loss_score: ce[i],
+      l0: dl.l0, dead_fraction: dl.dead_fraction, description_length: dl,
       mmcs_smaller: i > 0 ? await mmcs(saes[i], saes[i - 1]) : null,
       mmcs_larger: i + 1 < saes.length ? await mmcs(saes[i], saes[i + 1]) : null,
     });
