@@ -28,6 +28,19 @@ export interface FeatureRecord {
 export type FeaturePatch = Partial<Pick<FeatureRecord, 'name' | 'description' | 'confidence' | 'notes' | 'tags' | 'examples'>>;
 
 /** An explanation with its scores. */
+/** What an LLM said changed when a feature was steered at one magnitude on one prompt. */
+export interface SteeringDescription {
+  readonly feature: number;
+  readonly prompt: string;
+  /** Multiple of the feature's typical maximum. */
+  readonly magnitude: number;
+  readonly description: string;
+  /** Cosine similarity of the description to the feature's explanation; null without an explanation. */
+  readonly similarity: number | null;
+  /** How the similarity was computed: `endpoint:<model>` or `lexical`. */
+  readonly method: string;
+}
+
 export interface ExplanationRecord {
   readonly id: number;
   readonly feature: number;
@@ -316,6 +329,22 @@ export class Registry {
   calibration<T = unknown>(model: string, sae: string, feature: number): T | undefined {
     const row = this.db.prepare('SELECT calibration FROM steering WHERE model = ? AND sae = ? AND feature = ?').get(model, sae, feature) as { calibration: string } | undefined;
     return row ? (JSON.parse(row.calibration) as T) : undefined;
+  }
+
+  /** Stores steering descriptions (one per feature, prompt and magnitude) in one transaction. */
+  setSteeringDescriptions(model: string, sae: string, rows: readonly SteeringDescription[]): void {
+    const stmt = this.db.prepare(`INSERT INTO steering_descriptions (model, sae, feature, prompt, magnitude, description, similarity, method, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (model, sae, feature, prompt, magnitude) DO UPDATE SET description = excluded.description, similarity = excluded.similarity, method = excluded.method, updated_at = excluded.updated_at`);
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const r of rows) stmt.run(model, sae, r.feature, r.prompt, r.magnitude, r.description, r.similarity, r.method, now);
+    }).immediate();
+  }
+
+  /** A feature's steering descriptions, by prompt then magnitude. */
+  steeringDescriptions(model: string, sae: string, feature: number): SteeringDescription[] {
+    const rows = this.db.prepare('SELECT * FROM steering_descriptions WHERE model = ? AND sae = ? AND feature = ? ORDER BY prompt, magnitude').all(model, sae, feature) as Record<string, unknown>[];
+    return rows.map((r) => ({ feature: r.feature as number, prompt: r.prompt as string, magnitude: r.magnitude as number, description: r.description as string, similarity: (r.similarity as number | null) ?? null, method: r.method as string }));
   }
 
   /** A cached LLM answer, or undefined. */

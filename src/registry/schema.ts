@@ -56,4 +56,17 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE dashboards ADD COLUMN max_act REAL;
    UPDATE dashboards SET density = json_extract(data, '$.density'), max_act = json_extract(data, '$.maxAct');
    CREATE INDEX dashboards_by_sae ON dashboards (model, sae);`,
+  // Steering descriptions (sweep --describe): what the LLM saw change, per feature, prompt and magnitude.
+  `CREATE TABLE steering_descriptions (
+     model TEXT NOT NULL,
+     sae TEXT NOT NULL,
+     feature INTEGER NOT NULL,
+     prompt TEXT NOT NULL,
+     magnitude REAL NOT NULL,
+     description TEXT NOT NULL,
+     similarity REAL,
+     method TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (model, sae, feature, prompt, magnitude)
+   );`,
 ];

@@ -3,24 +3,15 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
 import { explainFeatures, nameHeuristically, scoreFeatures, type BatchResult } from '../../interp/batch.ts';
-import { llmConfig } from '../../interp/config.ts';
-import { LlmClient } from '../../interp/llmClient.ts';
+import type { LlmClient } from '../../interp/llmClient.ts';
 import { loadSaeForCli } from '../saeForCli.ts';
-import { parseCount, parseNumber } from '../options.ts';
+import { llmClientFrom, llmEndpointOptions } from '../llmOptions.ts';
 
 function llmOptions(c: Command): Command {
-  return c
+  return llmEndpointOptions(c
     .requiredOption('--model <pathOrId>', 'the model the SAE belongs to (as given to scan)').requiredOption('--sae <dir>', 'SAE folder (as given to scan)')
     .requiredOption('--features <list>', 'feature indices (1,2,3) or "all"')
-    .option('--registry <db>', 'registry with the scan\'s dashboards')
-    .option('--base-url <url>', 'OpenAI-compatible endpoint (else $OPENAI_BASE_URL or saescope.config.json)')
-    .option('--api-key <key>', 'API key (else $OPENAI_API_KEY)')
-    .option('--llm-model <name>', 'LLM model name (else $SAESCOPE_LLM_MODEL)')
-    .option('--concurrency <n>', 'calls in flight', parseCount('--concurrency'))
-    .option('--timeout <ms>', 'per-call timeout', parseCount('--timeout'))
-    .option('--retries <n>', 'retries on 429, 5xx and timeouts', parseCount('--retries'))
-    .option('--price-in <usd>', 'dollars per million prompt tokens', parseNumber('--price-in'))
-    .option('--price-out <usd>', 'dollars per million completion tokens', parseNumber('--price-out'));
+    .option('--registry <db>', 'registry with the scan\'s dashboards'));
 }
 
 function features(spec: string, dSae: number): number[] {
@@ -33,12 +24,7 @@ function features(spec: string, dSae: number): number[] {
 }
 
 function client(o: Record<string, unknown>, registry: Registry): LlmClient {
-  const cfg = llmConfig({
-    baseURL: o.baseUrl as string | undefined, apiKey: o.apiKey as string | undefined, model: o.llmModel as string | undefined,
-    concurrency: o.concurrency as number | undefined, timeoutMs: o.timeout as number | undefined, maxRetries: o.retries as number | undefined,
-    pricePerMTokIn: o.priceIn as number | undefined, pricePerMTokOut: o.priceOut as number | undefined,
-  });
-  return new LlmClient(cfg, registry);
+  return llmClientFrom(o, registry);
 }
 
 async function run(label: string, n: number, work: (onDone: (f: number, ok: boolean) => void) => Promise<BatchResult>, c?: LlmClient): Promise<void> {

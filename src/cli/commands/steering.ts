@@ -7,7 +7,11 @@ import { loadSaeForCli } from '../saeForCli.ts';
 import { checkWritable, writeTextAtomic } from '../../io/atomicFile.ts';
 import { PRESETS, type Preset } from '../../steering/presets.ts';
 import { steer, type FeatureSteer, type SteerPositions } from '../../steering/steer.ts';
-import { sweep, writeSweepCsv } from '../../steering/sweep.ts';
+import { sweep, writeSweepCsv, type SweepResult } from '../../steering/sweep.ts';
+import { describeSweep, type DescribedSweep } from '../../interp/describedSweep.ts';
+import { embedderWithFallback } from '../../interp/embeddings.ts';
+import { LlmClient } from '../../interp/llmClient.ts';
+import { llmConfigFrom, llmEndpointOptions } from '../llmOptions.ts';
 import { loadForCli } from '../loadForCli.ts';
 import { parseCount, parseNumber } from '../options.ts';
 import { table } from '../table.ts';
@@ -56,7 +60,7 @@ export function registerSteering(program: Command): void {
       process.stdout.write(`unsteered: ${prompt}${r.unsteered.text}\n\n  steered: ${prompt}${r.steered.text}\n`);
     });
 
-  program.command('sweep')
+  const sweepCmd = program.command('sweep')
     .description('steer features x prompts x magnitudes; find where each concept shows and where the text breaks')
     .requiredOption('--model <pathOrId>', 'model').requiredOption('--sae <dir>', 'SAE folder')
     .requiredOption('--features <n,...>', 'feature indices')
@@ -69,8 +73,13 @@ export function registerSteering(program: Command): void {
     .option('--csv <file>', 'write every output as CSV')
     .option('--out <file>', 'write the whole result as JSON')
     .option('--json', 'print the calibration as JSON')
+    .option('--describe', 'send each steered output beside the unsteered one to the LLM endpoint for a description of the change; name stages from the descriptions and compare them with each feature\'s explanation')
+    .option('--embedding-model <name>', 'with --describe: embedding model of the endpoint\'s /v1/embeddings (without it, or when the endpoint has none, a lexical score is used and labelled so)');
+  llmEndpointOptions(sweepCmd)
     .action(async (o) => {
       for (const [flag, f] of [['--out', o.out], ['--csv', o.csv]]) if (f) checkWritable(f, flag);
+      if (o.describe) llmConfigFrom(o); // fails now, naming what is missing, not after the sweep
+      else if (o.embeddingModel) throw new Error('--embedding-model needs --describe');
       const model = await loadForCli(o.model, o);
       const sae = loadSaeForCli(o);
       const prompts = fs.existsSync(o.prompts) ? fs.readFileSync(o.prompts, 'utf8').split('\n').filter((l) => l.trim()) : String(o.prompts).split('|');
@@ -81,13 +90,38 @@ export function registerSteering(program: Command): void {
       bar.start(1, 0);
       const r = await sweep(model, sae, { features, prompts, magnitudes, maxNewTokens: o.maxNewTokens, positions: o.positions as SteerPositions, registry, saeName: o.sae, chat: o.chat === true, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
       bar.stop();
+      const described = o.describe ? await describe(o, r, prompts, registry, model.name) : undefined;
       registry?.close();
       if (o.csv) writeSweepCsv(o.csv, r.records);
-      if (o.out) writeTextAtomic(o.out, JSON.stringify(r, null, 2));
-      if (o.json) return void process.stdout.write(JSON.stringify({ features: r.features, robustnessVsDensity: r.robustnessVsDensity }, null, 2) + '\n');
+      if (o.out) writeTextAtomic(o.out, JSON.stringify(described ? { ...r, described } : r, null, 2));
+      if (o.json) return void process.stdout.write(JSON.stringify({ features: r.features, robustnessVsDensity: r.robustnessVsDensity, described }, null, 2) + '\n');
       const fmt = (x: number | null) => (x === null ? '-' : x);
       process.stdout.write(table(['feature', 'typical max', 'density', 'onset', 'onset rate', 'breakpoint', 'break rate', 'stages'], r.features.map((c) => [c.feature, c.typicalMax, c.density ?? '-', fmt(c.onset), c.onsetRate, fmt(c.breakpoint), c.breakpointRate, c.meanStages])));
       const s = r.robustnessVsDensity;
       process.stdout.write(`robustness vs density: Spearman rho ${Number.isNaN(s.rho) ? '-' : s.rho.toFixed(3)} (p ${Number.isNaN(s.p) ? '-' : s.p.toFixed(3)}, n ${s.n})\n`);
+      if (described) printDescribed(described);
     });
+}
+
+/** `sweep --describe`: descriptions from the endpoint, similarities from its embeddings or the labelled lexical fallback. */
+async function describe(o: Record<string, unknown>, r: SweepResult, prompts: readonly string[], registry: Registry | undefined, model: string): Promise<DescribedSweep> {
+  const cfg = llmConfigFrom(o);
+  const warn = (m: string) => process.stderr.write(`note: ${m}\n`);
+  const embedder = await embedderWithFallback(cfg, o.embeddingModel as string | undefined, registry, warn);
+  const client = new LlmClient(cfg, registry);
+  const bar = new cliProgress.SingleBar({ format: ' describe [{bar}] {value}/{total} outputs', stream: process.stderr }, cliProgress.Presets.shades_classic);
+  bar.start(1, 0);
+  try {
+    return await describeSweep(r, prompts, { client, embedder, registry, model, sae: o.sae as string, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
+  } finally {
+    bar.stop();
+  }
+}
+
+function printDescribed(d: DescribedSweep): void {
+  const f = (x: number | null) => (x === null ? '-' : x.toFixed(3));
+  process.stdout.write(`\ndescriptions against explanations (${d.method === 'lexical' ? 'lexical word overlap: no embeddings' : `cosine of ${d.method} embeddings`}):\n`);
+  process.stdout.write(table(['feature', 'consistency', 'descriptions', 'stages', 'explanation'], d.features.map((x) => [x.feature, f(x.consistency), x.n, x.meanStages, x.explanation ?? '(none)'])));
+  const c = d.consistencyVsDensity;
+  process.stdout.write(`mean consistency ${f(d.meanConsistency)}; consistency vs density: Spearman rho ${Number.isNaN(c.rho) ? '-' : c.rho.toFixed(3)} (n ${c.n})\n`);
 }
