@@ -1,0 +1,93 @@
+/**
+ * The dictionary-size ladder. On synthetic rows made of sparse combinations
+ * of F random unit directions plus noise, the description length is lowest at
+ * the width nearest F, for two values of F (Anthropic's "bounce"). On
+ * TinyStories-656K, `saescope ladder` writes ladder.json, ladder.csv and
+ * report.html with the measurements in them; widths that do not increase are
+ * refused before any work.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { rowsLadder } from '../src/sae/ladder/ladder.ts';
+import { sparseFactorRows } from './ladderSynthetic.ts';
+import { needsShared, root, storiesCorpus, tinyStories, tmpDir } from './helpers.ts';
+
+const BIN = path.join(root, 'bin', 'saescope.js');
+for (const F of [16, 32]) {
+  test(`synthetic data with ${F} true factors: the description length is lowest at width ${F} of ${F / 2}, ${F}, ${2 * F}`, async () => {
+    const dIn = 64;
+    const WIDTHS = [F / 2, F, 2 * F];
+    const train = sparseFactorRows({ F, dIn, s: 3, n: 20_000, noise: 0.02, seed: 1 });
+    const held = sparseFactorRows({ F, dIn, s: 3, n: 4096, noise: 0.02, seed: 2, directions: train.directions });
+    const l = await rowsLadder(train.rows, held.rows, {
+      widths: WIDTHS, architecture: 'topk', k: 3, tokens: 2500 * 256, evalTokens: 4096, out: tmpDir(), lr: 1e-2,
+      train: { batchSize: 256, seed: 0, deadWindowTokens: 20_000 },
+    });
+    const bits = l.rungs.map((r) => r.description_length.bits_per_token);
+    const lowest = WIDTHS[bits.indexOf(Math.min(...bits))];
+    assert.equal(lowest, F, `bits per token by width: ${bits.map((b) => b.toFixed(1)).join(', ')}`);
+    assert.equal(l.bounce.description_length, F);
+    const atF = l.rungs[WIDTHS.indexOf(F)];
+    assert.ok(atF.explained_variance > 0.98, `the width-${F} SAE recovers the factors (EV ${atF.explained_variance})`);
+    // Below F the residual dominates: every narrower width pays more residual bits.
+    for (const r of l.rungs.filter((x) => x.width < F)) assert.ok(r.description_length.bits_residual > atF.description_length.bits_residual);
+    // The parts add up, and MMCS is defined against the neighbours only.
+    for (const r of l.rungs) {
+      const d = r.description_length;
+      assert.ok(Math.abs(d.bits_support + d.bits_values + d.bits_residual + d.bits_dictionary - d.bits_per_token) < 1e-9);
+    }
+    assert.equal(l.rungs[0].mmcs_smaller, null);
+    assert.equal(l.rungs[WIDTHS.length - 1].mmcs_larger, null);
+  });
+}
+
+async function saescope(...args: string[]) {
+  try {
+    const r = await promisify(execFile)(process.execPath, [BIN, ...args], { cwd: root, maxBuffer: 1 << 26 });
+    return { ...r, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+test('saescope ladder on TinyStories-656K writes JSON, CSV and an HTML report', { skip: needsShared() }, async () => {
+  const out = tmpDir();
+  const r = await saescope('ladder', '--model', tinyStories, '--hook', 'blocks.1.hook_resid_pre', '--widths', '64,128,256', '--arch', 'topk', '--k', '8',
+    '--corpus', storiesCorpus + '[0:300]', '--tokens', '24576', '--eval-tokens', '2048', '--batch-size', '1024', '--lr', '2e-3', '--out', out, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const l = JSON.parse(r.stdout);
+  assert.deepEqual(l.rungs.map((x: { width: number }) => x.width), [64, 128, 256]);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, 'ladder.json'), 'utf8')), l);
+  for (const rung of l.rungs) {
+    assert.ok(rung.explained_variance > 0 && rung.explained_variance < 1, `EV ${rung.explained_variance}`);
+    assert.ok(rung.ce_loss_score > 0 && rung.ce_loss_score <= 1.05, `CE recovered ${rung.ce_loss_score}`);
+    assert.ok(Math.abs(rung.l0 - 8) < 1e-9, 'topk fires exactly k latents');
+    assert.ok(rung.description_length.bits_per_token > 0);
+    assert.ok(fs.existsSync(path.join(rung.dir, 'cfg.json')) && fs.existsSync(path.join(rung.dir, 'sae_weights.safetensors')));
+  }
+  assert.ok(l.rungs[1].mmcs_smaller > 0 && l.rungs[1].mmcs_larger > 0);
+  const csv = fs.readFileSync(path.join(out, 'ladder.csv'), 'utf8').trim().split('\n');
+  assert.equal(csv[0].split(',')[0], 'width');
+  assert.equal(csv.length, 4);
+  assert.equal(Number(csv[2].split(',')[0]), 128);
+  assert.ok(Math.abs(Number(csv[2].split(',')[1]) - l.rungs[1].explained_variance) < 1e-5);
+  const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
+  assert.match(html, /Dictionary-size ladder: topk, k 8 SAEs at blocks\.1\.hook_resid_pre/);
+  assert.ok(html.includes(String(l.rungs[2].description_length.bits_per_token)), 'the report carries the measured bits');
+  assert.doesNotMatch(html, /<script src=/, 'Chart.js is inlined, the page loads nothing');
+});
+
+test('saescope ladder refuses widths that do not increase, before loading anything', async () => {
+  const out = tmpDir();
+  const r = await saescope('ladder', '--model', path.join(out, 'no-model'), '--hook', 'blocks.1.hook_resid_pre', '--widths', '128,64,256', '--corpus', 'x', '--tokens', '100', '--out', out);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /widths must be strictly increasing: 128 then 64/);
+  const one = await saescope('ladder', '--model', 'm', '--hook', 'h', '--widths', '128', '--corpus', 'x', '--tokens', '100', '--out', out);
+  assert.match(one.stderr, /at least two widths/);
+  assert.deepEqual(fs.readdirSync(out), [], 'nothing written');
+});
