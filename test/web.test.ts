@@ -35,6 +35,7 @@ let busiest: number;
 let maxAct: number;
 let data: string;
 let scanned: number;
+let judged: number[];
 
 before(async () => {
   if (skip) return;
@@ -57,6 +58,14 @@ before(async () => {
   // As the demo and scan jobs do: every feature that fired gets a heuristic name.
   reg.setHeuristicNames(model.name, saeDir, heuristicNames(dashboards));
   scanned = dashboards.size;
+  // Scored explanations for three features, one judged example by example (as score --conditional stores it).
+  judged = [...dashboards.values()].filter((d) => d.count > 0).slice(0, 3).map((d) => d.feature);
+  judged.forEach((f, i) => {
+    const id = reg.addExplanation(model.name, saeDir, f, { explanation: `explanation ${f}`, source: 'llm', explainerModel: 'rules', promptVersion: null, scores: {} });
+    const d = dashboards.get(f)!;
+    const examples = d.quantiles.flatMap((q) => q.examples).map((e, j) => ({ row: e.row, pos: e.pos, match: j % 3 !== 0 }));
+    reg.scoreExplanation(id, { detection: { balancedAccuracy: 0.5 + 0.2 * i }, ...(i === 0 ? { conditional: { examples, offTotal: 8, offMatched: 1 } } : {}) });
+  });
   reg.close();
   data = tmpDir();
   fs.writeFileSync(path.join(data, 'stories.jsonl'), fs.readFileSync(storiesCorpus, 'utf8').split('\n').slice(0, 60).join('\n'));
@@ -115,6 +124,30 @@ test('feature: the dashboard matches the scan; a name edit persists after a relo
   assert.equal(await p.inputValue('#tags'), 'animals, nouns');
   await p.screenshot({ path: path.join(shots, 'feature.png'), fullPage: true });
   await p.close();
+});
+
+test('conditional distribution on the Feature page (by explanation when judged, by token otherwise); density vs detection scatter on the Registry page', { skip }, async () => {
+  const p = await page(`feature/ts/${judged[0]}`);
+  await p.waitForSelector('#conditional-chart[data-by="explanation"]');
+  assert.deepEqual((await p.getAttribute('#conditional-chart', 'data-series'))!.split('\u0001'), ['matches explanation', 'does not match']);
+  assert.match((await p.textContent('#conditional-note'))!, /log-likelihood ratio of a match, per interval/);
+  await p.screenshot({ path: path.join(shots, 'conditional-explanation.png'), fullPage: true });
+  await p.click('#cond-token');
+  await p.waitForSelector('#conditional-chart[data-by="token"]');
+  const api = await (await fetch(`${base}/api/feature/ts/${judged[0]}`)).json();
+  assert.deepEqual((await p.getAttribute('#conditional-chart', 'data-series'))!.split('\u0001'), api.conditional.token.series.map((x: { label: string }) => x.label));
+  await p.close();
+  const other = await page(`feature/ts/${judged[1]}`);
+  await other.waitForSelector('#conditional-chart[data-by="token"]');
+  assert.equal(await other.isDisabled('#cond-explanation'), true, 'no judgements: only the token view');
+  await other.close();
+  const r = await page('registry');
+  await r.waitForSelector('#scatter');
+  assert.equal(await r.getAttribute('#scatter', 'data-points'), '3');
+  const pts = (await (await fetch(`${base}/api/registry/scatter?sae=ts`)).json()).points;
+  assert.deepEqual(pts.map((x: { feature: number }) => x.feature).sort((a: number, b: number) => a - b), [...judged].sort((a, b) => a - b));
+  await r.screenshot({ path: path.join(shots, 'registry-scatter.png'), fullPage: true });
+  await r.close();
 });
 
 test('steer: both outputs stream in side by side; a sweep plots its metrics', { skip }, async () => {

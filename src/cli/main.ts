@@ -15,6 +15,7 @@ import { registerInfo } from './commands/info.ts';
 import { registerSae } from './commands/sae.ts';
 import { registerReport } from './commands/report.ts';
 import { registerLadder } from './commands/ladder.ts';
+import { registerConditional } from './commands/conditional.ts';
 import { addModelFlags } from './loadForCli.ts';
 import { addSaeFlags } from './saeForCli.ts';
 import { VERSION } from '../version.ts';
@@ -36,6 +37,7 @@ registerInfo(program);
 registerSae(program);
 registerReport(program);
 registerLadder(program);
+registerConditional(program);
 addModelFlags(program);
 addSaeFlags(program);
 

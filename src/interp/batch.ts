@@ -7,6 +7,7 @@
  */
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import type { Registry } from '../registry/registry.ts';
+import { judgeConditional } from './conditionalJudge.ts';
 import { explainFeature, scoreExplanation } from './explain.ts';
 import { heuristicName } from './heuristic.ts';
 import type { LlmClient } from './llmClient.ts';
@@ -49,24 +50,27 @@ async function perFeature(features: readonly number[], work: (f: number) => Prom
 }
 
 /** Explains features with the LLM (and scores them with `score`). */
-export function explainFeatures(client: LlmClient, t: BatchTarget, features: readonly number[], o: { score?: boolean; force?: boolean; onDone?: (f: number, ok: boolean) => void } = {}): Promise<BatchResult> {
+export function explainFeatures(client: LlmClient, t: BatchTarget, features: readonly number[], o: { score?: boolean; conditional?: boolean; force?: boolean; onDone?: (f: number, ok: boolean) => void } = {}): Promise<BatchResult> {
   return perFeature(features, async (f) => {
     // Already explained by this model and prompt version (and scored when asked): nothing to do.
     const prior = t.registry.explanations(t.model, t.sae, f).find((e) => e.source === 'llm' && e.explainerModel === client.cfg.model && e.promptVersion === PROMPT_VERSION);
-    if (prior && !o.force && (!o.score || 'detection' in prior.scores)) return;
+    if (prior && !o.force && (!o.score || 'detection' in prior.scores) && (!o.conditional || 'conditional' in prior.scores)) return;
     const d = dashboardOf(t, f);
     const explanation = await explainFeature(client, d);
     const id = t.registry.addExplanation(t.model, t.sae, f, { explanation, source: 'llm', explainerModel: client.cfg.model, promptVersion: PROMPT_VERSION, scores: {} });
     if (o.score) t.registry.scoreExplanation(id, { ...(await scoreExplanation(client, d, explanation)), scorerModel: client.cfg.model });
+    if (o.conditional) t.registry.scoreExplanation(id, { conditional: await judgeConditional(client, d, explanation) });
   }, o.onDone);
 }
 
 /** Scores each feature's newest LLM explanation. */
-export function scoreFeatures(client: LlmClient, t: BatchTarget, features: readonly number[], o: { onDone?: (f: number, ok: boolean) => void } = {}): Promise<BatchResult> {
+export function scoreFeatures(client: LlmClient, t: BatchTarget, features: readonly number[], o: { conditional?: boolean; onDone?: (f: number, ok: boolean) => void } = {}): Promise<BatchResult> {
   return perFeature(features, async (f) => {
     const e = t.registry.explanations(t.model, t.sae, f).find((x) => x.source === 'llm');
     if (!e) throw new Error(`feature ${f} has no LLM explanation to score: run saescope explain first`);
-    t.registry.scoreExplanation(e.id, { ...(await scoreExplanation(client, dashboardOf(t, f), e.explanation)), scorerModel: client.cfg.model });
+    const d = dashboardOf(t, f);
+    t.registry.scoreExplanation(e.id, { ...(await scoreExplanation(client, d, e.explanation)), scorerModel: client.cfg.model });
+    if (o.conditional) t.registry.scoreExplanation(e.id, { conditional: await judgeConditional(client, d, e.explanation) });
   }, o.onDone);
 }
 

@@ -28,6 +28,17 @@ export interface FeatureRecord {
 export type FeaturePatch = Partial<Pick<FeatureRecord, 'name' | 'description' | 'confidence' | 'notes' | 'tags' | 'examples'>>;
 
 /** An explanation with its scores. */
+/** One point of the density-vs-interpretability scatter. */
+export interface DensityScore {
+  readonly feature: number;
+  /** Fraction of scanned tokens where the feature fires. */
+  readonly density: number;
+  /** Detection balanced accuracy of the feature's newest scored explanation. */
+  readonly detection: number;
+  /** Where that explanation came from (`llm`, `neuronpedia`, `carried`). */
+  readonly source: string;
+}
+
 /** What an LLM said changed when a feature was steered at one magnitude on one prompt. */
 export interface SteeringDescription {
   readonly feature: number;
@@ -329,6 +340,21 @@ export class Registry {
   calibration<T = unknown>(model: string, sae: string, feature: number): T | undefined {
     const row = this.db.prepare('SELECT calibration FROM steering WHERE model = ? AND sae = ? AND feature = ?').get(model, sae, feature) as { calibration: string } | undefined;
     return row ? (JSON.parse(row.calibration) as T) : undefined;
+  }
+
+  /**
+   * The density-vs-interpretability view: per scanned feature whose newest
+   * non-heuristic explanation has a detection score, its density and that
+   * score's balanced accuracy.
+   */
+  densityVsDetection(model: string, sae: string): DensityScore[] {
+    const rows = this.db.prepare(`SELECT d.feature AS feature, d.density AS density, e.source AS source,
+        json_extract(e.scores, '$.detection.balancedAccuracy') AS detection
+      FROM dashboards d JOIN explanations e ON e.model = d.model AND e.sae = d.sae AND e.feature = d.feature
+      WHERE d.model = ? AND d.sae = ? AND e.source != 'heuristic' AND d.density IS NOT NULL
+        AND json_extract(e.scores, '$.detection.balancedAccuracy') IS NOT NULL
+      ORDER BY d.feature, e.id DESC`).all(model, sae) as DensityScore[];
+    return rows.filter((r, i) => i === 0 || rows[i - 1].feature !== r.feature);
   }
 
   /** Stores steering descriptions (one per feature, prompt and magnitude) in one transaction. */

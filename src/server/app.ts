@@ -11,6 +11,8 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { compareTexts } from '../analysis/compare.ts';
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import { featuresForText } from '../analysis/textFeatures.ts';
+import { conditionalByToken } from '../analysis/conditional.ts';
+import { conditionalFromRegistry, judgedExplanation } from '../interp/conditionalJudge.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
 import { ConflictError, Registry } from '../registry/registry.ts';
 import { loadSae } from '../sae/load.ts';
@@ -130,6 +132,10 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
       sae: p.sae, feature: f, dSae: s.sae.cfg.dSae, record: ctx.registry.get(model.name, s.dir, f) ?? null,
       explanations: ctx.registry.explanations(model.name, s.dir, f), dashboard, labels,
       explainer: explainEndpoint() !== undefined, calibration: ctx.registry.calibration(model.name, s.dir, f) ?? null,
+      conditional: dashboard ? {
+        token: conditionalByToken(dashboard),
+        explanation: judgedExplanation(ctx.registry, model.name, s.dir, f) ? conditionalFromRegistry(ctx.registry, model.name, s.dir, f, 'explanation') : null,
+      } : null,
     };
   });
 
@@ -193,6 +199,11 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     const r = await explainFeatures(new LlmClient(cfg, ctx.registry), { registry: ctx.registry, model: model.name, sae: s.dir }, [f], { score: true, force: true });
     if (r.failures.length) throw new Error(`explaining feature ${f} failed: ${r.failures[0].error}`);
     return { explanations: ctx.registry.explanations(model.name, s.dir, f) };
+  });
+
+  app.get('/api/registry/scatter', { schema: { querystring: S.exportQuery } }, async (req): Promise<C.ScatterResponse> => {
+    const s = saeOf(ctx, (req.query as { sae?: string }).sae);
+    return { points: ctx.registry.densityVsDetection(model.name, s.dir) };
   });
 
   app.get('/api/registry/export', { schema: { querystring: S.exportQuery } }, async (req, reply) => {

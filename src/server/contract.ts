@@ -5,7 +5,8 @@
  */
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import type { CorpusDiff, TextDiff } from '../analysis/compare.ts';
-import type { BrowseRow, ExplanationRecord, FeatureRecord } from '../registry/registry.ts';
+import type { BrowseRow, DensityScore, ExplanationRecord, FeatureRecord } from '../registry/registry.ts';
+import type { ConditionalHistogram } from '../analysis/conditional.ts';
 import type { FeatureCalibration, SweepRecord } from '../steering/sweep.ts';
 
 export type { FeatureDashboard, TextDiff, CorpusDiff, ExplanationRecord, FeatureRecord, FeatureCalibration, SweepRecord, BrowseRow };
@@ -57,6 +58,8 @@ export interface FeatureResponse {
   readonly explainer: boolean;
   /** The feature's sweep calibration, when a sweep ran. */
   readonly calibration: FeatureCalibration | null;
+  /** Conditional activation distributions: by firing token (with a scan), by explanation match (after score --conditional). */
+  readonly conditional: { readonly token: ConditionalHistogram; readonly explanation: ConditionalHistogram | null } | null;
 }
 
 /** POST /api/feature/:sae/:feature/explain */
@@ -136,6 +139,11 @@ export interface RegistryResponse {
   readonly total: number;
   readonly offset: number;
   readonly features: BrowseRow[];
+}
+
+/** GET /api/registry/scatter?sae= : density against the detection score, per feature with both. */
+export interface ScatterResponse {
+  readonly points: readonly DensityScore[];
 }
 
 /** GET /api/data: the corpora jobs may read (paths as a job request takes them; `bytes` is a folder's .txt count). */

@@ -45,6 +45,7 @@ async function run(label: string, n: number, work: (onDone: (f: number, ok: bool
 export function registerInterp(program: Command): void {
   llmOptions(program.command('explain').description('explain features with an LLM from their scan dashboards (or --heuristic without an endpoint)'))
     .option('--score', 'also score each explanation (detection and fuzzing)')
+    .option('--conditional', 'also judge every quantile example against the explanation (saescope conditional --by explanation)')
     .option('--heuristic', 'name features from their top tokens, without an LLM (stored as heuristic)')
     .action(async (o) => {
       const sae = loadSaeForCli(o);
@@ -59,18 +60,19 @@ export function registerInterp(program: Command): void {
         });
       } else {
         const c = client(o, registry);
-        await run('explain', list.length, (onDone) => explainFeatures(c, target, list, { score: o.score === true, onDone }), c);
+        await run('explain', list.length, (onDone) => explainFeatures(c, target, list, { score: o.score === true, conditional: o.conditional === true, onDone }), c);
       }
       registry.close();
     });
 
   llmOptions(program.command('score').description('score features\' newest LLM explanations by detection and fuzzing'))
+    .option('--conditional', 'also judge every quantile example against the explanation, for the explanation-coloured conditional distribution (saescope conditional --by explanation)')
     .action(async (o) => {
       const sae = loadSaeForCli(o);
       const registry = Registry.open(o.registry ?? defaultRegistryPath());
       const c = client(o, registry);
       const list = features(o.features, sae.cfg.dSae);
-      await run('score', list.length, (onDone) => scoreFeatures(c, { registry, model: o.model, sae: o.sae }, list, { onDone }), c);
+      await run('score', list.length, (onDone) => scoreFeatures(c, { registry, model: o.model, sae: o.sae }, list, { conditional: o.conditional === true, onDone }), c);
       registry.close();
     });
 }

@@ -27,6 +27,19 @@ export function registerRegistry(program: Command): void {
       process.stdout.write(table(['model', 'sae', 'feature', 'name', 'confidence', 'tags'], rows.map((x) => [x.model, x.sae, x.feature, x.name ?? '', x.confidence ?? '', x.tags.join(',')])));
     });
 
+  common(reg.command('scatter').description('density against interpretability: each scanned feature\'s density beside its explanation\'s detection score'))
+    .requiredOption('--model <m>', 'model').requiredOption('--sae <s>', 'SAE')
+    .option('--csv <file>', 'write the points as CSV').option('--json', 'print JSON')
+    .action((o) => {
+      const r = open(o);
+      const pts = r.densityVsDetection(o.model, o.sae);
+      r.close();
+      if (o.csv) writeTextAtomic(o.csv, ['feature,density,log10_density,detection,source', ...pts.map((p) => [p.feature, p.density, p.density > 0 ? Math.log10(p.density) : '', p.detection, p.source].join(','))].join('\n') + '\n');
+      if (o.json) return void process.stdout.write(JSON.stringify(pts, null, 2) + '\n');
+      if (!pts.length) return void process.stdout.write('no feature has both a scan and a scored explanation: run saescope scan, then saescope explain --score\n');
+      process.stdout.write(table(['feature', 'density', 'log10 density', 'detection', 'source'], pts.map((p) => [p.feature, p.density, p.density > 0 ? Number(Math.log10(p.density).toFixed(3)) : '-', p.detection, p.source])));
+    });
+
   common(reg.command('show').description('one feature with its explanations'))
     .requiredOption('--model <m>', 'model').requiredOption('--sae <s>', 'SAE').requiredOption('--feature <n>', 'feature', parseCount('--feature'))
     .action((o) => {

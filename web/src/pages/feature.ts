@@ -9,6 +9,7 @@ import { Chart, BarController, BarElement, CategoryScale, LinearScale, Tooltip }
 import { api, ApiError, type C } from '../api.ts';
 import { h, highlighted, showError } from '../dom.ts';
 import { featureLink } from './shared.ts';
+import { conditionalSection } from './conditional.ts';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip);
 
@@ -129,6 +130,7 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
     data: { labels: d.histogram.edges.slice(0, -1).map((e) => e.toFixed(1)), datasets: [{ label: 'tokens', data: d.histogram.counts, backgroundColor: '#c81e14' }] },
     options: { animation: false, plugins: { legend: { display: false } }, scales: { x: { title: { display: true, text: 'activation' } } } },
   });
+  if (r.conditional) app.append(conditionalSection(r.conditional));
   const logits = (xs: { token: string; value: number }[], id: string) => h('ul', { class: 'logits', id }, ...xs.map((x) => h('li', {}, h('code', {}, JSON.stringify(x.token)), ` ${x.value.toFixed(2)}`)));
   app.append(h('div', { class: 'cols' },
     h('div', {}, h('h2', {}, 'Top positive logits'), logits(d.logits.positive, 'logits-pos')),

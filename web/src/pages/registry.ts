@@ -6,6 +6,7 @@
 import { api, type C } from '../api.ts';
 import { h, showError } from '../dom.ts';
 import { featureLink, saeSelect } from './shared.ts';
+import { densityScatter } from './scatter.ts';
 
 const PAGE = 100;
 
@@ -49,8 +50,11 @@ export function registryPage(app: HTMLElement, info: C.InfoResponse): void {
     state.offset = 0;
     void run();
   } }, sae, search, h('button', { id: 'search-btn', type: 'submit' }, 'Search'), h('a', { id: 'export', href: `/api/registry/export?sae=${encodeURIComponent(sae.value)}`, download: 'registry.json' }, 'Export JSON'));
-  app.append(h('h1', {}, 'Registry'), form, out);
+  const scatter = h('div', { id: 'density-scatter' });
+  app.append(h('h1', {}, 'Registry'), form, out, scatter);
+  void densityScatter(scatter, sae.value);
   sae.addEventListener('change', () => {
+    void densityScatter(scatter, sae.value);
     document.getElementById('export')!.setAttribute('href', `/api/registry/export?sae=${encodeURIComponent(sae.value)}`);
     state.offset = 0;
     void run();
