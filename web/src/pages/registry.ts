@@ -51,7 +51,7 @@ export function registryPage(app: HTMLElement, info: C.InfoResponse): void {
     void run();
   } }, sae, search, h('button', { id: 'search-btn', type: 'submit' }, 'Search'), h('a', { id: 'export', href: `/api/registry/export?sae=${encodeURIComponent(sae.value)}`, download: 'registry.json' }, 'Export JSON'));
   const scatter = h('div', { id: 'density-scatter' });
-  app.append(h('h1', {}, 'Registry'), form, out, scatter);
+  app.append(h('h1', {}, 'Registry'), form, scatter, out);
   void densityScatter(scatter, sae.value);
   sae.addEventListener('change', () => {
     void densityScatter(scatter, sae.value);
