@@ -16,6 +16,7 @@ import { registerSae } from './commands/sae.ts';
 import { registerReport } from './commands/report.ts';
 import { registerLadder } from './commands/ladder.ts';
 import { registerConditional } from './commands/conditional.ts';
+import { registerSite } from './commands/site.ts';
 import { addModelFlags } from './loadForCli.ts';
 import { addSaeFlags } from './saeForCli.ts';
 import { VERSION } from '../version.ts';
@@ -38,6 +39,7 @@ registerSae(program);
 registerReport(program);
 registerLadder(program);
 registerConditional(program);
+registerSite(program);
 addModelFlags(program);
 addSaeFlags(program);
 

@@ -6,9 +6,19 @@
  * entry is validated against the file's size before any read.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { numel, type Tensor } from '../tensor/tensor.ts';
 import { bf16Into, f16Into } from '../tensor/halfFloat.ts';
 import { readFully, writeFileAtomic, type WriteFn } from './atomicFile.ts';
+
+/** Where a safetensors file's bytes come from: a file on disk, or bytes in memory. */
+export interface ByteSource {
+  readonly size: number;
+  /** What identifies these bytes, for caches. */
+  readonly identity: string;
+  /** Fills `into` from byte `position`; throws naming `what` when the bytes end early. */
+  read(into: Uint8Array, position: number, what: string): void;
+}
 
 /** safetensors dtype names saescope reads. */
 export type StDType = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8' | 'I8' | 'F64';
@@ -38,43 +48,72 @@ export class SafetensorsFile {
   /** The free-form `__metadata__` map. */
   readonly metadata: Readonly<Record<string, string>>;
 
-  private constructor(file: string, tensors: Map<string, TensorInfo>, metadata: Record<string, string>) {
+  private constructor(file: string, tensors: Map<string, TensorInfo>, metadata: Record<string, string>, private readonly src: ByteSource) {
     this.path = file;
     this.tensors = tensors;
     this.metadata = metadata;
   }
 
+  /** What identifies these bytes (path, size, modification time): caches key on it. */
+  get identity(): string {
+    return this.src.identity;
+  }
+
   /** Opens and validates a file's header; throws naming the file and the fault. */
   static open(file: string): SafetensorsFile {
-    const size = fs.statSync(file).size;
-    const fd = fs.openSync(file, 'r');
-    try {
-      if (size < 8) throw new Error(`${file}: truncated safetensors file (${size} bytes, no header length)`);
-      const lenBuf = Buffer.alloc(8);
-      fs.readSync(fd, lenBuf, 0, 8, 0);
-      const headerLen = Number(lenBuf.readBigUInt64LE(0));
-      if (headerLen > MAX_HEADER) throw new Error(`${file}: corrupt safetensors file: header length ${headerLen} exceeds the ${MAX_HEADER / 2 ** 20} MiB limit`);
-      if (headerLen > size - 8) {
-        throw new Error(`${file}: truncated or corrupt safetensors file: header length ${headerLen} runs past the end of the file (${size} bytes)`);
-      }
-      const hb = Buffer.alloc(headerLen);
-      fs.readSync(fd, hb, 0, headerLen, 8);
-      let header: unknown;
-      let text: string;
-      try {
-        text = new TextDecoder('utf-8', { fatal: true }).decode(hb);
-        header = JSON.parse(text);
-      } catch (e) {
-        throw new Error(`${file}: corrupt safetensors header (not UTF-8 JSON: ${(e as Error).message})`);
-      }
-      if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new Error(`${file}: corrupt safetensors header (not a JSON object: ${text.slice(0, 40)})`);
-      const dup = duplicateKey(text);
-      if (dup !== undefined) throw new Error(`${file}: corrupt safetensors header: tensor '${dup}' is listed twice`);
-      const { tensors, metadata } = parseHeader(file, header as Record<string, unknown>, 8 + headerLen, size);
-      return new SafetensorsFile(file, tensors, metadata);
-    } finally {
-      fs.closeSync(fd);
+    const st = fs.statSync(file);
+    return SafetensorsFile.fromSource(file, {
+      size: st.size,
+      identity: JSON.stringify([path.resolve(file), st.size, st.mtimeMs]),
+      read: (into, position, what) => {
+        const fd = fs.openSync(file, 'r');
+        try {
+          readFully(fd, into, position, what);
+        } finally {
+          fs.closeSync(fd);
+        }
+      },
+    });
+  }
+
+  /** A safetensors file already in memory (a browser download, a test); `label` names it in errors. */
+  static fromBytes(label: string, bytes: Uint8Array): SafetensorsFile {
+    return SafetensorsFile.fromSource(label, {
+      size: bytes.byteLength,
+      identity: JSON.stringify([label, bytes.byteLength]),
+      read: (into, position, what) => {
+        if (position + into.byteLength > bytes.byteLength) throw new Error(`${what} ends early (truncated)`);
+        into.set(bytes.subarray(position, position + into.byteLength));
+      },
+    });
+  }
+
+  /** Validates the header read through `src`. */
+  static fromSource(file: string, src: ByteSource): SafetensorsFile {
+    const size = src.size;
+    if (size < 8) throw new Error(`${file}: truncated safetensors file (${size} bytes, no header length)`);
+    const lenBuf = new Uint8Array(8);
+    src.read(lenBuf, 0, `${file}: header length`);
+    const headerLen = Number(new DataView(lenBuf.buffer).getBigUint64(0, true));
+    if (headerLen > MAX_HEADER) throw new Error(`${file}: corrupt safetensors file: header length ${headerLen} exceeds the ${MAX_HEADER / 2 ** 20} MiB limit`);
+    if (headerLen > size - 8) {
+      throw new Error(`${file}: truncated or corrupt safetensors file: header length ${headerLen} runs past the end of the file (${size} bytes)`);
     }
+    const hb = new Uint8Array(headerLen);
+    src.read(hb, 8, `${file}: header`);
+    let header: unknown;
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(hb);
+      header = JSON.parse(text);
+    } catch (e) {
+      throw new Error(`${file}: corrupt safetensors header (not UTF-8 JSON: ${(e as Error).message})`);
+    }
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new Error(`${file}: corrupt safetensors header (not a JSON object: ${text.slice(0, 40)})`);
+    const dup = duplicateKey(text);
+    if (dup !== undefined) throw new Error(`${file}: corrupt safetensors header: tensor '${dup}' is listed twice`);
+    const { tensors, metadata } = parseHeader(file, header as Record<string, unknown>, 8 + headerLen, size);
+    return new SafetensorsFile(file, tensors, metadata, src);
   }
 
   /** Raw bytes of one tensor, in a fresh 8-byte-aligned buffer. */
@@ -82,12 +121,7 @@ export class SafetensorsFile {
     const info = this.tensors.get(name);
     if (!info) throw new Error(`${this.path}: no tensor named '${name}'`);
     const bytes = new Uint8Array(new ArrayBuffer(info.length));
-    const fd = fs.openSync(this.path, 'r');
-    try {
-      readFully(fd, bytes, info.start, `${this.path}: tensor '${name}'`);
-    } finally {
-      fs.closeSync(fd);
-    }
+    this.src.read(bytes, info.start, `${this.path}: tensor '${name}'`);
     return { info, bytes };
   }
 
@@ -109,23 +143,19 @@ export class SafetensorsFile {
       return { dtype: 'float32', shape: info.shape, data: toF32(info.dtype, bytes, `${this.path}:${name}`) };
     }
     const out = new Float32Array(info.length / BYTES[info.dtype]);
-    const fd = fs.openSync(this.path, 'r');
-    try {
-      if (info.dtype === 'F32') {
-        readFully(fd, new Uint8Array(out.buffer), info.start, `${this.path}: tensor '${name}'`);
-      } else {
-        const widen = info.dtype === 'BF16' ? bf16Into : f16Into;
-        const chunk = scratch();
-        for (let done = 0; done < out.length; ) {
-          const n = Math.min(out.length - done, chunk.length >> 1);
-          const raw = chunk.subarray(0, n * 2);
-          readFully(fd, raw, info.start + done * 2, `${this.path}: tensor '${name}'`);
-          widen(new Uint16Array(raw.buffer, 0, n), out, done);
-          done += n;
-        }
+    const what = `${this.path}: tensor '${name}'`;
+    if (info.dtype === 'F32') {
+      this.src.read(new Uint8Array(out.buffer), info.start, what);
+    } else {
+      const widen = info.dtype === 'BF16' ? bf16Into : f16Into;
+      const chunk = scratch();
+      for (let done = 0; done < out.length; ) {
+        const n = Math.min(out.length - done, chunk.length >> 1);
+        const raw = chunk.subarray(0, n * 2);
+        this.src.read(raw, info.start + done * 2, what);
+        widen(new Uint16Array(raw.buffer, 0, n), out, done);
+        done += n;
       }
-    } finally {
-      fs.closeSync(fd);
     }
     return { dtype: 'float32', shape: info.shape, data: out };
   }

@@ -70,11 +70,7 @@ export class SafetensorsWeights implements WeightSource {
   }
 
   identity(): string {
-    const files = [...new Set(this.where.values())].map((f) => {
-      const st = fs.statSync(f.path);
-      return [path.resolve(f.path), st.size, st.mtimeMs];
-    });
-    return JSON.stringify(files);
+    return JSON.stringify([...new Set(this.where.values())].map((f) => JSON.parse(f.identity)));
   }
 
   private info(name: string): TensorInfo {

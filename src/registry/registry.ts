@@ -28,6 +28,9 @@ export interface FeatureRecord {
 export type FeaturePatch = Partial<Pick<FeatureRecord, 'name' | 'description' | 'confidence' | 'notes' | 'tags' | 'examples'>>;
 
 /** An explanation with its scores. */
+/** What steering reads from a registry (typical maxima and calibrations); a static site implements it from JSON. */
+export type RegistryReader = Pick<Registry, 'dashboard' | 'calibration'>;
+
 /** One point of the density-vs-interpretability scatter. */
 export interface DensityScore {
   readonly feature: number;

@@ -2,8 +2,7 @@
  * ONNX Runtime sessions over graphs saescope builds, and conversion between
  * saescope tensors and ORT tensors.
  */
-import * as os from 'node:os';
-import ort from 'onnxruntime-node';
+import { defaultThreads, externalDataOptions, ort } from './ort.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
 /** Options for creating sessions. */
@@ -42,9 +41,7 @@ export class Session {
 
   /** Compiles serialized ONNX bytes. */
   static async create(bytes: Uint8Array, opts: RuntimeOptions = {}, res: GraphResources = {}): Promise<Session> {
-    const threads = opts.threads ?? (Number(process.env.SAESCOPE_THREADS) || Math.max(1, os.availableParallelism?.() ?? os.cpus().length));
-    const session: Record<string, string> = {};
-    if (res.externalDataFolder) session.model_external_initializers_file_folder_path = res.externalDataFolder;
+    const threads = opts.threads ?? defaultThreads();
     const inner = await ort.InferenceSession.create(bytes, {
       executionProviders: [...(opts.executionProviders ?? ['cpu'])],
       graphOptimizationLevel: 'all',
@@ -53,7 +50,7 @@ export class Session {
       executionMode: 'sequential',
       enableCpuMemArena: true,
       enableMemPattern: opts.memPattern ?? true,
-      extra: { session },
+      ...(res.externalDataFolder ? externalDataOptions(res.externalDataFolder) : {}),
     });
     return new Session(inner, res.boundFeeds ?? {});
   }

@@ -8,7 +8,7 @@
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import { scan } from '../analysis/scan.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
-import type { Registry } from '../registry/registry.ts';
+import type { RegistryReader } from '../registry/registry.ts';
 import type { Sae } from '../sae/sae.ts';
 
 /**
@@ -40,7 +40,7 @@ export async function selfSamples(model: HookedModel, n = 12, tokens = 96, seed 
 }
 
 /** The typical maximum activation of each feature: from the registry's scan, else measured. */
-export async function typicalMax(model: HookedModel, sae: Sae, features: readonly number[], o: { registry?: Registry; corpus?: string | readonly string[]; saeName?: string } = {}): Promise<TypicalMax> {
+export async function typicalMax(model: HookedModel, sae: Sae, features: readonly number[], o: { registry?: RegistryReader; corpus?: string | readonly string[]; saeName?: string } = {}): Promise<TypicalMax> {
   for (const f of features) checkFeature(sae, f);
   const fromRegistry = new Map<number, number>();
   const densities = new Map<number, number>();

@@ -8,7 +8,7 @@
 import type { AddIntervention, ClampIntervention, FeatureEncoder } from '../hooks/interventions.ts';
 import type { GenerateOptions, GenerateResult } from '../model/generate.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
-import type { Registry } from '../registry/registry.ts';
+import type { RegistryReader } from '../registry/registry.ts';
 import { checkSaeFitsModel } from '../sae/compat.ts';
 import type { Sae } from '../sae/sae.ts';
 import { checkFeature, PRESETS, presetMultiples, typicalMax, type Preset, type PresetCalibration } from './presets.ts';
@@ -35,7 +35,7 @@ export interface SteerOptions extends Omit<GenerateOptions, 'interventions' | 'r
   /** Default `all`. */
   readonly positions?: SteerPositions;
   /** Registry with scans (typical maxima for presets). */
-  readonly registry?: Registry;
+  readonly registry?: RegistryReader;
   /** The SAE's name in the registry (default its folder). */
   readonly saeName?: string;
   /** Streams the steered tokens. */
@@ -73,7 +73,7 @@ export interface SteerStrength {
 }
 
 /** Interventions for a steering request; presets resolve through `typicalMax`. */
-export async function steeringInterventions(model: HookedModel, sae: Sae, features: readonly FeatureSteer[], positions: SteerPositions, promptLength: number, o: { registry?: Registry; saeName?: string } = {}) {
+export async function steeringInterventions(model: HookedModel, sae: Sae, features: readonly FeatureSteer[], positions: SteerPositions, promptLength: number, o: { registry?: RegistryReader; saeName?: string } = {}) {
   checkSaeFitsModel(sae, model);
   if (features.length === 0) throw new Error('no features to steer');
   for (const s of features) {

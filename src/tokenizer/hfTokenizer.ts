@@ -29,10 +29,13 @@ export class HfTokenizer implements TextTokenizer {
   static fromFolder(dir: string, modelConfig: Readonly<Record<string, unknown>> = {}): HfTokenizer {
     const file = path.join(dir, 'tokenizer.json');
     if (!fs.existsSync(file)) throw new Error(`${dir}: no tokenizer.json`);
-    const json = readJsonFile<object>(file);
     const cfgFile = path.join(dir, 'tokenizer_config.json');
-    const cfg = fs.existsSync(cfgFile) ? readJsonFile(cfgFile) : {};
-    const inner = new Tokenizer(json as object, cfg);
+    return HfTokenizer.fromJson(readJsonFile<object>(file), fs.existsSync(cfgFile) ? readJsonFile(cfgFile) : {}, modelConfig);
+  }
+
+  /** A tokenizer from the parsed `tokenizer.json` and `tokenizer_config.json` (no files: browsers, bundles). */
+  static fromJson(json: object, cfg: Readonly<Record<string, unknown>>, modelConfig: Readonly<Record<string, unknown>> = {}): HfTokenizer {
+    const inner = new Tokenizer(json, cfg);
     const idOf = (tokenField: unknown, idField: unknown): number | undefined => {
       const content = typeof tokenField === 'string' ? tokenField : (tokenField as { content?: string } | undefined)?.content;
       const byToken = content !== undefined ? inner.token_to_id(content) : undefined;

@@ -27,6 +27,8 @@ export const api = {
   registry: (q: { sae: string; search?: string; sort?: string; desc?: string; offset?: string; limit?: string }) =>
     call<C.RegistryResponse>('GET', `/api/registry?${new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined && v !== '') as [string, string][])}`),
   scatter: (sae: string) => call<C.ScatterResponse>('GET', `/api/registry/scatter?sae=${encodeURIComponent(sae)}`),
+  /** Where the registry export downloads from (null where there is none: a static site). */
+  exportUrl: (sae: string): string | null => `/api/registry/export?sae=${encodeURIComponent(sae)}`,
   explain: (sae: string, f: number) => call<C.ExplainResponse>('POST', `/api/feature/${encodeURIComponent(sae)}/${f}/explain`),
   data: () => call<C.DataResponse>('GET', '/api/data'),
   jobs: () => call<C.JobsResponse>('GET', '/api/jobs'),

@@ -75,7 +75,7 @@ function render(out: HTMLElement, s: Saved, onToken: (tok: number) => void): voi
     const name = r.top.find((t) => t.feature === f)?.name;
     const rowMax = Math.max(0, ...r.heatmap.values[i].filter((_, j) => r.pooled[j]));
     const row = h('tr', { 'data-feature': f }, h('th', { class: 'fname' }, featureLink(s.sae, f, `#${f}${name ? ' ' + name : ''}`)));
-    r.heatmap.values[i].forEach((v, j) => row.append(h('td', { 'data-col': j, title: v.toFixed(3), style: `background: ${heat(v, s.perRow ? rowMax : shared)}` }, v > 0 ? v.toFixed(1) : '')));
+    r.heatmap.values[i].forEach((v, j) => row.append(h('td', { 'data-col': j, 'data-value': v, title: v.toFixed(3), style: `background: ${heat(v, s.perRow ? rowMax : shared)}` }, v > 0 ? v.toFixed(1) : '')));
     table.append(row);
   });
   table.addEventListener('mouseover', (e) => {

@@ -49,13 +49,13 @@ export function registryPage(app: HTMLElement, info: C.InfoResponse): void {
     e.preventDefault();
     state.offset = 0;
     void run();
-  } }, sae, search, h('button', { id: 'search-btn', type: 'submit' }, 'Search'), h('a', { id: 'export', href: `/api/registry/export?sae=${encodeURIComponent(sae.value)}`, download: 'registry.json' }, 'Export JSON'));
+  } }, sae, search, h('button', { id: 'search-btn', type: 'submit' }, 'Search'), api.exportUrl(sae.value) ? h('a', { id: 'export', href: api.exportUrl(sae.value)!, download: 'registry.json' }, 'Export JSON') : '');
   const scatter = h('div', { id: 'density-scatter' });
   app.append(h('h1', {}, 'Registry'), form, scatter, out);
   void densityScatter(scatter, sae.value);
   sae.addEventListener('change', () => {
     void densityScatter(scatter, sae.value);
-    document.getElementById('export')!.setAttribute('href', `/api/registry/export?sae=${encodeURIComponent(sae.value)}`);
+    document.getElementById('export')?.setAttribute('href', api.exportUrl(sae.value) ?? '');
     state.offset = 0;
     void run();
   });

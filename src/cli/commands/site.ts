@@ -1,0 +1,57 @@
+/** `saescope export-site` and `saescope serve-site`: a static site that runs the model and SAE in the browser. */
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { Registry } from '../../registry/registry.ts';
+import { exportSite } from '../../site/exportSite.ts';
+import { serveSite } from '../../site/serveSite.ts';
+import { loadSae } from '../../sae/load.ts';
+import { checkSaeFitsModel } from '../../sae/compat.ts';
+import { resolveHfModel } from '../../io/hub.ts';
+import { loadForCli } from '../loadForCli.ts';
+import { parseCount } from '../options.ts';
+import * as fs from 'node:fs';
+
+export function registerSite(program: Command): void {
+  program.command('export-site')
+    .description('write a static site that runs the model and SAEs in the browser (Analyze, Feature dashboards, Compare, Steer): no server, works offline after the first visit')
+    .requiredOption('--model <pathOrId>', 'HF model folder or id')
+    .requiredOption('--sae <name=dir...>', 'SAE folders, as name=dir (or just dir)')
+    .option('--registry <db>', 'registry with scans (dashboards), names, explanations and calibrations')
+    .requiredOption('--out <dir>', 'the site folder')
+    .option('--json', 'print what was written as JSON')
+    .action(async (o) => {
+      if (o.registry && !fs.existsSync(o.registry)) throw new Error(`--registry ${o.registry}: no such file`);
+      const modelDir = fs.existsSync(o.model) ? o.model : await resolveHfModel(o.model, {});
+      const model = await loadForCli(o.model, o);
+      const saes = (o.sae as string[]).map((spec) => {
+        const [name, dir] = spec.includes('=') ? spec.split('=', 2) : [path.basename(spec), spec];
+        const sae = loadSae(dir);
+        checkSaeFitsModel(sae, model);
+        return { name, key: dir, sae };
+      });
+      const registry = o.registry ? Registry.open(o.registry) : undefined;
+      try {
+        const r = await exportSite({ model, modelDir, saes, registry, out: o.out });
+        if (o.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+        process.stdout.write(`wrote ${r.out}: app ${(r.appBytes / 2 ** 20).toFixed(1)} MiB, data ${(r.dataBytes / 2 ** 20).toFixed(1)} MiB (${r.files} data files)\ntry it: saescope serve-site ${r.out}\n`);
+      } finally {
+        registry?.close();
+      }
+    });
+
+  program.command('serve-site')
+    .description('serve an exported site on 127.0.0.1 with the COOP/COEP headers WebAssembly threads need')
+    .argument('<dir>', 'the site folder')
+    .option('--host <host>', 'interface', '127.0.0.1')
+    .option('--port <port>', 'port', parseCount('--port'), 8080)
+    .action(async (dir: string, o) => {
+      const { app, url } = await serveSite(dir, { host: o.host, port: o.port });
+      process.stderr.write(`serving ${dir} at ${url}\n`);
+      const stop = async () => {
+        await app.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

@@ -1,0 +1,164 @@
+/**
+ * `saescope export-site`: a folder of static files that runs the model and its
+ * SAEs in the reader's browser (onnxruntime-web). It holds the prebuilt site
+ * app (web/dist-site), the model's checkpoint files as they are (BF16 stays
+ * BF16; the page widens it), the tokenizer, each SAE with its load-time folds
+ * applied, and each SAE's dashboards and registry records as JSON.
+ * `data/manifest.json` is written last and names every file with its size and
+ * SHA-256, so a half-written or altered site is refused by name in the page.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FeatureDashboard } from '../analysis/dashboard.ts';
+import { writeFileAtomic, writeTextAtomic } from '../io/atomicFile.ts';
+import { writeSafetensors } from '../io/safetensors.ts';
+import type { HookedModel } from '../model/hookedModel.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { Sae } from '../sae/sae.ts';
+import type { FeatureCalibration } from '../steering/sweep.ts';
+import { VERSION } from '../version.ts';
+import type { SiteFeatures, SiteFile, SiteManifest } from './manifest.ts';
+
+/** What to put in the site. */
+export interface ExportSiteOptions {
+  /** The model, loaded from `modelDir` (an HF folder). */
+  readonly model: HookedModel;
+  readonly modelDir: string;
+  /** SAEs by the name the pages show; `key` is how the registry knows the SAE (the folder as given to scan). */
+  readonly saes: readonly { readonly name: string; readonly key: string; readonly sae: Sae }[];
+  /** Dashboards, names, explanations and calibrations come from here. */
+  readonly registry?: Registry;
+  readonly out: string;
+  /** The prebuilt site app (default web/dist-site of this installation). */
+  readonly appDir?: string;
+  readonly maxTextChars?: number;
+  readonly maxNewTokens?: number;
+}
+
+/** What was written. */
+export interface ExportSiteResult {
+  readonly out: string;
+  /** Bytes of the app (pages, scripts, ONNX Runtime's WebAssembly) and of the data (model, SAEs, dashboards). */
+  readonly appBytes: number;
+  readonly dataBytes: number;
+  readonly files: number;
+}
+
+/** The site app built by `npm run build:web`, beside this installation's sources. */
+export function defaultAppDir(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'web', 'dist-site');
+}
+
+/** Writes the site. */
+export async function exportSite(o: ExportSiteOptions): Promise<ExportSiteResult> {
+  const app = o.appDir ?? defaultAppDir();
+  if (!fs.existsSync(path.join(app, 'site.html'))) throw new Error(`${app}: the site app is not built (run npm run build:web in the saescope folder)`);
+  if (!fs.existsSync(path.join(o.modelDir, 'config.json'))) throw new Error(`${o.modelDir}: export-site needs an HF model folder (config.json, *.safetensors, tokenizer.json)`);
+  if (!fs.existsSync(path.join(o.modelDir, 'tokenizer.json'))) throw new Error(`${o.modelDir}: no tokenizer.json, so the site could not turn typed text into tokens`);
+  if (o.saes.length === 0) throw new Error('export-site needs at least one --sae name=DIR');
+  fs.mkdirSync(path.join(o.out, 'data'), { recursive: true });
+  // An older manifest goes first: until the new one is written, the folder is not a site.
+  fs.rmSync(path.join(o.out, 'data', 'manifest.json'), { force: true });
+  const appBytes = copyApp(app, o.out);
+  const files: SiteFile[] = [];
+  const put = (rel: string, parts: Uint8Array[]): SiteFile => {
+    writeFileAtomic(path.join(o.out, rel), parts);
+    const f = describe(o.out, rel);
+    files.push(f);
+    return f;
+  };
+  const copy = (from: string, rel: string): SiteFile => {
+    fs.mkdirSync(path.dirname(path.join(o.out, rel)), { recursive: true });
+    fs.copyFileSync(from, path.join(o.out, rel));
+    fs.chmodSync(path.join(o.out, rel), 0o644);
+    const f = describe(o.out, rel);
+    files.push(f);
+    return f;
+  };
+  const weights = checkpointFiles(o.modelDir).map((f) => copy(path.join(o.modelDir, f), `data/model/${f}`));
+  const tokenizer = copy(path.join(o.modelDir, 'tokenizer.json'), 'data/model/tokenizer.json');
+  const tcfg = path.join(o.modelDir, 'tokenizer_config.json');
+  const tokenizerConfig = fs.existsSync(tcfg) ? copy(tcfg, 'data/model/tokenizer_config.json') : null;
+  const saes = o.saes.map((s, i) => {
+    const sw = path.join(o.out, 'data', 'sae', `${i}.safetensors`);
+    fs.mkdirSync(path.dirname(sw), { recursive: true });
+    writeSafetensors(sw, { ...s.sae.weights });
+    const w = describe(o.out, `data/sae/${i}.safetensors`);
+    files.push(w);
+    const feats = put(`data/sae/${i}.features.json`, [new TextEncoder().encode(JSON.stringify(siteFeatures(o.registry, o.model.name, s.key, s.sae.cfg.dSae)))]);
+    return { name: s.name, cfg: s.sae.cfg, weights: w, features: feats };
+  });
+  const config = JSON.parse(fs.readFileSync(path.join(o.modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const id = createHash('sha256').update(files.map((f) => `${f.path}:${f.sha256}`).join('\n')).digest('hex').slice(0, 16);
+  const manifest: SiteManifest = {
+    format: 'saescope-site', version: 1, saescope: VERSION, id,
+    model: { name: o.model.hfId ?? path.basename(path.resolve(o.modelDir)), config, weights, tokenizer, tokenizerConfig },
+    saes, limits: { maxTextChars: o.maxTextChars ?? 4000, maxNewTokens: o.maxNewTokens ?? 200 },
+  };
+  writeTextAtomic(path.join(o.out, 'data', 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
+  return { out: o.out, appBytes, dataBytes: files.reduce((a, f) => a + f.bytes, 0), files: files.length };
+}
+
+/** The model folder's safetensors files (the index's shards when there is one). */
+function checkpointFiles(dir: string): string[] {
+  const index = path.join(dir, 'model.safetensors.index.json');
+  const files = fs.existsSync(index)
+    ? [...new Set(Object.values((JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map: Record<string, string> }).weight_map))]
+    : fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors'));
+  if (files.length === 0) throw new Error(`${dir}: no *.safetensors files`);
+  return files.sort();
+}
+
+/** Copies the app (site.html becomes index.html) and lists its files in shell.json for the service worker. */
+function copyApp(app: string, out: string): number {
+  const shell: string[] = ['./'];
+  let bytes = 0;
+  const walk = (rel: string) => {
+    for (const e of fs.readdirSync(path.join(app, rel), { withFileTypes: true })) {
+      const from = path.join(rel, e.name);
+      if (e.isDirectory()) {
+        walk(from);
+        continue;
+      }
+      const to = from === 'site.html' ? 'index.html' : from;
+      fs.mkdirSync(path.dirname(path.join(out, to)), { recursive: true });
+      fs.copyFileSync(path.join(app, from), path.join(out, to));
+      bytes += fs.statSync(path.join(out, to)).size;
+      if (to !== 'sw.js') shell.push(to.split(path.sep).join('/'));
+    }
+  };
+  walk('');
+  writeTextAtomic(path.join(out, 'shell.json'), JSON.stringify(shell) + '\n');
+  return bytes;
+}
+
+function describe(out: string, rel: string): SiteFile {
+  const h = createHash('sha256');
+  const fd = fs.openSync(path.join(out, rel), 'r');
+  const buf = Buffer.alloc(1 << 22);
+  let bytes = 0;
+  try {
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, bytes)) > 0; bytes += n) h.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { path: rel, bytes, sha256: h.digest('hex') };
+}
+
+/** One SAE's registry data as the pages read it. */
+function siteFeatures(reg: Registry | undefined, model: string, sae: string, dSae: number): SiteFeatures {
+  if (!reg) return { rows: [], labels: {}, features: {}, scatter: [] };
+  const rows = reg.browse(model, sae, { limit: dSae + 1 }).rows;
+  const features: Record<string, SiteFeatures['features'][string]> = {};
+  for (const r of rows) {
+    features[String(r.feature)] = {
+      dashboard: reg.dashboard<FeatureDashboard>(model, sae, r.feature) ?? null,
+      record: reg.get(model, sae, r.feature) ?? null,
+      explanations: reg.explanations(model, sae, r.feature),
+      calibration: reg.calibration<FeatureCalibration>(model, sae, r.feature) ?? null,
+    };
+  }
+  return { rows, labels: Object.fromEntries(reg.labels(model, sae)), features, scatter: reg.densityVsDetection(model, sae) };
+}

@@ -1,0 +1,184 @@
+/**
+ * The static site (`saescope export-site`, `saescope serve-site`) in Debian's
+ * Chromium: the model and a trained SAE run in the page on onnxruntime-web.
+ * The heatmap of a typed text equals `saescope features --json` in Node to
+ * 1e-4; steering at strength 0 reproduces the unsteered greedy text and the
+ * strong preset changes it; a reload works offline after the first visit; no
+ * request leaves the site's own origin; a missing or corrupted weight file is
+ * named in the page.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { serveSite } from '../src/site/serveSite.ts';
+import { needsShared, root, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const BIN = path.join(root, 'bin', 'saescope.js');
+const skip = needsShared() || (fs.existsSync(CHROMIUM) ? false : `needs Debian's chromium at ${CHROMIUM} (apt-get install chromium)`);
+const shots = path.join(root, 'test-output', 'screenshots');
+const TEXT = 'Once upon a time, there was a little dog named Max. He liked to run in the park.';
+
+let browser: Browser;
+let site: string;
+let sae: string;
+
+async function saescope(...args: string[]) {
+  try {
+    const r = await promisify(execFile)(process.execPath, [BIN, ...args], { cwd: root, maxBuffer: 1 << 26 });
+    return { ...r, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+before(async () => {
+  if (skip) return;
+  const built = path.join(root, 'web', 'dist-site', 'site.html');
+  if (!fs.existsSync(built)) await promisify(execFile)('npm', ['run', 'build:web'], { cwd: root });
+  fs.mkdirSync(shots, { recursive: true });
+  sae = await trainedSae();
+  const dir = tmpDir();
+  const db = path.join(dir, 'reg.db');
+  const scan = await saescope('scan', '--model', tinyStories, '--sae', sae, '--corpus', storiesCorpus + '[400:500]', '--tokens', '4000', '--registry', db, '--json');
+  assert.equal(scan.code, 0, scan.stderr);
+  site = path.join(dir, 'site');
+  const ex = await saescope('export-site', '--model', tinyStories, '--sae', `ts=${sae}`, '--registry', db, '--out', site, '--json');
+  assert.equal(ex.code, 0, ex.stderr);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** Opens the site in a fresh context, recording every request; waits until the engine is ready (or failed). */
+async function open(url: string, ctx?: BrowserContext): Promise<{ page: Page; ctx: BrowserContext; requests: string[] }> {
+  const context = ctx ?? (await browser.newContext({ viewport: { width: 1280, height: 900 } }));
+  const requests: string[] = [];
+  context.on('request', (r) => requests.push(r.url()));
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 120_000 });
+  return { page, ctx: context, requests };
+}
+
+async function heatmapOf(page: Page, text: string): Promise<Map<number, number[]>> {
+  await page.goto(page.url().replace(/#.*$/, '') + '#/analyze');
+  await page.fill('#text', text);
+  await page.click('#analyze');
+  await page.waitForSelector('#heatmap tr[data-feature]', { timeout: 60_000 });
+  const rows = await page.$$eval('#heatmap tr[data-feature]', (trs) => trs.map((tr) => [Number(tr.getAttribute('data-feature')), [...tr.querySelectorAll('td[data-value]')].map((td) => Number(td.getAttribute('data-value')))] as [number, number[]]));
+  return new Map(rows);
+}
+
+async function steerOnce(page: Page, mode: string, value: string, feature: number): Promise<{ steered: string; unsteered: string }> {
+  await page.goto(page.url().replace(/#.*$/, '') + '#/steer');
+  await page.waitForSelector('#features');
+  await page.fill('#prompt', 'Once upon a time,');
+  await page.fill('#features', String(feature));
+  await page.selectOption('#mode', mode);
+  if (mode === 'strength') await page.fill('#value', value);
+  await page.fill('#temperature', '0');
+  await page.fill('#length', '20');
+  await page.click('#steer');
+  await page.waitForSelector('#steer-status:has-text("strengths used")', { timeout: 120_000 });
+  return { steered: (await page.textContent('#steered'))!, unsteered: (await page.textContent('#unsteered'))! };
+}
+
+test('the exported site runs the model and SAE in the page: the heatmap equals Node\'s, steering at 0 is exact, offline reload, no foreign request', { skip }, async () => {
+  const { app, url } = await serveSite(site, { port: 0 });
+  let closed = false;
+  try {
+    const { page, ctx, requests } = await open(url + '/');
+    assert.equal(await page.evaluate(() => document.body.dataset.ready), 'true', await page.textContent('#error') ?? '');
+    // The heatmap, against the CLI in Node on the same text.
+    const cli = await saescope('features', '--model', tinyStories, '--sae', sae, '--top', '12', '--json', TEXT);
+    assert.equal(cli.code, 0, cli.stderr);
+    const node = JSON.parse(cli.stdout) as { heatmap: { features: number[]; values: number[][] } };
+    const inPage = await heatmapOf(page, TEXT);
+    assert.deepEqual([...inPage.keys()], node.heatmap.features, 'the same features, in the same order');
+    let worst = 0;
+    node.heatmap.features.forEach((f, i) => {
+      const a = inPage.get(f)!;
+      assert.equal(a.length, node.heatmap.values[i].length);
+      a.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - node.heatmap.values[i][j]))));
+    });
+    assert.ok(worst < 1e-4, `heatmap differs from Node by ${worst}`);
+    await page.screenshot({ path: path.join(shots, 'site-analyze.png'), fullPage: true });
+    // Steering: strength 0 is the unsteered greedy text exactly; the strong preset changes it.
+    const f = node.heatmap.features[0];
+    const zero = await steerOnce(page, 'strength', '0', f);
+    assert.ok(zero.unsteered.length > 'Once upon a time,'.length);
+    assert.equal(zero.steered, zero.unsteered);
+    const strong = await steerOnce(page, 'strong', '', f);
+    assert.equal(strong.unsteered, zero.unsteered, 'greedy is deterministic');
+    assert.notEqual(strong.steered, strong.unsteered, 'the strong preset changes the text');
+    await page.screenshot({ path: path.join(shots, 'site-steer.png'), fullPage: true });
+    // A feature dashboard from the exported registry.
+    await page.goto(url + `/#/feature/ts/${f}`);
+    await page.waitForSelector('#max-act');
+    await page.waitForSelector('#conditional-chart[data-by="token"]');
+    // Every request so far went to the site itself.
+    const foreign = requests.filter((r) => !r.startsWith(url + '/'));
+    assert.deepEqual(foreign, [], 'no request to another host');
+    // Offline: the server stops, the browser goes offline, and a reload still starts and analyzes.
+    await app.close();
+    closed = true;
+    await ctx.setOffline(true);
+    await page.goto(url + '/#/analyze');
+    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 120_000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.ready), 'true', `offline reload: ${await page.textContent('#error')}`);
+    const again = await heatmapOf(page, TEXT);
+    assert.deepEqual([...again.keys()], node.heatmap.features);
+    await page.screenshot({ path: path.join(shots, 'site-offline.png'), fullPage: true });
+    await ctx.close();
+  } finally {
+    if (!closed) await app.close();
+  }
+});
+
+test('a site with a corrupted or missing weight file says which file in the page', { skip }, async () => {
+  for (const damage of ['corrupt', 'missing'] as const) {
+    const copy = path.join(tmpDir(), 'site');
+    fs.cpSync(site, copy, { recursive: true });
+    const weights = path.join(copy, 'data', 'model', 'model.safetensors');
+    if (damage === 'missing') fs.rmSync(weights);
+    else {
+      const b = fs.readFileSync(weights);
+      b[b.length - 10] ^= 0xff;
+      fs.writeFileSync(weights, b);
+    }
+    const { app, url } = await serveSite(copy, { port: 0 });
+    try {
+      const { page, ctx } = await open(url + '/');
+      assert.equal(await page.evaluate(() => document.body.dataset.ready), 'failed');
+      const msg = (await page.textContent('#error'))!;
+      assert.match(msg, damage === 'missing' ? /data\/model\/model\.safetensors: HTTP 404/ : /data\/model\/model\.safetensors: its SHA-256 does not match/);
+      assert.ok(await page.isVisible('#error'));
+      await page.screenshot({ path: path.join(shots, `site-${damage}.png`) });
+      await ctx.close();
+    } finally {
+      await app.close();
+    }
+  }
+});
+
+test('export-site refuses what it cannot publish, naming it', { skip: needsShared() }, async () => {
+  const out = path.join(tmpDir(), 'site');
+  const noSae = await saescope('export-site', '--model', tinyStories, '--sae', `ts=${path.join(out, 'nope')}`, '--out', out);
+  assert.notEqual(noSae.code, 0);
+  assert.match(noSae.stderr, /no such SAE folder/);
+  const noReg = await saescope('export-site', '--model', tinyStories, '--sae', `ts=${await trainedSae()}`, '--registry', path.join(out, 'none.db'), '--out', out);
+  assert.match(noReg.stderr, /--registry .*none\.db: no such file/);
+  const notSite = await saescope('serve-site', tmpDir());
+  assert.match(notSite.stderr, /not a site written by saescope export-site/);
+});

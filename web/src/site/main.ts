@@ -1,0 +1,114 @@
+/**
+ * The static site: registers the offline service worker, downloads the model
+ * and SAEs named by data/manifest.json once (with a progress bar; Cache
+ * Storage keeps them, so later visits start offline), loads them into the
+ * in-page engine, and serves the same pages as the server's app from it. A
+ * missing or corrupted file stops the load with a message naming it.
+ */
+import '../style.css';
+import { api } from '../api.ts';
+import { startApp } from '../app.ts';
+import { SiteEngine } from '../../../src/site/engine.ts';
+import type { SiteFile, SiteManifest } from '../../../src/site/manifest.ts';
+import { defaultThreads, ort } from '../../../src/runtime/ort.ts';
+
+const status = document.getElementById('site-status')!;
+const bar = document.getElementById('site-progress') as HTMLProgressElement;
+
+async function registerWorker(): Promise<void> {
+  if (!('serviceWorker' in navigator)) return;
+  try {
+    await navigator.serviceWorker.register('./sw.js');
+  } catch (e) {
+    console.warn('saescope: no offline support (service worker not registered):', e);
+  }
+}
+
+async function manifest(): Promise<SiteManifest> {
+  const url = new URL('data/manifest.json', location.href).href;
+  let res: Response | undefined;
+  try {
+    res = await fetch(url, { cache: 'no-store' });
+  } catch {
+    res = await caches.match(url);
+  }
+  if (!res || !res.ok) throw new Error(`data/manifest.json: ${res ? `HTTP ${res.status}` : 'not reachable and not cached'} (is this folder a site written by saescope export-site?)`);
+  const text = await res.clone().text();
+  (await caches.open('saescope-manifest')).put(url, new Response(text, { headers: { 'content-type': 'application/json' } }));
+  return JSON.parse(text) as SiteManifest;
+}
+
+/** Every file's bytes, from Cache Storage or downloaded (and cached), with the total's progress. */
+function fetcher(m: SiteManifest): (f: SiteFile) => Promise<Uint8Array> {
+  const files = [...m.model.weights, m.model.tokenizer, ...(m.model.tokenizerConfig ? [m.model.tokenizerConfig] : []), ...m.saes.flatMap((s) => [s.weights, s.features])];
+  const total = files.reduce((a, f) => a + f.bytes, 0);
+  let done = 0;
+  bar.max = total;
+  const cacheName = `saescope-data-${m.id}`;
+  return async (f) => {
+    const url = new URL(f.path, location.href).href;
+    const cache = await caches.open(cacheName);
+    let res = await cache.match(url);
+    const cached = res !== undefined;
+    if (!res) {
+      try {
+        res = await fetch(url, { cache: 'no-store' });
+      } catch (e) {
+        throw new Error(`${f.path}: could not be downloaded (${(e as Error).message})`);
+      }
+      if (!res.ok) throw new Error(`${f.path}: HTTP ${res.status} (a missing file: export the site again)`);
+    }
+    const bytes = new Uint8Array(f.bytes);
+    let at = 0;
+    const reader = res.body!.getReader();
+    for (;;) {
+      const { done: end, value } = await reader.read();
+      if (end) break;
+      if (at + value.byteLength > bytes.byteLength) throw new Error(`${f.path}: longer than the ${f.bytes} bytes the manifest says (a replaced file: export the site again)`);
+      bytes.set(value, at);
+      at += value.byteLength;
+      done += value.byteLength;
+      bar.value = done;
+      status.textContent = `${cached ? 'Reading' : 'Downloading'} the model and SAE: ${(done / 2 ** 20).toFixed(1)} of ${(total / 2 ** 20).toFixed(1)} MiB`;
+    }
+    const got = bytes.subarray(0, at);
+    if (!cached && at === f.bytes) await cache.put(url, new Response(got.slice()));
+    return got;
+  };
+}
+
+async function boot(): Promise<void> {
+  await registerWorker();
+  ort.env.wasm.wasmPaths = new URL('ort/', location.href).href;
+  ort.env.wasm.numThreads = defaultThreads();
+  const m = await manifest();
+  const engine = await SiteEngine.open(m, fetcher(m));
+  Object.assign(api, {
+    info: async () => engine.info(),
+    analyze: (r: Parameters<typeof api.analyze>[0]) => engine.analyze(r),
+    compare: (r: Parameters<typeof api.compare>[0]) => engine.compare(r),
+    feature: async (sae: string, f: number) => engine.feature(sae, f),
+    registry: async (q: Parameters<typeof api.registry>[0]) => engine.registry(q),
+    scatter: async (sae: string) => engine.scatter(sae),
+    steer: (r: Parameters<typeof api.steer>[0], onEvent: Parameters<typeof api.steer>[1]) => engine.steer(r, onEvent),
+    exportUrl: () => null,
+    editFeature: readOnly, explain: readOnly, sweep: readOnly, data: readOnly, jobs: readOnly, startJob: readOnly, deleteJob: readOnly,
+  });
+  (window as unknown as { saescopeEngine: SiteEngine }).saescopeEngine = engine;
+  document.getElementById('site-loading')!.hidden = true;
+  document.body.dataset.ready = 'true';
+  startApp({ jobs: false });
+}
+
+async function readOnly(): Promise<never> {
+  throw new Error('This is a static saescope site: it runs the model in your browser, and cannot save, explain or run jobs (use saescope serve for those).');
+}
+
+boot().catch((e: unknown) => {
+  status.textContent = '';
+  const err = document.getElementById('error')!;
+  err.hidden = false;
+  err.id = 'error';
+  err.textContent = `This site could not start: ${(e as Error).message}`;
+  document.body.dataset.ready = 'failed';
+});
