@@ -146,6 +146,37 @@ test('the exported site runs the model and SAE in the page: the heatmap equals N
   }
 });
 
+test('--weights int8: the site ships the block-quantized weights and matches Node\'s int8 model', { skip }, async () => {
+  const dir = tmpDir();
+  const out = path.join(dir, 'site8');
+  const ex = await saescope('export-site', '--model', tinyStories, '--weights', 'int8', '--sae', `ts=${sae}`, '--out', out, '--json');
+  assert.equal(ex.code, 0, ex.stderr);
+  const m = JSON.parse(fs.readFileSync(path.join(out, 'data', 'manifest.json'), 'utf8'));
+  assert.equal(m.model.quant.entries.bits, 8);
+  assert.deepEqual(m.model.weights.map((w: { path: string }) => w.path), ['data/model/rest.safetensors'], 'no float copy of the quantized tensors');
+  assert.ok(m.model.quant.declared.some((d: { name: string }) => d.name === 'lm_head.weight'));
+  const { app, url } = await serveSite(out, { port: 0 });
+  try {
+    const { page, ctx } = await open(url + '/');
+    assert.equal(await page.evaluate(() => document.body.dataset.ready), 'true', (await page.textContent('#error')) ?? '');
+    const cli = await saescope('features', '--model', tinyStories, '--weights', 'int8', '--sae', sae, '--top', '12', '--json', TEXT);
+    assert.equal(cli.code, 0, cli.stderr);
+    const node = JSON.parse(cli.stdout) as { heatmap: { features: number[]; values: number[][] } };
+    const inPage = await heatmapOf(page, TEXT);
+    let worst = 0;
+    let scale = 0;
+    node.heatmap.features.forEach((f, i) => node.heatmap.values[i].forEach((v, j) => {
+      scale = Math.max(scale, Math.abs(v));
+      worst = Math.max(worst, Math.abs(v - (inPage.get(f)?.[j] ?? 0)));
+    }));
+    // The same int8 weights; WebAssembly's and the native MatMulNBits kernels may round int8 activations differently.
+    assert.ok(worst <= 0.02 * scale, `int8 heatmap differs from Node's int8 by ${worst} (largest value ${scale})`);
+    await ctx.close();
+  } finally {
+    await app.close();
+  }
+});
+
 test('a site with a corrupted or missing weight file says which file in the page', { skip }, async () => {
   for (const damage of ['corrupt', 'missing'] as const) {
     const copy = path.join(tmpDir(), 'site');

@@ -22,6 +22,7 @@ import type { ChatTemplate } from '../tokenizer/chatTemplate.ts';
 import { generate, type GenerateOptions, type GenerateResult } from './generate.ts';
 import { WeightStore, type WeightStoreStats } from './weightStore.ts';
 import { QuantCache, type LinearToQuantize, type QuantCacheOptions } from './quant/quantCache.ts';
+import type { QuantSource } from './quant/quantSource.ts';
 import { blockSizeFor } from './quant/blockQuant.ts';
 
 /** How the weights are held: float32 (default, exact), or block-quantized linear layers. */
@@ -37,6 +38,8 @@ export interface ModelOptions extends QuantCacheOptions {
   readonly hfId?: string;
   /** The instruct model's chat template, when its folder has one. */
   readonly chatTemplate?: ChatTemplate;
+  /** Quantized weights already at hand (a static site's), instead of the on-disk cache. */
+  readonly quant?: QuantSource;
 }
 
 /** What `info()` reports. */
@@ -95,7 +98,7 @@ export class HookedModel {
   private readonly sessions = new Map<string, Promise<Session>>();
   private readonly resolver: WeightResolver;
   private readonly store: WeightStore;
-  private quant?: QuantCache;
+  private quant?: QuantSource;
   /** Weight precision of this model's graphs. */
   readonly weightMode: WeightMode;
 
@@ -272,12 +275,19 @@ export class HookedModel {
     const quant = this.weightMode === 'f32' ? undefined : this.quantCache();
     const ctx = new BuildCtx(this.spec, this.adapter.qkv, plan, this.resolver, { f32: (n) => this.store.f32(n), quant }, this.hooks, encoders);
     const bytes = buildTransformer(ctx);
-    return Session.create(bytes, this.runtime, { boundFeeds: ctx.boundFeeds(), externalDataFolder: ctx.externalDataFolder });
+    return Session.create(bytes, this.runtime, { boundFeeds: ctx.boundFeeds(), externalData: ctx.externalData });
+  }
+
+  /** The quantized weights (int8/int4 modes): given, or the on-disk cache, opened (built on first use). */
+  quantized(): QuantSource {
+    if (this.weightMode === 'f32') throw new Error(`${this.name}: loaded with f32 weights; load with weights int8 or int4 for quantized ones`);
+    return this.quantCache();
   }
 
   /** Opens (building on first use) the quantized weights of this checkpoint. */
-  private quantCache(): QuantCache {
+  private quantCache(): QuantSource {
     if (this.quant) return this.quant;
+    if (this.options.quant) return (this.quant = this.options.quant);
     const r = this.resolver;
     const linears = new Map<string, LinearToQuantize>();
     const add = (w: CanonicalWeight, L: number) => {

@@ -26,8 +26,8 @@ export interface GraphResources {
    * copying, so every session of a model shares one copy.
    */
   readonly boundFeeds?: Readonly<Record<string, Feed>>;
-  /** The folder that external-data initializers' locations are relative to. */
-  readonly externalDataFolder?: string;
+  /** Where external-data initializers are: a folder their locations are relative to, or the files' bytes. */
+  readonly externalData?: { readonly folder: string } | { readonly files: readonly { readonly path: string; readonly data: Uint8Array }[] };
 }
 
 /** A compiled graph ready to run. */
@@ -50,7 +50,7 @@ export class Session {
       executionMode: 'sequential',
       enableCpuMemArena: true,
       enableMemPattern: opts.memPattern ?? true,
-      ...(res.externalDataFolder ? externalDataOptions(res.externalDataFolder) : {}),
+      ...(res.externalData ? ('folder' in res.externalData ? externalDataOptions(res.externalData.folder) : { externalData: res.externalData.files.map((f) => ({ path: f.path, data: f.data })) }) : {}),
     });
     return new Session(inner, res.boundFeeds ?? {});
   }

@@ -14,6 +14,8 @@ import { SafetensorsFile } from '../io/safetensors.ts';
 import { SafetensorsWeights } from '../io/weights.ts';
 import { adapterFor } from '../model/adapters/registry.ts';
 import { HookedModel } from '../model/hookedModel.ts';
+import { MemoryQuant } from '../model/quant/quantSource.ts';
+import { PartialWeights } from './partialWeights.ts';
 import type { RegistryReader } from '../registry/registry.ts';
 import type { RuntimeOptions } from '../runtime/session.ts';
 import { Sae } from '../sae/sae.ts';
@@ -53,7 +55,11 @@ export class SiteEngine implements RegistryReader {
     for (const f of m.weights) files.push(SafetensorsFile.fromBytes(f.path, await get(f)));
     const tokenizer = HfTokenizer.fromJson(await json<object>(m.tokenizer), m.tokenizerConfig ? await json<Record<string, unknown>>(m.tokenizerConfig) : {}, m.config);
     const adapter = adapterFor(m.config.model_type, 'data/manifest.json (model.config)');
-    const model = new HookedModel(m.name, adapter.spec(m.config), adapter, new SafetensorsWeights(m.name, files), tokenizer, runtime, { maxSessions: 6 });
+    const floats = new SafetensorsWeights(m.name, files);
+    const q = m.quant;
+    const model = q
+      ? new HookedModel(m.name, adapter.spec(m.config), adapter, new PartialWeights(floats, q.declared), tokenizer, runtime, { maxSessions: 6, weights: `int${q.entries.bits}`, quant: new MemoryQuant(q.entries, q.location, await get(q.file)) })
+      : new HookedModel(m.name, adapter.spec(m.config), adapter, floats, tokenizer, runtime, { maxSessions: 6 });
     const saes = new Map<string, SiteSae>();
     for (const s of manifest.saes) {
       const st = SafetensorsFile.fromBytes(s.weights.path, await get(s.weights));

@@ -15,6 +15,9 @@ import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import { writeFileAtomic, writeTextAtomic } from '../io/atomicFile.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
+import { QuantCache } from '../model/quant/quantCache.ts';
+import { SafetensorsWeights } from '../io/weights.ts';
+import type { Tensor } from '../tensor/tensor.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Sae } from '../sae/sae.ts';
 import type { FeatureCalibration } from '../steering/sweep.ts';
@@ -23,7 +26,7 @@ import type { SiteFeatures, SiteFile, SiteManifest } from './manifest.ts';
 
 /** What to put in the site. */
 export interface ExportSiteOptions {
-  /** The model, loaded from `modelDir` (an HF folder). */
+  /** The model, loaded from `modelDir` (an HF folder); loaded with int8/int4 weights, the site gets those. */
   readonly model: HookedModel;
   readonly modelDir: string;
   /** SAEs by the name the pages show; `key` is how the registry knows the SAE (the folder as given to scan). */
@@ -77,7 +80,27 @@ export async function exportSite(o: ExportSiteOptions): Promise<ExportSiteResult
     files.push(f);
     return f;
   };
-  const weights = checkpointFiles(o.modelDir).map((f) => copy(path.join(o.modelDir, f), `data/model/${f}`));
+  let weights: SiteFile[];
+  let quant: SiteManifest['model']['quant'];
+  if (o.model.weightMode === 'f32') {
+    weights = checkpointFiles(o.modelDir).map((f) => copy(path.join(o.modelDir, f), `data/model/${f}`));
+  } else {
+    // The quantized data file as the cache built it, and the tensors it does not replace (norms, biases) as f32.
+    const q = o.model.quantized();
+    if (!(q instanceof QuantCache)) throw new Error('internal: a quantized export needs the on-disk weights cache');
+    const { file, entries } = q.contents();
+    const location = path.basename(file);
+    const qfile = copy(file, `data/model/${location}`);
+    const replaced = new Set([...Object.keys(entries.linears), ...Object.keys(entries.embeddings)]);
+    const src = SafetensorsWeights.fromFolder(o.modelDir);
+    const rest: Record<string, Tensor<'float32'>> = {};
+    for (const n of src.names()) if (!replaced.has(n)) rest[n] = src.get(n);
+    fs.mkdirSync(path.join(o.out, 'data', 'model'), { recursive: true });
+    writeSafetensors(path.join(o.out, 'data', 'model', 'rest.safetensors'), rest);
+    weights = [describe(o.out, 'data/model/rest.safetensors')];
+    files.push(weights[0]);
+    quant = { file: qfile, location, entries, declared: [...replaced].map((n) => ({ name: n, shape: src.shape(n), dtype: src.dtype(n) })) };
+  }
   const tokenizer = copy(path.join(o.modelDir, 'tokenizer.json'), 'data/model/tokenizer.json');
   const tcfg = path.join(o.modelDir, 'tokenizer_config.json');
   const tokenizerConfig = fs.existsSync(tcfg) ? copy(tcfg, 'data/model/tokenizer_config.json') : null;
@@ -94,7 +117,7 @@ export async function exportSite(o: ExportSiteOptions): Promise<ExportSiteResult
   const id = createHash('sha256').update(files.map((f) => `${f.path}:${f.sha256}`).join('\n')).digest('hex').slice(0, 16);
   const manifest: SiteManifest = {
     format: 'saescope-site', version: 1, saescope: VERSION, id,
-    model: { name: o.model.hfId ?? path.basename(path.resolve(o.modelDir)), config, weights, tokenizer, tokenizerConfig },
+    model: { name: o.model.hfId ?? path.basename(path.resolve(o.modelDir)), config, weights, tokenizer, tokenizerConfig, ...(quant ? { quant } : {}) },
     saes, limits: { maxTextChars: o.maxTextChars ?? 4000, maxNewTokens: o.maxNewTokens ?? 200 },
   };
   writeTextAtomic(path.join(o.out, 'data', 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');

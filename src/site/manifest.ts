@@ -7,6 +7,8 @@
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import type { BrowseRow, DensityScore, ExplanationRecord, FeatureRecord } from '../registry/registry.ts';
 import type { SaeConfig } from '../sae/config.ts';
+import type { QuantEntries } from '../model/quant/quantSource.ts';
+import type { DeclaredTensor } from './partialWeights.ts';
 import type { FeatureCalibration } from '../steering/sweep.ts';
 
 /** One file of the site's data, relative to the site's root. */
@@ -32,6 +34,14 @@ export interface SiteManifest {
     readonly weights: readonly SiteFile[];
     readonly tokenizer: SiteFile;
     readonly tokenizerConfig: SiteFile | null;
+    /** With `--weights int8`: the MatMulNBits data file, its entries, and the tensors it replaces (absent from `weights`). */
+    readonly quant?: {
+      readonly file: SiteFile;
+      /** The entries' external-data location (the file's name). */
+      readonly location: string;
+      readonly entries: QuantEntries;
+      readonly declared: readonly DeclaredTensor[];
+    };
   };
   readonly saes: readonly {
     readonly name: string;

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 
 export function registerSite(program: Command): void {
   program.command('export-site')
-    .description('write a static site that runs the model and SAEs in the browser (Analyze, Feature dashboards, Compare, Steer): no server, works offline after the first visit')
+    .description('write a static site that runs the model and SAEs in the browser (Analyze, Feature dashboards, Compare, Steer): no server, works offline after the first visit; --weights int8 ships block-quantized weights (a quarter of f32)')
     .requiredOption('--model <pathOrId>', 'HF model folder or id')
     .requiredOption('--sae <name=dir...>', 'SAE folders, as name=dir (or just dir)')
     .option('--registry <db>', 'registry with scans (dashboards), names, explanations and calibrations')

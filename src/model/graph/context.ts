@@ -6,7 +6,7 @@
  */
 import { GraphBuilder, type Dim } from '../../runtime/graph.ts';
 import type { Feed } from '../../runtime/session.ts';
-import type { QuantCache } from '../quant/quantCache.ts';
+import type { ExternalData, QuantSource } from '../quant/quantSource.ts';
 import { interventionInput, type ClampPlan, type FeatureEncoder } from '../../hooks/interventions.ts';
 import { applyClamp } from './clamp.ts';
 import type { HookPoint } from '../../hooks/points.ts';
@@ -38,7 +38,7 @@ export interface WeightProvider {
   /** A float32 tensor as stored in the checkpoint (shared across sessions). */
   f32(name: string): Tensor<'float32'>;
   /** Quantized linear layers and embeddings, in int8/int4 modes. */
-  readonly quant?: QuantCache;
+  readonly quant?: QuantSource;
 }
 
 /** Linear weights that MatMulNBits replaces in quantized modes. */
@@ -73,9 +73,9 @@ export class BuildCtx {
     return this.bound;
   }
 
-  /** The folder of quantized external data, when the graph uses it. */
-  get externalDataFolder(): string | undefined {
-    return this.weights.quant?.folder;
+  /** Where the quantized weights' external data is, when the graph uses it. */
+  get externalData(): ExternalData | undefined {
+    return this.weights.quant?.external;
   }
 
   /** A canonical weight as stored (orientation unchanged); undefined if optional and absent. */

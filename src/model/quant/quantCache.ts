@@ -15,6 +15,7 @@ import { readFully, tempPathFor, writeFileAtomic, writeFully, type WriteFn } fro
 import type { WeightSource } from '../../io/weights.ts';
 import type { ExternalRef } from '../../runtime/graph.ts';
 import { quantizeNBits, quantizeRowsInt8, type Int8Rows, type QuantBits } from './blockQuant.ts';
+import type { EmbedEntry, ExternalData, QuantEntries, QuantEntry, QuantSource } from './quantSource.ts';
 
 /** Bumped whenever the layout or the quantizer changes: older caches are rebuilt. */
 export const QUANT_CACHE_FORMAT = 1;
@@ -34,26 +35,6 @@ export interface QuantCacheOptions {
 export interface LinearToQuantize {
   readonly name: string;
   readonly outFirst: boolean;
-}
-
-/** A quantized linear weight in the cache file. */
-export interface QuantEntry {
-  readonly N: number;
-  readonly K: number;
-  readonly bits: QuantBits;
-  readonly blockSize: number;
-  readonly B: ExternalRef;
-  readonly scales: ExternalRef;
-  readonly zeroPoints: ExternalRef;
-}
-
-/** A quantized embedding in the cache file. */
-export interface EmbedEntry {
-  readonly rows: number;
-  readonly cols: number;
-  readonly blockSize: number;
-  readonly q: ExternalRef;
-  readonly scales: ExternalRef;
 }
 
 interface Manifest {
@@ -78,7 +59,7 @@ export interface QuantPlan {
 }
 
 /** An opened (or freshly built) cache. */
-export class QuantCache {
+export class QuantCache implements QuantSource {
   private readonly embedCache = new Map<string, Int8Rows>();
 
   /** Use `QuantCache.open`. */
@@ -110,6 +91,16 @@ export class QuantCache {
   /** Total bytes of the cache file. */
   get bytes(): number {
     return this.m.bytes;
+  }
+
+  /** ORT reads the external data from the cache's folder. */
+  get external(): ExternalData {
+    return { folder: this.folder };
+  }
+
+  /** The cache's data file and its entries (for copying into a static site). */
+  contents(): { file: string; entries: QuantEntries } {
+    return { file: path.join(this.folder, this.m.file), entries: { bits: this.m.bits, blockSize: this.m.blockSize, linears: this.m.linears, embeddings: this.m.embeddings } };
   }
 
   /** The quantized form of a linear weight. */

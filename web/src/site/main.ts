@@ -40,7 +40,7 @@ async function manifest(): Promise<SiteManifest> {
 
 /** Every file's bytes, from Cache Storage or downloaded (and cached), with the total's progress. */
 function fetcher(m: SiteManifest): (f: SiteFile) => Promise<Uint8Array> {
-  const files = [...m.model.weights, m.model.tokenizer, ...(m.model.tokenizerConfig ? [m.model.tokenizerConfig] : []), ...m.saes.flatMap((s) => [s.weights, s.features])];
+  const files = [...m.model.weights, ...(m.model.quant ? [m.model.quant.file] : []), m.model.tokenizer, ...(m.model.tokenizerConfig ? [m.model.tokenizerConfig] : []), ...m.saes.flatMap((s) => [s.weights, s.features])];
   const total = files.reduce((a, f) => a + f.bytes, 0);
   let done = 0;
   bar.max = total;
