@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import { REF } from './common.ts';
 import { benchBig } from './big.ts';
+import { benchBrowser } from './browser.ts';
 import { benchDistributed } from './distributed.ts';
 import { benchForward } from './forward.ts';
 import { benchSaeQuality } from './saeQuality.ts';
@@ -9,7 +10,7 @@ import { benchSaeTrain } from './saeTrain.ts';
 import { benchScan } from './scan.ts';
 import { benchSteer } from './steer.ts';
 
-const BENCHES: Record<string, () => Record<string, unknown>> = { big: benchBig, distributed: benchDistributed, forward: benchForward, 'sae-train': benchSaeTrain, 'sae-quality': benchSaeQuality, scan: benchScan, steer: benchSteer };
+const BENCHES: Record<string, () => Record<string, unknown>> = { big: benchBig, browser: benchBrowser, distributed: benchDistributed, forward: benchForward, 'sae-train': benchSaeTrain, 'sae-quality': benchSaeQuality, scan: benchScan, steer: benchSteer };
 
 const name = process.argv[2];
 if (!name || !BENCHES[name]) {

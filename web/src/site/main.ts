@@ -13,6 +13,8 @@ import type { SiteFile, SiteManifest } from '../../../src/site/manifest.ts';
 import { defaultThreads, ort } from '../../../src/runtime/ort.ts';
 
 const status = document.getElementById('site-status')!;
+/** Files the browser would not keep (storage quota): this visit works, the next needs the network. */
+const notKept: string[] = [];
 const bar = document.getElementById('site-progress') as HTMLProgressElement;
 
 async function registerWorker(): Promise<void> {
@@ -72,7 +74,14 @@ function fetcher(m: SiteManifest): (f: SiteFile) => Promise<Uint8Array> {
       status.textContent = `${cached ? 'Reading' : 'Downloading'} the model and SAE: ${(done / 2 ** 20).toFixed(1)} of ${(total / 2 ** 20).toFixed(1)} MiB`;
     }
     const got = bytes.subarray(0, at);
-    if (!cached && at === f.bytes) await cache.put(url, new Response(got.slice()));
+    if (!cached && at === f.bytes) {
+      // Keeping a copy is what makes later visits offline; a full quota only loses that, not this visit.
+      try {
+        await cache.put(url, new Response(got.slice()));
+      } catch (e) {
+        notKept.push(`${f.path} (${(e as Error).message})`);
+      }
+    }
     return got;
   };
 }
@@ -80,7 +89,10 @@ function fetcher(m: SiteManifest): (f: SiteFile) => Promise<Uint8Array> {
 async function boot(): Promise<void> {
   await registerWorker();
   ort.env.wasm.wasmPaths = new URL('ort/', location.href).href;
-  ort.env.wasm.numThreads = defaultThreads();
+  // ?threads=N chooses the WebAssembly threads (benchmarks); by default all the page may use.
+  const asked = Number(new URLSearchParams(location.search).get('threads'));
+  ort.env.wasm.numThreads = Number.isInteger(asked) && asked > 0 ? asked : defaultThreads();
+  (window as unknown as { saescopeThreads: number }).saescopeThreads = ort.env.wasm.numThreads;
   const m = await manifest();
   const engine = await SiteEngine.open(m, fetcher(m));
   Object.assign(api, {
@@ -95,6 +107,7 @@ async function boot(): Promise<void> {
     editFeature: readOnly, explain: readOnly, sweep: readOnly, data: readOnly, jobs: readOnly, startJob: readOnly, deleteJob: readOnly,
   });
   (window as unknown as { saescopeEngine: SiteEngine }).saescopeEngine = engine;
+  if (notKept.length) console.warn(`saescope: not kept for offline use (browser storage full?): ${notKept.join(', ')}`);
   document.getElementById('site-loading')!.hidden = true;
   document.body.dataset.ready = 'true';
   startApp({ jobs: false });
