@@ -13,6 +13,8 @@
  * - int8/int4_top1_agreement, mean KL: on 2,000 tokens of ../shared/corpora
  *   (GPT-2 tokenizer ids), quantized logits against f32 (deterministic: with
  *   BENCH_BIG_TIMING_ONLY=1, repeated runs skip it)
+ * - int8_weights_only_top1_agreement: f32 compute on the int8-rounded block
+ *   weights of every linear layer, against f32: the bound no int8 mode can pass
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -66,6 +68,7 @@ export function benchBig(): Record<string, unknown> {
     const fid = process.env.BENCH_BIG_TIMING_ONLY ? { result: {}, peakMiB: 0 } : worker('big', { ...base, mode: 'fidelity', weights, seq: 250 });
     q[weights] = { fid, gen: worker('big', { ...base, mode: 'generate', weights }) };
   }
+  const ceiling = process.env.BENCH_BIG_TIMING_ONLY ? { result: {}, peakMiB: 0 } : worker('big', { ...base, mode: 'ceiling', seq: 250 });
   const torchGen = tps(torchGen1) >= tps(torchGenN) ? torchGen1 : torchGenN;
   return {
     bench: 'big',
@@ -79,6 +82,7 @@ export function benchBig(): Record<string, unknown> {
     int4_generate_speedup: r3(tps(q.int4.gen) / tps(gen)),
     int8_top1_agreement: r3(tps(q.int8.fid, 'top1_agreement')),
     int4_top1_agreement: r3(tps(q.int4.fid, 'top1_agreement')),
+    int8_weights_only_top1_agreement: r3(tps(ceiling, 'top1_agreement')),
     mean_kl: { int8: r3(tps(q.int8.fid, 'mean_kl')), int4: r3(tps(q.int4.fid, 'mean_kl')) },
     load_seconds: { saescope: r3(tps(gen, 'load_seconds')), torch: r3(tps(torchGen, 'load_seconds')), saescope_int8: r3(tps(q.int8.gen, 'load_seconds')), saescope_int4: r3(tps(q.int4.gen, 'load_seconds')) },
     saescope_tokens_per_s: { forward: r3(tps(fwd)), generate: r3(tps(gen)), generate_int8: r3(tps(q.int8.gen)), generate_int4: r3(tps(q.int4.gen)) },

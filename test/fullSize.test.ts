@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { loadModel } from '../src/model/load.ts';
 import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.ts';
 import type { WriteFn } from '../src/io/atomicFile.ts';
-import { dequantAt, quantizeNBits } from '../src/model/quant/blockQuant.ts';
+import { dequantAt, dequantizeNBits8, quantizeNBits } from '../src/model/quant/blockQuant.ts';
 import { maxDiff, needsShared, root, shared, tinyStories, tmpDir } from './helpers.ts';
 
 const REF = path.join(shared, 'reference', 'torch_reference.py');
@@ -59,6 +59,10 @@ test('block quantization round-trips within half a step, in MatMulNBits layout (
         const step = q.scales[n * Math.ceil(K / 32) + Math.floor(k / 32)];
         assert.ok(Math.abs(dequantAt(q, n, k) - w[n * K + k]) <= step / 2 + 1e-6, `int${bits} [${n}, ${k}]`);
       }
+    }
+    if (bits === 8) {
+      const whole = dequantizeNBits8(q);
+      for (let i = 0; i < N * K; i++) assert.equal(whole[i], Math.fround(dequantAt(q, Math.floor(i / K), i % K)), `dequantizeNBits8 [${i}]`);
     }
   }
 });

@@ -4,16 +4,20 @@
  * first logits, as torch_reference.py measures it).
  * modes: `forward` (batch x seq, full logits), `generate` (greedy, KV cache),
  * `sessions` (a forward, a forward-to-hook and a generation in one process),
- * `fidelity` (quantized logits against f32 on corpus tokens).
+ * `fidelity` (quantized logits against f32 on corpus tokens), `ceiling` (f32
+ * compute on int8-rounded block weights against f32: the bound on any int8 mode).
  */
 import * as fs from 'node:fs';
 import { loadModel } from '../../src/model/load.ts';
-import type { HookedModel, WeightMode } from '../../src/model/hookedModel.ts';
+import { HookedModel, type WeightMode } from '../../src/model/hookedModel.ts';
+import { adapterFor } from '../../src/model/adapters/registry.ts';
+import { dequantizeNBits8, quantizeNBits } from '../../src/model/quant/blockQuant.ts';
+import { SafetensorsWeights, type WeightSource } from '../../src/io/weights.ts';
 import { Rng } from '../../src/tensor/random.ts';
 
 interface Args {
   model: string;
-  mode: 'forward' | 'generate' | 'sessions' | 'fidelity';
+  mode: 'forward' | 'generate' | 'sessions' | 'fidelity' | 'ceiling';
   weights?: WeightMode;
   batch: number;
   seq: number;
@@ -60,22 +64,46 @@ if (a.mode === 'generate') {
   const toHook = await forwardTps([a.hook], 'none');
   const gen = await generateTps(model, a.promptLen, 32);
   out = { forward_tokens_per_s: forward, to_hook_tokens_per_s: toHook, generate_tokens_per_s: gen.tokens_per_s, sessions: model.info().sessions.length };
+} else if (a.mode === 'ceiling') {
+  out = await agreement(weightsOnlyInt8(), model);
 } else {
-  out = await fidelity();
+  out = await agreement(model, await load('f32'));
 }
 console.log(JSON.stringify({ mode: a.mode, weights: model.weightMode, load_seconds: loadSeconds, ...out, info: { ...model.info(), sessions: undefined } }));
 
-/** Top-1 agreement and mean KL(f32 || quantized) of next-token distributions over corpus tokens. */
-async function fidelity(): Promise<Record<string, unknown>> {
+/**
+ * The model with every block's linear weights quantized to int8 blocks of 32
+ * exactly as --weights int8 stores them, dequantized back to f32 and run in
+ * f32 (embedding and unembedding untouched): what the 8-bit weights alone
+ * cost, with no kernel or activation rounding. No int8 mode can beat it.
+ */
+function weightsOnlyInt8(): HookedModel {
+  const dir = a.model;
+  const cfg = JSON.parse(fs.readFileSync(`${dir}/config.json`, 'utf8')) as Record<string, unknown>;
+  const adapter = adapterFor(cfg.model_type, dir);
+  const inner = SafetensorsWeights.fromFolder(dir);
+  const source: WeightSource = {
+    names: () => inner.names(), has: (n) => inner.has(n), shape: (n) => inner.shape(n), dtype: (n) => inner.dtype(n), identity: () => `${inner.identity()}+int8-weights-only`,
+    get: (n) => {
+      const t = inner.get(n);
+      if (!/proj\.weight$/.test(n)) return t;
+      const [N, K] = t.shape;
+      return { ...t, data: dequantizeNBits8(quantizeNBits(t.data, N, K, false, 8, 32)) };
+    },
+  };
+  return new HookedModel(`${dir} (int8 weights only)`, adapter.spec(cfg), adapter, source, undefined);
+}
+
+/** Top-1 agreement and mean KL(f32 || other) of next-token distributions over corpus tokens. */
+async function agreement(other: HookedModel, ref: HookedModel): Promise<Record<string, unknown>> {
   const ids = (JSON.parse(fs.readFileSync(a.tokensFile!, 'utf8')) as number[]).filter((t) => t < model.spec.dVocab);
   const rows: number[][] = [];
   for (let i = 0; i + a.seq <= ids.length; i += a.seq) rows.push(ids.slice(i, i + a.seq));
-  const ref = await load('f32');
   let agree = 0;
   let kl = 0;
   let n = 0;
   for (const row of rows) {
-    const q = (await model.run([row])).logits!.data;
+    const q = (await other.run([row])).logits!.data;
     const f = (await ref.run([row])).logits!.data;
     firstLogits();
     const V = model.spec.dVocab;

@@ -130,3 +130,19 @@ export function blockSizeFor(width: number, preferred = 32): number {
   while (b > 1 && width % b !== 0) b >>= 1;
   return b;
 }
+
+/** The float values of a whole 8-bit quantized matrix, [N, K] (fidelity studies: what the weights alone lose). */
+export function dequantizeNBits8(m: NBitsMatrix): Float32Array {
+  if (m.bits !== 8) throw new Error(`dequantizeNBits8 takes 8-bit matrices, got ${m.bits} bits`);
+  const nb = nBlocks(m.K, m.blockSize);
+  const out = new Float32Array(m.N * m.K);
+  for (let n = 0; n < m.N; n++) {
+    for (let b = 0; b < nb; b++) {
+      const s = m.scales[n * nb + b];
+      const zp = m.zeroPoints[n * nb + b];
+      const base = (n * nb + b) * m.blockSize;
+      for (let j = 0, k = b * m.blockSize; j < m.blockSize && k < m.K; j++, k++) out[n * m.K + k] = (m.B[base + j] - zp) * s;
+    }
+  }
+  return out;
+}
