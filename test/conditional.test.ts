@@ -8,19 +8,18 @@
  * here from the judgements the endpoint gave.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import { conditionalByExplanation, conditionalByToken, conditionalCsv } from '../src/analysis/conditional.ts';
 import type { ExampleView, FeatureDashboard } from '../src/analysis/dashboard.ts';
 import { Registry } from '../src/registry/registry.ts';
-import { needsShared, root, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
+import { needsShared, storiesCorpus, tinyStories, tmpDir, trainedSae, saescopeCli } from './helpers.ts';
 
-const BIN = path.join(root, 'bin', 'saescope.js');
+const saescope = (...args: string[]) => saescopeCli(args);
+
 
 function ex(row: number, token: string): ExampleView {
   return { act: 1, row, pos: 1, focus: 1, tokens: ['a', token, 'b'], ids: [0, 1, 2], acts: [0, 1, 0] };
@@ -77,15 +76,6 @@ async function ruleEndpoint() {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, judged, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-async function saescope(...args: string[]) {
-  try {
-    const r = await promisify(execFile)(process.execPath, [BIN, ...args], { cwd: root, maxBuffer: 1 << 26 });
-    return { ...r, code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
 
 test('saescope conditional and registry scatter on TinyStories-656K, with explanations judged by a local endpoint', { skip: needsShared() }, async () => {
   const sae = await trainedSae();

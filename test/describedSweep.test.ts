@@ -8,17 +8,16 @@
  * message and the lexical fallback, labelled as such.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import { Registry } from '../src/registry/registry.ts';
-import { needsShared, root, tinyStories, tmpDir, trainedSae } from './helpers.ts';
+import { needsShared, tinyStories, tmpDir, trainedSae, saescopeCli } from './helpers.ts';
 
-const BIN = path.join(root, 'bin', 'saescope.js');
+const saescope = (args: string[], env?: NodeJS.ProcessEnv) => saescopeCli(args, env);
+
 const DIMS = 8;
 
 /** The server's embedding rule: letter counts folded into 8 bins (a, i, q, y share a bin, ...), plus 1 in the last bin. */
@@ -84,15 +83,6 @@ function withoutLlmModel(): NodeJS.ProcessEnv {
   return env;
 }
 
-async function saescope(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  try {
-    const r = await promisify(execFile)(process.execPath, [BIN, ...args], { cwd: root, maxBuffer: 1 << 26, env });
-    return { ...r, code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
 
 test('sweep --describe: descriptions stored, stages named from them, cosines of endpoint embeddings against explanations', { skip: needsShared() }, async () => {
   const sae = await trainedSae();

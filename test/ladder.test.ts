@@ -7,16 +7,15 @@
  * refused before any work.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import { rowsLadder } from '../src/sae/ladder/ladder.ts';
 import { sparseFactorRows } from './ladderSynthetic.ts';
-import { needsShared, root, storiesCorpus, tinyStories, tmpDir } from './helpers.ts';
+import { needsShared, storiesCorpus, tinyStories, tmpDir, saescopeCli } from './helpers.ts';
 
-const BIN = path.join(root, 'bin', 'saescope.js');
+const saescope = (...args: string[]) => saescopeCli(args);
+
 for (const F of [16, 32]) {
   test(`synthetic data with ${F} true factors: the description length is lowest at width ${F} of ${F / 2}, ${F}, ${2 * F}`, async () => {
     const dIn = 64;
@@ -45,15 +44,6 @@ for (const F of [16, 32]) {
   });
 }
 
-async function saescope(...args: string[]) {
-  try {
-    const r = await promisify(execFile)(process.execPath, [BIN, ...args], { cwd: root, maxBuffer: 1 << 26 });
-    return { ...r, code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
 
 test('saescope ladder on TinyStories-656K writes JSON, CSV and an HTML report', { skip: needsShared() }, async () => {
   const out = tmpDir();

@@ -15,10 +15,11 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { serveSite } from '../src/site/serveSite.ts';
-import { needsShared, root, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
+import { needsShared, root, storiesCorpus, tinyStories, tmpDir, trainedSae, saescopeCli } from './helpers.ts';
+
+const saescope = (...args: string[]) => saescopeCli(args);
 
 const CHROMIUM = '/usr/bin/chromium';
-const BIN = path.join(root, 'bin', 'saescope.js');
 const skip = needsShared() || (fs.existsSync(CHROMIUM) ? false : `needs Debian's chromium at ${CHROMIUM} (apt-get install chromium)`);
 const shots = path.join(root, 'test-output', 'screenshots');
 const TEXT = 'Once upon a time, there was a little dog named Max. He liked to run in the park.';
@@ -27,15 +28,6 @@ let browser: Browser;
 let site: string;
 let sae: string;
 
-async function saescope(...args: string[]) {
-  try {
-    const r = await promisify(execFile)(process.execPath, [BIN, ...args], { cwd: root, maxBuffer: 1 << 26 });
-    return { ...r, code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
 
 before(async () => {
   if (skip) return;
