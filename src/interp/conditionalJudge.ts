@@ -7,7 +7,7 @@
  */
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import { conditionalByExplanation, conditionalByToken, exampleKey, type ConditionalHistogram } from '../analysis/conditional.ts';
-import type { Registry } from '../registry/registry.ts';
+import type { ExplanationRecord, Registry } from '../registry/registry.ts';
 import { plainText } from './format.ts';
 import type { LlmClient } from './llmClient.ts';
 import { detectionMessages, parseLabels } from './prompts.ts';
@@ -48,6 +48,12 @@ export function judgementMap(j: ConditionalJudgement): Map<string, boolean> {
   return new Map(j.examples.map((e) => [exampleKey(e), e.match]));
 }
 
+/** Both views of a feature's dashboard: by token always, by explanation when an explanation in `explanations` was judged. */
+export function conditionalViews(d: FeatureDashboard, explanations: readonly ExplanationRecord[]): { token: ConditionalHistogram; explanation: ConditionalHistogram | null } {
+  const j = judged(explanations);
+  return { token: conditionalByToken(d), explanation: j ? conditionalByExplanation(d, judgementMap(j), j.offMatched, j.offTotal) : null };
+}
+
 /**
  * A feature's conditional distribution from the registry: by token, or by
  * explanation match when its newest non-heuristic explanation was judged
@@ -57,13 +63,12 @@ export function conditionalFromRegistry(reg: Registry, model: string, sae: strin
   const d = reg.dashboard<FeatureDashboard>(model, sae, feature);
   if (!d) throw new Error(`feature ${feature} of ${sae} has no scan data in the registry: run saescope scan with this registry first`);
   if (by === 'token') return conditionalByToken(d, topTokens);
-  const j = judgedExplanation(reg, model, sae, feature);
+  const j = judged(reg.explanations(model, sae, feature));
   if (!j) throw new Error(`feature ${feature} of ${sae} has no explanation judged example by example: run saescope score --conditional (or explain --score --conditional) first`);
-  return conditionalByExplanation(d, judgementMap(j.conditional), j.conditional.offMatched, j.conditional.offTotal);
+  return conditionalByExplanation(d, judgementMap(j), j.offMatched, j.offTotal);
 }
 
-/** The newest non-heuristic explanation with per-example judgements, if any. */
-export function judgedExplanation(reg: Registry, model: string, sae: string, feature: number): { explanation: string; conditional: ConditionalJudgement } | undefined {
-  const e = reg.explanations(model, sae, feature).find((x) => x.source !== 'heuristic' && x.scores.conditional);
-  return e ? { explanation: e.explanation, conditional: e.scores.conditional as ConditionalJudgement } : undefined;
+/** The judgements of the newest non-heuristic explanation that has them (explanations come newest first). */
+function judged(explanations: readonly ExplanationRecord[]): ConditionalJudgement | undefined {
+  return explanations.find((x) => x.source !== 'heuristic' && x.scores.conditional)?.scores.conditional as ConditionalJudgement | undefined;
 }

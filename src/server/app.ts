@@ -11,8 +11,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { compareTexts } from '../analysis/compare.ts';
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import { featuresForText } from '../analysis/textFeatures.ts';
-import { conditionalByToken } from '../analysis/conditional.ts';
-import { conditionalFromRegistry, judgedExplanation } from '../interp/conditionalJudge.ts';
+import { conditionalViews } from '../interp/conditionalJudge.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
 import { ConflictError, Registry } from '../registry/registry.ts';
 import { loadSae } from '../sae/load.ts';
@@ -125,17 +124,15 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     const s = saeOf(ctx, p.sae);
     const f = featureOf(s.sae, p.feature);
     const dashboard = ctx.registry.dashboard<FeatureDashboard>(model.name, s.dir, f) ?? null;
+    const explanations = ctx.registry.explanations(model.name, s.dir, f);
     const nm = names(s.dir);
     const labels: Record<number, string> = {};
     for (const n of dashboard?.neighbors ?? []) if (nm.has(n.feature)) labels[n.feature] = nm.get(n.feature)!;
     return {
       sae: p.sae, feature: f, dSae: s.sae.cfg.dSae, record: ctx.registry.get(model.name, s.dir, f) ?? null,
-      explanations: ctx.registry.explanations(model.name, s.dir, f), dashboard, labels,
+      explanations, dashboard, labels,
       explainer: explainEndpoint() !== undefined, calibration: ctx.registry.calibration(model.name, s.dir, f) ?? null,
-      conditional: dashboard ? {
-        token: conditionalByToken(dashboard),
-        explanation: judgedExplanation(ctx.registry, model.name, s.dir, f) ? conditionalFromRegistry(ctx.registry, model.name, s.dir, f, 'explanation') : null,
-      } : null,
+      conditional: dashboard ? conditionalViews(dashboard, explanations) : null,
     };
   });
 

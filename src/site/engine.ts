@@ -5,11 +5,10 @@
  * makes. Nothing here touches files or Node: the bytes come from `fetchFile`,
  * the runtime from runtime/ort.ts (onnxruntime-web in the site's build).
  */
-import { conditionalByExplanation, conditionalByToken } from '../analysis/conditional.ts';
 import { compareTexts } from '../analysis/compare.ts';
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import { featuresForText } from '../analysis/textFeatures.ts';
-import { judgementMap, type ConditionalJudgement } from '../interp/conditionalJudge.ts';
+import { conditionalViews } from '../interp/conditionalJudge.ts';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import { SafetensorsWeights } from '../io/weights.ts';
 import { adapterFor } from '../model/adapters/registry.ts';
@@ -23,7 +22,6 @@ import { checkSaeFitsModel } from '../sae/compat.ts';
 import type * as C from '../server/contract.ts';
 import { PRESETS } from '../steering/presets.ts';
 import { steer } from '../steering/steer.ts';
-import type { Tensor } from '../tensor/tensor.ts';
 import { HfTokenizer } from '../tokenizer/hfTokenizer.ts';
 import { sha256Hex, type SiteFeatures, type SiteFile, type SiteManifest } from './manifest.ts';
 
@@ -62,10 +60,7 @@ export class SiteEngine implements RegistryReader {
       : new HookedModel(m.name, adapter.spec(m.config), adapter, floats, tokenizer, runtime, { maxSessions: 6 });
     const saes = new Map<string, SiteSae>();
     for (const s of manifest.saes) {
-      const st = SafetensorsFile.fromBytes(s.weights.path, await get(s.weights));
-      const w: Record<string, Tensor<'float32'>> = {};
-      for (const name of st.tensors.keys()) w[name] = st.readF32(name);
-      const sae = new Sae(s.cfg, w, runtime, s.name);
+      const sae = new Sae(s.cfg, SafetensorsFile.fromBytes(s.weights.path, await get(s.weights)).readAll(), runtime, s.name);
       checkSaeFitsModel(sae, model);
       saes.set(s.name, { sae, data: await json<SiteFeatures>(s.features) });
     }
@@ -114,11 +109,10 @@ export class SiteEngine implements RegistryReader {
     const dashboard = d?.dashboard ?? null;
     const labels: Record<number, string> = {};
     for (const n of dashboard?.neighbors ?? []) if (s.data.labels[String(n.feature)]) labels[n.feature] = s.data.labels[String(n.feature)];
-    const judged = d?.explanations.find((e) => e.source !== 'heuristic' && e.scores.conditional)?.scores.conditional as ConditionalJudgement | undefined;
     return {
       sae: saeName, feature: f, dSae: s.sae.cfg.dSae, record: d?.record ?? null, explanations: [...(d?.explanations ?? [])], dashboard, labels,
       explainer: false, calibration: d?.calibration ?? null,
-      conditional: dashboard ? { token: conditionalByToken(dashboard), explanation: judged ? conditionalByExplanation(dashboard, judgementMap(judged), judged.offMatched, judged.offTotal) : null } : null,
+      conditional: dashboard ? conditionalViews(dashboard, d?.explanations ?? []) : null,
     };
   }
 
