@@ -107,7 +107,12 @@ async function boot(): Promise<void> {
     editFeature: readOnly, explain: readOnly, sweep: readOnly, data: readOnly, jobs: readOnly, startJob: readOnly, deleteJob: readOnly,
   });
   (window as unknown as { saescopeEngine: SiteEngine }).saescopeEngine = engine;
-  if (notKept.length) console.warn(`saescope: not kept for offline use (browser storage full?): ${notKept.join(', ')}`);
+  if (notKept.length) {
+    // This visit works; the next one needs the network for these files.
+    const msg = `Not kept for offline use (the browser's storage is full or limited): ${notKept.join(', ')}`;
+    console.warn(`saescope: ${msg}`);
+    document.getElementById('site-loading')!.after(Object.assign(document.createElement('p'), { id: 'site-notice', className: 'note', textContent: msg }));
+  }
   document.getElementById('site-loading')!.hidden = true;
   document.body.dataset.ready = 'true';
   startApp({ jobs: false });
