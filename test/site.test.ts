@@ -169,6 +169,51 @@ test('--weights int8: the site ships the block-quantized weights and matches Nod
   }
 });
 
+test('?ep=webgpu without a GPU adapter (this headless Chromium has none): a notice, then WebAssembly, and the page works', { skip }, async () => {
+  const { app, url } = await serveSite(site, { port: 0 });
+  try {
+    const { page, ctx } = await open(url + '/?ep=webgpu');
+    assert.equal(await page.evaluate(() => document.body.dataset.ready), 'true', (await page.textContent('#error')) ?? '');
+    assert.match((await page.textContent('.site-notice'))!, /WebGPU was asked for \(\?ep=webgpu\), but this browser offers no (GPU adapter|WebGPU): running on WebAssembly/);
+    assert.equal(await page.evaluate(() => (window as unknown as { saescopeBackend: string }).saescopeBackend), 'wasm');
+    assert.ok((await heatmapOf(page, TEXT)).size > 0);
+    await ctx.close();
+  } finally {
+    await app.close();
+  }
+});
+
+test('?ep=webgpu on a WebGPU adapter (SwiftShader\'s, in software): the model runs on onnxruntime-web\'s WebGPU build and matches Node', { skip }, async (t) => {
+  const gpuBrowser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-features=Vulkan', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
+  });
+  const { app, url } = await serveSite(site, { port: 0 });
+  try {
+    const ctx = await gpuBrowser.newContext();
+    const page = await ctx.newPage();
+    await page.goto(url + '/?ep=webgpu');
+    const probe = await page.evaluate(`(async () => { const g = navigator.gpu; return g ? ((await g.requestAdapter()) ? 'adapter' : 'no adapter') : 'no navigator.gpu'; })()`);
+    if (probe !== 'adapter') return t.skip(`this Chromium offers no software WebGPU adapter (${probe})`);
+    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 120_000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.ready), 'true', (await page.textContent('#error')) ?? '');
+    assert.equal(await page.evaluate(() => (window as unknown as { saescopeBackend: string }).saescopeBackend), 'webgpu');
+    const cli = await saescope('features', '--model', tinyStories, '--sae', sae, '--top', '12', '--json', TEXT);
+    const node = JSON.parse(cli.stdout) as { heatmap: { features: number[]; values: number[][] } };
+    const inPage = await heatmapOf(page, TEXT);
+    let worst = 0;
+    node.heatmap.features.forEach((f, i) => node.heatmap.values[i].forEach((v, j) => (worst = Math.max(worst, Math.abs(v - (inPage.get(f)?.[j] ?? 0))))));
+    t.diagnostic(`largest difference from Node: ${worst}`);
+    // Float32 on another device: the same features, values to GPU rounding.
+    assert.ok(worst < 1e-2, `WebGPU heatmap differs from Node's by ${worst}`);
+    await ctx.close();
+  } finally {
+    await app.close();
+    await gpuBrowser.close();
+  }
+});
+
 test('a site with a corrupted or missing weight file says which file in the page', { skip }, async () => {
   for (const damage of ['corrupt', 'missing'] as const) {
     const copy = path.join(tmpDir(), 'site');

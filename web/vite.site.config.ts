@@ -65,7 +65,8 @@ function ortWasm(): Plugin {
     name: 'saescope-ort-wasm',
     generateBundle(_opts, bundle) {
       for (const name of Object.keys(bundle)) if (/^assets\/ort-wasm.*\.wasm$/.test(name)) delete bundle[name];
-      for (const f of ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs']) {
+      // The plain build for everyone; the asyncify build is what onnxruntime-web/webgpu loads (only when a page asks for WebGPU).
+      for (const f of ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.asyncify.wasm', 'ort-wasm-simd-threaded.asyncify.mjs']) {
         this.emitFile({ type: 'asset', fileName: `ort/${f}`, source: fs.readFileSync(path.join(ORT_DIST, f)) });
       }
     },

@@ -4,9 +4,15 @@
  * models and SAEs run unchanged in a page.
  */
 import * as os from 'node:os';
-import ort from 'onnxruntime-node';
+import ortNode from 'onnxruntime-node';
 
-export { ort };
+/** The binding sessions are created with (a live binding: `useOrt` replaces it for later sessions). */
+export let ort: typeof ortNode = ortNode;
+
+/** Creates later sessions with another binding of the same API (the browser swaps in WebGPU's build this way). */
+export function useOrt(binding: typeof ortNode): void {
+  ort = binding;
+}
 
 /** Intra-op threads by default: $SAESCOPE_THREADS, else every core. */
 export function defaultThreads(): number {

@@ -2,6 +2,7 @@
  * ONNX Runtime sessions over graphs saescope builds, and conversion between
  * saescope tensors and ORT tensors.
  */
+import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import { defaultThreads, externalDataOptions, ort } from './ort.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
@@ -32,9 +33,9 @@ export interface GraphResources {
 
 /** A compiled graph ready to run. */
 export class Session {
-  private readonly bound: Record<string, ort.Tensor>;
+  private readonly bound: Record<string, OrtTensor>;
 
-  private constructor(private readonly inner: ort.InferenceSession, boundFeeds: Readonly<Record<string, Feed>>) {
+  private constructor(private readonly inner: InferenceSession, boundFeeds: Readonly<Record<string, Feed>>) {
     this.bound = {};
     for (const [k, v] of Object.entries(boundFeeds)) this.bound[k] = toOrt(v);
   }
@@ -75,11 +76,11 @@ export class Session {
    * are written into those caller-owned buffers (no allocation per call).
    */
   async run(feeds: Record<string, Feed>, fetch?: readonly string[], into?: Record<string, Tensor<'float32'>>): Promise<Record<string, Tensor<'float32'>>> {
-    const ortFeeds: Record<string, ort.Tensor> = { ...this.bound };
+    const ortFeeds: Record<string, OrtTensor> = { ...this.bound };
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
-    let res: ort.InferenceSession.ReturnType;
+    let res: InferenceSession.ReturnType;
     if (into) {
-      const fetches: Record<string, ort.Tensor | null> = {};
+      const fetches: Record<string, OrtTensor | null> = {};
       for (const name of fetch ?? this.inner.outputNames) fetches[name] = null;
       for (const [k, v] of Object.entries(into)) fetches[k] = new ort.Tensor('float32', v.data, [...v.shape]);
       res = await this.inner.run(ortFeeds, fetches);
@@ -102,6 +103,6 @@ export class Session {
 /** A graph input. */
 export type Feed = Tensor<'float32'> | Tensor<'int64'> | Tensor<'int32'> | Tensor<'uint8'> | Tensor<'int8'>;
 
-function toOrt(v: Feed): ort.Tensor {
+function toOrt(v: Feed): OrtTensor {
   return new ort.Tensor(v.dtype, v.data as Float32Array, [...v.shape]);
 }

@@ -149,7 +149,8 @@ function copyApp(app: string, out: string): number {
       fs.mkdirSync(path.dirname(path.join(out, to)), { recursive: true });
       fs.copyFileSync(path.join(app, from), path.join(out, to));
       bytes += fs.statSync(path.join(out, to)).size;
-      if (to !== 'sw.js') shell.push(to.split(path.sep).join('/'));
+      // The WebGPU build's WebAssembly is fetched (and then cached) only by pages that ask for WebGPU.
+      if (to !== 'sw.js' && !to.includes('.asyncify.')) shell.push(to.split(path.sep).join('/'));
     }
   };
   walk('');

@@ -10,7 +10,7 @@ import { api } from '../api.ts';
 import { startApp } from '../app.ts';
 import { SiteEngine } from '../../../src/site/engine.ts';
 import type { SiteFile, SiteManifest } from '../../../src/site/manifest.ts';
-import { defaultThreads, ort } from '../../../src/runtime/ort.ts';
+import { defaultThreads, ort, useOrt } from '../../../src/runtime/ort.ts';
 
 const status = document.getElementById('site-status')!;
 /** Files the browser would not keep (storage quota): this visit works, the next needs the network. */
@@ -94,7 +94,7 @@ async function boot(): Promise<void> {
   ort.env.wasm.numThreads = Number.isInteger(asked) && asked > 0 ? asked : defaultThreads();
   (window as unknown as { saescopeThreads: number }).saescopeThreads = ort.env.wasm.numThreads;
   const m = await manifest();
-  const engine = await SiteEngine.open(m, fetcher(m));
+  const engine = await SiteEngine.open(m, fetcher(m), { executionProviders: await backend() });
   Object.assign(api, {
     info: async () => engine.info(),
     analyze: (r: Parameters<typeof api.analyze>[0]) => engine.analyze(r),
@@ -107,15 +107,40 @@ async function boot(): Promise<void> {
     editFeature: readOnly, explain: readOnly, sweep: readOnly, data: readOnly, jobs: readOnly, startJob: readOnly, deleteJob: readOnly,
   });
   (window as unknown as { saescopeEngine: SiteEngine }).saescopeEngine = engine;
-  if (notKept.length) {
-    // This visit works; the next one needs the network for these files.
-    const msg = `Not kept for offline use (the browser's storage is full or limited): ${notKept.join(', ')}`;
-    console.warn(`saescope: ${msg}`);
-    document.getElementById('site-loading')!.after(Object.assign(document.createElement('p'), { id: 'site-notice', className: 'note', textContent: msg }));
-  }
+  // This visit works; the next one needs the network for these files.
+  if (notKept.length) notice(`Not kept for offline use (the browser's storage is full or limited): ${notKept.join(', ')}`);
   document.getElementById('site-loading')!.hidden = true;
   document.body.dataset.ready = 'true';
   startApp({ jobs: false });
+}
+
+/**
+ * WebAssembly, or WebGPU (then WebAssembly for the operators it lacks) when
+ * the page is opened with ?ep=webgpu and the browser offers a GPU adapter;
+ * otherwise a notice says why it runs on WebAssembly.
+ */
+async function backend(): Promise<string[]> {
+  let providers = ['wasm'];
+  if (new URLSearchParams(location.search).get('ep') === 'webgpu') {
+    const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+    const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
+    if (adapter) {
+      const webgpu = await import('onnxruntime-web/webgpu');
+      webgpu.env.wasm.wasmPaths = ort.env.wasm.wasmPaths;
+      webgpu.env.wasm.numThreads = ort.env.wasm.numThreads;
+      useOrt(webgpu as unknown as Parameters<typeof useOrt>[0]);
+      providers = ['webgpu', 'wasm'];
+    } else {
+      notice(`WebGPU was asked for (?ep=webgpu), but this browser offers ${gpu ? 'no GPU adapter' : 'no WebGPU'}: running on WebAssembly.`);
+    }
+  }
+  (window as unknown as { saescopeBackend: string }).saescopeBackend = providers[0];
+  return providers;
+}
+
+function notice(msg: string): void {
+  console.warn(`saescope: ${msg}`);
+  document.getElementById('site-loading')!.after(Object.assign(document.createElement('p'), { className: 'site-notice note', textContent: msg }));
 }
 
 async function readOnly(): Promise<never> {
