@@ -96,8 +96,9 @@ test('sweep --describe: descriptions stored, stages named from them, cosines of 
   const llm = await fakeEndpoint(true);
   try {
     const out = path.join(dir, 'sweep.json');
+    const csv = path.join(dir, 'sweep.csv');
     const args = ['sweep', '--model', tinyStories, '--sae', sae, '--features', features.join(','), '--prompts', 'Once upon a time,|The little girl', '--magnitudes', '0,2,6,12',
-      '--max-new-tokens', '8', '--registry', db, '--out', out, '--describe', '--embedding-model', 'rule-embed', '--base-url', llm.url, '--api-key', 'k', '--llm-model', 'rules'];
+      '--max-new-tokens', '8', '--registry', db, '--out', out, '--csv', csv, '--describe', '--embedding-model', 'rule-embed', '--base-url', llm.url, '--api-key', 'k', '--llm-model', 'rules'];
     const r = await saescope(args);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /cosine of endpoint:rule-embed embeddings/);
@@ -125,6 +126,11 @@ test('sweep --describe: descriptions stored, stages named from them, cosines of 
       assert.equal(p.stages[0].name, recs[0].description);
     }
     assert.ok(typeof d.robustnessVsDensity.n === 'number' && typeof d.consistencyVsDensity.n === 'number');
+    const lines = fs.readFileSync(csv, 'utf8').trim().split('\n');
+    assert.match(lines[0], /,text,description,similarity$/);
+    assert.equal(lines.length, 1 + features.length * 2 * 4);
+    const first = d.records[0];
+    assert.ok(lines.some((l) => l.startsWith(`${first.feature},${first.promptIndex},${first.magnitude},`) && l.includes(first.description) && l.endsWith(`,${first.similarity}`)), 'the CSV carries each description and its similarity');
     const stored = Registry.open(db);
     assert.equal(stored.steeringDescriptions(tinyStories, sae, 3).length, 6);
     stored.close();

@@ -170,12 +170,22 @@ function calibrate(feature: number, typical: number, density: number | null, ps:
   };
 }
 
-/** Writes the records as CSV (RFC 4180 quoting). */
-export function writeSweepCsv(file: string, records: readonly SweepRecord[]): void {
+/**
+ * Writes the records as CSV (RFC 4180 quoting). `described` (from `sweep
+ * --describe`) adds each steered output's description and its similarity to
+ * the feature's explanation, keyed by feature, prompt index and magnitude.
+ */
+export function writeSweepCsv(file: string, records: readonly SweepRecord[], described?: readonly { feature: number; promptIndex: number; magnitude: number; description: string; similarity: number | null }[]): void {
   const cols = ['feature', 'prompt', 'magnitude', 'strength', 'featureAct', 'kl', 'perplexity', 'distinct2', 'text'] as const;
   const q = (v: unknown) => {
     const s = String(v);
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  writeTextAtomic(file, [cols.join(','), ...records.map((r) => cols.map((c) => q(r[c])).join(','))].join('\n') + '\n');
+  const byKey = new Map((described ?? []).map((d) => [`${d.feature}:${d.promptIndex}:${d.magnitude}`, d]));
+  const extra = (r: SweepRecord) => {
+    const d = byKey.get(`${r.feature}:${r.prompt}:${r.magnitude}`);
+    return [q(d?.description ?? ''), d?.similarity ?? ''];
+  };
+  const head = [...cols, ...(described ? ['description', 'similarity'] : [])].join(',');
+  writeTextAtomic(file, [head, ...records.map((r) => [...cols.map((c) => q(r[c])), ...(described ? extra(r) : [])].join(','))].join('\n') + '\n');
 }

@@ -92,7 +92,7 @@ export function registerSteering(program: Command): void {
       bar.stop();
       const described = o.describe ? await describe(o, r, prompts, registry, model.name) : undefined;
       registry?.close();
-      if (o.csv) writeSweepCsv(o.csv, r.records);
+      if (o.csv) writeSweepCsv(o.csv, r.records, described?.records);
       if (o.out) writeTextAtomic(o.out, JSON.stringify(described ? { ...r, described } : r, null, 2));
       if (o.json) return void process.stdout.write(JSON.stringify({ features: r.features, robustnessVsDensity: r.robustnessVsDensity, described }, null, 2) + '\n');
       const fmt = (x: number | null) => (x === null ? '-' : x);
