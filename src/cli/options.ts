@@ -1,4 +1,5 @@
 /** Parsing helpers for CLI option values; each error names the flag. */
+import * as path from 'node:path';
 
 /** A finite number, or an error naming the flag. */
 export function parseNumber(flag: string) {
@@ -27,4 +28,10 @@ export function parseTokenList(v: string): number[][] {
       return x;
     }),
   );
+}
+
+/** An SAE given as `name=dir`, or as `dir` (named by its folder). */
+export function parseSaeSpec(spec: string): { name: string; dir: string } {
+  const [name, dir] = spec.includes('=') ? spec.split('=', 2) : [path.basename(spec), spec];
+  return { name, dir };
 }

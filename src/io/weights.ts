@@ -49,6 +49,11 @@ export class SafetensorsWeights implements WeightSource {
     return new SafetensorsWeights(dir, files.map((f) => SafetensorsFile.open(path.join(dir, f))));
   }
 
+  /** Paths of the safetensors files, sorted (each once, even when it holds many tensors). */
+  files(): string[] {
+    return [...new Set([...this.where.values()].map((f) => f.path))].sort();
+  }
+
   names(): string[] {
     return [...this.where.keys()];
   }

@@ -80,10 +80,18 @@ export async function exportSite(o: ExportSiteOptions): Promise<ExportSiteResult
     files.push(f);
     return f;
   };
+  const putTensors = (rel: string, tensors: Record<string, Tensor<'float32'>>): SiteFile => {
+    fs.mkdirSync(path.dirname(path.join(o.out, rel)), { recursive: true });
+    writeSafetensors(path.join(o.out, rel), tensors);
+    const f = describe(o.out, rel);
+    files.push(f);
+    return f;
+  };
+  const src = SafetensorsWeights.fromFolder(o.modelDir);
   let weights: SiteFile[];
   let quant: SiteManifest['model']['quant'];
   if (o.model.weightMode === 'f32') {
-    weights = checkpointFiles(o.modelDir).map((f) => copy(path.join(o.modelDir, f), `data/model/${f}`));
+    weights = src.files().map((f) => copy(f, `data/model/${path.basename(f)}`));
   } else {
     // The quantized data file as the cache built it, and the tensors it does not replace (norms, biases) as f32.
     const q = o.model.quantized();
@@ -92,24 +100,16 @@ export async function exportSite(o: ExportSiteOptions): Promise<ExportSiteResult
     const location = path.basename(file);
     const qfile = copy(file, `data/model/${location}`);
     const replaced = new Set([...Object.keys(entries.linears), ...Object.keys(entries.embeddings)]);
-    const src = SafetensorsWeights.fromFolder(o.modelDir);
     const rest: Record<string, Tensor<'float32'>> = {};
     for (const n of src.names()) if (!replaced.has(n)) rest[n] = src.get(n);
-    fs.mkdirSync(path.join(o.out, 'data', 'model'), { recursive: true });
-    writeSafetensors(path.join(o.out, 'data', 'model', 'rest.safetensors'), rest);
-    weights = [describe(o.out, 'data/model/rest.safetensors')];
-    files.push(weights[0]);
+    weights = [putTensors('data/model/rest.safetensors', rest)];
     quant = { file: qfile, location, entries, declared: [...replaced].map((n) => ({ name: n, shape: src.shape(n), dtype: src.dtype(n) })) };
   }
   const tokenizer = copy(path.join(o.modelDir, 'tokenizer.json'), 'data/model/tokenizer.json');
   const tcfg = path.join(o.modelDir, 'tokenizer_config.json');
   const tokenizerConfig = fs.existsSync(tcfg) ? copy(tcfg, 'data/model/tokenizer_config.json') : null;
   const saes = o.saes.map((s, i) => {
-    const sw = path.join(o.out, 'data', 'sae', `${i}.safetensors`);
-    fs.mkdirSync(path.dirname(sw), { recursive: true });
-    writeSafetensors(sw, { ...s.sae.weights });
-    const w = describe(o.out, `data/sae/${i}.safetensors`);
-    files.push(w);
+    const w = putTensors(`data/sae/${i}.safetensors`, { ...s.sae.weights });
     const feats = put(`data/sae/${i}.features.json`, [new TextEncoder().encode(JSON.stringify(siteFeatures(o.registry, o.model.name, s.key, s.sae.cfg.dSae)))]);
     return { name: s.name, cfg: s.sae.cfg, weights: w, features: feats };
   });
@@ -122,16 +122,6 @@ export async function exportSite(o: ExportSiteOptions): Promise<ExportSiteResult
   };
   writeTextAtomic(path.join(o.out, 'data', 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
   return { out: o.out, appBytes, dataBytes: files.reduce((a, f) => a + f.bytes, 0), files: files.length };
-}
-
-/** The model folder's safetensors files (the index's shards when there is one). */
-function checkpointFiles(dir: string): string[] {
-  const index = path.join(dir, 'model.safetensors.index.json');
-  const files = fs.existsSync(index)
-    ? [...new Set(Object.values((JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map: Record<string, string> }).weight_map))]
-    : fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors'));
-  if (files.length === 0) throw new Error(`${dir}: no *.safetensors files`);
-  return files.sort();
 }
 
 /** Copies the app (site.html becomes index.html) and lists its files in shell.json for the service worker. */

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { defaultRegistryPath } from '../../registry/registry.ts';
 import { buildServer } from '../../server/app.ts';
 import { loadForCli } from '../loadForCli.ts';
-import { parseCount } from '../options.ts';
+import { parseCount, parseSaeSpec } from '../options.ts';
 
 export function registerServe(program: Command): void {
   program.command('serve')
@@ -21,7 +21,7 @@ export function registerServe(program: Command): void {
       const model = await loadForCli(o.model, o);
       const saes: Record<string, string> = {};
       for (const spec of o.sae as string[]) {
-        const [name, dir] = spec.includes('=') ? spec.split('=', 2) : [path.basename(spec), spec];
+        const { name, dir } = parseSaeSpec(spec);
         saes[name] = dir;
       }
       const data: string[] = o.data ?? [path.resolve('saescope-data')];

@@ -1,5 +1,4 @@
 /** `saescope export-site` and `saescope serve-site`: a static site that runs the model and SAE in the browser. */
-import * as path from 'node:path';
 import type { Command } from 'commander';
 import { Registry } from '../../registry/registry.ts';
 import { exportSite } from '../../site/exportSite.ts';
@@ -8,7 +7,7 @@ import { loadSae } from '../../sae/load.ts';
 import { checkSaeFitsModel } from '../../sae/compat.ts';
 import { resolveHfModel } from '../../io/hub.ts';
 import { loadForCli } from '../loadForCli.ts';
-import { parseCount } from '../options.ts';
+import { parseCount, parseSaeSpec } from '../options.ts';
 import * as fs from 'node:fs';
 
 export function registerSite(program: Command): void {
@@ -24,7 +23,7 @@ export function registerSite(program: Command): void {
       const modelDir = fs.existsSync(o.model) ? o.model : await resolveHfModel(o.model, {});
       const model = await loadForCli(o.model, o);
       const saes = (o.sae as string[]).map((spec) => {
-        const [name, dir] = spec.includes('=') ? spec.split('=', 2) : [path.basename(spec), spec];
+        const { name, dir } = parseSaeSpec(spec);
         const sae = loadSae(dir);
         checkSaeFitsModel(sae, model);
         return { name, key: dir, sae };
