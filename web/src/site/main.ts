@@ -36,7 +36,8 @@ async function manifest(): Promise<SiteManifest> {
   }
   if (!res || !res.ok) throw new Error(`data/manifest.json: ${res ? `HTTP ${res.status}` : 'not reachable and not cached'} (is this folder a site written by saescope export-site?)`);
   const text = await res.clone().text();
-  (await caches.open('saescope-manifest')).put(url, new Response(text, { headers: { 'content-type': 'application/json' } }));
+  // The copy an offline visit reads; failing to keep it (a full quota) costs only that.
+  await (await caches.open('saescope-manifest')).put(url, new Response(text, { headers: { 'content-type': 'application/json' } })).catch(() => undefined);
   return JSON.parse(text) as SiteManifest;
 }
 
@@ -95,6 +96,8 @@ async function boot(): Promise<void> {
   (window as unknown as { saescopeThreads: number }).saescopeThreads = ort.env.wasm.numThreads;
   const m = await manifest();
   const engine = await SiteEngine.open(m, fetcher(m), { executionProviders: await backend() });
+  // A republished site has a new id: the previous one's data is never read again.
+  for (const name of await caches.keys()) if (name.startsWith('saescope-data-') && name !== `saescope-data-${m.id}`) await caches.delete(name);
   Object.assign(api, {
     info: async () => engine.info(),
     analyze: (r: Parameters<typeof api.analyze>[0]) => engine.analyze(r),
