@@ -47,7 +47,7 @@ test('features, top-texts, scan, compare and registry commands', { skip: needsSh
   assert.ok(show.dashboard.top.length > 0, 'the scan stored dashboards');
   const exported = path.join(dir, 'export.json');
   await saescope('registry', 'export', '--registry', db, '--model', tinyStories, '--sae', sae, '--out', exported);
-  assert.equal(JSON.parse(fs.readFileSync(exported, 'utf8'))[String(f)].name, 'story openings');
+  assert.equal(JSON.parse(fs.readFileSync(exported, 'utf8')).features[String(f)].name, 'story openings');
   const list = await saescope('registry', 'list', '--registry', db, '--search', 'openings');
   assert.match(list.stdout, /story openings/);
   const bad = await saescope('top-texts', ...m, '--feature', '99999', '--corpus', storiesCorpus, '--tokens', '100');

@@ -16,7 +16,7 @@ import { test } from 'node:test';
 import { conditionalByExplanation, conditionalByToken, conditionalCsv } from '../src/analysis/conditional.ts';
 import type { ExampleView, FeatureDashboard } from '../src/analysis/dashboard.ts';
 import { Registry } from '../src/registry/registry.ts';
-import { needsShared, storiesCorpus, tinyStories, tmpDir, trainedSae, saescopeCli } from './helpers.ts';
+import { needsShared, storiesCorpus, tinyStories, tmpDir, trainedSae, saescopeCli, keysOf } from './helpers.ts';
 
 const saescope = (...args: string[]) => saescopeCli(args);
 
@@ -85,7 +85,8 @@ test('saescope conditional and registry scatter on TinyStories-656K, with explan
   const scan = await saescope('scan', ...m, '--corpus', storiesCorpus + '[400:500]', '--tokens', '4000', '--json');
   assert.equal(scan.code, 0, scan.stderr);
   const reg = Registry.open(db);
-  const busiest = reg.browse(tinyStories, sae, { sort: 'density', desc: true, limit: 2 }).rows.map((r) => r.feature);
+  const keys = await keysOf(reg, tinyStories, sae);
+  const busiest = reg.browse(keys.model, keys.sae, { sort: 'density', desc: true, limit: 2 }).rows.map((r) => r.feature);
   reg.close();
   const tok = await saescope('conditional', ...m, '--feature', String(busiest[0]), '--json', '--csv', path.join(dir, 'tok.csv'));
   assert.equal(tok.code, 0, tok.stderr);
@@ -108,7 +109,7 @@ test('saescope conditional and registry scatter on TinyStories-656K, with explan
   assert.equal(c.code, 0, c.stderr);
   const byExpl = JSON.parse(c.stdout);
   // Recompute from the dashboard and the endpoint's own labels: each quantile example's text, then the off contexts.
-  const d = Registry.open(db).dashboard<FeatureDashboard>(tinyStories, sae, busiest[0])!;
+  const d = Registry.open(db).dashboard<FeatureDashboard>(keys.model, keys.sae, busiest[0])!;
   const calls = llm.judged.filter((j) => j.texts.length > 0);
   const firing = d.quantiles.flatMap((q) => q.examples);
   const all = calls.flatMap((j) => j.labels);

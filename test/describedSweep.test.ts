@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Registry } from '../src/registry/registry.ts';
-import { needsShared, tinyStories, tmpDir, trainedSae, saescopeCli } from './helpers.ts';
+import { needsShared, tinyStories, tmpDir, trainedSae, saescopeCli, keysOf } from './helpers.ts';
 
 const saescope = (args: string[], env?: NodeJS.ProcessEnv) => saescopeCli(args, env);
 
@@ -89,9 +89,10 @@ test('sweep --describe: descriptions stored, stages named from them, cosines of 
   const dir = tmpDir();
   const db = path.join(dir, 'reg.db');
   const reg = Registry.open(db);
+  const keys = await keysOf(reg, tinyStories, sae);
   const features = [3, 17];
   const explanation = new Map([[3, 'stories about a cat and a dog'], [17, 'the word park and playing outside']]);
-  for (const f of features) reg.addExplanation(tinyStories, sae, f, { explanation: explanation.get(f)!, source: 'llm', explainerModel: 'rules', promptVersion: null, scores: {} });
+  for (const f of features) reg.addExplanation(keys.model, keys.sae, f, { explanation: explanation.get(f)!, source: 'llm', explainerModel: 'rules', promptVersion: null, scores: {} });
   reg.close();
   const llm = await fakeEndpoint(true);
   try {
@@ -132,7 +133,7 @@ test('sweep --describe: descriptions stored, stages named from them, cosines of 
     const first = d.records[0];
     assert.ok(lines.some((l) => l.startsWith(`${first.feature},${first.promptIndex},${first.magnitude},`) && l.includes(first.description) && l.endsWith(`,${first.similarity}`)), 'the CSV carries each description and its similarity');
     const stored = Registry.open(db);
-    assert.equal(stored.steeringDescriptions(tinyStories, sae, 3).length, 6);
+    assert.equal(stored.steeringDescriptions(keys.model, keys.sae, 3).length, 6);
     stored.close();
     // A rerun answers from the cache: no new chat or embedding calls.
     const calls = { ...llm.seen };

@@ -120,7 +120,7 @@ test('the server answers only loopback Host names and refuses cross-origin write
   saveSae(new Sae({ architecture: 'standard', dIn: d, dSae: 8, applyBDecToInput: true, normalizeActivations: 'none', hookName: 'blocks.0.hook_resid_post', modelName: 'tiny', contextSize: 16, prependBos: true, datasetPath: '', dtype: 'float32' },
     { W_enc: zeros([d, 8]), b_enc: zeros([8]), W_dec: zeros([8, d]), b_dec: zeros([d]) }), saeDir);
   const data = tmpDir();
-  const { app } = await buildServer(model, { saes: { s: saeDir }, registry: path.join(data, 'r.db'), dataDirs: [data] });
+  const { app } = await buildServer(model, { saes: [{ name: 's', dir: saeDir }], registry: path.join(data, 'r.db'), dataDirs: [data] });
   const put = (headers: Record<string, string>) => app.inject({ method: 'PUT', url: '/api/feature/s/1', headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify({ name: 'x' }) });
   const get = (host: string) => app.inject({ method: 'GET', url: '/api/info', headers: { host } });
   assert.equal((await get('127.0.0.1:5173')).statusCode, 200);
@@ -194,7 +194,7 @@ test('DELETE /api/jobs/:id cancels a queued job at once and stops a running one 
   const model = await loadModel(tinyStories);
   const data = tmpDir();
   fs.writeFileSync(path.join(data, 'long.txt'), 'Once upon a time there was a cat who liked to play in the sun.\n'.repeat(20000));
-  const { app } = await buildServer(model, { saes: { ts: await trainedSae() }, registry: path.join(data, 'r.db'), dataDirs: [data] });
+  const { app } = await buildServer(model, { saes: [{ name: 'ts', dir: await trainedSae() }], registry: path.join(data, 'r.db'), dataDirs: [data] });
   const h = { host: '127.0.0.1' };
   const job = (body: unknown) => app.inject({ method: 'POST', url: '/api/jobs', headers: { ...h, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
   const train = { kind: 'train', hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 64, k: 4, corpus: 'long.txt', tokens: 400000, batchSize: 256, out: 'a' };

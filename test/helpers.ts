@@ -90,3 +90,10 @@ export async function saescopeCli(args: readonly string[], env: NodeJS.ProcessEn
     return { stdout: err.stdout, stderr: err.stderr, code: err.code };
   }
 }
+
+/** The registry keys a command files a model folder and an SAE folder under (computed as the commands do, without loading the model). */
+export async function keysOf(reg: import('../src/registry/registry.ts').Registry, modelDir: string, saeDir: string): Promise<{ model: string; sae: string; name: string }> {
+  const { loadSae } = await import('../src/sae/load.ts');
+  const s = reg.saeEntry(loadSae(saeDir), saeDir);
+  return { model: reg.modelAt(modelDir).id, sae: s.id, name: s.name };
+}

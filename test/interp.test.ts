@@ -85,10 +85,11 @@ test('explanations and scores land in the registry; failures are reported per fe
   const live = s.features.map((f, i) => ({ i, n: f.count })).filter((x) => x.n > 30).map((x) => x.i).slice(0, 5);
   const [good, throttle, malformed, hang, other] = live;
   const registry = Registry.open(path.join(tmpDir(), 'r.db'));
-  registry.setDashboards(model.name, saeDir, await buildDashboards(model, sae, s, live));
+  const keys = registry.file(model, sae, saeDir);
+  registry.setDashboards(keys.model, keys.sae, await buildDashboards(model, sae, s, live));
   const llm = await fakeLlm({ throttle, malformed, hang });
   try {
-    const target = { registry, model: model.name, sae: saeDir };
+    const target = { registry, model: keys.model, sae: keys.sae };
     const client = new LlmClient(cfg(llm.url), registry);
     const r = await explainFeatures(client, target, live, { score: true });
     assert.deepEqual(r.done, [good, throttle, other].sort((a, b) => a - b));
@@ -96,7 +97,7 @@ test('explanations and scores land in the registry; failures are reported per fe
     assert.match(r.failures.find((x) => x.feature === hang)!.error, /timed out|timeout/i);
     assert.ok(r.failures.find((x) => x.feature === malformed)!.error.length > 0);
     for (const f of [good, throttle, other]) {
-      const e = registry.explanations(model.name, saeDir, f)[0];
+      const e = registry.explanations(keys.model, keys.sae, f)[0];
       assert.equal(e.explanation, `words for feature ${f}`);
       assert.equal(e.source, 'llm');
       assert.equal(e.explainerModel, 'rules-llm');
@@ -123,7 +124,7 @@ test('explanations and scores land in the registry; failures are reported per fe
     assert.equal(await describeSteeringChange(forced, 'Once', 'a', 'b'), 'The steered text is about wind.');
     const h = nameHeuristically(target, [good]);
     assert.deepEqual(h.done, [good]);
-    assert.equal(registry.explanations(model.name, saeDir, good)[0].source, 'heuristic');
+    assert.equal(registry.explanations(keys.model, keys.sae, good)[0].source, 'heuristic');
   } finally {
     await llm.close();
   }

@@ -44,7 +44,7 @@ test('analyze and steer stay responsive while a training job runs in its own pro
   const model = await loadModel(tinyStories);
   const data = tmpDir();
   fs.copyFileSync(storiesCorpus, path.join(data, 'stories.jsonl'));
-  const { app } = await buildServer(model, { saes: { ts: await trainedSae() }, registry: path.join(data, 'r.db'), dataDirs: [data] });
+  const { app } = await buildServer(model, { saes: [{ name: 'ts', dir: await trainedSae() }], registry: path.join(data, 'r.db'), dataDirs: [data] });
   const analyze = () => app.inject({ method: 'POST', url: '/api/analyze', headers: h, payload: JSON.stringify({ sae: 'ts', text: 'Once upon a time, a little dog found a red ball in the park.' }) });
   const steer = () => app.inject({ method: 'POST', url: '/api/steer', headers: h, payload: JSON.stringify({ sae: 'ts', prompt: 'Once upon a time', features: [{ feature: 3, strength: 4 }], maxNewTokens: 16, temperature: 0 }) });
   assert.equal((await analyze()).statusCode, 200);
@@ -73,7 +73,7 @@ test('a finished training job adds its SAE to the menus with its explained varia
   const model = await loadModel(tinyStories);
   const data = tmpDir();
   fs.copyFileSync(storiesCorpus, path.join(data, 'stories.jsonl'));
-  const opts = { saes: { ts: await trainedSae() }, registry: path.join(data, 'r.db'), dataDirs: [data] };
+  const opts = { saes: [{ name: 'ts', dir: await trainedSae() }], registry: path.join(data, 'r.db'), dataDirs: [data] };
   const first = await buildServer(model, opts);
   const r = await first.app.inject({ method: 'POST', url: '/api/jobs', headers: h, payload: JSON.stringify({ kind: 'train', hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 128, k: 4, corpus: 'stories.jsonl[0:50]', tokens: 8192, batchSize: 512, out: 'fresh' }) });
   assert.equal(r.statusCode, 200, r.body);

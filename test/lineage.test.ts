@@ -17,7 +17,7 @@ import { Registry } from '../src/registry/registry.ts';
 import { loadSae } from '../src/sae/load.ts';
 import { Sae } from '../src/sae/sae.ts';
 import { saveSae } from '../src/sae/saelensFormat.ts';
-import { needsShared, root, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
+import { needsShared, root, storiesCorpus, tinyStories, tmpDir, trainedSae, keysOf } from './helpers.ts';
 
 const skip = needsShared();
 const corpus = storiesCorpus + '[500:560]';
@@ -124,11 +124,13 @@ test('saescope match: CSV and JSON, names and explanations carried to the matche
   saveSae(a, dirA);
   saveSae(b, dirB);
   const db = path.join(dir, 'reg.db');
-  const modelName = (await loadModel(tinyStories)).name;
   const reg = Registry.open(db);
-  reg.set(modelName, dirA, SPLIT, { name: 'split parent' });
-  reg.addExplanation(modelName, dirA, SPLIT, { explanation: 'the word "the"', source: 'llm', explainerModel: 'm', promptVersion: 'v1', scores: { detection: { balancedAccuracy: 0.8 } } });
-  reg.set(modelName, dirB, SPLIT, { name: 'already named' });
+  const ka = await keysOf(reg, tinyStories, dirA);
+  const kb = await keysOf(reg, tinyStories, dirB);
+  const modelName = ka.model;
+  reg.set(modelName, ka.sae, SPLIT, { name: 'split parent' });
+  reg.addExplanation(modelName, ka.sae, SPLIT, { explanation: 'the word "the"', source: 'llm', explainerModel: 'm', promptVersion: 'v1', scores: { detection: { balancedAccuracy: 0.8 } } });
+  reg.set(modelName, kb.sae, SPLIT, { name: 'already named' });
   reg.close();
   const cli = ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts')];
   const csv = path.join(dir, 'm.csv');
@@ -145,24 +147,24 @@ test('saescope match: CSV and JSON, names and explanations carried to the matche
   assert.match(lines[1 + GONE], /,gone$/);
   const back = Registry.open(db);
   for (const s of out.splits[0].into) {
-    const ex = back.explanations(modelName, dirB, s.latent);
+    const ex = back.explanations(modelName, kb.sae, s.latent);
     const carried = ex.find((e) => e.source === 'carried' && e.explanation === 'the word "the"');
     assert.ok(carried, `B #${s.latent} got A's explanation`);
-    assert.deepEqual(carried.scores.carriedFrom, { sae: dirA, feature: SPLIT });
+    assert.deepEqual(carried.scores.carriedFrom, { sae: ka.sae, name: ka.name, feature: SPLIT }, 'carried by identity, with the name it had');
     assert.equal(carried.scores.originalSource, 'llm');
     assert.ok((carried.scores.cosine as number) >= 0.7);
   }
   // A latent that had no name takes A's, noted as carried; one that had a name keeps it and gets A's as a carried explanation.
   const other = out.splits[0].into.find((s) => s.latent !== SPLIT)!.latent;
-  assert.equal(back.get(modelName, dirB, other)?.name, 'split parent');
-  assert.match(back.get(modelName, dirB, other)?.notes ?? '', /carried from .* #3/);
-  assert.equal(back.get(modelName, dirB, SPLIT)?.name, 'already named');
-  assert.ok(back.explanations(modelName, dirB, SPLIT).some((e) => e.source === 'carried' && e.explanation === 'split parent'));
+  assert.equal(back.get(modelName, kb.sae, other)?.name, 'split parent');
+  assert.match(back.get(modelName, kb.sae, other)?.notes ?? '', /carried from .* #3/);
+  assert.equal(back.get(modelName, kb.sae, SPLIT)?.name, 'already named');
+  assert.ok(back.explanations(modelName, kb.sae, SPLIT).some((e) => e.source === 'carried' && e.explanation === 'split parent'));
   back.close();
   // Carrying again does not pile up copies.
   assert.equal(spawnSync(process.execPath, [...cli, 'match', '--sae', dirA, dirB, '--model', tinyStories, '--carry-names', '--registry', db], { encoding: 'utf8' }).status, 0);
   const again = Registry.open(db);
-  assert.equal(again.explanations(modelName, dirB, other).filter((e) => e.source === 'carried').length, 1);
+  assert.equal(again.explanations(modelName, kb.sae, other).filter((e) => e.source === 'carried').length, 1);
   again.close();
   // SAEs on different hooks.
   const dirC = path.join(dir, 'c');

@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import * as zlib from 'node:zlib';
 import { Registry } from '../src/registry/registry.ts';
 import { importNeuronpedia } from '../src/registry/neuronpedia.ts';
-import { fixtures, root, tmpDir } from './helpers.ts';
+import { fixtures, root, tmpDir, keysOf } from './helpers.ts';
 
 const rec = (modelId: string, layer: string, index: string | number, description: string, extra: Record<string, unknown> = {}) => ({
   id: `x${index}`, modelId, layer, index, description, explanationModelName: 'gpt-4o-mini', typeName: 'oai_token-act-pair', authorId: 'a', ...extra,
@@ -46,7 +46,7 @@ test('a gzipped JSONL export imports matching explanations with source, explaine
   reg.close();
 });
 
-test('a file for another model or SAE is refused by name; the CLI takes the ids from the SAE folder', () => {
+test('a file for another model or SAE is refused by name; the CLI takes the ids from the SAE folder', async () => {
   const dir = tmpDir();
   const file = path.join(dir, 'export.json');
   fs.writeFileSync(file, JSON.stringify([rec('gpt2-small', '6-res-jb', '204', 'time-related phrases')]));
@@ -66,6 +66,8 @@ test('a file for another model or SAE is refused by name; the CLI takes the ids 
   const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), 'registry', 'import-neuronpedia', '--registry', db, '--model', 'gpt2', '--sae', sae, '--json', file], { encoding: 'utf8' });
   assert.equal(JSON.parse(out).imported, 1);
   const r2 = Registry.open(db);
-  assert.equal(r2.explanations('gpt2', sae, 3)[0].explanation, 'time-related phrases');
+  const k = await keysOf(r2, 'gpt2', sae);
+  assert.equal(k.model, 'hf:gpt2', 'a hub id the cache lacks is filed without a revision');
+  assert.equal(r2.explanations(k.model, k.sae, 3)[0].explanation, 'time-related phrases');
   r2.close();
 });

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { Registry } from '../src/registry/registry.ts';
 import { MIGRATIONS } from '../src/registry/schema.ts';
+import { importRegistry } from '../src/registry/exchange.ts';
 import { root, tmpDir } from './helpers.ts';
 
 const WORKER = path.join(root, 'test', 'workers', 'registryWriter.ts');
@@ -25,12 +26,13 @@ test('features are created, edited, searched, explained and exchanged as JSON', 
   assert.deepEqual(reg.list({ tag: 'animals' }).map((r) => r.feature), [12]);
   assert.deepEqual(reg.list({ search: 'dog' }).map((r) => r.feature), [7], 'search covers explanations');
   assert.deepEqual(reg.explanations('ts', 'sae1', 7)[0].scores, { detection: { accuracy: 0.9 } });
-  const json = reg.exportJson('ts', 'sae1');
-  assert.deepEqual(json['12'], { name: 'cats', description: 'fires on cat', examples: [], confidence: 0.8, notes: 'checked by hand' });
+  // Seed-style exchange JSON into a named SAE; a key that is not an index is refused.
   const other = Registry.open(path.join(tmpDir(), 'o.db'));
-  assert.equal(other.importJson('ts', 'sae1', json), 3);
-  assert.deepEqual(other.exportJson('ts', 'sae1'), json);
-  assert.throws(() => other.importJson('ts', 'sae1', { abc: { name: 'x' } }), /key 'abc' is not a feature index/);
+  assert.equal(importRegistry(other, { 12: { name: 'cats', confidence: 'high' }, 3: { name: 'quotes', examples: ['"Hi"'] } }, { model: 'ts', sae: 'sae1' }).features, 2);
+  assert.equal(other.get('ts', 'sae1', 12)!.confidence, 0.75);
+  assert.equal(other.get('ts', 'sae1', 12)!.confidenceLabel, 'high');
+  assert.throws(() => importRegistry(other, { abc: { name: 'x' } }, { model: 'ts', sae: 'sae1' }), /key 'abc' is not a feature index/);
+  assert.throws(() => importRegistry(other, { 1: { confidence: 'sure' } }, { model: 'ts', sae: 'sae1' }), /confidence must be a number in \[0, 1\] or one of low, medium, high, got "sure"/);
   assert.throws(() => reg.set('ts', 'sae1', 1, { confidence: 2 }), /confidence must be in \[0, 1\]/);
   assert.throws(() => reg.set('ts', 'sae1', -1, { name: 'x' }), /non-negative integer/);
 });
@@ -44,9 +46,13 @@ test('an older registry migrates forward and keeps its data', () => {
   db.close();
   const reg = Registry.open(file);
   assert.equal(reg.version, MIGRATIONS.length);
-  assert.equal(reg.get('m', 's', 5)!.name, 'kept');
-  reg.setDashboards('m', 's', new Map([[5, { density: 0.1 }]]));
-  assert.deepEqual(reg.dashboard('m', 's', 5), { density: 0.1 });
+  // Neither 'm' nor 's' is a path here: the row is kept under unresolved entries that name them.
+  const sae = reg.identities.saes().find((e) => e.locations.some((l) => l.path === 's'))!;
+  assert.equal(sae.status, 'unresolved');
+  const model = reg.identities.models().find((e) => e.name === 'm')!;
+  assert.equal(reg.get(model.id, sae.id, 5)!.name, 'kept');
+  reg.setDashboards(model.id, sae.id, new Map([[5, { density: 0.1 }]]));
+  assert.deepEqual(reg.dashboard(model.id, sae.id, 5), { density: 0.1 });
 });
 
 test('a file that is not a database is refused and left untouched', () => {

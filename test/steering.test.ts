@@ -111,9 +111,10 @@ test('a small sweep runs end to end (4 features x 4 prompts x 8 magnitudes x 32 
   const { model, sae } = await setup();
   const feats = (await wordFeatures(model, sae)).slice(0, 4).map((c) => c.f);
   const reg = Registry.open(path.join(tmpDir(), 'r.db'));
+  const keys = reg.file(model, sae);
   const r = await sweep(model, sae, {
     features: feats, prompts: ['Once upon a time,', 'One day, a girl', 'The dog', 'Tom and Sue'], magnitudes: [0, 0.5, 1, 1.5, 2, 3, 4, 6],
-    maxNewTokens: 32, registry: reg, saeName: 'test-sae',
+    maxNewTokens: 32, registry: reg, keys,
   });
   assert.equal(r.records.length, 4 * 4 * 8);
   const csv = path.join(tmpDir(), 'sweep.csv');
@@ -129,7 +130,7 @@ test('a small sweep runs end to end (4 features x 4 prompts x 8 magnitudes x 32 
   assert.ok(r.features.some((c) => c.breakpoint !== null), 'the text breaks for some feature');
   assert.ok(r.features.every((c) => c.meanStages >= 1));
   assert.equal(r.robustnessVsDensity.n, r.features.filter((c) => c.breakpoint !== null && c.density !== null).length);
-  assert.deepEqual(reg.calibration(model.name, 'test-sae', feats[0]), r.features[0]);
+  assert.deepEqual(reg.calibration(keys.model, keys.sae, feats[0]), r.features[0]);
 });
 
 test('bad steering input gets clear errors', { skip }, async () => {
@@ -164,12 +165,13 @@ test('a sweep\'s calibration places a feature\'s presets between its onset and i
   const { model, sae } = await setup();
   const db = Registry.open(path.join(tmpDir(), 'cal.db'));
   const f = 3;
-  await sweep(model, sae, { features: [f], prompts: ['Once upon a time,'], magnitudes: [0, 0.5, 1, 2, 4, 8], maxNewTokens: 16, registry: db, saeName: 'ts' });
-  const cal = db.calibration<{ onset: number | null; breakpoint: number | null; typicalMax: number }>(model.name, 'ts', f)!;
-  const r = await steer(model, sae, 'Once upon a time,', { features: [{ feature: f, preset: 'strong' }], maxNewTokens: 8, temperature: 0, registry: db, saeName: 'ts' });
+  const keys = db.file(model, sae);
+  await sweep(model, sae, { features: [f], prompts: ['Once upon a time,'], magnitudes: [0, 0.5, 1, 2, 4, 8], maxNewTokens: 16, registry: db, keys });
+  const cal = db.calibration<{ onset: number | null; breakpoint: number | null; typicalMax: number }>(keys.model, keys.sae, f)!;
+  const r = await steer(model, sae, 'Once upon a time,', { features: [{ feature: f, preset: 'strong' }], maxNewTokens: 8, temperature: 0, registry: db, keys });
   const want = presetMultiples(cal);
   assert.equal(r.strengths[0].presetSource, want.source);
-  const typical = (await typicalMax(model, sae, [f], { registry: db, saeName: 'ts' })).values.get(f)!;
+  const typical = (await typicalMax(model, sae, [f], { registry: db, keys })).values.get(f)!;
   assert.ok(Math.abs(r.strengths[0].strength! - want.multiples.strong * typical) < 1e-6 * Math.max(1, typical), 'the strength used is the calibrated multiple of the typical max');
   if (cal.breakpoint !== null) assert.ok(want.multiples.strong < cal.breakpoint, 'strong stays under the breakpoint');
   db.close();

@@ -50,18 +50,19 @@ before(async () => {
   const sae = loadSae(saeDir);
   const dbFile = path.join(tmpDir(), 'web.db');
   const reg = Registry.open(dbFile);
+  const k = reg.file(model, sae, saeDir);
   const s = await scan(model, sae, { corpus: storiesCorpus + '[400:600]', tokens: 6000, contextSize: 128 });
   busiest = s.features.map((f, i) => ({ i, n: f.count })).sort((a, b) => b.n - a.n)[0].i;
   maxAct = s.features[busiest].max;
   const dashboards = await buildDashboards(model, sae, s);
-  reg.setDashboards(model.name, saeDir, dashboards);
+  reg.setDashboards(k.model, k.sae, dashboards);
   // As the demo and scan jobs do: every feature that fired gets a heuristic name.
-  reg.setHeuristicNames(model.name, saeDir, heuristicNames(dashboards));
+  reg.setHeuristicNames(k.model, k.sae, heuristicNames(dashboards));
   scanned = dashboards.size;
   // Scored explanations for three features, one judged example by example (as score --conditional stores it).
   judged = [...dashboards.values()].filter((d) => d.count > 0).slice(0, 3).map((d) => d.feature);
   judged.forEach((f, i) => {
-    const id = reg.addExplanation(model.name, saeDir, f, { explanation: `explanation ${f}`, source: 'llm', explainerModel: 'rules', promptVersion: null, scores: {} });
+    const id = reg.addExplanation(k.model, k.sae, f, { explanation: `explanation ${f}`, source: 'llm', explainerModel: 'rules', promptVersion: null, scores: {} });
     const d = dashboards.get(f)!;
     const examples = d.quantiles.flatMap((q) => q.examples).map((e, j) => ({ row: e.row, pos: e.pos, match: j % 3 !== 0 }));
     reg.scoreExplanation(id, { detection: { balancedAccuracy: 0.5 + 0.2 * i }, ...(i === 0 ? { conditional: { examples, offTotal: 8, offMatched: 1 } } : {}) });
@@ -69,7 +70,7 @@ before(async () => {
   reg.close();
   data = tmpDir();
   fs.writeFileSync(path.join(data, 'stories.jsonl'), fs.readFileSync(storiesCorpus, 'utf8').split('\n').slice(0, 60).join('\n'));
-  const { app } = await buildServer(model, { saes: { ts: saeDir }, registry: dbFile, dataDirs: [data], queueLimit: 64 });
+  const { app } = await buildServer(model, { saes: [{ name: 'ts', dir: saeDir }], registry: dbFile, dataDirs: [data], queueLimit: 64 });
   await app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   close = () => app.close();
@@ -409,7 +410,7 @@ test('API: 50 concurrent analyze requests are all answered correctly; bad input 
 
 test('API: past the queue limit, requests get 503 with Retry-After rather than a crash', { skip }, async () => {
   const dbFile = path.join(tmpDir(), 'q.db');
-  const { app } = await buildServer(model, { saes: { ts: saeDir }, registry: dbFile, dataDirs: [data], queueLimit: 4 });
+  const { app } = await buildServer(model, { saes: [{ name: 'ts', dir: saeDir }], registry: dbFile, dataDirs: [data], queueLimit: 4 });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   try {

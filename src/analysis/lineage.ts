@@ -144,14 +144,15 @@ async function correlations(model: HookedModel, a: Sae, b: Sae, ab: readonly { i
  * B's latent has none, noted as carried. Heuristic names are not carried
  * (a scan of B makes its own). Returns how many latents of B got something.
  */
-export function carryNames(reg: Registry, model: string, saeA: string, saeB: string, l: Lineage, threshold = l.threshold): number {
+export function carryNames(reg: Registry, model: string, a: { readonly sae: string; readonly name: string }, saeB: string, l: Lineage, threshold = l.threshold): number {
+  const saeA = a.sae;
   let carried = 0;
   for (const r of l.reverse) {
     if (r.cosine < threshold) continue;
     const from = reg.get(model, saeA, r.match);
     const expl = reg.explanations(model, saeA, r.match).filter((e) => e.source !== 'heuristic' && e.source !== 'carried');
     if (!from?.name && !expl.length) continue;
-    const scores = { carriedFrom: { sae: saeA, feature: r.match }, cosine: r.cosine, correlation: r.correlation };
+    const scores = { carriedFrom: { sae: saeA, name: a.name, feature: r.match }, cosine: r.cosine, correlation: r.correlation };
     // Carrying again replaces what an earlier carry from the same SAE wrote.
     reg.removeExplanations(model, saeB, r.latent, (e) => e.source === 'carried' && (e.scores.carriedFrom as { sae?: string } | undefined)?.sae === saeA);
     for (const e of expl) {
@@ -159,7 +160,7 @@ export function carryNames(reg: Registry, model: string, saeA: string, saeB: str
     }
     const own = reg.get(model, saeB, r.latent)?.name;
     if (from?.name && !own) {
-      reg.set(model, saeB, r.latent, { name: from.name, notes: `name carried from ${saeA} #${r.match} (decoder cosine ${r.cosine.toFixed(3)}${r.correlation === null ? '' : `, activation correlation ${r.correlation.toFixed(3)}`})` });
+      reg.set(model, saeB, r.latent, { name: from.name, notes: `name carried from ${a.name} #${r.match} (decoder cosine ${r.cosine.toFixed(3)}${r.correlation === null ? '' : `, activation correlation ${r.correlation.toFixed(3)}`})` });
     } else if (from?.name && own !== from.name) {
       reg.addExplanation(model, saeB, r.latent, { explanation: from.name, source: 'carried', explainerModel: null, promptVersion: null, scores: { ...scores, originalSource: 'name' } });
     }

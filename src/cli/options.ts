@@ -1,5 +1,5 @@
 /** Parsing helpers for CLI option values; each error names the flag. */
-import * as path from 'node:path';
+import * as fs from 'node:fs';
 
 /** A finite number, or an error naming the flag. */
 export function parseNumber(flag: string) {
@@ -31,7 +31,9 @@ export function parseTokenList(v: string): number[][] {
 }
 
 /** An SAE given as `name=dir`, or as `dir` (named by its folder). */
-export function parseSaeSpec(spec: string): { name: string; dir: string } {
-  const [name, dir] = spec.includes('=') ? spec.split('=', 2) : [path.basename(spec), spec];
-  return { name, dir };
+export function parseSaeSpec(spec: string): { name?: string; dir: string } {
+  const eq = spec.indexOf('=');
+  // A folder whose path holds '=' is taken whole when it exists.
+  if (eq <= 0 || fs.existsSync(spec)) return { dir: spec };
+  return { name: spec.slice(0, eq), dir: spec.slice(eq + 1) };
 }

@@ -16,8 +16,12 @@ import { PROMPT_VERSION } from './prompts.ts';
 /** Where results go. */
 export interface BatchTarget {
   readonly registry: Registry;
+  /** The model's identity. */
   readonly model: string;
+  /** The SAE's identity. */
   readonly sae: string;
+  /** The SAE's display name, for messages. */
+  readonly name?: string;
 }
 
 /** Outcome of a batch. */
@@ -28,7 +32,7 @@ export interface BatchResult {
 
 function dashboardOf(t: BatchTarget, f: number): FeatureDashboard {
   const d = t.registry.dashboard<FeatureDashboard>(t.model, t.sae, f);
-  if (!d) throw new Error(`no dashboard for feature ${f} of ${t.sae}: run saescope scan with this registry first`);
+  if (!d) throw new Error(`no scan for feature ${f} of ${t.name ?? t.sae} (these weights) in this registry: run saescope scan with it first`);
   return d;
 }
 

@@ -7,7 +7,7 @@
  */
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import { conditionalByExplanation, conditionalByToken, exampleKey, type ConditionalHistogram } from '../analysis/conditional.ts';
-import type { ExplanationRecord, Registry } from '../registry/registry.ts';
+import type { ExplanationRecord, RecordKeys, Registry } from '../registry/registry.ts';
 import { plainText } from './format.ts';
 import type { LlmClient } from './llmClient.ts';
 import { detectionMessages, parseLabels } from './prompts.ts';
@@ -59,11 +59,12 @@ export function conditionalViews(d: FeatureDashboard, explanations: readonly Exp
  * explanation match when its newest non-heuristic explanation was judged
  * (`score --conditional`); throws naming what is missing.
  */
-export function conditionalFromRegistry(reg: Registry, model: string, sae: string, feature: number, by: 'token' | 'explanation', topTokens?: number): ConditionalHistogram {
-  const d = reg.dashboard<FeatureDashboard>(model, sae, feature);
-  if (!d) throw new Error(`feature ${feature} of ${sae} has no scan data in the registry: run saescope scan with this registry first`);
+export function conditionalFromRegistry(reg: Registry, keys: RecordKeys & { readonly name?: string }, feature: number, by: 'token' | 'explanation', topTokens?: number): ConditionalHistogram {
+  const d = reg.dashboard<FeatureDashboard>(keys.model, keys.sae, feature);
+  const sae = keys.name ?? keys.sae;
+  if (!d) throw new Error(`feature ${feature} of ${sae} has no scan for these weights in the registry: run saescope scan with this registry first`);
   if (by === 'token') return conditionalByToken(d, topTokens);
-  const j = judged(reg.explanations(model, sae, feature));
+  const j = judged(reg.explanations(keys.model, keys.sae, feature));
   if (!j) throw new Error(`feature ${feature} of ${sae} has no explanation judged example by example: run saescope score --conditional (or explain --score --conditional) first`);
   return conditionalByExplanation(d, judgementMap(j), j.offMatched, j.offTotal);
 }

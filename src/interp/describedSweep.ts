@@ -8,7 +8,7 @@
  * feature, the mean of those similarities is its consistency; across features
  * the sweep's robustness-vs-density Spearman test is reported beside it.
  */
-import type { Registry, SteeringDescription } from '../registry/registry.ts';
+import type { RecordKeys, Registry, SteeringDescription } from '../registry/registry.ts';
 import type { SweepResult } from '../steering/sweep.ts';
 import { spearman } from '../steering/spearman.ts';
 import { cosine, type Embedder } from './embeddings.ts';
@@ -73,8 +73,8 @@ export interface DescribeOptions {
   readonly explanations?: ReadonlyMap<number, string>;
   /** Where descriptions are stored (and explanations found). */
   readonly registry?: Registry;
-  readonly model?: string;
-  readonly sae?: string;
+  /** The model's and SAE's identities in the registry. */
+  readonly keys?: RecordKeys;
   /** Consecutive descriptions with at least this similarity share a stage (default 0.8 for endpoint embeddings, 0.5 lexical). */
   readonly stageThreshold?: number;
   readonly onProgress?: (done: number, total: number) => void;
@@ -98,7 +98,7 @@ export async function describeSweep(sweep: SweepResult, prompts: readonly string
     const e = explVec.get(r.feature);
     return { feature: r.feature, prompt: prompts[r.prompt], promptIndex: r.prompt, magnitude: r.magnitude, description: texts[i], similarity: e ? cosine(vectors[i], e) : null, method: o.embedder.method };
   });
-  if (o.registry && o.model && o.sae) o.registry.setSteeringDescriptions(o.model, o.sae, records);
+  if (o.registry && o.keys) o.registry.setSteeringDescriptions(o.keys.model, o.keys.sae, records);
   const threshold = o.stageThreshold ?? (o.embedder.method === 'lexical' ? 0.5 : 0.8);
   const progressions = stagesOf(records, vectors, threshold);
   const perFeature: DescribedFeature[] = features.map((f) => {
@@ -145,10 +145,10 @@ function stagesOf(records: readonly DescribedRecord[], vectors: readonly Float32
 
 /** The newest explanation that is not a heuristic name, else the feature's description or name. */
 function registryExplanation(o: DescribeOptions, f: number): string | undefined {
-  if (!o.registry || !o.model || !o.sae) return undefined;
-  const e = o.registry.explanations(o.model, o.sae, f).find((x) => x.source !== 'heuristic');
+  if (!o.registry || !o.keys) return undefined;
+  const e = o.registry.explanations(o.keys.model, o.keys.sae, f).find((x) => x.source !== 'heuristic');
   if (e) return e.explanation;
-  const rec = o.registry.get(o.model, o.sae, f);
+  const rec = o.registry.get(o.keys.model, o.keys.sae, f);
   return rec?.description ?? rec?.name ?? undefined;
 }
 

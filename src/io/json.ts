@@ -13,3 +13,15 @@ export function readJsonFile<T = Record<string, unknown>>(file: string, what = '
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${file}: expected a JSON object, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
   return v as T;
 }
+
+/** Parses a JSON file of at most `maxBytes` (refused naming the size before reading); errors name the file. */
+export function readJsonBounded(file: string, maxBytes: number): unknown {
+  if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
+  const size = fs.statSync(file).size;
+  if (size > maxBytes) throw new Error(`${file}: ${size} bytes; the limit is ${maxBytes}`);
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}

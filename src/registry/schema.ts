@@ -69,4 +69,46 @@ export const MIGRATIONS: readonly string[] = [
      updated_at TEXT NOT NULL,
      PRIMARY KEY (model, sae, feature, prompt, magnitude)
    );`,
+  // Identity (issue 27): models and SAEs by content or hub revision, every location each was seen at, and file hashes by stat signature.
+  // Rows keyed by paths are re-keyed to these ids right after this step (migrateKeys.ts).
+  `CREATE TABLE models (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     hf_id TEXT,
+     revision TEXT,
+     status TEXT NOT NULL DEFAULT 'ok',
+     first_seen TEXT NOT NULL,
+     last_seen TEXT NOT NULL
+   );
+   CREATE TABLE saes (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     hook TEXT,
+     d_in INTEGER,
+     d_sae INTEGER,
+     architecture TEXT,
+     model_name TEXT,
+     status TEXT NOT NULL DEFAULT 'ok',
+     first_seen TEXT NOT NULL,
+     last_seen TEXT NOT NULL
+   );
+   CREATE TABLE locations (
+     kind TEXT NOT NULL,
+     identity TEXT NOT NULL,
+     path TEXT NOT NULL,
+     first_seen TEXT NOT NULL,
+     last_seen TEXT NOT NULL,
+     PRIMARY KEY (kind, identity, path)
+   );
+   CREATE INDEX locations_by_path ON locations (kind, path);
+   CREATE TABLE file_hashes (
+     path TEXT PRIMARY KEY,
+     signature TEXT NOT NULL,
+     sha256 TEXT NOT NULL
+   );`,
+  // The word a confidence was given as (low/medium/high), kept beside the number it maps to.
+  `ALTER TABLE features ADD COLUMN confidence_label TEXT;`,
 ];
+
+/** The migration after which rows are keyed by identities rather than paths. */
+export const IDENTITY_MIGRATION = 7;

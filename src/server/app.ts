@@ -14,16 +14,16 @@ import { featuresForText } from '../analysis/textFeatures.ts';
 import { conditionalViews } from '../interp/conditionalJudge.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
 import { ConflictError, Registry } from '../registry/registry.ts';
-import { loadSae } from '../sae/load.ts';
-import { checkSaeFitsModel } from '../sae/compat.ts';
 import { PRESETS } from '../steering/presets.ts';
 import { steer } from '../steering/steer.ts';
 import { sweep } from '../steering/sweep.ts';
 import type * as C from './contract.ts';
-import { BadRequest, featureOf, intOf, numberOf, saeOf, textOf, type Ctx, type ServerOptions } from './context.ts';
+import { BadRequest, Conflict, featureOf, intOf, numberOf, saeOf, textOf, type Ctx, type ServerOptions } from './context.ts';
 import type { Sae } from '../sae/sae.ts';
 import { Jobs } from './jobs.ts';
-import { confinedPath } from './paths.ts';
+import { defaultJobsDir, saeListFile, ServedSaes, type ServedSae } from './saes.ts';
+import { exportRegistry } from '../registry/exchange.ts';
+import type { ExplanationRecord } from '../registry/types.ts';
 import { explainFeatures } from '../interp/batch.ts';
 import { llmConfig, type LlmConfig } from '../interp/config.ts';
 import { LlmClient } from '../interp/llmClient.ts';
@@ -68,43 +68,48 @@ function guardOrigin(app: FastifyInstance, hosts: readonly string[]): void {
 
 /** Builds the server (not listening yet). */
 export async function buildServer(model: HookedModel, opts: ServerOptions): Promise<{ app: FastifyInstance; ctx: Ctx; jobs: Jobs }> {
-  const saes = new Map(Object.entries(opts.saes).map(([name, dir]) => {
-    const sae = loadSae(dir);
-    checkSaeFitsModel(sae, model);
-    return [name, { sae, dir }];
-  }));
+  const registry = Registry.open(opts.registry);
+  const jobsDir = opts.jobsDir ?? defaultJobsDir(opts.dataDirs[0] ?? '.');
+  let served: ServedSaes;
+  let modelId: string;
+  try {
+    modelId = registry.modelEntry(model).id;
+    served = new ServedSaes(registry, model, saeListFile(jobsDir));
+    served.start(opts.saes);
+  } catch (e) {
+    registry.close();
+    throw e;
+  }
+  const saes = served.byName;
   const ctx: Ctx = {
-    model, saes, registry: Registry.open(opts.registry), queue: new ModelQueue(opts.queueLimit ?? 64), opts,
+    model, saes, modelId, registry, queue: new ModelQueue(opts.queueLimit ?? 64), opts,
     maxTextChars: opts.maxTextChars ?? 4000, maxNewTokens: opts.maxNewTokens ?? 200,
   };
-  // A finished training job's SAE joins the menus (under its folder's name), replacing an SAE of the same folder.
+  // A finished training job's SAE joins the menus and the saved list, filed under its identity; returns its keys.
   const addTrained = (out: string) => {
     try {
-      const sae = loadSae(out);
-      checkSaeFitsModel(sae, model);
-      const same = [...saes].find(([, s]) => s.dir === out)?.[0];
-      let name = same ?? path.basename(out);
-      for (let i = 2; !same && saes.has(name); i++) name = `${path.basename(out)}-${i}`;
-      saes.set(name, { sae, dir: out });
+      return served.add(out).keys;
     } catch (e) {
       process.stderr.write(`saescope: the trained SAE in ${out} was not added to the menus: ${(e as Error).message}\n`);
+      return undefined;
     }
   };
-  const jobs = new Jobs(ctx, opts.jobsDir ?? path.join(opts.dataDirs[0] ?? '.', '.saescope-jobs'), addTrained);
+  const jobs = new Jobs(ctx, jobsDir, addTrained);
   // Schemas (schemas.ts) check every body, parameter and query; no coercion ("256" is not a number), no silently dropped fields.
   const app = Fastify({ bodyLimit: 1 << 20, ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } } });
   guardOrigin(app, opts.hosts ?? []);
   app.setErrorHandler((err: Error, _req, reply) => {
+    if (err instanceof Conflict) return reply.code(409).send({ error: err.message } satisfies C.ApiError);
     if (err instanceof QueueFullError) return reply.code(503).header('Retry-After', String(err.retryAfterSeconds)).send({ error: err.message });
     const status = err instanceof BadRequest || /out of range|unknown hook|is empty|outside the data folders|not a finite|exactly one of|limit is|longer than the model's context|outside the vocabulary|has no tokenizer/.test(err.message) ? 400 : (err as { statusCode?: number }).statusCode ?? 500;
     return reply.code(status).send({ error: err.message } satisfies C.ApiError);
   });
   // A feature's label: its name, else its best explanation (LLM, Neuronpedia, heuristic).
-  const names = (dir: string) => ctx.registry.labels(model.name, dir);
+  const names = (s: ServedSae) => ctx.registry.labels(s.keys.model, s.keys.sae);
 
   app.get('/api/info', async (): Promise<C.InfoResponse> => ({
     model: model.name, dModel: model.spec.dModel, nLayers: model.spec.nLayers, nCtx: model.spec.nCtx, chat: model.hasChatTemplate,
-    saes: [...saes].map(([name, s]) => ({ name, hook: s.sae.cfg.hookName, dSae: s.sae.cfg.dSae, architecture: s.sae.cfg.architecture, k: s.sae.cfg.k })),
+    saes: [...saes].map(([name, s]) => ({ name, id: s.keys.sae, hook: s.sae.cfg.hookName, dSae: s.sae.cfg.dSae, architecture: s.sae.cfg.architecture, k: s.sae.cfg.k, scanned: ctx.registry.dashboards.count(s.keys.model, s.keys.sae) > 0 })),
     presets: PRESETS, limits: { maxTextChars: ctx.maxTextChars, maxNewTokens: ctx.maxNewTokens },
   }));
 
@@ -115,7 +120,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     const top = intOf(b.top, 12, 1, 64, 'top');
     if (b.pool !== undefined && !['max', 'mean', 'sum'].includes(b.pool)) throw new BadRequest('pool must be max, mean or sum');
     const r = await ctx.queue.run(() => featuresForText(model, s.sae, text, { top, pool: b.pool }));
-    const nm = names(s.dir);
+    const nm = names(s);
     return { tokens: r.tokens, pooled: r.pooled, top: r.top.map((t) => ({ ...t, name: nm.get(t.feature) ?? null })), heatmap: r.heatmap };
   });
 
@@ -123,15 +128,16 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     const p = req.params as { sae: string; feature: string };
     const s = saeOf(ctx, p.sae);
     const f = featureOf(s.sae, p.feature);
-    const dashboard = ctx.registry.dashboard<FeatureDashboard>(model.name, s.dir, f) ?? null;
-    const explanations = ctx.registry.explanations(model.name, s.dir, f);
-    const nm = names(s.dir);
+    const k = s.keys;
+    const dashboard = ctx.registry.dashboard<FeatureDashboard>(k.model, k.sae, f) ?? null;
+    const explanations = ctx.registry.explanations(k.model, k.sae, f).map((e) => withCarriedName(ctx, e));
+    const nm = names(s);
     const labels: Record<number, string> = {};
     for (const n of dashboard?.neighbors ?? []) if (nm.has(n.feature)) labels[n.feature] = nm.get(n.feature)!;
     return {
-      sae: p.sae, feature: f, dSae: s.sae.cfg.dSae, record: ctx.registry.get(model.name, s.dir, f) ?? null,
-      explanations, dashboard, labels,
-      explainer: explainEndpoint() !== undefined, calibration: ctx.registry.calibration(model.name, s.dir, f) ?? null,
+      sae: p.sae, saeId: k.sae, feature: f, dSae: s.sae.cfg.dSae, record: ctx.registry.get(k.model, k.sae, f) ?? null,
+      explanations, dashboard, labels, scanned: dashboard !== null || ctx.registry.dashboards.count(k.model, k.sae) > 0,
+      explainer: explainEndpoint() !== undefined, calibration: ctx.registry.calibration(k.model, k.sae, f) ?? null,
       conditional: dashboard ? conditionalViews(dashboard, explanations) : null,
     };
   });
@@ -142,7 +148,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     const f = featureOf(s.sae, p.feature);
     const { base, ...patch } = (req.body ?? {}) as C.FeatureEditRequest;
     try {
-      return ctx.registry.set(model.name, s.dir, f, patch, base);
+      return ctx.registry.set(s.keys.model, s.keys.sae, f, patch, base);
     } catch (e) {
       if (e instanceof ConflictError) return reply.code(409).send({ error: e.message, record: e.current ?? null });
       throw e;
@@ -154,7 +160,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     const s = saeOf(ctx, b.sae);
     const [a, c] = [textOf(ctx, b.a, 'text A'), textOf(ctx, b.b, 'text B')];
     const rows = await ctx.queue.run(() => compareTexts(model, s.sae, a, c, { top: intOf(b.top, 20, 1, 200, 'top') }));
-    const nm = names(s.dir);
+    const nm = names(s);
     return { rows: rows.map((r) => ({ ...r, name: nm.get(r.feature) ?? null })) };
   });
 
@@ -173,7 +179,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     const outputs = features.length * prompts.length * (mags.length + (mags.includes(0) ? 0 : 1));
     // One request may not hold the model for long: at most 256 outputs, 8,192 generated tokens.
     if (outputs > 256 || outputs * maxNewTokens > 8192) throw new BadRequest(`a sweep of ${outputs} outputs x ${maxNewTokens} tokens is over the limit (256 outputs, 8,192 tokens); sweep fewer features, prompts or magnitudes`);
-    const r = await ctx.queue.run(() => sweep(model, s.sae, { features, prompts, magnitudes: mags, maxNewTokens, registry: ctx.registry, saeName: s.dir }));
+    const r = await ctx.queue.run(() => sweep(model, s.sae, { features, prompts, magnitudes: mags, maxNewTokens, registry: ctx.registry, keys: s.keys }));
     return { records: r.records, features: r.features, robustnessVsDensity: r.robustnessVsDensity };
   });
 
@@ -181,7 +187,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     const q = req.query as { search?: string; sae: string; sort?: 'feature' | 'density' | 'max' | 'name'; desc?: string; offset?: string; limit?: string };
     const s = saeOf(ctx, q.sae);
     const offset = Number(q.offset ?? 0);
-    const r = ctx.registry.browse(model.name, s.dir, { search: q.search || undefined, sort: q.sort, desc: q.desc === 'true', offset, limit: Number(q.limit ?? 100) });
+    const r = ctx.registry.browse(s.keys.model, s.keys.sae, { search: q.search || undefined, sort: q.sort, desc: q.desc === 'true', offset, limit: Number(q.limit ?? 100) });
     return { total: r.total, offset, features: r.rows };
   });
 
@@ -192,24 +198,24 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     const f = featureOf(s.sae, p.feature);
     const cfg = explainEndpoint();
     if (!cfg) throw new BadRequest('no LLM endpoint is configured (OPENAI_BASE_URL, OPENAI_API_KEY and SAESCOPE_LLM_MODEL, or saescope.config.json; see the README)');
-    if (!ctx.registry.dashboard(model.name, s.dir, f)) throw new BadRequest(`feature ${f} has no scan data to explain: run a scan first`);
-    const r = await explainFeatures(new LlmClient(cfg, ctx.registry), { registry: ctx.registry, model: model.name, sae: s.dir }, [f], { score: true, force: true });
+    if (!ctx.registry.dashboard(s.keys.model, s.keys.sae, f)) throw new BadRequest(`feature ${f} has no scan for these weights to explain: run a scan of ${s.keys.name} first`);
+    const r = await explainFeatures(new LlmClient(cfg, ctx.registry), { registry: ctx.registry, model: s.keys.model, sae: s.keys.sae, name: s.keys.name }, [f], { score: true, force: true });
     if (r.failures.length) throw new Error(`explaining feature ${f} failed: ${r.failures[0].error}`);
-    return { explanations: ctx.registry.explanations(model.name, s.dir, f) };
+    return { explanations: ctx.registry.explanations(s.keys.model, s.keys.sae, f).map((e) => withCarriedName(ctx, e)) };
   });
 
   app.get('/api/registry/scatter', { schema: { querystring: S.exportQuery } }, async (req): Promise<C.ScatterResponse> => {
     const s = saeOf(ctx, (req.query as { sae?: string }).sae);
-    return { points: ctx.registry.densityVsDetection(model.name, s.dir) };
+    return { points: ctx.registry.densityVsDetection(s.keys.model, s.keys.sae) };
   });
 
   app.get('/api/registry/export', { schema: { querystring: S.exportQuery } }, async (req, reply) => {
     const s = saeOf(ctx, (req.query as { sae?: string }).sae);
-    reply.header('content-disposition', 'attachment; filename="registry.json"');
-    return ctx.registry.exportJson(model.name, s.dir);
+    reply.header('content-disposition', `attachment; filename="${s.keys.name}.registry.json"`);
+    return exportRegistry(ctx.registry, s.keys, { dashboards: (req.query as { dashboards?: string }).dashboards === 'true' });
   });
 
-  app.get('/api/data', async (): Promise<C.DataResponse> => ({ corpora: listCorpora(opts.dataDirs) }));
+  app.get('/api/data', async (): Promise<C.DataResponse> => ({ corpora: [...offeredCorpora(opts.corpora ?? []), ...listCorpora(opts.dataDirs)] }));
 
   app.get('/api/jobs', async (): Promise<C.JobsResponse> => ({ jobs: jobs.list() }));
   app.get('/api/jobs/:id', { schema: { params: S.jobParams } }, async (req, reply) => jobs.get((req.params as { id: string }).id) ?? reply.code(404).send({ error: 'no such job' }));
@@ -218,7 +224,8 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
   app.get('/api/jobs/:id/report', { schema: { params: S.jobParams } }, async (req, reply) => {
     const job = jobs.get((req.params as { id: string }).id);
     if (!job || job.request.kind !== 'train') return reply.code(404).send({ error: 'no such training job' });
-    const file = path.join(confinedPath(job.request.out, opts.dataDirs, 'out'), 'report.html');
+    // Each job's own copy: a later job writing to the same folder does not change what this link shows.
+    const file = jobs.reportFile(job.id);
     if (!fs.existsSync(file)) return reply.code(404).send({ error: `no report yet for job ${job.id}` });
     return reply.type('text/html; charset=utf-8').send(fs.readFileSync(file));
   });
@@ -237,6 +244,16 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     ctx.registry.close();
   });
   return { app, ctx, jobs };
+}
+
+/** The corpora the server was given to offer (files, folders or npm: corpora), as the Jobs form lists them. */
+function offeredCorpora(specs: readonly string[]): C.DataResponse['corpora'] {
+  return specs.map((spec) => {
+    const file = spec.replace(/\[[^\]]*\]$/, '').replace(/:[A-Za-z_][\w.]*$/, '');
+    const st = spec.startsWith('npm:') ? undefined : fs.statSync(file, { throwIfNoEntry: false });
+    const kind = st?.isDirectory() ? 'folder' : file.endsWith('.jsonl') ? 'jsonl' : 'txt';
+    return { path: spec, kind, bytes: st?.isDirectory() ? fs.readdirSync(file).filter((f) => f.endsWith('.txt')).length : st?.size ?? 0 };
+  });
 }
 
 /**
@@ -272,6 +289,15 @@ function listCorpora(roots: readonly string[]): C.DataResponse['corpora'] {
   };
   for (const root of roots) visit(root, '', 1);
   return out;
+}
+
+/** A carried explanation with its source SAE's current name (it is stored by identity), so the page can link it. */
+function withCarriedName(ctx: Ctx, e: ExplanationRecord): ExplanationRecord {
+  const from = e.scores.carriedFrom as { sae?: string; name?: string; feature?: number } | undefined;
+  if (e.source !== 'carried' || !from?.sae) return e;
+  const entry = ctx.registry.identities.sae(from.sae);
+  const served = [...ctx.saes.values()].some((s) => s.keys.sae === from.sae);
+  return { ...e, scores: { ...e.scores, carriedFrom: { ...from, name: entry?.name ?? from.name ?? from.sae, served } } };
 }
 
 /** The LLM settings when an endpoint is configured, else undefined (the Feature page hides its Explain button). */
@@ -317,7 +343,7 @@ async function steerRoute(ctx: Ctx, b: C.SteerRequest, reply: FastifyReply): Pro
     try {
       const r = await steer(ctx.model, s.sae, prompt, {
       features, positions: b.positions, maxNewTokens, temperature, seed,
-      registry: ctx.registry, saeName: s.dir, chat: b.chat === true,
+      registry: ctx.registry, keys: s.keys, chat: b.chat === true,
       onToken: (_id, text) => send({ kind: 'token', which: 'steered', text }),
       onUnsteeredToken: (_id, text) => send({ kind: 'token', which: 'unsteered', text }),
       });

@@ -3,14 +3,17 @@ import type { HookedModel } from '../model/hookedModel.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Sae } from '../sae/sae.ts';
 import type { ModelQueue } from './queue.ts';
+import type { ServedSae } from './saes.ts';
 
 /** Server configuration. */
 export interface ServerOptions {
-  /** SAEs by display name: folder. */
-  readonly saes: Readonly<Record<string, string>>;
+  /** SAE folders to serve, each with an optional explicit name (else the registry names it after its folder); added to the saved list. */
+  readonly saes: readonly { readonly dir: string; readonly name?: string }[];
   readonly registry: string;
   /** Folders request paths may read and write (corpora, job outputs). */
   readonly dataDirs: readonly string[];
+  /** Corpora offered to jobs besides those in the data folders (e.g. the demo's --corpus): read only, accepted as given. */
+  readonly corpora?: readonly string[];
   /** Requests that may wait for the model (default 64). */
   readonly queueLimit?: number;
   /** Longest text accepted (default 4,000 characters). */
@@ -32,7 +35,9 @@ export interface ServerOptions {
 export interface Ctx {
   readonly model: HookedModel;
   /** SAEs by display name; finished training jobs add theirs. */
-  readonly saes: Map<string, { sae: Sae; dir: string }>;
+  readonly saes: Map<string, ServedSae>;
+  /** The model's identity in the registry. */
+  readonly modelId: string;
   readonly registry: Registry;
   readonly queue: ModelQueue;
   readonly opts: ServerOptions;
@@ -43,8 +48,11 @@ export interface Ctx {
 /** A 400 with a message. */
 export class BadRequest extends Error {}
 
+/** A 409 with a message: the request would replace something without being asked to. */
+export class Conflict extends Error {}
+
 /** The SAE named in a request, or a 400 listing the known names. */
-export function saeOf(ctx: Ctx, name: unknown): { sae: Sae; dir: string } {
+export function saeOf(ctx: Ctx, name: unknown): ServedSae {
   const s = typeof name === 'string' ? ctx.saes.get(name) : undefined;
   if (!s) throw new BadRequest(`unknown SAE ${JSON.stringify(name)} (known: ${[...ctx.saes.keys()].join(', ')})`);
   return s;

@@ -24,7 +24,8 @@ export interface InfoResponse {
   readonly nCtx: number;
   /** Whether the model has a chat template (the Steer page's chat toggle). */
   readonly chat: boolean;
-  readonly saes: readonly { name: string; hook: string; dSae: number; architecture: string; k?: number }[];
+  /** Served SAEs: display name, identity, and whether these weights were scanned into the registry. */
+  readonly saes: readonly { name: string; id: string; hook: string; dSae: number; architecture: string; k?: number; scanned: boolean }[];
   readonly presets: Readonly<Record<string, number>>;
   readonly limits: { maxTextChars: number; maxNewTokens: number };
 }
@@ -46,7 +47,11 @@ export interface AnalyzeResponse {
 /** GET /api/feature/:sae/:feature */
 export interface FeatureResponse {
   readonly sae: string;
+  /** The SAE's identity (content fingerprint). */
+  readonly saeId: string;
   readonly feature: number;
+  /** Whether these weights were scanned (false: the page offers a scan instead of dashboards). */
+  readonly scanned: boolean;
   /** The SAE's width (jump, previous, next, random). */
   readonly dSae: number;
   readonly record: FeatureRecord | null;
@@ -153,7 +158,7 @@ export interface DataResponse {
 
 /** POST /api/jobs */
 export type JobRequest =
-  | { kind: 'train'; hook: string; architecture: 'topk' | 'standard' | 'batchtopk' | 'jumprelu'; dSae: number; k?: number; corpus: string; tokens: number; out: string; batchSize?: number; lr?: number }
+  | { kind: 'train'; hook: string; architecture: 'topk' | 'standard' | 'batchtopk' | 'jumprelu'; dSae: number; k?: number; corpus: string; tokens: number; out: string; batchSize?: number; lr?: number; overwrite?: boolean }
   | { kind: 'scan'; sae: string; corpus: string; tokens: number };
 
 /** A job's state. */
@@ -168,6 +173,8 @@ export interface Job {
   /** A finished training job's explained variance on its last batch. */
   readonly finalEv?: number;
   readonly request: JobRequest;
+  /** The SAE a finished training job made (its identity and display name), or the SAE a scan read. */
+  readonly sae?: { readonly id: string; readonly name: string };
 }
 export interface JobsResponse {
   readonly jobs: Job[];

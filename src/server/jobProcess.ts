@@ -25,6 +25,8 @@ export interface JobTask {
   readonly out?: string;
   /** SAE folder (scans). */
   readonly saeDir?: string;
+  /** The identities the scan is filed under (the SAE found at saeDir must still be this one). */
+  readonly keys?: { readonly model: string; readonly sae: string };
   /** Checkpoint folder (training) or state file (scans). */
   readonly resumeAt: string;
 }
@@ -73,6 +75,8 @@ async function run(task: JobTask, signal: AbortSignal, send: (m: JobMessage) => 
   const { Registry } = await import('../registry/registry.ts');
   const { heuristicNames } = await import('../interp/heuristic.ts');
   const sae = loadSae(task.saeDir!);
+  const { saeIdentity } = await import('../sae/identity.ts');
+  if (task.keys && saeIdentity(sae) !== task.keys.sae) throw new Error(`the SAE at ${task.saeDir} changed since this scan was queued (it now holds other weights); scan it again`);
   const r = await scan(model, sae, {
     corpus: task.corpus, tokens: req.tokens, signal, stateFile: task.resumeAt,
     onProgress: (p) => send({ type: 'progress', progress: Math.min(1, p.tokens / req.tokens) }),
@@ -80,8 +84,9 @@ async function run(task: JobTask, signal: AbortSignal, send: (m: JobMessage) => 
   const dashboards = await buildDashboards(model, sae, r);
   const registry = Registry.open(task.registry);
   try {
-    registry.setDashboards(model.name, task.saeDir!, dashboards);
-    registry.setHeuristicNames(model.name, task.saeDir!, heuristicNames(dashboards));
+    const keys = task.keys ?? registry.file(model, sae, task.saeDir!);
+    registry.setDashboards(keys.model, keys.sae, dashboards);
+    registry.setHeuristicNames(keys.model, keys.sae, heuristicNames(dashboards));
   } finally {
     registry.close();
   }

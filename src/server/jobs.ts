@@ -17,9 +17,10 @@ import { writeTextAtomic } from '../io/atomicFile.ts';
 import { numel } from '../tensor/tensor.ts';
 import { hookInnerDims } from '../model/interventionFeeds.ts';
 import type { Job, JobRequest } from './contract.ts';
-import { BadRequest, saeOf, type Ctx } from './context.ts';
+import { BadRequest, Conflict, saeOf, type Ctx } from './context.ts';
+import type { FiledSae } from '../registry/registry.ts';
 import type { JobCommand, JobMessage, JobTask } from './jobProcess.ts';
-import { confinedPath } from './paths.ts';
+import { confinedPath, realPathOf } from './paths.ts';
 
 type MutableJob = { -readonly [K in keyof Job]: Job[K] };
 
@@ -36,12 +37,14 @@ export class Jobs {
   /** The running job's process, and whether its work has begun (before that, stopping it loses nothing: it is killed). */
   private child?: { id: string; proc: ChildProcess; working: boolean };
   private readonly listFile: string;
+  /** Resolved output folders of training jobs, by job. */
+  private readonly outs = new Map<string, string>();
 
   /**
    * @param onTrained called with a finished training job's output folder
    *   (the server adds the new SAE to its menus).
    */
-  constructor(private readonly ctx: Ctx, private readonly dir: string, private readonly onTrained: (out: string) => void = () => {}) {
+  constructor(private readonly ctx: Ctx, private readonly dir: string, private readonly onTrained: (out: string) => FiledSae | undefined = () => undefined) {
     this.listFile = path.join(dir, 'jobs.json');
     this.restore();
   }
@@ -52,6 +55,11 @@ export class Jobs {
 
   get(id: string): Job | undefined {
     return this.jobs.get(id);
+  }
+
+  /** Where a finished training job's report is kept (a copy per job, so a later job in the same folder cannot change it). */
+  reportFile(id: string): string {
+    return path.join(this.dir, `report-${id.replace(/[^\w-]/g, '_')}.html`);
   }
 
   /**
@@ -65,7 +73,8 @@ export class Jobs {
     const waiting = this.order.filter((id) => this.jobs.get(id)!.status === 'queued').length;
     if (waiting >= MAX_QUEUED) throw new BadRequest(`${waiting} jobs are already queued (the limit is ${MAX_QUEUED}); wait for them or restart`);
     if (typeof req.corpus !== 'string') throw new BadRequest('corpus must be a path');
-    const corpus = confinedPath(req.corpus, roots, 'corpus');
+    // A corpus the server offers by name (the demo's --corpus) is taken as given; any other must be inside the data folders.
+    const corpus = (this.ctx.opts.corpora ?? []).includes(req.corpus) ? req.corpus : confinedPath(req.corpus, roots, 'corpus');
     if (!corpus.startsWith('npm:') && !fs.existsSync(corpus.replace(/\[[^\]]*\]$/, '').replace(/:[A-Za-z_][\w.]*$/, ''))) throw new BadRequest(`corpus ${req.corpus} does not exist in the data folders`);
     if (!Number.isInteger(req.tokens) || req.tokens < 1 || req.tokens > 1e9) throw new BadRequest('tokens must be an integer in [1, 1e9]');
     // Unique across restarts: a new server never picks up an old job's checkpoint or scan state.
@@ -77,17 +86,23 @@ export class Jobs {
       if (typeof req.out !== 'string') throw new BadRequest('out must be a path');
       if (typeof req.hook !== 'string') throw new BadRequest('hook must be a hook name');
       const out = confinedPath(req.out, roots, 'out');
+      this.checkOut(out, req);
       const point = this.ctx.model.resolveHooks([req.hook])[0];
       checkTrainRequest(req, point.shape.includes('keyPos') ? Infinity : widthOf(this.ctx, point.name));
       estimate = checkJobTime(this.ctx, req.tokens, widthOf(this.ctx, point.name) * req.dSae, 6);
       task = { id, model, registry: this.ctx.opts.registry, request: req, corpus, out, resumeAt: path.join(this.dir, `train-${id}`) };
+      this.outs.set(id, out);
     } else {
       const s = saeOf(this.ctx, req.sae);
       estimate = checkJobTime(this.ctx, req.tokens, s.sae.cfg.dIn * s.sae.cfg.dSae, 2);
-      task = { id, model, registry: this.ctx.opts.registry, request: req, corpus, saeDir: s.dir, resumeAt: path.join(this.dir, `scan-${id}.state`) };
+      task = { id, model, registry: this.ctx.opts.registry, request: req, corpus, saeDir: s.dir, keys: { model: s.keys.model, sae: s.keys.sae }, resumeAt: path.join(this.dir, `scan-${id}.state`) };
     }
     if (!this.ctx.model.tokenizer) throw new BadRequest(`${this.ctx.model.name} has no tokenizer, so it cannot read a text corpus`);
-    const job: MutableJob = { id, kind: req.kind, status: 'queued', progress: 0, message: `queued; about ${formatSeconds(estimate)} of work by estimate`, curve: [], request: req };
+    const scanned = req.kind === 'scan' ? saeOf(this.ctx, req.sae).keys : undefined;
+    const job: MutableJob = {
+      id, kind: req.kind, status: 'queued', progress: 0, message: `queued; about ${formatSeconds(estimate)} of work by estimate`, curve: [], request: req,
+      ...(scanned ? { sae: { id: scanned.sae, name: scanned.name } } : {}),
+    };
     this.jobs.set(id, job);
     this.order.push(id);
     this.save();
@@ -107,7 +122,12 @@ export class Jobs {
         job.progress = 1;
         // A finished job's resumable state is spent.
         fs.rmSync(task.resumeAt, { recursive: true, force: true });
-        if (task.out) this.onTrained(task.out);
+        if (task.out) {
+          const keys = this.onTrained(task.out);
+          if (keys) job.sae = { id: keys.sae, name: keys.name };
+          const report = path.join(task.out, 'report.html');
+          if (fs.existsSync(report)) fs.copyFileSync(report, this.reportFile(id));
+        }
       } catch (e) {
         job.status = this.stopping || this.cancelled.has(id) ? 'stopped' : 'failed';
         job.message = (e as Error).message;
@@ -115,6 +135,24 @@ export class Jobs {
       this.save();
     });
     return job;
+  }
+
+  /**
+   * A training job's output folder: never the data folder itself, the jobs
+   * folder or an existing file; an existing SAE folder (or one a waiting job
+   * will write) only with `overwrite`.
+   */
+  private checkOut(out: string, req: Extract<JobRequest, { kind: 'train' }>): void {
+    if (this.ctx.opts.dataDirs.some((d) => realPathOf(d) === out)) throw new BadRequest(`out '${req.out}' is a data folder itself: name a folder inside it`);
+    const jobsRel = path.relative(realPathOf(this.dir), out);
+    if (jobsRel === '' || (!jobsRel.startsWith('..') && !path.isAbsolute(jobsRel))) throw new BadRequest(`out '${req.out}' is inside the server's jobs folder`);
+    if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new BadRequest(`out '${req.out}' is an existing file, not a folder`);
+    const busy = this.order.map((i) => this.jobs.get(i)!).find((j) => (j.status === 'queued' || j.status === 'running') && this.outs.get(j.id) === out);
+    if (busy) throw new Conflict(`out '${req.out}' is the output of job ${busy.id}, which has not finished`);
+    if (fs.existsSync(out) && fs.readdirSync(out).length > 0 && req.overwrite !== true) {
+      const held = [...this.ctx.saes.values()].find((s) => s.dir === out);
+      throw new Conflict(`out '${req.out}' already holds ${held ? `the SAE '${held.keys.name}'` : 'files'}; set overwrite to replace it (its records stay with the old weights)`);
+    }
   }
 
   /**

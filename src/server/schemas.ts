@@ -49,9 +49,15 @@ export const job = {
   type: 'object',
   properties: {
     kind: { enum: ['train', 'scan'] }, corpus: str(4096), tokens: int(1, 1e9), sae: str(200), hook: str(200), architecture: { enum: ['topk', 'standard', 'batchtopk', 'jumprelu'] },
-    dSae: { type: 'integer', minimum: 1 }, k: { type: 'integer', minimum: 1 }, out: str(4096), batchSize: int(1, 16384), lr: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+    dSae: { type: 'integer', minimum: 1 }, k: { type: 'integer', minimum: 1 }, out: { type: 'string', minLength: 1, maxLength: 4096 }, batchSize: int(1, 16384), lr: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+    overwrite: { type: 'boolean' },
   },
   required: ['kind', 'corpus', 'tokens'],
+  // What each kind needs, so a missing field is a 400 that names it.
+  allOf: [
+    { if: { properties: { kind: { const: 'train' } } }, then: { required: ['hook', 'architecture', 'dSae', 'out'] } },
+    { if: { properties: { kind: { const: 'scan' } } }, then: { required: ['sae'] } },
+  ],
   additionalProperties: false,
 } as const;
 
@@ -60,4 +66,4 @@ export const registryQuery = obj({
   offset: { type: 'string', pattern: '^\\d{1,9}$' }, limit: { type: 'string', pattern: '^([1-9]\\d{0,2}|1000)$' },
 }, ['sae']);
 
-export const exportQuery = obj({ sae: str(200) }, ['sae']);
+export const exportQuery = obj({ sae: str(200), dashboards: { enum: ['true', 'false'] } }, ['sae']);

@@ -30,6 +30,8 @@ export type FetchFile = (f: SiteFile) => Promise<Uint8Array>;
 
 interface SiteSae {
   readonly sae: Sae;
+  /** Its identity (the name, for sites written before identities). */
+  readonly id: string;
   readonly data: SiteFeatures;
 }
 
@@ -62,7 +64,7 @@ export class SiteEngine implements RegistryReader {
     for (const s of manifest.saes) {
       const sae = new Sae(s.cfg, SafetensorsFile.fromBytes(s.weights.path, await get(s.weights)).readAll(), runtime, s.name);
       checkSaeFitsModel(sae, model);
-      saes.set(s.name, { sae, data: await json<SiteFeatures>(s.features) });
+      saes.set(s.name, { sae, id: s.id ?? s.name, data: await json<SiteFeatures>(s.features) });
     }
     return new SiteEngine(manifest, model, saes);
   }
@@ -82,7 +84,7 @@ export class SiteEngine implements RegistryReader {
     const { model } = this;
     return {
       model: model.name, dModel: model.spec.dModel, nLayers: model.spec.nLayers, nCtx: model.spec.nCtx, chat: false,
-      saes: [...this.saes].map(([name, s]) => ({ name, hook: s.sae.cfg.hookName, dSae: s.sae.cfg.dSae, architecture: s.sae.cfg.architecture, k: s.sae.cfg.k })),
+      saes: [...this.saes].map(([name, s]) => ({ name, id: s.id, hook: s.sae.cfg.hookName, dSae: s.sae.cfg.dSae, architecture: s.sae.cfg.architecture, k: s.sae.cfg.k, scanned: s.data.rows.some((r) => r.density !== null) })),
       presets: PRESETS, limits: this.manifest.limits,
     };
   }
@@ -110,7 +112,7 @@ export class SiteEngine implements RegistryReader {
     const labels: Record<number, string> = {};
     for (const n of dashboard?.neighbors ?? []) if (s.data.labels[String(n.feature)]) labels[n.feature] = s.data.labels[String(n.feature)];
     return {
-      sae: saeName, feature: f, dSae: s.sae.cfg.dSae, record: d?.record ?? null, explanations: [...(d?.explanations ?? [])], dashboard, labels,
+      sae: saeName, saeId: s.id, scanned: dashboard !== null || s.data.rows.some((r) => r.density !== null), feature: f, dSae: s.sae.cfg.dSae, record: d?.record ?? null, explanations: [...(d?.explanations ?? [])], dashboard, labels,
       explainer: false, calibration: d?.calibration ?? null,
       conditional: dashboard ? conditionalViews(dashboard, d?.explanations ?? []) : null,
     };
@@ -144,7 +146,7 @@ export class SiteEngine implements RegistryReader {
       if (!Array.isArray(b.features) || b.features.length === 0 || b.features.length > 16) throw new Error('give 1 to 16 features');
       const r = await steer(this.model, s.sae, this.text(b.prompt, 'prompt'), {
         features: b.features, positions: b.positions, maxNewTokens: Math.min(b.maxNewTokens ?? 40, this.manifest.limits.maxNewTokens),
-        temperature: b.temperature ?? 1, seed: b.seed ?? 0, registry: this, saeName: b.sae,
+        temperature: b.temperature ?? 1, seed: b.seed ?? 0, registry: this, keys: { model: '', sae: b.sae },
         onToken: (_id, text) => onEvent({ kind: 'token', which: 'steered', text }),
         onUnsteeredToken: (_id, text) => onEvent({ kind: 'token', which: 'unsteered', text }),
       });

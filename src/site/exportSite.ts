@@ -18,7 +18,7 @@ import type { HookedModel } from '../model/hookedModel.ts';
 import { QuantCache } from '../model/quant/quantCache.ts';
 import { SafetensorsWeights } from '../io/weights.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import type { Registry } from '../registry/registry.ts';
+import type { RecordKeys, Registry } from '../registry/registry.ts';
 import type { Sae } from '../sae/sae.ts';
 import type { FeatureCalibration } from '../steering/sweep.ts';
 import { VERSION } from '../version.ts';
@@ -29,8 +29,12 @@ export interface ExportSiteOptions {
   /** The model, loaded from `modelDir` (an HF folder); loaded with int8/int4 weights, the site gets those. */
   readonly model: HookedModel;
   readonly modelDir: string;
-  /** SAEs by the name the pages show; `key` is how the registry knows the SAE (the folder as given to scan). */
-  readonly saes: readonly { readonly name: string; readonly key: string; readonly sae: Sae }[];
+  /** SAEs by the name the pages show, each with the identities its record is filed under. */
+  readonly saes: readonly { readonly name: string; readonly keys: RecordKeys; readonly sae: Sae }[];
+  /** Export an SAE that has no scan in the registry (no dashboards, names or explanations) instead of refusing. */
+  readonly allowEmpty?: boolean;
+  /** Told about each SAE exported without a scan (with `allowEmpty`). */
+  readonly onWarning?: (message: string) => void;
   /** Dashboards, names, explanations and calibrations come from here. */
   readonly registry?: Registry;
   readonly out: string;
@@ -61,6 +65,13 @@ export async function exportSite(o: ExportSiteOptions): Promise<ExportSiteResult
   if (!fs.existsSync(path.join(o.modelDir, 'config.json'))) throw new Error(`${o.modelDir}: export-site needs an HF model folder (config.json, *.safetensors, tokenizer.json)`);
   if (!fs.existsSync(path.join(o.modelDir, 'tokenizer.json'))) throw new Error(`${o.modelDir}: no tokenizer.json, so the site could not turn typed text into tokens`);
   if (o.saes.length === 0) throw new Error('export-site needs at least one --sae name=DIR');
+  // Every SAE's record is found by identity; one without a scan is refused before anything is written, unless allowed.
+  for (const s of o.saes) {
+    if (o.registry && o.registry.dashboards.count(s.keys.model, s.keys.sae) > 0) continue;
+    const why = o.registry ? `has no scan in ${o.registry.path} for these weights (${s.keys.sae})` : 'has no registry to take dashboards from (--registry)';
+    if (!o.allowEmpty) throw new Error(`SAE ${s.name} ${why}: run saescope scan first, or pass --allow-empty to export it without dashboards, names or explanations`);
+    o.onWarning?.(`SAE ${s.name} ${why}: its pages will have no dashboards, names or explanations`);
+  }
   fs.mkdirSync(path.join(o.out, 'data'), { recursive: true });
   // An older manifest goes first: until the new one is written, the folder is not a site.
   fs.rmSync(path.join(o.out, 'data', 'manifest.json'), { force: true });
@@ -110,8 +121,8 @@ export async function exportSite(o: ExportSiteOptions): Promise<ExportSiteResult
   const tokenizerConfig = fs.existsSync(tcfg) ? copy(tcfg, 'data/model/tokenizer_config.json') : null;
   const saes = o.saes.map((s, i) => {
     const w = putTensors(`data/sae/${i}.safetensors`, { ...s.sae.weights });
-    const feats = put(`data/sae/${i}.features.json`, [new TextEncoder().encode(JSON.stringify(siteFeatures(o.registry, o.model.name, s.key, s.sae.cfg.dSae)))]);
-    return { name: s.name, cfg: s.sae.cfg, weights: w, features: feats };
+    const feats = put(`data/sae/${i}.features.json`, [new TextEncoder().encode(JSON.stringify(siteFeatures(o.registry, s.keys, s.sae.cfg.dSae)))]);
+    return { name: s.name, id: s.keys.sae, cfg: s.sae.cfg, weights: w, features: feats };
   });
   const config = JSON.parse(fs.readFileSync(path.join(o.modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
   const id = createHash('sha256').update(files.map((f) => `${f.path}:${f.sha256}`).join('\n')).digest('hex').slice(0, 16);
@@ -162,8 +173,9 @@ function describe(out: string, rel: string): SiteFile {
 }
 
 /** One SAE's registry data as the pages read it. */
-function siteFeatures(reg: Registry | undefined, model: string, sae: string, dSae: number): SiteFeatures {
+function siteFeatures(reg: Registry | undefined, keys: RecordKeys, dSae: number): SiteFeatures {
   if (!reg) return { rows: [], labels: {}, features: {}, scatter: [] };
+  const { model, sae } = keys;
   const rows = reg.browse(model, sae, { limit: dSae + 1 }).rows;
   const features: Record<string, SiteFeatures['features'][string]> = {};
   for (const r of rows) {

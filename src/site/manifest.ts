@@ -45,6 +45,8 @@ export interface SiteManifest {
   };
   readonly saes: readonly {
     readonly name: string;
+    /** The SAE's identity in the registry it was exported from (absent in sites written before identities). */
+    readonly id?: string;
     /** The SAE's config with every load-time fold applied (the weights file holds the folded weights). */
     readonly cfg: SaeConfig;
     readonly weights: SiteFile;

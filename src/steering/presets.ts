@@ -8,7 +8,7 @@
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import { scan } from '../analysis/scan.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
-import type { RegistryReader } from '../registry/registry.ts';
+import type { RecordKeys, RegistryReader } from '../registry/types.ts';
 import type { Sae } from '../sae/sae.ts';
 
 /**
@@ -40,13 +40,13 @@ export async function selfSamples(model: HookedModel, n = 12, tokens = 96, seed 
 }
 
 /** The typical maximum activation of each feature: from the registry's scan, else measured. */
-export async function typicalMax(model: HookedModel, sae: Sae, features: readonly number[], o: { registry?: RegistryReader; corpus?: string | readonly string[]; saeName?: string } = {}): Promise<TypicalMax> {
+export async function typicalMax(model: HookedModel, sae: Sae, features: readonly number[], o: { registry?: RegistryReader; corpus?: string | readonly string[]; keys?: RecordKeys } = {}): Promise<TypicalMax> {
   for (const f of features) checkFeature(sae, f);
   const fromRegistry = new Map<number, number>();
   const densities = new Map<number, number>();
-  if (o.registry) {
+  if (o.registry && o.keys) {
     for (const f of features) {
-      const d = o.registry.dashboard<FeatureDashboard>(model.name, o.saeName ?? sae.source, f);
+      const d = o.registry.dashboard<FeatureDashboard>(o.keys.model, o.keys.sae, f);
       if (d && d.maxAct > 0) {
         fromRegistry.set(f, d.maxAct);
         densities.set(f, d.density);

@@ -8,7 +8,7 @@
 import type { AddIntervention, ClampIntervention, FeatureEncoder } from '../hooks/interventions.ts';
 import type { GenerateOptions, GenerateResult } from '../model/generate.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
-import type { RegistryReader } from '../registry/registry.ts';
+import type { RecordKeys, RegistryReader } from '../registry/types.ts';
 import { checkSaeFitsModel } from '../sae/compat.ts';
 import type { Sae } from '../sae/sae.ts';
 import { checkFeature, PRESETS, presetMultiples, typicalMax, type Preset, type PresetCalibration } from './presets.ts';
@@ -36,8 +36,8 @@ export interface SteerOptions extends Omit<GenerateOptions, 'interventions' | 'r
   readonly positions?: SteerPositions;
   /** Registry with scans (typical maxima for presets). */
   readonly registry?: RegistryReader;
-  /** The SAE's name in the registry (default its folder). */
-  readonly saeName?: string;
+  /** The model's and SAE's identities in the registry (without them the registry is not read). */
+  readonly keys?: RecordKeys;
   /** Streams the steered tokens. */
   readonly onToken?: (id: number, text: string) => void;
   /** Streams the unsteered tokens. */
@@ -73,7 +73,7 @@ export interface SteerStrength {
 }
 
 /** Interventions for a steering request; presets resolve through `typicalMax`. */
-export async function steeringInterventions(model: HookedModel, sae: Sae, features: readonly FeatureSteer[], positions: SteerPositions, promptLength: number, o: { registry?: RegistryReader; saeName?: string } = {}) {
+export async function steeringInterventions(model: HookedModel, sae: Sae, features: readonly FeatureSteer[], positions: SteerPositions, promptLength: number, o: { registry?: RegistryReader; keys?: RecordKeys } = {}) {
   checkSaeFitsModel(sae, model);
   if (features.length === 0) throw new Error('no features to steer');
   for (const s of features) {
@@ -103,7 +103,7 @@ export async function steeringInterventions(model: HookedModel, sae: Sae, featur
     let strength = s.strength;
     if (strength === undefined) {
       // A sweep's calibration (in the registry) places the presets between onset and breakpoint.
-      const cal = o.registry?.calibration<PresetCalibration>(model.name, o.saeName ?? sae.source, s.feature);
+      const cal = o.keys ? o.registry?.calibration<PresetCalibration>(o.keys.model, o.keys.sae, s.feature) : undefined;
       const p = presetMultiples(cal);
       strength = p.multiples[s.preset!] * maxes.get(s.feature)!;
       strengths.push({ feature: s.feature, strength, preset: s.preset, presetSource: p.source });
@@ -129,7 +129,7 @@ export function positionsFor(p: SteerPositions, promptLength: number, nCtx: numb
 export async function steer(model: HookedModel, sae: Sae, prompt: string, o: SteerOptions): Promise<SteerResult> {
   const promptIds = o.chat ? model.chatPrompt(prompt) : model.toTokens(prompt, o.prependBos ?? true)[0];
   const { interventions, strengths } = await steeringInterventions(model, sae, o.features, o.positions ?? 'all', promptIds.length, o);
-  const { features: _f, positions: _p, registry: _r, saeName: _n, onToken, onUnsteeredToken, ...gen } = o;
+  const { features: _f, positions: _p, registry: _r, keys: _k, onToken, onUnsteeredToken, ...gen } = o;
   const unsteered = await model.generate(promptIds, { ...gen, onToken: onUnsteeredToken });
   const steered = await model.generate(promptIds, { ...gen, interventions, onToken });
   return { unsteered, steered, strengths };

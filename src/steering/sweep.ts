@@ -12,7 +12,7 @@
  */
 import { writeTextAtomic } from '../io/atomicFile.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
-import type { Registry } from '../registry/registry.ts';
+import type { RecordKeys, RegistryReader } from '../registry/types.ts';
 import type { Sae } from '../sae/sae.ts';
 import { measureOutput, type OutputMetrics } from './metrics.ts';
 import { typicalMax } from './presets.ts';
@@ -35,8 +35,9 @@ export interface SweepOptions {
   readonly perplexityFactor?: number;
   /** ... or distinct-2 below this (default 0.5). */
   readonly minDistinct2?: number;
-  readonly registry?: Registry;
-  readonly saeName?: string;
+  readonly registry?: RegistryReader & { setCalibration(model: string, sae: string, feature: number, calibration: unknown): void };
+  /** The model's and SAE's identities in the registry (without them the registry is neither read nor written). */
+  readonly keys?: RecordKeys;
   /** Densities per feature for the robustness correlation (default: measured with the typical maxima). */
   readonly densities?: ReadonlyMap<number, number>;
   readonly onProgress?: (done: number, total: number) => void;
@@ -99,7 +100,7 @@ export async function sweep(model: HookedModel, sae: Sae, o: SweepOptions): Prom
   for (const m of mags) if (!Number.isFinite(m)) throw new Error(`magnitude ${m} is not a finite number`);
   if (o.prompts.length === 0) throw new Error('a sweep needs at least one prompt');
   if (!mags.includes(0)) mags.unshift(0);
-  const tm = await typicalMax(model, sae, o.features, { registry: o.registry, saeName: o.saeName });
+  const tm = await typicalMax(model, sae, o.features, { registry: o.registry, keys: o.keys });
   const records: SweepRecord[] = [];
   const total = o.features.length * o.prompts.length * mags.length;
   for (const f of o.features) {
@@ -120,7 +121,7 @@ export async function sweep(model: HookedModel, sae: Sae, o: SweepOptions): Prom
   const features = o.features.map((f) => calibrate(f, tm.values.get(f)!, o.densities?.get(f) ?? tm.densities.get(f) ?? null, progressions.filter((p) => p.feature === f)));
   const withDensity = features.filter((c) => c.density !== null && c.breakpoint !== null);
   const robustnessVsDensity = spearman(withDensity.map((c) => c.breakpoint!), withDensity.map((c) => c.density!));
-  if (o.registry) for (const c of features) o.registry.setCalibration(model.name, o.saeName ?? sae.source, c.feature, c);
+  if (o.registry && o.keys) for (const c of features) o.registry.setCalibration(o.keys.model, o.keys.sae, c.feature, c);
   return { records, progressions, features, robustnessVsDensity };
 }
 

@@ -4,6 +4,7 @@
  * `bulk FILE`: imports batches of 2,000 features forever, printing each committed batch.
  */
 import { Registry } from '../../src/registry/registry.ts';
+import { importRegistry } from '../../src/registry/exchange.ts';
 
 const [mode, file, id, n] = process.argv.slice(2);
 const reg = Registry.open(file);
@@ -17,7 +18,7 @@ if (mode === 'edits') {
   for (let batch = 0; ; batch++) {
     const data: Record<string, { name: string }> = {};
     for (let i = 0; i < 2000; i++) data[String(batch * 2000 + i)] = { name: `b${batch}` };
-    reg.importJson('m', 'bulk', data);
+    importRegistry(reg, data, { model: 'm', sae: 'bulk' });
     process.stdout.write(`committed ${batch}\n`);
   }
 }

@@ -14,6 +14,7 @@ export function startApp(o: { jobs: boolean }): void {
     showError(null);
     const app = document.getElementById('app')!;
     app.replaceChildren();
+    app.dataset.jobs = String(o.jobs);
     try {
       // Fresh each time: a finished training job adds its SAE to the menus.
       const info: C.InfoResponse = await api.info();
@@ -25,8 +26,8 @@ export function startApp(o: { jobs: boolean }): void {
         case 'feature': return await featurePage(app, info, decodeURIComponent(rest[0] ?? ''), rest[1] && /^\d+$/.test(rest[1]) ? Number(rest[1]) : NaN);
         case 'compare': return await comparePage(app, info);
         case 'steer': return await steerPage(app, info, rest[0] ? decodeURIComponent(rest[0]) : undefined, rest[1] && /^\d+$/.test(rest[1]) ? Number(rest[1]) : undefined);
-        case 'registry': return await registryPage(app, info);
-        case 'jobs': if (o.jobs) return await jobsPage(app, info);
+        case 'registry': return await registryPage(app, info, rest[0] ? decodeURIComponent(rest[0]) : undefined);
+        case 'jobs': if (o.jobs) return await jobsPage(app, info, rest[0] === 'scan' && rest[1] ? decodeURIComponent(rest[1]) : undefined);
         // falls through: no Jobs page here
         default: app.append(h('p', {}, `No page '${page}'.`));
       }

@@ -12,6 +12,9 @@ import { featureStatistics } from '../../analysis/stats.ts';
 import { featuresForText, type Pool } from '../../analysis/textFeatures.ts';
 import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
 import { loadSaeForCli } from '../saeForCli.ts';
+import { registryIfExists } from '../record.ts';
+import type { HookedModel } from '../../model/hookedModel.ts';
+import type { Sae } from '../../sae/sae.ts';
 import { checkWritable, writeTextAtomic } from '../../io/atomicFile.ts';
 import { heatmapHtml } from '../heatmapHtml.ts';
 import { loadForCli } from '../loadForCli.ts';
@@ -26,13 +29,13 @@ function progress(label: string, total: number) {
   return bar;
 }
 
-/** The registry's names for an SAE's features, when a registry exists. */
-function names(file: string | undefined, model: string, sae: string): Map<number, string> {
-  const p = file ?? defaultRegistryPath();
-  if (!fs.existsSync(p)) return new Map();
-  const reg = Registry.open(p);
+/** The registry's names for an SAE's features (by the identities of the model and SAE), when a registry exists. */
+function names(file: string | undefined, model: HookedModel, sae: Sae, dir: string): Map<number, string> {
+  const reg = registryIfExists(file);
+  if (!reg) return new Map();
   try {
-    return new Map(reg.list({ model, sae, limit: 1e9 }).filter((r) => r.name).map((r) => [r.feature, r.name!]));
+    const k = reg.file(model, sae, dir);
+    return new Map(reg.list({ model: k.model, sae: k.sae, limit: 1e9 }).filter((r) => r.name).map((r) => [r.feature, r.name!]));
   } finally {
     reg.close();
   }
@@ -52,7 +55,7 @@ export function registerAnalysis(program: Command): void {
       const model = await loadForCli(o.model, o);
       const sae = loadSaeForCli(o);
       const r = await featuresForText(model, sae, text, { top: o.top, pool: o.pool as Pool });
-      const nm = names(o.registry, model.name, o.sae);
+      const nm = names(o.registry, model, sae, o.sae);
       if (o.html) writeTextAtomic(o.html, heatmapHtml(r, nm, text.slice(0, 80)));
       if (o.json) return json({ tokens: r.tokens, ids: r.ids, top: r.top.map((t) => ({ ...t, name: nm.get(t.feature) ?? null })), heatmap: r.heatmap });
       process.stdout.write(table(['feature', 'name', o.pool, 'max', 'mean', 'tokens'], r.top.map((t) => [t.feature, nm.get(t.feature) ?? '', t.score, t.max, t.mean, t.count])));
@@ -79,7 +82,8 @@ export function registerAnalysis(program: Command): void {
     .requiredOption('--model <pathOrId>', 'model').requiredOption('--sae <dir>', 'SAE folder').requiredOption('--corpus <spec>', 'corpus')
     .requiredOption('--tokens <n>', 'tokens to scan', parseCount('--tokens'))
     .option('--registry <db>', 'store dashboards in this registry (default $SAESCOPE_REGISTRY or ./saescope-registry.db)')
-    .option('--out <file>', 'also write dashboards and statistics as JSON')
+    .option('--out <file>', 'also write dashboards and statistics as JSON (an existing file only with --overwrite)')
+    .option('--overwrite', 'replace an existing --out file')
     .option('--state <file>', 'save progress here; a killed scan resumes from it')
     .option('--top <k>', 'top examples per feature', parseCount('--top'), 20)
     .option('--redis <url>', 'spread the scan over `saescope worker`s on this Redis (redis://host:port)')
@@ -88,6 +92,7 @@ export function registerAnalysis(program: Command): void {
     .option('--json', 'print the statistics as JSON')
     .action(async (o) => {
       if (o.out) checkWritable(o.out, '--out');
+      if (o.out && fs.existsSync(o.out) && !o.overwrite) throw new Error(`--out ${o.out} exists; pass --overwrite to replace it`);
       if (o.redis && o.state) throw new Error('--state is for one-process scans; a distributed scan keeps its progress in Redis and --work-dir');
       const model = await loadForCli(o.model, o);
       const sae = loadSaeForCli(o);
@@ -98,9 +103,11 @@ export function registerAnalysis(program: Command): void {
       bar.stop();
       const dashboards = await buildDashboards(model, sae, s);
       const reg = Registry.open(o.registry ?? defaultRegistryPath());
-      reg.setDashboards(model.name, o.sae, dashboards);
-      reg.setHeuristicNames(model.name, o.sae, heuristicNames(dashboards));
+      const keys = reg.file(model, sae, o.sae);
+      reg.setDashboards(keys.model, keys.sae, dashboards);
+      reg.setHeuristicNames(keys.model, keys.sae, heuristicNames(dashboards));
       reg.close();
+      process.stderr.write(`saescope: scan stored in ${reg.path} for SAE ${keys.name} (${keys.sae})\n`);
       const stats = featureStatistics(s);
       const { all: _all, ...summary } = stats;
       if (o.out) writeTextAtomic(o.out, JSON.stringify({ statistics: summary, dashboards: Object.fromEntries(dashboards) }));
@@ -157,7 +164,9 @@ export function registerAnalysis(program: Command): void {
       if (o.carryNames) {
         const reg = Registry.open(o.registry ?? defaultRegistryPath());
         try {
-          carried = carryNames(reg, model!.name, dirs[0], dirs[1], l);
+          const ka = reg.file(model!, a, dirs[0]);
+          const kb = reg.file(model!, b, dirs[1]);
+          carried = carryNames(reg, ka.model, { sae: ka.sae, name: ka.name }, kb.sae, l);
         } finally {
           reg.close();
         }

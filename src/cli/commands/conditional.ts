@@ -5,12 +5,13 @@ import { checkWritable, writeTextAtomic } from '../../io/atomicFile.ts';
 import { conditionalFromRegistry } from '../../interp/conditionalJudge.ts';
 import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
 import { parseCount } from '../options.ts';
+import { recordKeysFor } from '../record.ts';
 import { table } from '../table.ts';
 
 export function registerConditional(program: Command): void {
   program.command('conditional')
     .description("a feature's conditional activation distribution: per activation interval (the scan's quantile bins), the estimated firings by token, or by whether the context matches the explanation (after score --conditional), with the log-likelihood ratio of a match")
-    .requiredOption('--model <pathOrId>', 'the model (as given to scan)').requiredOption('--sae <dir>', 'the SAE (as given to scan)')
+    .option('--model <pathOrId>', 'the model (folder, file or HF id; default: the one model the SAE was scanned with)').requiredOption('--sae <dir>', 'the SAE: its folder, or its name in the registry')
     .requiredOption('--feature <n>', 'feature index', parseCount('--feature'))
     .option('--registry <db>', 'registry with the scan (default $SAESCOPE_REGISTRY or ./saescope-registry.db)')
     .option('--by <what>', 'token or explanation', 'token')
@@ -23,7 +24,7 @@ export function registerConditional(program: Command): void {
       const reg = Registry.open(o.registry ?? defaultRegistryPath());
       let c;
       try {
-        c = conditionalFromRegistry(reg, o.model, o.sae, o.feature, o.by, o.topTokens);
+        c = conditionalFromRegistry(reg, recordKeysFor(reg, o), o.feature, o.by, o.topTokens);
       } finally {
         reg.close();
       }

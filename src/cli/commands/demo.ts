@@ -42,17 +42,19 @@ export function registerDemo(program: Command): void {
       }
       const sae = loadSae(saeDir);
       const reg = Registry.open(regFile);
-      if (!reg.dashboard(model.name, saeDir, 0)) {
+      const keys = reg.file(model, sae, saeDir, 'demo');
+      if (reg.dashboards.count(keys.model, keys.sae) === 0) {
         bar.start(50_000, 0, { task: 'scan' });
         const s = await scan(model, sae, { corpus: o.corpus, tokens: 50_000, onProgress: (p) => bar.update(Math.min(p.tokens, 50_000), { task: 'scan' }) });
         bar.stop();
         const dashboards = await buildDashboards(model, sae, s);
-        reg.setDashboards(model.name, saeDir, dashboards);
+        reg.setDashboards(keys.model, keys.sae, dashboards);
         // Every feature that fired gets a heuristic name, so the demo names features without an LLM.
-        reg.setHeuristicNames(model.name, saeDir, heuristicNames(dashboards));
+        reg.setHeuristicNames(keys.model, keys.sae, heuristicNames(dashboards));
       }
       reg.close();
-      const { app } = await buildServer(model, { saes: { demo: saeDir }, registry: regFile, dataDirs: [o.dir] });
+      // The Jobs page offers the demo's corpus and whatever is put in its folder.
+      const { app } = await buildServer(model, { saes: [{ dir: saeDir, name: 'demo' }], registry: regFile, dataDirs: [o.dir], corpora: [o.corpus.startsWith('npm:') ? o.corpus : path.resolve(o.corpus)] });
       const address = await app.listen({ host: o.host, port: o.port });
       process.stderr.write(`saescope demo: ${model.name}, SAE at ${hook}; open ${address}\n`);
       const stop = async () => {

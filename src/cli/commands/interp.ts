@@ -5,11 +5,12 @@ import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
 import { explainFeatures, nameHeuristically, scoreFeatures, type BatchResult } from '../../interp/batch.ts';
 import type { LlmClient } from '../../interp/llmClient.ts';
 import { loadSaeForCli } from '../saeForCli.ts';
+import type { Sae } from '../../sae/sae.ts';
 import { llmClientFrom, llmEndpointOptions } from '../llmOptions.ts';
 
 function llmOptions(c: Command): Command {
   return llmEndpointOptions(c
-    .requiredOption('--model <pathOrId>', 'the model the SAE belongs to (as given to scan)').requiredOption('--sae <dir>', 'SAE folder (as given to scan)')
+    .requiredOption('--model <pathOrId>', 'the model the SAE was scanned with (folder, file or HF id)').requiredOption('--sae <dir>', 'SAE folder')
     .requiredOption('--features <list>', 'feature indices (1,2,3) or "all"')
     .option('--registry <db>', 'registry with the scan\'s dashboards'));
 }
@@ -21,6 +22,12 @@ function features(spec: string, dSae: number): number[] {
     if (!Number.isInteger(f) || f < 0 || f >= dSae) throw new Error(`feature '${x}' is out of range [0, ${dSae})`);
     return f;
   });
+}
+
+/** The identities to file under: the model without loading it, the SAE as loaded. */
+function batchKeys(registry: Registry, model: string, dir: string, sae: Sae): { model: string; sae: string; name: string } {
+  const s = registry.saeEntry(sae, dir);
+  return { model: registry.modelAt(model).id, sae: s.id, name: s.name };
 }
 
 function client(o: Record<string, unknown>, registry: Registry): LlmClient {
@@ -50,7 +57,7 @@ export function registerInterp(program: Command): void {
     .action(async (o) => {
       const sae = loadSaeForCli(o);
       const registry = Registry.open(o.registry ?? defaultRegistryPath());
-      const target = { registry, model: o.model, sae: o.sae };
+      const target = { registry, ...batchKeys(registry, o.model, o.sae, sae) };
       const list = features(o.features, sae.cfg.dSae);
       if (o.heuristic) {
         await run('name', list.length, async (onDone) => {
@@ -72,7 +79,7 @@ export function registerInterp(program: Command): void {
       const registry = Registry.open(o.registry ?? defaultRegistryPath());
       const c = client(o, registry);
       const list = features(o.features, sae.cfg.dSae);
-      await run('score', list.length, (onDone) => scoreFeatures(c, { registry, model: o.model, sae: o.sae }, list, { conditional: o.conditional === true, onDone }), c);
+      await run('score', list.length, (onDone) => scoreFeatures(c, { registry, ...batchKeys(registry, o.model, o.sae, sae) }, list, { conditional: o.conditional === true, onDone }), c);
       registry.close();
     });
 }

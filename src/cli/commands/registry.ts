@@ -1,99 +1,127 @@
-/** `saescope registry list|show|set|import|export`: the feature registry. */
+/** `saescope registry list|saes|doctor|show|set|scatter|import|export|import-neuronpedia`: the research record. */
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import { defaultRegistryPath, Registry, type FeaturePatch } from '../../registry/registry.ts';
+import { type FeaturePatch } from '../../registry/registry.ts';
+import { exportRegistry, importRegistry } from '../../registry/exchange.ts';
 import { parseCount, parseNumber } from '../options.ts';
 import { table } from '../table.ts';
 import { writeTextAtomic } from '../../io/atomicFile.ts';
+import { readJsonBounded } from '../../io/json.ts';
 import { importNeuronpedia } from '../../registry/neuronpedia.ts';
 import { loadSae } from '../../sae/load.ts';
+import { openRegistry, recordKeysFor, saeEntryFor, withRegistry } from '../record.ts';
 
-function open(o: { registry?: string }): Registry {
-  return Registry.open(o.registry ?? defaultRegistryPath());
-}
+const SAE_HELP = 'the SAE: its folder, or its name or id in the registry';
+const MODEL_HELP = 'the model: folder, file or HF id (default: the one model the SAE has records under)';
+const print = (x: unknown) => void process.stdout.write(JSON.stringify(x, null, 2) + '\n');
 
 export function registerRegistry(program: Command): void {
-  const reg = program.command('registry').description('feature names, notes, tags, explanations and dashboards (SQLite)');
+  const reg = program.command('registry').description('the research record: SAEs and models by identity; feature names, notes, tags, explanations, dashboards and calibrations (SQLite)');
   const common = (c: Command) => c.option('--registry <db>', 'registry file (default $SAESCOPE_REGISTRY or ./saescope-registry.db)');
 
   common(reg.command('list').description('list or search features'))
-    .option('--model <m>', 'model').option('--sae <s>', 'SAE').option('--search <text>', 'search names, descriptions, notes, tags, explanations')
+    .option('--model <m>', MODEL_HELP).option('--sae <s>', SAE_HELP).option('--search <text>', 'search names, descriptions, notes, tags, explanations (literally)')
     .option('--tag <tag>', 'with this tag').option('--limit <n>', 'rows', parseCount('--limit'), 50).option('--json', 'print JSON')
-    .action((o) => {
-      const r = open(o);
-      const rows = r.list({ model: o.model, sae: o.sae, search: o.search, tag: o.tag, limit: o.limit });
-      r.close();
-      if (o.json) return void process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
-      process.stdout.write(table(['model', 'sae', 'feature', 'name', 'confidence', 'tags'], rows.map((x) => [x.model, x.sae, x.feature, x.name ?? '', x.confidence ?? '', x.tags.join(',')])));
-    });
+    .action((o) => withRegistry(o.registry, (r) => {
+      const keys = o.sae ? recordKeysFor(r, o) : o.model ? { model: r.modelAt(o.model).id, sae: undefined } : undefined;
+      const rows = r.list({ model: keys?.model, sae: keys?.sae, search: o.search, tag: o.tag, limit: o.limit });
+      if (o.json) return print(rows);
+      const saeName = (id: string) => r.identities.sae(id)?.name ?? id;
+      process.stdout.write(table(['sae', 'feature', 'name', 'confidence', 'tags'], rows.map((x) => [saeName(x.sae), x.feature, x.name ?? '', x.confidence ?? '', x.tags.join(',')])));
+    }));
+
+  common(reg.command('saes').description('every SAE the registry knows: identity, name, hook, widths and every location it was seen at'))
+    .option('--json', 'print JSON')
+    .action((o) => withRegistry(o.registry, (r) => {
+      const saes = r.identities.saes();
+      if (o.json) return print(saes);
+      process.stdout.write(table(['name', 'id', 'hook', 'd_sae', 'status', 'last location'], saes.map((s) => [s.name, s.id, s.hook ?? '', s.dSae ?? '', s.status, s.locations[0]?.path ?? ''])));
+    }));
+
+  common(reg.command('doctor').description('records the registry could not attach to weights (folders gone at migration), and SAEs whose every location is gone'))
+    .option('--json', 'print JSON')
+    .action((o) => withRegistry(o.registry, (r) => {
+      const saes = r.identities.saes();
+      const unresolved = saes.filter((s) => s.status === 'unresolved').map((s) => ({ ...s, features: r.list({ sae: s.id, limit: 1e9 }).length }));
+      const missing = saes.filter((s) => s.status === 'ok' && s.locations.length > 0 && s.locations.every((l) => !fs.existsSync(l.path))).map((s) => ({ name: s.name, id: s.id, locations: s.locations.map((l) => l.path) }));
+      const models = r.identities.models().filter((m) => m.status === 'unresolved').map((m) => ({ id: m.id, name: m.name }));
+      if (o.json) return print({ unresolved, missing, unresolvedModels: models });
+      if (!unresolved.length && !missing.length && !models.length) return void process.stdout.write('every record is attached to weights that are still where they were last seen\n');
+      if (unresolved.length) {
+        process.stdout.write('unresolved SAEs (kept; their folders were gone when the registry migrated to identities):\n');
+        process.stdout.write(table(['name', 'id', 'recorded path', 'features'], unresolved.map((s) => [s.name, s.id, s.locations[0]?.path ?? '', s.features])));
+      }
+      if (models.length) process.stdout.write(`unresolved models: ${models.map((m) => m.name).join(', ')}\n`);
+      if (missing.length) {
+        process.stdout.write('SAEs whose every known location is gone (their records stay; loading the weights from anywhere finds them again):\n');
+        process.stdout.write(table(['name', 'id', 'last location'], missing.map((s) => [s.name, s.id, s.locations[0]])));
+      }
+    }));
+
+  common(reg.command('rename').description("give an SAE another display name (used in URLs, menus and exports)"))
+    .requiredOption('--sae <s>', SAE_HELP).argument('<name>')
+    .action((name: string, o) => withRegistry(o.registry, (r) => print(r.identities.rename(saeEntryFor(r, o).id, name))));
 
   common(reg.command('scatter').description('density against interpretability: each scanned feature\'s density beside its explanation\'s detection score'))
-    .requiredOption('--model <m>', 'model').requiredOption('--sae <s>', 'SAE')
+    .option('--model <m>', MODEL_HELP).requiredOption('--sae <s>', SAE_HELP)
     .option('--csv <file>', 'write the points as CSV').option('--json', 'print JSON')
-    .action((o) => {
-      const r = open(o);
-      const pts = r.densityVsDetection(o.model, o.sae);
-      r.close();
+    .action((o) => withRegistry(o.registry, (r) => {
+      const k = recordKeysFor(r, o);
+      const pts = r.densityVsDetection(k.model, k.sae);
       if (o.csv) writeTextAtomic(o.csv, ['feature,density,log10_density,detection,source', ...pts.map((p) => [p.feature, p.density, p.density > 0 ? Math.log10(p.density) : '', p.detection, p.source].join(','))].join('\n') + '\n');
-      if (o.json) return void process.stdout.write(JSON.stringify(pts, null, 2) + '\n');
+      if (o.json) return print(pts);
       if (!pts.length) return void process.stdout.write('no feature has both a scan and a scored explanation: run saescope scan, then saescope explain --score\n');
       process.stdout.write(table(['feature', 'density', 'log10 density', 'detection', 'source'], pts.map((p) => [p.feature, p.density, p.density > 0 ? Number(Math.log10(p.density).toFixed(3)) : '-', p.detection, p.source])));
-    });
+    }));
 
   common(reg.command('show').description('one feature with its explanations'))
-    .requiredOption('--model <m>', 'model').requiredOption('--sae <s>', 'SAE').requiredOption('--feature <n>', 'feature', parseCount('--feature'))
-    .action((o) => {
-      const r = open(o);
-      const rec = r.get(o.model, o.sae, o.feature);
-      const out = { feature: rec ?? null, explanations: r.explanations(o.model, o.sae, o.feature), dashboard: r.dashboard(o.model, o.sae, o.feature) ?? null };
-      r.close();
-      if (!rec && !out.dashboard) throw new Error(`feature ${o.feature} of ${o.sae} is not in the registry`);
-      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
-    });
+    .option('--model <m>', MODEL_HELP).requiredOption('--sae <s>', SAE_HELP).requiredOption('--feature <n>', 'feature', parseCount('--feature'))
+    .action((o) => withRegistry(o.registry, (r) => {
+      const k = recordKeysFor(r, o);
+      const rec = r.get(k.model, k.sae, o.feature);
+      const out = { sae: k.name, feature: rec ?? null, explanations: r.explanations(k.model, k.sae, o.feature), dashboard: r.dashboard(k.model, k.sae, o.feature) ?? null, calibration: r.calibration(k.model, k.sae, o.feature) ?? null };
+      if (!rec && !out.dashboard) throw new Error(`feature ${o.feature} of ${k.name} is not in the registry`);
+      print(out);
+    }));
 
   common(reg.command('set').description('set a feature\'s name, description, confidence, notes or tags'))
-    .requiredOption('--model <m>', 'model').requiredOption('--sae <s>', 'SAE').requiredOption('--feature <n>', 'feature', parseCount('--feature'))
-    .option('--name <s>').option('--description <s>').option('--confidence <x>', 'in [0, 1]', parseNumber('--confidence')).option('--notes <s>')
+    .option('--model <m>', MODEL_HELP).requiredOption('--sae <s>', SAE_HELP).requiredOption('--feature <n>', 'feature', parseCount('--feature'))
+    .option('--name <s>').option('--description <s>').option('--confidence <x>', 'a number in [0, 1], or low, medium or high').option('--notes <s>')
     .option('--tags <a,b>', 'comma-separated tags')
-    .action((o) => {
-      const patch: FeaturePatch = {};
-      for (const k of ['name', 'description', 'confidence', 'notes'] as const) if (o[k] !== undefined) (patch as Record<string, unknown>)[k] = o[k];
-      if (o.tags !== undefined) (patch as Record<string, unknown>).tags = String(o.tags).split(',').map((t) => t.trim()).filter(Boolean);
-      const r = open(o);
-      const rec = r.set(o.model, o.sae, o.feature, patch);
-      r.close();
-      process.stdout.write(JSON.stringify(rec, null, 2) + '\n');
-    });
+    .action((o) => withRegistry(o.registry, (r) => {
+      const patch: Record<string, unknown> = {};
+      for (const k of ['name', 'description', 'notes'] as const) if (o[k] !== undefined) patch[k] = o[k];
+      if (o.confidence !== undefined) {
+        if (/^[a-z]+$/i.test(o.confidence)) patch.confidenceLabel = String(o.confidence).toLowerCase();
+        else patch.confidence = parseNumber('--confidence')(o.confidence);
+      }
+      if (o.tags !== undefined) patch.tags = String(o.tags).split(',').map((t) => t.trim()).filter(Boolean);
+      const k = recordKeysFor(r, o);
+      print(r.set(k.model, k.sae, o.feature, patch as FeaturePatch));
+    }));
 
-  common(reg.command('export').description('export an SAE\'s features as {"1234": {name, description, examples, confidence, notes}}'))
-    .requiredOption('--model <m>', 'model').requiredOption('--sae <s>', 'SAE').option('--out <file>', 'file (default stdout)')
-    .action((o) => {
-      const r = open(o);
-      const data = JSON.stringify(r.exportJson(o.model, o.sae), null, 2) + '\n';
-      r.close();
+  common(reg.command('export').description('everything the registry knows about one SAE (features, tags, examples, explanations with scores, calibrations, steering descriptions; dashboards on request) as saescope-registry JSON'))
+    .option('--model <m>', MODEL_HELP).requiredOption('--sae <s>', SAE_HELP).option('--out <file>', 'file (default stdout)')
+    .option('--with-dashboards', 'include the scan dashboards (large)')
+    .action((o) => withRegistry(o.registry, (r) => {
+      const data = JSON.stringify(exportRegistry(r, recordKeysFor(r, o), { dashboards: o.withDashboards === true }), null, 2) + '\n';
       if (o.out) writeTextAtomic(o.out, data);
       else process.stdout.write(data);
-    });
+    }));
 
-  common(reg.command('import').description('import features from the exchange JSON'))
-    .requiredOption('--model <m>', 'model').requiredOption('--sae <s>', 'SAE').argument('<file>')
-    .action((file: string, o) => {
-      let data: unknown;
-      try {
-        data = JSON.parse(fs.readFileSync(file, 'utf8'));
-      } catch (e) {
-        throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
-      }
-      if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error(`${file}: expected an object keyed by feature index`);
-      const r = open(o);
-      const n = r.importJson(o.model, o.sae, data as Record<string, never>);
-      r.close();
-      process.stderr.write(`imported ${n} features\n`);
-    });
+  common(reg.command('import').description('import a saescope-registry export (under its own identities, or --sae/--model), or features keyed by index ({"1234": {name, description, examples, confidence, notes}}; needs --sae)'))
+    .option('--model <m>', MODEL_HELP).option('--sae <s>', SAE_HELP).option('--json', 'print the report as JSON').argument('<file>')
+    .action((file: string, o) => withRegistry(o.registry, (r) => {
+      const data = readJsonBounded(file, 1 << 30);
+      const into = o.sae ? recordKeysFor(r, o) : undefined;
+      const rep = importRegistry(r, data, into, file);
+      if (o.json) return print(rep);
+      process.stderr.write(`imported ${rep.features} features, ${rep.explanations} explanations, ${rep.calibrations} calibrations${rep.dashboards ? `, ${rep.dashboards} dashboards` : ''} into SAE ${r.identities.sae(rep.keys.sae)?.name ?? rep.keys.sae}\n`);
+    }));
 
   common(reg.command('import-neuronpedia').description("import explanations from a Neuronpedia export (JSON array or JSONL, .gz too), matched by model, SAE and index"))
-    .requiredOption('--model <m>', 'registry model name to file them under')
-    .requiredOption('--sae <s>', 'registry SAE name (an SAE folder: its metadata.neuronpedia_id and d_sae are used)')
+    .requiredOption('--model <m>', 'the model to file them under: folder, file or HF id')
+    .requiredOption('--sae <s>', 'the SAE folder (its metadata.neuronpedia_id and d_sae are used), or its registry name')
     .option('--np-id <model/sae>', "Neuronpedia's ids, e.g. gemma-2-2b/20-gemmascope-mlp-16k (default: the SAE folder's neuronpedia_id)")
     .option('--json', 'print the report as JSON')
     .argument('<file>')
@@ -109,11 +137,13 @@ export function registerRegistry(program: Command): void {
       if (!npId) throw new Error('give --np-id MODEL/SAE (Neuronpedia ids, e.g. gpt2-small/6-res-jb): the SAE has no neuronpedia_id');
       const slash = npId.indexOf('/');
       if (slash <= 0 || slash === npId.length - 1) throw new Error(`--np-id must be MODEL/SAE, got '${npId}'`);
-      const r = open(o);
+      const r = openRegistry(o.registry);
       try {
-        const report = importNeuronpedia(r, file, { model: o.model, sae: o.sae, npModel: npId.slice(0, slash), npSae: npId.slice(slash + 1), dSae });
-        if (o.json) return void process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-        const skipped = Object.entries(report.skipped).map(([k, v]) => `${v} ${k}`);
+        const k = recordKeysFor(r, o);
+        dSae ??= r.identities.sae(k.sae)?.dSae ?? undefined;
+        const report = importNeuronpedia(r, file, { model: k.model, sae: k.sae, npModel: npId.slice(0, slash), npSae: npId.slice(slash + 1), dSae });
+        if (o.json) return print(report);
+        const skipped = Object.entries(report.skipped).map(([k2, v]) => `${v} ${k2}`);
         process.stderr.write(`imported ${report.imported} explanations for ${report.features} features${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}\n`);
       } finally {
         r.close();

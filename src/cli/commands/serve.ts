@@ -11,7 +11,7 @@ export function registerServe(program: Command): void {
   program.command('serve')
     .description('serve the browser app (analyze, feature dashboards, compare, steer and sweep, registry, jobs)')
     .requiredOption('--model <pathOrId>', 'model')
-    .requiredOption('--sae <name=dir...>', 'SAE folders, as name=dir (or just dir)')
+    .option('--sae <name=dir...>', 'SAE folders, as name=dir (or just dir: named after its folder); added to the saved list, so later runs serve them without --sae')
     .option('--registry <db>', 'registry file', defaultRegistryPath())
     .option('--data <dir...>', 'folders requests may read and write (corpora, job outputs); default ./saescope-data, created')
     .option('--host <host>', 'interface', '127.0.0.1')
@@ -19,16 +19,16 @@ export function registerServe(program: Command): void {
     .option('--queue <n>', 'requests that may wait for the model', parseCount('--queue'), 64)
     .action(async (o) => {
       const model = await loadForCli(o.model, o);
-      const saes: Record<string, string> = {};
-      for (const spec of o.sae as string[]) {
-        const { name, dir } = parseSaeSpec(spec);
-        saes[name] = dir;
-      }
+      const saes = ((o.sae ?? []) as string[]).map(parseSaeSpec);
       const data: string[] = o.data ?? [path.resolve('saescope-data')];
       if (!o.data) fs.mkdirSync(data[0], { recursive: true });
-      const { app } = await buildServer(model, { saes, registry: o.registry, dataDirs: data, queueLimit: o.queue, hosts: [o.host] });
+      const { app, ctx } = await buildServer(model, { saes, registry: o.registry, dataDirs: data, queueLimit: o.queue, hosts: [o.host] });
+      if (ctx.saes.size === 0) {
+        await app.close();
+        throw new Error(`no SAEs to serve: give --sae DIR (or name=DIR), or add some with saescope sae add --data ${data[0]} DIR`);
+      }
       const address = await app.listen({ host: o.host, port: o.port });
-      process.stderr.write(`saescope serving ${model.name} at ${address}\n`);
+      process.stderr.write(`saescope serving ${model.name} with SAEs ${[...ctx.saes.keys()].join(', ')} at ${address}\n`);
       const stop = async () => {
         process.stderr.write('stopping: jobs checkpoint, the registry closes...\n');
         await app.close();

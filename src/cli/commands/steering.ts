@@ -2,7 +2,8 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
+import { Registry, type RecordKeys } from '../../registry/registry.ts';
+import { registryIfExists } from '../record.ts';
 import { loadSaeForCli } from '../saeForCli.ts';
 import { checkWritable, writeTextAtomic } from '../../io/atomicFile.ts';
 import { PRESETS, type Preset } from '../../steering/presets.ts';
@@ -17,11 +18,6 @@ import { parseCount, parseNumber } from '../options.ts';
 import { table } from '../table.ts';
 
 const POSITIONS = ['prompt', 'generated', 'all'];
-
-function maybeRegistry(file: string | undefined): Registry | undefined {
-  const p = file ?? defaultRegistryPath();
-  return fs.existsSync(p) ? Registry.open(p) : undefined;
-}
 
 function list(v: string, flag: string): number[] {
   return v.split(',').map((x) => parseNumber(flag)(x.trim()));
@@ -52,8 +48,9 @@ export function registerSteering(program: Command): void {
       const sae = loadSaeForCli(o);
       const features: FeatureSteer[] = list(o.feature, '--feature').map((feature) =>
         o.preset ? { feature, preset: o.preset as Preset } : o.strength !== undefined ? { feature, strength: o.strength } : { feature, clamp: o.clamp });
-      const registry = maybeRegistry(o.registry);
-      const r = await steer(model, sae, prompt, { features, positions: o.positions as SteerPositions, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, registry, saeName: o.sae, chat: o.chat === true });
+      const registry = registryIfExists(o.registry);
+      const keys = registry?.file(model, sae, o.sae);
+      const r = await steer(model, sae, prompt, { features, positions: o.positions as SteerPositions, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, registry, keys, chat: o.chat === true });
       registry?.close();
       if (o.json) return void process.stdout.write(JSON.stringify({ strengths: r.strengths, unsteered: r.unsteered.text, steered: r.steered.text, unsteeredIds: r.unsteered.ids, steeredIds: r.steered.ids }, null, 2) + '\n');
       process.stdout.write(`strengths: ${r.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `+${s.strength!.toFixed(2)}`}`).join(', ')}\n\n`);
@@ -85,12 +82,13 @@ export function registerSteering(program: Command): void {
       const prompts = fs.existsSync(o.prompts) ? fs.readFileSync(o.prompts, 'utf8').split('\n').filter((l) => l.trim()) : String(o.prompts).split('|');
       const features = list(o.features, '--features');
       const magnitudes = o.magnitudes ? list(o.magnitudes, '--magnitudes') : undefined;
-      const registry = o.registry ? Registry.open(o.registry) : maybeRegistry(undefined);
+      const registry = o.registry ? Registry.open(o.registry) : registryIfExists(undefined);
+      const keys = registry?.file(model, sae, o.sae);
       const bar = new cliProgress.SingleBar({ format: ' sweep [{bar}] {percentage}% | {value}/{total} outputs | {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);
       bar.start(1, 0);
-      const r = await sweep(model, sae, { features, prompts, magnitudes, maxNewTokens: o.maxNewTokens, positions: o.positions as SteerPositions, registry, saeName: o.sae, chat: o.chat === true, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
+      const r = await sweep(model, sae, { features, prompts, magnitudes, maxNewTokens: o.maxNewTokens, positions: o.positions as SteerPositions, registry, keys, chat: o.chat === true, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
       bar.stop();
-      const described = o.describe ? await describe(o, r, prompts, registry, model.name) : undefined;
+      const described = o.describe ? await describe(o, r, prompts, registry, keys) : undefined;
       registry?.close();
       if (o.csv) writeSweepCsv(o.csv, r.records, described?.records);
       if (o.out) writeTextAtomic(o.out, JSON.stringify(described ? { ...r, described } : r, null, 2));
@@ -104,7 +102,7 @@ export function registerSteering(program: Command): void {
 }
 
 /** `sweep --describe`: descriptions from the endpoint, similarities from its embeddings or the labelled lexical fallback. */
-async function describe(o: Record<string, unknown>, r: SweepResult, prompts: readonly string[], registry: Registry | undefined, model: string): Promise<DescribedSweep> {
+async function describe(o: Record<string, unknown>, r: SweepResult, prompts: readonly string[], registry: Registry | undefined, keys: RecordKeys | undefined): Promise<DescribedSweep> {
   const cfg = llmConfigFrom(o);
   const warn = (m: string) => process.stderr.write(`note: ${m}\n`);
   const embedder = await embedderWithFallback(cfg, o.embeddingModel as string | undefined, registry, warn);
@@ -112,7 +110,7 @@ async function describe(o: Record<string, unknown>, r: SweepResult, prompts: rea
   const bar = new cliProgress.SingleBar({ format: ' describe [{bar}] {value}/{total} outputs', stream: process.stderr }, cliProgress.Presets.shades_classic);
   bar.start(1, 0);
   try {
-    return await describeSweep(r, prompts, { client, embedder, registry, model, sae: o.sae as string, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
+    return await describeSweep(r, prompts, { client, embedder, registry, keys, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
   } finally {
     bar.stop();
   }

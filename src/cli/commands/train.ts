@@ -1,4 +1,5 @@
 /** `saescope train`: train one or more SAEs on a model's activations. */
+import { refuseOverwrite } from '../../sae/existing.ts';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { checkWritable } from '../../io/atomicFile.ts';
@@ -47,6 +48,8 @@ export function registerTrain(program: Command): void {
     .option('--report', 'write OUT/report.html at the end (and log to OUT/train_log.jsonl unless --log is given)')
     .option('--redis <url>', 'train the SAEs one per `saescope worker` on this Redis (redis://host:port); --out must be a folder every worker sees')
     .option('--quiet', 'no progress bar')
+    .option('--model-name <org/name>', "SAELens's model_name in the saved cfg.json (default: the model's HF id when known, else its folder's name, with a warning)")
+    .option('--overwrite', 'replace an SAE already in --out (it becomes a new SAE in the registry; the old one keeps its records)')
     .action(async (o) => {
       if (!o.corpus && !o.activations) throw new Error('give --corpus (text to run the model on) or --activations (rows already collected)');
       if (o.bDecInit !== undefined && o.bDecInit !== 'zeros' && o.bDecInit !== 'mean') throw new Error(`--b-dec-init must be zeros or mean, got '${o.bDecInit}'`);
@@ -73,7 +76,9 @@ export function registerTrain(program: Command): void {
           });
         }
       }
+      for (const s of specs) refuseOverwrite(s.out, '--out', o.overwrite === true);
       const options = {
+        modelName: o.modelName as string | undefined, onWarning: (m: string) => process.stderr.write(`saescope: warning: ${m}\n`),
         corpus: o.corpus ?? '', activations: o.activations, inOrder: o.inOrder === true, tokens: o.tokens, contextSize: o.contextSize, batchSize: o.batchSize, seed: o.seed,
         lrWarmupSteps: o.lrWarmupSteps, lrDecaySteps: o.lrDecaySteps, sparsityWarmupSteps: o.l1WarmupSteps, maxGradNorm: o.maxGradNorm,
         deadWindowTokens: o.deadWindow, checkpointEveryTokens: o.checkpointEvery,

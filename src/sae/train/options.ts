@@ -89,6 +89,14 @@ export interface TrainOptions {
   readonly sweepPosition?: { readonly unit: number; readonly hookIndex: number };
   /** Stops training at the next step boundary, after writing a checkpoint (when checkpointing). */
   readonly signal?: AbortSignal;
+  /**
+   * SAELens's `model_name` for the saved cfg: an HF hub id. Default: the id
+   * the model was loaded by, its HF cache folder's, or its config's
+   * `_name_or_path`; else the folder's base name, with a warning.
+   */
+  readonly modelName?: string;
+  /** Told what the saved cfg could not say exactly (e.g. a model_name that is not a hub id). */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** Metrics of one SAE at one step. */

@@ -4,6 +4,8 @@
  * same sampled batch. Checkpoints capture everything a resumed run needs to
  * end with the same weights as an uninterrupted one.
  */
+import * as path from 'node:path';
+import { modelSource } from '../../model/identity.ts';
 import * as fs from 'node:fs';
 import { writeTextAtomic } from '../../io/atomicFile.ts';
 import { activationGroups, type ActivationGroup } from '../../data/activationSource.ts';
@@ -47,7 +49,7 @@ interface TrainTarget {
 /** Trains the SAEs described by `specs` on `model`'s activations. */
 export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o: TrainOptions): Promise<TrainResult> {
   const target: TrainTarget = {
-    modelName: model.hfId ?? model.name,
+    modelName: o.modelName ?? saelensModelName(model, o.onWarning),
     modelPath: model.name,
     hook: (h) => {
       const name = model.resolveHooks([h])[0].name;
@@ -67,7 +69,7 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
  * cycled), for activations from elsewhere and for synthetic data with known
  * features. Every spec's hook is taken as given.
  */
-export async function trainSaesOnRows(rows: Tensor<'float32'>, specs: readonly SaeSpec[], o: Omit<TrainOptions, 'corpus' | 'activations'> & { readonly modelName?: string }): Promise<TrainResult> {
+export async function trainSaesOnRows(rows: Tensor<'float32'>, specs: readonly SaeSpec[], o: Omit<TrainOptions, 'corpus' | 'activations'>): Promise<TrainResult> {
   if (rows.shape.length !== 2 || rows.shape[0] < 1) throw new Error(`training rows must be [N, d_in] with N >= 1, got [${rows.shape.join(', ')}]`);
   const dIn = rows.shape[1];
   const target: TrainTarget = {
@@ -168,6 +170,31 @@ function widthOf(model: HookedModel, hook: string): number {
   return numel(hookInnerDims(p, model.spec));
 }
 
+/**
+ * SAELens's model_name for a model: its hub id when known (loaded by id, an
+ * HF cache snapshot, or `_name_or_path`), else the folder's base name with a
+ * warning naming `--model-name`; never a machine's absolute path.
+ */
+export function saelensModelName(model: HookedModel, warn?: (m: string) => void): string {
+  let id = model.hfId;
+  if (!id) {
+    try {
+      id = modelSource(model.name).hfId;
+    } catch {
+      id = undefined;
+    }
+  }
+  if (id) return id;
+  const base = path.basename(path.resolve(model.name)).replace(/\.bin$/, '');
+  warn?.(`the saved cfg.json names the model '${base}' (its folder's name): give --model-name ORG/NAME so SAELens and Neuronpedia can find it on the hub`);
+  return base;
+}
+
+/** A corpus spec SAELens could resolve by name (a published npm corpus), else ''. */
+function publicDataset(corpus: string | undefined): string {
+  return corpus && corpus.startsWith('npm:') ? corpus.replace(/\[[^\]]*\]$/, '') : '';
+}
+
 /** The SAE config for a spec, checked against the model and hook. */
 function configFor(target: TrainTarget, s: SaeSpec, o: TrainOptions): SaeConfig {
   const { name: hook, dIn } = target.hook(s.hook);
@@ -177,9 +204,9 @@ function configFor(target: TrainTarget, s: SaeSpec, o: TrainOptions): SaeConfig 
   return {
     architecture: s.architecture, dIn, dSae: s.dSae, k: needsK ? s.k : undefined, applyBDecToInput: true,
     normalizeActivations: s.normalizeActivations ?? 'none', hookName: hook, modelName: target.modelName,
-    contextSize: o.contextSize ?? 128, prependBos: true, datasetPath: '', dtype: 'float32',
-    // SAELens, its evals and Neuronpedia resolve model_name and dataset_path as hub ids (saescope corpora are local
-    // files, so dataset_path stays empty); the local sources are kept under saescope_ keys.
+    contextSize: o.contextSize ?? 128, prependBos: true, datasetPath: publicDataset(o.corpus), dtype: 'float32',
+    // SAELens, its evals and Neuronpedia resolve model_name and dataset_path as hub ids: a local corpus leaves
+    // dataset_path empty, a public one (npm:) is named; the local sources are kept under saescope_ keys.
     extraMetadata: { saescope_model_path: target.modelPath, saescope_dataset: o.corpus },
   };
 }

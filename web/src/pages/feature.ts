@@ -88,9 +88,12 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
     const carried = list.filter((e) => e.source === 'carried');
     if (carried.length) {
       expl.append(h('div', { id: 'lineage' }, h('b', {}, 'This feature in other SAEs: '), ...carried.map((e) => {
-        const from = e.scores.carriedFrom as { sae: string; feature: number } | undefined;
+        // Stored by the source SAE's identity; the server adds its current name and whether it is served here.
+        const from = e.scores.carriedFrom as { sae: string; name?: string; served?: boolean; feature: number } | undefined;
         const cos = e.scores.cosine as number | undefined;
-        return h('p', { class: 'lineage-row' }, from ? featureLink(from.sae, from.feature, `${from.sae} #${from.feature}`) : '', ` (decoder cosine ${cos?.toFixed(2) ?? '-'}): `, e.explanation);
+        const label = from ? `${from.name ?? from.sae} #${from.feature}` : '';
+        const link = from && from.served !== false && from.name ? featureLink(from.name, from.feature, label) : h('span', { class: 'not-served', title: 'this SAE is not served here' }, label);
+        return h('p', { class: 'lineage-row' }, link, ` (decoder cosine ${cos?.toFixed(2) ?? '-'}): `, e.explanation);
       })));
     }
     if (heur) expl.append(h('p', { id: 'heuristic-name' }, h('b', {}, 'Heuristic name: '), heur.explanation));
@@ -115,7 +118,12 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
     app.append(btn);
   }
   if (!d) {
-    app.append(h('p', { id: 'no-dashboard' }, 'No scan data for this feature yet: run a scan job (Jobs) or `saescope scan` with this registry.'));
+    if (r.scanned) app.append(h('p', { id: 'no-dashboard' }, 'This feature did not fire in the scan, so it has no examples.'));
+    else {
+      // Records are kept per weights: an SAE folder that was overwritten is a new SAE with no scan yet.
+      app.append(h('p', { id: 'no-dashboard' }, `No scan for these weights (SAE ${sae}, ${r.saeId}): its dashboards, names and calibrations start empty. `,
+        app.dataset.jobs === 'true' ? h('a', { id: 'offer-scan', href: `#/jobs/scan/${encodeURIComponent(sae)}` }, 'Scan it on the Jobs page') : 'Scan it with `saescope scan` and this registry.'));
+    }
     return;
   }
   app.append(h('p', { id: 'stats' }, `density ${(100 * d.density).toFixed(3)}% · max activation `, h('span', { id: 'max-act' }, d.maxAct.toFixed(3)), ` · mean ${d.meanAct.toFixed(3)} · ${d.count} firings`));

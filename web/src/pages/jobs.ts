@@ -4,12 +4,13 @@
  * job shows its explained variance and its SAE joins the menus.
  */
 import { Chart, LineController, LineElement, PointElement, CategoryScale, LinearScale, Legend, Tooltip } from 'chart.js';
-import { api, type C } from '../api.ts';
+import { api, ApiError, type C } from '../api.ts';
 import { h, showError } from '../dom.ts';
 
 Chart.register(LineController, LineElement, PointElement, CategoryScale, LinearScale, Legend, Tooltip);
 
-export async function jobsPage(app: HTMLElement, info: C.InfoResponse): Promise<void> {
+/** `scanSaeName`: preselect this SAE for a scan (the Feature page's offer for weights without a scan). */
+export async function jobsPage(app: HTMLElement, info: C.InfoResponse, scanSaeName?: string): Promise<void> {
   const data = await api.data();
   const corpus = h('select', { id: 'corpus' }, ...data.corpora.map((c) => h('option', { value: c.path }, `${c.path} (${c.kind === 'folder' ? `${c.bytes} .txt files` : `${(c.bytes / 1024).toFixed(0)} KiB`})`))) as HTMLSelectElement;
   const tokens = h('input', { id: 'tokens', value: '50000', size: 8, type: 'number', min: 1 }) as HTMLInputElement;
@@ -23,6 +24,7 @@ export async function jobsPage(app: HTMLElement, info: C.InfoResponse): Promise<
     if (i.saes.some((s) => s.name === keep)) scanSae.value = keep;
   };
   fillSaes(info);
+  if (scanSaeName && info.saes.some((s) => s.name === scanSaeName)) scanSae.value = scanSaeName;
   const list = h('div', { id: 'jobs' });
   const start = async (req: C.JobRequest) => {
     showError(null);
@@ -30,6 +32,8 @@ export async function jobsPage(app: HTMLElement, info: C.InfoResponse): Promise<
       await api.startJob(req);
       await refresh();
     } catch (e) {
+      // The output folder holds an SAE already: replace it only when the user says so (its records stay with the old weights).
+      if (e instanceof ApiError && e.status === 409 && req.kind === 'train' && !req.overwrite && window.confirm(`${e.message}\n\nReplace it?`)) return start({ ...req, overwrite: true });
       showError(e);
     }
   };
@@ -57,6 +61,7 @@ export async function jobsPage(app: HTMLElement, info: C.InfoResponse): Promise<
         h('b', {}, `${j.kind} ${j.id}`), ` ${j.status} · ${(100 * j.progress).toFixed(0)}% · ${j.message}`,
         j.finalEv !== undefined ? h('span', { class: 'final-ev' }, ` · explained variance ${j.finalEv.toFixed(3)}`) : null,
         j.kind === 'train' && j.status === 'done' ? h('a', { class: 'report', href: `/api/jobs/${encodeURIComponent(j.id)}/report`, target: '_blank' }, ' report') : null,
+        j.sae ? h('span', { class: 'job-sae', 'data-sae-id': j.sae.id }, ' · SAE ', h('a', { href: `#/registry/${encodeURIComponent(j.sae.name)}` }, j.sae.name)) : null,
         ' ', h('button', { class: live ? 'stop' : 'delete', onclick: () => void act(j.id) }, live ? 'Stop' : 'Delete'),
         h('progress', { max: 1, value: j.progress }));
       if (j.curve.length) {
@@ -75,7 +80,7 @@ export async function jobsPage(app: HTMLElement, info: C.InfoResponse): Promise<
     h('h1', {}, 'Jobs'),
     data.corpora.length
       ? h('div', { class: 'row' }, h('label', {}, 'corpus ', corpus), h('label', {}, 'tokens ', tokens))
-      : h('p', { id: 'no-corpora' }, 'No corpora in the data folders: put .txt or .jsonl files (or folders of .txt files) in the folder given to serve --data.'),
+      : h('p', { id: 'no-corpora' }, 'No corpora are offered: put .txt or .jsonl files (or folders of .txt files) in the server\'s data folder (serve --data DIR, or the demo\'s --dir), or start the demo with --corpus FILE.'),
     h('div', { class: 'row' }, h('label', {}, 'hook ', hook), h('label', {}, 'd_sae ', dSae), h('label', {}, 'out ', out),
       h('button', { id: 'train', onclick: () => void start({ kind: 'train', hook: hook.value, architecture: 'topk', dSae: Number(dSae.value), k: 8, corpus: corpus.value, tokens: Number(tokens.value), out: out.value }) }, 'Train topk SAE')),
     h('div', { class: 'row' }, scanSae, h('button', { id: 'scan', onclick: () => void start({ kind: 'scan', sae: scanSae.value, corpus: corpus.value, tokens: Number(tokens.value) }) }, 'Scan')),

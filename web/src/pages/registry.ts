@@ -10,8 +10,9 @@ import { densityScatter } from './scatter.ts';
 
 const PAGE = 100;
 
-export function registryPage(app: HTMLElement, info: C.InfoResponse): void {
+export function registryPage(app: HTMLElement, info: C.InfoResponse, initial?: string): void {
   const sae = saeSelect(info);
+  if (initial && info.saes.some((s) => s.name === initial)) sae.value = initial;
   const search = h('input', { id: 'search', type: 'search', placeholder: 'search names, explanations, tags or an index' }) as HTMLInputElement;
   const out = h('div', { id: 'registry' });
   const state = { sort: 'feature', desc: false, offset: 0 };
