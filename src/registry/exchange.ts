@@ -51,6 +51,8 @@ export function exportRegistry(reg: Registry, keys: RecordKeys, o: { dashboards?
   if (!sae) throw new Error(`no SAE ${keys.sae} in the registry`);
   const features: Record<string, ExchangeFeature> = {};
   for (const r of reg.list({ model: keys.model, sae: keys.sae, limit: 1e9 })) {
+    // Rows that hold nothing (made when an explanation was filed) carry no information.
+    if (r.name === null && r.description === null && r.confidence === null && r.notes === null && !r.tags.length && !r.examples.length) continue;
     features[String(r.feature)] = { name: r.name, description: r.description, confidence: r.confidence, confidenceLabel: r.confidenceLabel, notes: r.notes, tags: [...r.tags], examples: [...r.examples] };
   }
   const explanations = reg.explanationStore.all(keys.model, keys.sae).map(({ id: _id, ...e }) => e);
