@@ -3,6 +3,9 @@
  * steer stay responsive while a training job runs, a finished job's SAE joins
  * the menus with its explained variance, and the job list survives a restart.
  */
+import { saeIdentity } from '../src/sae/identity.ts';
+import { loadSae } from '../src/sae/load.ts';
+import { Registry } from '../src/registry/registry.ts';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -82,8 +85,22 @@ test('a finished training job adds its SAE to the menus with its explained varia
   assert.equal(done.status, 'done', done.message);
   assert.ok(typeof done.finalEv === 'number' && done.finalEv > 0 && done.finalEv <= 1, `final explained variance ${done.finalEv}`);
   assert.match(done.message, /explained variance 0\.\d{3}/);
-  const info = (await first.app.inject({ method: 'GET', url: '/api/info', headers: h })).json() as { saes: { name: string; hook: string; dSae: number }[] };
-  assert.deepEqual(info.saes.find((s) => s.name === 'fresh'), { name: 'fresh', hook: 'blocks.0.hook_resid_post', dSae: 128, architecture: 'topk', k: 4 });
+  const info = (await first.app.inject({ method: 'GET', url: '/api/info', headers: h })).json() as { saes: { name: string; id: string; hook: string; dSae: number }[] };
+  const fresh = info.saes.find((s) => s.name === 'fresh')!;
+  assert.deepEqual(fresh, { name: 'fresh', id: saeIdentity(loadSae(path.join(data, 'fresh'))), hook: 'blocks.0.hook_resid_post', dSae: 128, architecture: 'topk', k: 4, scanned: false });
+  assert.deepEqual(done.sae, { id: fresh.id, name: 'fresh' }, 'the job names the SAE it made, by identity');
+  const report1 = (await first.app.inject({ method: 'GET', url: `/api/jobs/${id}/report`, headers: h })).body;
+  assert.match(report1, /<html/i);
+  // Training into the same folder again is refused (409, naming the SAE there) unless the request says overwrite.
+  const retrain = { kind: 'train', hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 64, k: 4, corpus: 'stories.jsonl[50:100]', tokens: 4096, batchSize: 512, out: 'fresh' };
+  const refused = await first.app.inject({ method: 'POST', url: '/api/jobs', headers: h, payload: JSON.stringify(retrain) });
+  assert.equal(refused.statusCode, 409, refused.body);
+  assert.match(refused.json().error, /out 'fresh' already holds the SAE 'fresh'; set overwrite to replace it/);
+  for (const [body, want] of [[{ kind: 'train', hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 64, corpus: 'stories.jsonl', tokens: 10 }, /must have required property 'out'/], [{ kind: 'scan', corpus: 'stories.jsonl', tokens: 10 }, /must have required property 'sae'/], [{ ...retrain, out: '' }, /out must NOT have fewer than 1 characters/], [{ ...retrain, out: '.' }, /is a data folder itself/]] as const) {
+    const bad = await first.app.inject({ method: 'POST', url: '/api/jobs', headers: h, payload: JSON.stringify(body) });
+    assert.equal(bad.statusCode, 400, bad.body);
+    assert.match(bad.json().error, want);
+  }
   const analyzed = await first.app.inject({ method: 'POST', url: '/api/analyze', headers: h, payload: JSON.stringify({ sae: 'fresh', text: 'The cat sat.' }) });
   assert.equal(analyzed.statusCode, 200, 'the new SAE serves requests');
   // A queued job when the server stops is reported stopped after a restart.
@@ -95,6 +112,22 @@ test('a finished training job adds its SAE to the menus with its explained varia
   assert.equal(jobs.find((j) => j.id === id)?.status, 'done', 'the finished job is listed after a restart');
   assert.equal(jobs.find((j) => j.id === id)?.finalEv, done.finalEv);
   assert.equal(jobs.find((j) => j.id === qid)?.status, 'stopped');
+  // The trained SAE is served after the restart (the saved list), under its name and identity.
+  const info2 = (await second.app.inject({ method: 'GET', url: '/api/info', headers: h })).json() as { saes: { name: string; id: string; dSae: number }[] };
+  assert.deepEqual(info2.saes.map((s) => [s.name, s.id]).sort(), [['fresh', fresh.id], ['ts', info.saes.find((s) => s.name === 'ts')!.id]].sort());
+  // With overwrite, the folder's new weights are a new SAE that takes the name; the old one keeps its record under a suffixed name.
+  const over = await second.app.inject({ method: 'POST', url: '/api/jobs', headers: h, payload: JSON.stringify({ ...retrain, overwrite: true }) });
+  assert.equal(over.statusCode, 200, over.body);
+  const done2 = await waitFor(second.app, over.json().id, (j) => j.status === 'done' || j.status === 'failed');
+  assert.equal(done2.status, 'done', done2.message);
+  const info3 = (await second.app.inject({ method: 'GET', url: '/api/info', headers: h })).json() as { saes: { name: string; id: string; dSae: number }[] };
+  const now = info3.saes.find((s) => s.name === 'fresh')!;
+  assert.equal(now.dSae, 64);
+  assert.notEqual(now.id, fresh.id);
+  const reg = Registry.open(opts.registry);
+  assert.match(reg.identities.sae(fresh.id)!.name, /^fresh@[0-9a-f]{8}$/);
+  reg.close();
+  assert.equal((await second.app.inject({ method: 'GET', url: `/api/jobs/${id}/report`, headers: h })).body, report1, 'the first job\'s report link still shows its own report');
   // Deleting a finished job removes it from the list, persistently.
   assert.equal((await second.app.inject({ method: 'DELETE', url: `/api/jobs/${id}`, headers: { host: '127.0.0.1' } })).statusCode, 200);
   await second.app.close();
