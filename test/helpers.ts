@@ -79,11 +79,11 @@ export async function modelAndSae() {
 }
 
 /** Runs the `saescope` command (bin/saescope.js) in the repository; resolves with its output and exit code, never rejects. */
-export async function saescopeCli(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ stdout: string; stderr: string; code: number }> {
+export async function saescopeCli(args: readonly string[], env: NodeJS.ProcessEnv = process.env, cwd: string = ROOT): Promise<{ stdout: string; stderr: string; code: number }> {
   const { execFile } = await import('node:child_process');
   const { promisify } = await import('node:util');
   try {
-    const r = await promisify(execFile)(process.execPath, [path.join(ROOT, 'bin', 'saescope.js'), ...args], { cwd: ROOT, maxBuffer: 1 << 26, env });
+    const r = await promisify(execFile)(process.execPath, [path.join(ROOT, 'bin', 'saescope.js'), ...args], { cwd, maxBuffer: 1 << 26, env });
     return { stdout: r.stdout, stderr: r.stderr, code: 0 };
   } catch (e) {
     const err = e as { stdout: string; stderr: string; code: number };
