@@ -21,6 +21,10 @@ export function registerSite(program: Command): void {
     .requiredOption('--out <dir>', 'the site folder')
     .option('--json', 'print what was written as JSON')
     .action(async (o) => {
+      for (const spec of o.sae as string[]) {
+        const { dir } = parseSaeSpec(spec);
+        if (!fs.existsSync(dir)) throw new Error(`${dir}: no such SAE folder or file`);
+      }
       const regFile = o.registry ?? defaultRegistryPath();
       if (!fs.existsSync(regFile) && (o.registry || !o.allowEmpty)) throw new Error(`--registry ${regFile}: no such file (scan the SAEs into a registry first, or pass --allow-empty)`);
       const modelDir = fs.existsSync(o.model) ? o.model : await resolveHfModel(o.model, {});
