@@ -65,6 +65,7 @@ test('the demo\'s Jobs page trains and scans with its own corpus; a second train
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on('dialog', (d) => void d.accept());
   await page.goto(`${demo.url}/#/jobs`);
+  await page.locator('#corpus option').first().waitFor({ state: 'attached' });
   const options = await page.locator('#corpus option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
   assert.ok(options.includes(path.resolve(storiesCorpus) + '[0:60]'), `the demo's corpus is offered: ${options.join(', ')}`);
   await page.fill('#tokens', '8192');
@@ -90,6 +91,7 @@ test('the demo\'s Jobs page trains and scans with its own corpus; a second train
   await stopDemo(demo.proc);
   demo = await startDemo(dir, corpus);
   await page.goto(`${demo.url}/#/analyze`);
+  await page.locator('#sae option').first().waitFor({ state: 'attached' });
   const saes = await page.locator('#sae option').evaluateAll((os) => os.map((o) => o.textContent ?? ''));
   assert.ok(saes.some((s) => /^web-sae \(blocks\.1\.hook_resid_pre, 128\)/.test(s)), `menus after a restart: ${saes.join(' | ')}`);
   assert.ok(saes.some((s) => /^demo /.test(s)));
