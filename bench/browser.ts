@@ -16,7 +16,7 @@ const BIN = path.join(ROOT, 'bin', 'saescope.js');
 
 function exported(model: string, sae: string, weights: 'f32' | 'int8'): { dir: string; appMiB: number; dataMiB: number } {
   const dir = path.join(CACHE, `site-gpt2-${weights}`);
-  const r = JSON.parse(execFileSync(process.execPath, [BIN, 'export-site', '--model', model, '--weights', weights, '--sae', `gpt2=${sae}`, '--out', dir, '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 })) as { appBytes: number; dataBytes: number };
+  const r = JSON.parse(execFileSync(process.execPath, [BIN, 'export-site', '--model', model, '--weights', weights, '--sae', `gpt2=${sae}`, '--out', dir, '--allow-empty', '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 })) as { appBytes: number; dataBytes: number };
   return { dir, appMiB: r3(r.appBytes / 2 ** 20), dataMiB: r3(r.dataBytes / 2 ** 20) };
 }
 

@@ -95,6 +95,13 @@ test('the demo\'s Jobs page trains and scans with its own corpus; a second train
   const saes = await page.locator('#sae option').evaluateAll((os) => os.map((o) => o.textContent ?? ''));
   assert.ok(saes.some((s) => /^web-sae \(blocks\.1\.hook_resid_pre, 128\)/.test(s)), `menus after a restart: ${saes.join(' | ')}`);
   assert.ok(saes.some((s) => /^demo /.test(s)));
+  // The replaced SAE's scan stays with the old weights: the new ones have none, and the page offers one.
+  await page.goto(`${demo.url}/#/feature/web-sae/0`);
+  await page.locator('#no-dashboard').waitFor();
+  assert.match((await page.textContent('#no-dashboard')) ?? '', /No scan for these weights \(SAE web-sae, sae-[0-9a-f]{32}\)/);
+  await page.click('#offer-scan');
+  await page.locator('#scan-sae option').first().waitFor({ state: 'attached' });
+  assert.equal(await page.inputValue('#scan-sae'), 'web-sae', 'the Jobs page opens with this SAE chosen for a scan');
   const report = await page.request.get(`${demo.url}/api/jobs/${trainId}/report`);
   assert.equal(report.status(), 200);
   assert.match(await report.text(), /topk SAE, 128 x 256, k 8/, 'the first job\'s report describes its 256-latent SAE');

@@ -141,7 +141,7 @@ test('the exported site runs the model and SAE in the page: the heatmap equals N
 test('--weights int8: the site ships the block-quantized weights and matches Node\'s int8 model', { skip }, async () => {
   const dir = tmpDir();
   const out = path.join(dir, 'site8');
-  const ex = await saescope('export-site', '--model', tinyStories, '--weights', 'int8', '--sae', `ts=${sae}`, '--out', out, '--json');
+  const ex = await saescope('export-site', '--model', tinyStories, '--weights', 'int8', '--sae', `ts=${sae}`, '--out', out, '--allow-empty', '--json');
   assert.equal(ex.code, 0, ex.stderr);
   const m = JSON.parse(fs.readFileSync(path.join(out, 'data', 'manifest.json'), 'utf8'));
   assert.equal(m.model.quant.entries.bits, 8);
