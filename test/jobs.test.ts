@@ -17,7 +17,7 @@ import { needsShared, storiesCorpus, tinyStories, tmpDir, trainedSae } from './h
 const skip = needsShared();
 const h = { host: '127.0.0.1', 'content-type': 'application/json' };
 type App = Awaited<ReturnType<typeof buildServer>>['app'];
-type JobView = { id: string; status: string; message: string; progress: number; finalEv?: number };
+type JobView = { id: string; status: string; message: string; progress: number; finalEv?: number; sae?: { id: string; name: string } };
 
 async function jobOf(app: App, id: string): Promise<JobView> {
   return ((await app.inject({ method: 'GET', url: '/api/jobs', headers: h })).json().jobs as JobView[]).find((j) => j.id === id)!;
