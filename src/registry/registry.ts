@@ -148,7 +148,7 @@ export class Registry implements RegistryReader {
   /** Models with records for this SAE, most records first. */
   modelsOf(sae: string): string[] {
     return (this.db.prepare(`SELECT model, COUNT(*) AS n FROM (SELECT model FROM features WHERE sae = @s UNION ALL SELECT model FROM dashboards WHERE sae = @s
-      UNION ALL SELECT model FROM explanations WHERE sae = @s UNION ALL SELECT model FROM steering WHERE sae = @s) GROUP BY model ORDER BY n DESC, model`).all({ s: sae }) as { model: string }[]).map((r) => r.model);
+      UNION ALL SELECT model FROM explanations WHERE sae = @s UNION ALL SELECT model FROM calibrations WHERE sae = @s) GROUP BY model ORDER BY n DESC, model`).all({ s: sae }) as { model: string }[]).map((r) => r.model);
   }
 
   /** The keys to file an SAE's records under with this model, and its display name. */
@@ -236,12 +236,22 @@ export class Registry implements RegistryReader {
 
   // Steering.
 
-  /** Stores a feature's steering calibration. */
+  /** Stores a feature's calibration and applies it. */
   setCalibration(model: string, sae: string, feature: number, calibration: unknown): void {
     this.steering.setCalibration(model, sae, feature, calibration);
   }
 
-  /** A feature's steering calibration, or undefined. */
+  /** Stores a sweep's calibration as a candidate; returns its id. */
+  addCalibration(model: string, sae: string, feature: number, calibration: unknown, settings: unknown): number {
+    return this.steering.addCalibration(model, sae, feature, calibration, settings);
+  }
+
+  /** Makes a stored calibration the one its feature's presets use. */
+  applyCalibration(id: number): void {
+    this.steering.applyCalibration(id);
+  }
+
+  /** A feature's applied steering calibration, or undefined. */
   calibration<T = unknown>(model: string, sae: string, feature: number): T | undefined {
     return this.steering.calibration<T>(model, sae, feature);
   }

@@ -108,6 +108,30 @@ export const MIGRATIONS: readonly string[] = [
    );`,
   // The word a confidence was given as (low/medium/high), kept beside the number it maps to.
   `ALTER TABLE features ADD COLUMN confidence_label TEXT;`,
+  // Calibrations are versioned: every sweep's result is kept with its settings, and presets follow only the one
+  // applied last (an application log, so an apply can be undone). The old table held applied calibrations.
+  `CREATE TABLE calibrations (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     model TEXT NOT NULL,
+     sae TEXT NOT NULL,
+     feature INTEGER NOT NULL,
+     calibration TEXT NOT NULL,
+     settings TEXT NOT NULL DEFAULT '{}',
+     created_at TEXT NOT NULL
+   );
+   CREATE INDEX calibrations_by_feature ON calibrations (model, sae, feature);
+   CREATE TABLE calibration_applied (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     model TEXT NOT NULL,
+     sae TEXT NOT NULL,
+     feature INTEGER NOT NULL,
+     calibration_id INTEGER NOT NULL REFERENCES calibrations (id),
+     applied_at TEXT NOT NULL
+   );
+   CREATE INDEX calibration_applied_by_feature ON calibration_applied (model, sae, feature, seq);
+   INSERT INTO calibrations (model, sae, feature, calibration, settings, created_at) SELECT model, sae, feature, calibration, '{"migrated":true}', updated_at FROM steering;
+   INSERT INTO calibration_applied (model, sae, feature, calibration_id, applied_at) SELECT model, sae, feature, id, created_at FROM calibrations;
+   DROP TABLE steering;`,
 ];
 
 /** The migration after which rows are keyed by identities rather than paths. */

@@ -73,6 +73,17 @@ export interface SteeringDescription {
   readonly method: string;
 }
 
+/** One stored calibration of a feature. */
+export interface CalibrationRecord {
+  readonly id: number;
+  readonly calibration: unknown;
+  /** What the sweep measured it with (prompts, magnitudes, tokens, date, weak). */
+  readonly settings: unknown;
+  readonly createdAt: string;
+  /** Whether it is the one the feature's presets use. */
+  readonly applied: boolean;
+}
+
 /** A page of `browse`. */
 export interface BrowseQuery {
   readonly search?: string;

@@ -137,7 +137,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     return {
       sae: p.sae, saeId: k.sae, feature: f, dSae: s.sae.cfg.dSae, record: ctx.registry.get(k.model, k.sae, f) ?? null,
       explanations, dashboard, labels, scanned: dashboard !== null || ctx.registry.dashboards.count(k.model, k.sae) > 0,
-      explainer: explainEndpoint() !== undefined, calibration: ctx.registry.calibration(k.model, k.sae, f) ?? null,
+      explainer: explainEndpoint() !== undefined, calibration: ctx.registry.calibration(k.model, k.sae, f) ?? null, calibrations: ctx.registry.steering.calibrationHistory(k.model, k.sae, f),
       conditional: dashboard ? conditionalViews(dashboard, explanations) : null,
     };
   });
@@ -180,7 +180,32 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     // One request may not hold the model for long: at most 256 outputs, 8,192 generated tokens.
     if (outputs > 256 || outputs * maxNewTokens > 8192) throw new BadRequest(`a sweep of ${outputs} outputs x ${maxNewTokens} tokens is over the limit (256 outputs, 8,192 tokens); sweep fewer features, prompts or magnitudes`);
     const r = await ctx.queue.run(() => sweep(model, s.sae, { features, prompts, magnitudes: mags, maxNewTokens, registry: ctx.registry, keys: s.keys }));
-    return { records: r.records, features: r.features, robustnessVsDensity: r.robustnessVsDensity };
+    return { settings: r.settings, records: r.records, features: r.features, robustnessVsDensity: r.robustnessVsDensity };
+  });
+
+  // A sweep stores calibrations as candidates; presets change only when one is applied here, and an apply can be undone.
+  const calibrations = (s: ServedSae, f: number): C.CalibrationsResponse => ({
+    calibration: ctx.registry.calibration<C.FeatureCalibration>(s.keys.model, s.keys.sae, f) ?? null, calibrations: ctx.registry.steering.calibrationHistory(s.keys.model, s.keys.sae, f),
+  });
+  app.post('/api/feature/:sae/:feature/calibration', { schema: { params: S.featureParams, body: S.calibrationApply } }, async (req) => {
+    const p = req.params as { sae: string; feature: string };
+    const s = saeOf(ctx, p.sae);
+    const f = featureOf(s.sae, p.feature);
+    const id = (req.body as C.CalibrationApplyRequest).id;
+    if (!ctx.registry.steering.calibrationHistory(s.keys.model, s.keys.sae, f).some((c) => c.id === id)) throw new BadRequest(`calibration ${id} is not one of feature ${f}'s`);
+    ctx.registry.applyCalibration(id);
+    return calibrations(s, f);
+  });
+  app.delete('/api/feature/:sae/:feature/calibration', { schema: { params: S.featureParams } }, async (req) => {
+    const p = req.params as { sae: string; feature: string };
+    const s = saeOf(ctx, p.sae);
+    const f = featureOf(s.sae, p.feature);
+    try {
+      ctx.registry.steering.undoCalibration(s.keys.model, s.keys.sae, f);
+    } catch (e) {
+      throw new BadRequest((e as Error).message);
+    }
+    return calibrations(s, f);
   });
 
   app.get('/api/registry', { schema: { querystring: S.registryQuery } }, async (req): Promise<C.RegistryResponse> => {
@@ -331,7 +356,8 @@ async function steerRoute(ctx: Ctx, b: C.SteerRequest, reply: FastifyReply): Pro
   if (!Array.isArray(b.features) || b.features.length === 0 || b.features.length > 16) throw new BadRequest('give 1 to 16 features');
   const features = b.features.map((f) => steerFeatureOf(s.sae, f));
   const maxNewTokens = intOf(b.maxNewTokens, 40, 1, ctx.maxNewTokens, 'maxNewTokens');
-  const temperature = numberOf(b.temperature, 1, 0, 10, 'temperature');
+  // Greedy by default: steered and unsteered then differ only by the steering.
+  const temperature = numberOf(b.temperature, 0, 0, 10, 'temperature');
   const seed = intOf(b.seed, 0, 0, 2 ** 31, 'seed');
   if (b.positions !== undefined && !['prompt', 'generated', 'all'].includes(b.positions)) throw new BadRequest('positions must be prompt, generated or all');
   if (b.chat !== undefined && typeof b.chat !== 'boolean') throw new BadRequest('chat must be true or false');

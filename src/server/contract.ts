@@ -7,9 +7,19 @@ import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import type { CorpusDiff, TextDiff } from '../analysis/compare.ts';
 import type { BrowseRow, DensityScore, ExplanationRecord, FeatureRecord } from '../registry/registry.ts';
 import type { ConditionalHistogram } from '../analysis/conditional.ts';
-import type { FeatureCalibration, SweepRecord } from '../steering/sweep.ts';
+import type { FeatureCalibration, SweepRecord, SweepSettings } from '../steering/sweep.ts';
+import type { CalibrationRecord } from '../registry/types.ts';
 
-export type { FeatureDashboard, TextDiff, CorpusDiff, ExplanationRecord, FeatureRecord, FeatureCalibration, SweepRecord, BrowseRow };
+export type { FeatureDashboard, TextDiff, CorpusDiff, ExplanationRecord, FeatureRecord, FeatureCalibration, SweepRecord, BrowseRow, CalibrationRecord, SweepSettings };
+
+/** POST /api/feature/:sae/:feature/calibration {id} applies a stored calibration; DELETE undoes the last apply. Both answer the feature's calibrations. */
+export interface CalibrationApplyRequest {
+  readonly id: number;
+}
+export interface CalibrationsResponse {
+  readonly calibration: FeatureCalibration | null;
+  readonly calibrations: readonly CalibrationRecord[];
+}
 
 /** An error body: every non-2xx answer. */
 export interface ApiError {
@@ -61,8 +71,10 @@ export interface FeatureResponse {
   readonly labels: Readonly<Record<number, string>>;
   /** Whether an LLM endpoint is configured (the Explain button). */
   readonly explainer: boolean;
-  /** The feature's sweep calibration, when a sweep ran. */
+  /** The feature's applied sweep calibration (what its presets use), when one is applied. */
   readonly calibration: FeatureCalibration | null;
+  /** Every stored calibration of the feature, newest first, with settings and which one is applied. */
+  readonly calibrations: readonly CalibrationRecord[];
   /** Conditional activation distributions: by firing token (with a scan), by explanation match (after score --conditional). */
   readonly conditional: { readonly token: ConditionalHistogram; readonly explanation: ConditionalHistogram | null } | null;
 }
@@ -122,7 +134,7 @@ export interface SteerRequest {
 }
 export type SteerEvent =
   | { kind: 'token'; which: 'steered' | 'unsteered'; text: string }
-  | { kind: 'done'; steered: string; unsteered: string; strengths: { feature: number; strength?: number; clamp?: number; preset?: string; presetSource?: 'calibration' | 'default' }[] }
+  | { kind: 'done'; steered: string; unsteered: string; strengths: { feature: number; strength?: number; clamp?: number; preset?: string; presetSource?: 'calibration' | 'default'; multiple?: number; presetReason?: string }[] }
   | { kind: 'error'; error: string };
 
 /** POST /api/sweep */
@@ -134,6 +146,8 @@ export interface SweepRequest {
   readonly maxNewTokens?: number;
 }
 export interface SweepResponse {
+  /** What the calibrations were measured with (weak: fewer than 3 prompts or 32 tokens). */
+  readonly settings: SweepSettings;
   readonly records: SweepRecord[];
   readonly features: FeatureCalibration[];
   readonly robustnessVsDensity: { rho: number; p: number; n: number };

@@ -113,7 +113,7 @@ export class SiteEngine implements RegistryReader {
     for (const n of dashboard?.neighbors ?? []) if (s.data.labels[String(n.feature)]) labels[n.feature] = s.data.labels[String(n.feature)];
     return {
       sae: saeName, saeId: s.id, scanned: dashboard !== null || s.data.rows.some((r) => r.density !== null), feature: f, dSae: s.sae.cfg.dSae, record: d?.record ?? null, explanations: [...(d?.explanations ?? [])], dashboard, labels,
-      explainer: false, calibration: d?.calibration ?? null,
+      explainer: false, calibration: d?.calibration ?? null, calibrations: [],
       conditional: dashboard ? conditionalViews(dashboard, d?.explanations ?? []) : null,
     };
   }

@@ -13,8 +13,10 @@ import { klDivergence, logSoftmax } from '../sae/eval/lossMath.ts';
 
 /** Measurements of one output. */
 export interface OutputMetrics {
-  /** Mean activation of the steered feature over the generated tokens, read by the clean model. */
+  /** Mean activation of the steered feature over the generated tokens, read by the unsteered model. */
   readonly featureAct: number;
+  /** Fraction of the generated tokens on which the unsteered model, reading them, activates the feature above its natural level. */
+  readonly fireFraction: number;
   /** Mean KL(unsteered ‖ steered) of the next-token distributions over the generated positions. */
   readonly kl: number;
   /** exp(mean negative log-likelihood) of the generated tokens under the unsteered model. */
@@ -23,9 +25,14 @@ export interface OutputMetrics {
   readonly distinct2: number;
 }
 
-/** Measures a generated continuation `ids` of `promptIds`. */
-export async function measureOutput(model: HookedModel, sae: Sae, feature: number, promptIds: readonly number[], ids: readonly number[], interventions: readonly (AddIntervention | ClampIntervention)[]): Promise<OutputMetrics> {
-  if (ids.length === 0) return { featureAct: 0, kl: 0, perplexity: 1, distinct2: 1 };
+/**
+ * Measures a generated continuation `ids` of `promptIds`. `level`: the
+ * feature's natural firing level (the median of its firing activations); a
+ * generated token shows the feature when the unsteered model, reading the
+ * text, activates it above that level.
+ */
+export async function measureOutput(model: HookedModel, sae: Sae, feature: number, promptIds: readonly number[], ids: readonly number[], interventions: readonly (AddIntervention | ClampIntervention)[], level = 0): Promise<OutputMetrics> {
+  if (ids.length === 0) return { featureAct: 0, fireFraction: 0, kl: 0, perplexity: 1, distinct2: 1 };
   const all = [...promptIds, ...ids];
   const hook = sae.cfg.hookName;
   const clean = await model.run([all], { cache: [hook] });
@@ -34,17 +41,19 @@ export async function measureOutput(model: HookedModel, sae: Sae, feature: numbe
   const V = model.spec.dVocab;
   const p = new Float64Array(V);
   const q = new Float64Array(V);
-  let act = 0, kl = 0, nll = 0;
+  let act = 0, above = 0, kl = 0, nll = 0;
   for (let i = 0; i < ids.length; i++) {
     const pos = promptIds.length + i;
-    act += activationAt(codes, pos, feature);
+    const a = activationAt(codes, pos, feature);
+    act += a;
+    if (a > level) above++;
     const prev = pos - 1;
     logSoftmax(clean.logits!.data.subarray(prev * V, (prev + 1) * V), p);
     logSoftmax(steered.logits!.data.subarray(prev * V, (prev + 1) * V), q);
     kl += klDivergence(p, q);
     nll -= p[ids[i]];
   }
-  return { featureAct: act / ids.length, kl: kl / ids.length, perplexity: Math.exp(nll / ids.length), distinct2: distinctN(ids, 2) };
+  return { featureAct: act / ids.length, fireFraction: above / ids.length, kl: kl / ids.length, perplexity: Math.exp(nll / ids.length), distinct2: distinctN(ids, 2) };
 }
 
 /** Distinct n-grams over n-grams (1 when there are none). */

@@ -24,12 +24,40 @@ export const PRESETS = { light: 0.3, medium: 0.6, strong: 0.9 } as const;
 /** A preset name. */
 export type Preset = keyof typeof PRESETS;
 
+/**
+ * The quantile of firing activations a preset's scale is: the 95th
+ * percentile, which moves little from scan to scan, where the single maximum
+ * is one outlier token.
+ */
+export const SCALE_QUANTILE = 0.95;
+
 /** Typical maximum activations of features, and where they came from. */
 export interface TypicalMax {
+  /** Per feature, the 95th percentile of its firing activations (the "typical maximum" presets multiply). */
   readonly values: ReadonlyMap<number, number>;
+  /** Per feature, the median of its firing activations: its natural firing level, above which a token shows the feature. */
+  readonly naturals: ReadonlyMap<number, number>;
   /** Feature densities from the same source. */
   readonly densities: ReadonlyMap<number, number>;
   readonly source: 'registry' | 'measured';
+}
+
+/**
+ * The q-quantile of a feature's firing activations from its histogram
+ * (counts per bin over `edges`), linear within the bin; 0 without firings.
+ */
+export function firingQuantile(h: { readonly edges: readonly number[]; readonly counts: ArrayLike<number> }, q: number): number {
+  let total = 0;
+  for (let i = 0; i < h.counts.length; i++) total += h.counts[i];
+  if (total <= 0) return 0;
+  const want = q * total;
+  let seen = 0;
+  for (let i = 0; i < h.counts.length; i++) {
+    const c = h.counts[i];
+    if (c > 0 && seen + c >= want) return h.edges[i] + ((want - seen) / c) * (h.edges[i + 1] - h.edges[i]);
+    seen += c;
+  }
+  return h.edges[h.counts.length];
 }
 
 /** Texts sampled from the model (from BOS), the default corpus for measuring activations. */
@@ -39,33 +67,41 @@ export async function selfSamples(model: HookedModel, n = 12, tokens = 96, seed 
   return out.filter((t) => t.trim().length > 0);
 }
 
-/** The typical maximum activation of each feature: from the registry's scan, else measured. */
+/** Each feature's scale and natural level: from the registry's scan, else measured on `corpus` (default: the model's own samples). */
 export async function typicalMax(model: HookedModel, sae: Sae, features: readonly number[], o: { registry?: RegistryReader; corpus?: string | readonly string[]; keys?: RecordKeys } = {}): Promise<TypicalMax> {
   for (const f of features) checkFeature(sae, f);
-  const fromRegistry = new Map<number, number>();
+  const values = new Map<number, number>();
+  const naturals = new Map<number, number>();
   const densities = new Map<number, number>();
   if (o.registry && o.keys) {
     for (const f of features) {
       const d = o.registry.dashboard<FeatureDashboard>(o.keys.model, o.keys.sae, f);
-      if (d && d.maxAct > 0) {
-        fromRegistry.set(f, d.maxAct);
-        densities.set(f, d.density);
-      }
+      if (!d || !(d.maxAct > 0)) continue;
+      values.set(f, firingQuantile(d.histogram, SCALE_QUANTILE));
+      naturals.set(f, firingQuantile(d.histogram, 0.5));
+      densities.set(f, d.density);
     }
-    if (fromRegistry.size === features.length) return { values: fromRegistry, densities, source: 'registry' };
+    if (values.size === features.length) return { values, naturals, densities, source: 'registry' };
   }
   const corpus = o.corpus ?? (await selfSamples(model));
-  const s = await scan(model, sae, { corpus, tokens: 20000, contextSize: Math.min(128, model.spec.nCtx), features, topK: 1, perBin: 1, quantileBins: 2, histBins: 2 });
-  const values = new Map<number, number>();
+  const s = await scan(model, sae, { corpus, tokens: 20000, contextSize: Math.min(128, model.spec.nCtx), features, topK: 1, perBin: 1, quantileBins: 2, histBins: 32 });
   for (const f of features) {
-    // A feature that never fired on the default corpus gets the median of the measured ones (or 1).
-    values.set(f, fromRegistry.get(f) ?? s.features[f].max);
-    if (!densities.has(f)) densities.set(f, s.features[f].count / s.tokens);
+    if (values.has(f)) continue;
+    const st = s.features[f];
+    const h = { edges: st.histEdges(), counts: st.hist };
+    values.set(f, firingQuantile(h, SCALE_QUANTILE));
+    naturals.set(f, firingQuantile(h, 0.5));
+    densities.set(f, st.count / s.tokens);
   }
+  // A feature that never fired on the corpus gets the median scale of the measured ones (or 1), and half of it as its level.
   const seen = [...values.values()].filter((v) => v > 0).sort((a, b) => a - b);
   const fallback = seen.length ? seen[Math.floor(seen.length / 2)] : 1;
-  for (const [f, v] of values) if (!(v > 0)) values.set(f, fallback);
-  return { values, densities, source: 'measured' };
+  for (const [f, v] of values) {
+    if (v > 0) continue;
+    values.set(f, fallback);
+    naturals.set(f, fallback / 2);
+  }
+  return { values, naturals, densities, source: 'measured' };
 }
 
 /** A sweep's calibration of one feature, in multiples of its typical maximum (`sweep.ts`). */
@@ -74,28 +110,38 @@ export interface PresetCalibration {
   readonly breakpoint: number | null;
 }
 
+/** Why a feature has no usable range, or null when it has one. */
+export function noUsableRange(onset: number | null, breakpoint: number | null): string | null {
+  if (onset === null && breakpoint === null) return 'the concept never showed in the text and the text never broke at these magnitudes';
+  if (onset === null) return `the concept never showed in the text before the text broke (at ${breakpoint}x)`;
+  if (breakpoint === null) return `the text never broke at these magnitudes, so the range has no upper end (the concept shows at ${onset}x): sweep higher`;
+  if (onset >= breakpoint) return `the concept shows only at ${onset}x, at or past where the text breaks (${breakpoint}x)`;
+  return null;
+}
+
+/** A feature's preset multiples and where they came from. */
+export interface PresetMultiples {
+  readonly multiples: Record<Preset, number>;
+  readonly source: 'calibration' | 'default';
+  /** Why the defaults are used, when they are. */
+  readonly reason?: string;
+}
+
 /**
- * Preset multiples for one feature. With a sweep calibration they sit in the
- * range where the concept shows and the text holds: light at the onset,
- * strong at 85% of the way to the breakpoint, medium halfway. With only a
- * breakpoint the defaults are scaled so strong stays under it; with only an
- * onset, light starts there. Without one, the defaults.
+ * Preset multiples for one feature. With an applied calibration that has a
+ * usable range [onset, breakpoint), they sit inside it: light at the onset,
+ * medium halfway, strong 85% of the way to the breakpoint. Without a usable
+ * range (no onset, no breakpoint, or the onset at or past the breakpoint),
+ * and without a calibration, the defaults, with the reason.
  */
-export function presetMultiples(c: PresetCalibration | undefined): { multiples: Record<Preset, number>; source: 'calibration' | 'default' } {
+export function presetMultiples(c: PresetCalibration | undefined): PresetMultiples {
   const d = { ...PRESETS };
-  const on = c?.onset ?? null;
-  const bp = c?.breakpoint ?? null;
+  if (!c) return { multiples: d, source: 'default', reason: 'no applied calibration' };
+  const on = c.onset;
+  const bp = c.breakpoint;
   const ok = (v: number | null): v is number => v !== null && Number.isFinite(v) && v > 0;
   if (ok(on) && ok(bp) && on < bp) return { multiples: { light: on, medium: on + 0.5 * (bp - on), strong: on + 0.85 * (bp - on) }, source: 'calibration' };
-  if (ok(bp)) {
-    const k = Math.min(1, (0.85 * bp) / d.strong);
-    return { multiples: { light: d.light * k, medium: d.medium * k, strong: d.strong * k }, source: 'calibration' };
-  }
-  if (ok(on)) {
-    const k = on / d.light;
-    return { multiples: { light: on, medium: d.medium * k, strong: d.strong * k }, source: 'calibration' };
-  }
-  return { multiples: d, source: 'default' };
+  return { multiples: d, source: 'default', reason: `the applied calibration has no usable range (${noUsableRange(on, bp) ?? 'no positive onset and breakpoint'})` };
 }
 
 /** Throws naming the feature and the SAE's range. */

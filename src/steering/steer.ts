@@ -68,8 +68,11 @@ export interface SteerStrength {
   readonly strength?: number;
   readonly clamp?: number;
   readonly preset?: Preset;
-  /** Whether the preset came from the feature's sweep calibration or the default multiples. */
+  /** Whether the preset came from the feature's applied sweep calibration or the default multiples. */
   readonly presetSource?: 'calibration' | 'default';
+  /** The multiple of the typical maximum the preset used, and why the defaults were used when they were. */
+  readonly multiple?: number;
+  readonly presetReason?: string;
 }
 
 /** Interventions for a steering request; presets resolve through `typicalMax`. */
@@ -106,7 +109,7 @@ export async function steeringInterventions(model: HookedModel, sae: Sae, featur
       const cal = o.keys ? o.registry?.calibration<PresetCalibration>(o.keys.model, o.keys.sae, s.feature) : undefined;
       const p = presetMultiples(cal);
       strength = p.multiples[s.preset!] * maxes.get(s.feature)!;
-      strengths.push({ feature: s.feature, strength, preset: s.preset, presetSource: p.source });
+      strengths.push({ feature: s.feature, strength, preset: s.preset, presetSource: p.source, multiple: p.multiples[s.preset!], ...(p.reason ? { presetReason: p.reason } : {}) });
     } else strengths.push({ feature: s.feature, strength });
     const row = sae.weights.W_dec.data.subarray(s.feature * dIn, (s.feature + 1) * dIn);
     for (let i = 0; i < dIn; i++) vector[i] += strength * row[i];

@@ -1,23 +1,37 @@
 /**
  * Steering sweeps (the semantic-progression study): features x prompts x
- * magnitudes, each output measured (metrics.ts). Per feature and prompt the
- * sweep finds the magnitude where the concept first shows (the feature's
- * activation in the output passes twice the unsteered level and a tenth of
- * its typical maximum), the point where the text degrades (perplexity past a
- * multiple of the unsteered one, or distinct-2 below a floor), and the number
- * of behavioural stages (consecutive outputs grouped while their word sets
- * stay similar). Across prompts it reports how consistent those points are;
- * across features, Spearman's rho between robustness (the degradation point)
- * and density.
+ * magnitudes (multiples of each feature's typical maximum, the 95th
+ * percentile of its firing activations), each output measured as the
+ * unsteered model reads it back (metrics.ts).
+ *
+ * Per feature and prompt: the **onset** is the smallest magnitude at which the
+ * concept shows in the text: the fraction of generated tokens on which the
+ * unsteered model activates the feature above its natural level (the median
+ * of its firing activations) exceeds the unsteered output's fraction by the
+ * onset margin. The **breakpoint** is the smallest magnitude at which the text
+ * degrades: perplexity under the unsteered model past its multiple of the
+ * unsteered output's, or distinct-2 under its floor. The **usable range** is
+ * [onset, breakpoint) when the onset comes first, else there is none.
+ * **Stages** (consecutive outputs grouped while their word sets stay similar)
+ * are counted over the outputs before the breakpoint; those at or past it are
+ * reported apart as degraded. Per feature the medians over prompts, with
+ * counts; across features, Spearman's rho between robustness (breakpoint) and
+ * density.
  */
 import { writeTextAtomic } from '../io/atomicFile.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
 import type { RecordKeys, RegistryReader } from '../registry/types.ts';
 import type { Sae } from '../sae/sae.ts';
 import { measureOutput, type OutputMetrics } from './metrics.ts';
-import { typicalMax } from './presets.ts';
+import { noUsableRange, typicalMax } from './presets.ts';
 import { spearman } from './spearman.ts';
 import { steeringInterventions, type SteerPositions } from './steer.ts';
+
+/** Where a sweep files its calibrations: each one is a candidate until applied. */
+export interface CalibrationWriter extends RegistryReader {
+  addCalibration(model: string, sae: string, feature: number, calibration: unknown, settings: unknown): number;
+  applyCalibration(id: number): void;
+}
 
 /** Options of a sweep. */
 export interface SweepOptions {
@@ -35,9 +49,14 @@ export interface SweepOptions {
   readonly perplexityFactor?: number;
   /** ... or distinct-2 below this (default 0.5). */
   readonly minDistinct2?: number;
-  readonly registry?: RegistryReader & { setCalibration(model: string, sae: string, feature: number, calibration: unknown): void };
+  /** Onset: the fraction of tokens showing the feature must exceed the unsteered output's by this (default 0.1). */
+  readonly onsetMargin?: number;
+  /** Typical maxima and calibrations in; each feature's calibration out, as a candidate (applied only with `apply`). */
+  readonly registry?: CalibrationWriter;
   /** The model's and SAE's identities in the registry (without them the registry is neither read nor written). */
   readonly keys?: RecordKeys;
+  /** Apply each feature's calibration as it is stored, so its presets use it (default: stored only). */
+  readonly apply?: boolean;
   /** Densities per feature for the robustness correlation (default: measured with the typical maxima). */
   readonly densities?: ReadonlyMap<number, number>;
   readonly onProgress?: (done: number, total: number) => void;
@@ -54,37 +73,75 @@ export interface SweepRecord extends OutputMetrics {
   readonly text: string;
 }
 
+/** What one calibration was measured with (stored beside it). */
+export interface SweepSettings {
+  readonly prompts: readonly string[];
+  readonly magnitudes: readonly number[];
+  readonly maxNewTokens: number;
+  readonly positions: SteerPositions;
+  readonly temperature: number;
+  readonly onsetMargin: number;
+  readonly perplexityFactor: number;
+  readonly minDistinct2: number;
+  readonly date: string;
+  /** Fewer than 3 prompts or fewer than 32 tokens per output: weak evidence, so said wherever it is shown. */
+  readonly weak: boolean;
+}
+
 /** Per feature and prompt. */
 export interface Progression {
   readonly feature: number;
   readonly prompt: number;
-  /** First magnitude where the concept shows, or null. */
+  /** First magnitude where the concept shows in the text, or null. */
   readonly onset: number | null;
   /** First magnitude where the text degrades, or null. */
   readonly breakpoint: number | null;
+  /** [onset, breakpoint) when the onset comes first; null otherwise. */
+  readonly usable: readonly [number, number] | null;
+  /** Behavioural stages among the outputs before the breakpoint. */
   readonly stages: number;
+  /** Outputs at or past the breakpoint (one "degraded" stage, reported apart). */
+  readonly degraded: number;
 }
 
 /** Per feature, across prompts. */
 export interface FeatureCalibration {
   readonly feature: number;
+  /** The 95th percentile of the feature's firing activations: magnitudes are multiples of it. */
   readonly typicalMax: number;
+  /** The median of its firing activations: a token above it shows the feature. */
+  readonly natural: number;
   readonly density: number | null;
-  /** Mean onset and breakpoint magnitudes over the prompts where they occur. */
+  /** Median onset and breakpoint magnitudes over the prompts where they occur. */
   readonly onset: number | null;
   readonly breakpoint: number | null;
-  /** Fraction of prompts where each occurred, and their standard deviations. */
+  /** Prompts swept, and how many showed an onset and a breakpoint. */
+  readonly prompts: number;
+  readonly onsetCount: number;
+  readonly breakpointCount: number;
+  /** Fractions of prompts where each occurred, and their standard deviations. */
   readonly onsetRate: number;
   readonly breakpointRate: number;
   readonly onsetStd: number | null;
   readonly breakpointStd: number | null;
+  /** Mean stages before the breakpoint, and mean outputs at or past it. */
   readonly meanStages: number;
-  /** The range [onset, breakpoint) where the concept shows and text holds, in strength units. */
+  readonly meanDegraded: number;
+  /** [onset, breakpoint) in magnitudes when the onset comes first; null otherwise. */
+  readonly usable: readonly [number, number] | null;
+  /** The usable range in strength units. */
   readonly usableStrength: readonly [number, number] | null;
+  /** Why there is no usable range, when there is none. */
+  readonly noUsableRange: string | null;
+  /** The registry id this calibration was stored under, when it was. */
+  readonly id?: number;
+  /** Whether the sweep was weak evidence (see SweepSettings). */
+  readonly weak: boolean;
 }
 
 /** What a sweep returns. */
 export interface SweepResult {
+  readonly settings: SweepSettings;
   readonly records: SweepRecord[];
   readonly progressions: Progression[];
   readonly features: FeatureCalibration[];
@@ -100,6 +157,11 @@ export async function sweep(model: HookedModel, sae: Sae, o: SweepOptions): Prom
   for (const m of mags) if (!Number.isFinite(m)) throw new Error(`magnitude ${m} is not a finite number`);
   if (o.prompts.length === 0) throw new Error('a sweep needs at least one prompt');
   if (!mags.includes(0)) mags.unshift(0);
+  const maxNewTokens = o.maxNewTokens ?? 32;
+  const settings: SweepSettings = {
+    prompts: [...o.prompts], magnitudes: mags, maxNewTokens, positions: o.positions ?? 'all', temperature: o.temperature ?? 0, onsetMargin: o.onsetMargin ?? 0.1,
+    perplexityFactor: o.perplexityFactor ?? 3, minDistinct2: o.minDistinct2 ?? 0.5, date: new Date().toISOString(), weak: o.prompts.length < 3 || maxNewTokens < 32,
+  };
   const tm = await typicalMax(model, sae, o.features, { registry: o.registry, keys: o.keys });
   const records: SweepRecord[] = [];
   const total = o.features.length * o.prompts.length * mags.length;
@@ -108,33 +170,49 @@ export async function sweep(model: HookedModel, sae: Sae, o: SweepOptions): Prom
       const promptIds = o.chat ? model.chatPrompt(o.prompts[p]) : model.toTokens(o.prompts[p])[0];
       for (const m of mags) {
         const strength = m * tm.values.get(f)!;
-        const { interventions } = await steeringInterventions(model, sae, [{ feature: f, strength }], o.positions ?? 'all', promptIds.length);
+        const { interventions } = await steeringInterventions(model, sae, [{ feature: f, strength }], settings.positions, promptIds.length);
         const active = strength === 0 ? [] : interventions;
-        const out = await model.generate(promptIds, { maxNewTokens: o.maxNewTokens ?? 32, temperature: o.temperature ?? 0, seed: o.seed ?? 0, interventions: active, stopAtEos: false });
-        const metrics = await measureOutput(model, sae, f, promptIds, out.ids, active);
+        const out = await model.generate(promptIds, { maxNewTokens, temperature: settings.temperature, seed: o.seed ?? 0, interventions: active, stopAtEos: false });
+        const metrics = await measureOutput(model, sae, f, promptIds, out.ids, active, tm.naturals.get(f) ?? 0);
         records.push({ feature: f, prompt: p, magnitude: m, strength, text: out.text, ...metrics });
         o.onProgress?.(records.length, total);
       }
     }
   }
-  const progressions = progressionsOf(records, o);
-  const features = o.features.map((f) => calibrate(f, tm.values.get(f)!, o.densities?.get(f) ?? tm.densities.get(f) ?? null, progressions.filter((p) => p.feature === f)));
+  const progressions = progressionsOf(records, settings);
+  let features = o.features.map((f) => calibrate(f, tm.values.get(f)!, tm.naturals.get(f) ?? 0, o.densities?.get(f) ?? tm.densities.get(f) ?? null, progressions.filter((p) => p.feature === f), settings.weak));
   const withDensity = features.filter((c) => c.density !== null && c.breakpoint !== null);
   const robustnessVsDensity = spearman(withDensity.map((c) => c.breakpoint!), withDensity.map((c) => c.density!));
-  if (o.registry && o.keys) for (const c of features) o.registry.setCalibration(o.keys.model, o.keys.sae, c.feature, c);
-  return { records, progressions, features, robustnessVsDensity };
+  if (o.registry && o.keys) {
+    const { registry, keys } = o;
+    features = features.map((c) => {
+      const id = registry.addCalibration(keys.model, keys.sae, c.feature, c, settings);
+      if (o.apply) registry.applyCalibration(id);
+      return { ...c, id };
+    });
+  }
+  return { settings, records, progressions, features, robustnessVsDensity };
 }
 
-function progressionsOf(records: SweepRecord[], o: SweepOptions): Progression[] {
+/** Onset, breakpoint, usable range and stages of each (feature, prompt). */
+export function progressionsOf(records: readonly SweepRecord[], s: Pick<SweepSettings, 'onsetMargin' | 'perplexityFactor' | 'minDistinct2'>): Progression[] {
   const out: Progression[] = [];
   const groups = new Map<string, SweepRecord[]>();
   for (const r of records) groups.set(`${r.feature}:${r.prompt}`, [...(groups.get(`${r.feature}:${r.prompt}`) ?? []), r]);
-  for (const rs of groups.values()) {
+  for (const unsorted of groups.values()) {
+    const rs = [...unsorted].sort((a, b) => a.magnitude - b.magnitude);
     const base = rs.find((r) => r.magnitude === 0)!;
-    const tmax = rs.find((r) => r.magnitude > 0)?.strength ? rs.find((r) => r.magnitude > 0)!.strength / rs.find((r) => r.magnitude > 0)!.magnitude : 1;
-    const shows = rs.find((r) => r.magnitude > 0 && r.featureAct > 2 * base.featureAct && r.featureAct > 0.1 * tmax);
-    const breaks = rs.find((r) => r.magnitude > 0 && (r.perplexity > (o.perplexityFactor ?? 3) * base.perplexity || r.distinct2 < (o.minDistinct2 ?? 0.5)));
-    out.push({ feature: base.feature, prompt: base.prompt, onset: shows?.magnitude ?? null, breakpoint: breaks?.magnitude ?? null, stages: stagesOf(rs) });
+    const steered = rs.filter((r) => r.magnitude > 0);
+    const shows = steered.find((r) => r.fireFraction > 0 && r.fireFraction >= base.fireFraction + s.onsetMargin);
+    const breaks = steered.find((r) => r.perplexity > s.perplexityFactor * base.perplexity || r.distinct2 < s.minDistinct2);
+    const onset = shows?.magnitude ?? null;
+    const breakpoint = breaks?.magnitude ?? null;
+    const before = breakpoint === null ? rs : rs.filter((r) => r.magnitude < breakpoint);
+    out.push({
+      feature: base.feature, prompt: base.prompt, onset, breakpoint,
+      usable: onset !== null && breakpoint !== null && onset < breakpoint ? [onset, breakpoint] : null,
+      stages: stagesOf(before), degraded: rs.length - before.length,
+    });
   }
   return out;
 }
@@ -154,20 +232,24 @@ export function stagesOf(rs: readonly { text: string }[]): number {
   return stages;
 }
 
-function calibrate(feature: number, typical: number, density: number | null, ps: Progression[]): FeatureCalibration {
+function calibrate(feature: number, typical: number, natural: number, density: number | null, ps: Progression[], weak: boolean): FeatureCalibration {
   const stat = (xs: (number | null)[]) => {
-    const v = xs.filter((x): x is number => x !== null);
-    if (!v.length) return { mean: null, std: null, rate: 0 };
+    const v = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
+    if (!v.length) return { median: null, std: null, n: 0 };
     const mean = v.reduce((a, b) => a + b, 0) / v.length;
-    return { mean, std: Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length), rate: v.length / xs.length };
+    const median = v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    return { median, std: Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length), n: v.length };
   };
   const on = stat(ps.map((p) => p.onset));
   const br = stat(ps.map((p) => p.breakpoint));
-  const usable = on.mean !== null ? ([on.mean * typical, (br.mean ?? Infinity) * typical] as const) : null;
+  const why = noUsableRange(on.median, br.median);
+  const usable = why === null ? ([on.median!, br.median!] as const) : null;
+  const n = Math.max(1, ps.length);
   return {
-    feature, typicalMax: typical, density, onset: on.mean, breakpoint: br.mean, onsetRate: on.rate, breakpointRate: br.rate,
-    onsetStd: on.std, breakpointStd: br.std, meanStages: ps.reduce((a, p) => a + p.stages, 0) / Math.max(1, ps.length),
-    usableStrength: usable && Number.isFinite(usable[1]) ? usable : usable ? [usable[0], Number.MAX_VALUE] : null,
+    feature, typicalMax: typical, natural, density, onset: on.median, breakpoint: br.median, prompts: ps.length, onsetCount: on.n, breakpointCount: br.n,
+    onsetRate: on.n / n, breakpointRate: br.n / n, onsetStd: on.std, breakpointStd: br.std,
+    meanStages: ps.reduce((a, p) => a + p.stages, 0) / n, meanDegraded: ps.reduce((a, p) => a + p.degraded, 0) / n,
+    usable, usableStrength: usable ? [usable[0] * typical, usable[1] * typical] : null, noUsableRange: why, weak,
   };
 }
 
@@ -177,7 +259,7 @@ function calibrate(feature: number, typical: number, density: number | null, ps:
  * the feature's explanation, keyed by feature, prompt index and magnitude.
  */
 export function writeSweepCsv(file: string, records: readonly SweepRecord[], described?: readonly { feature: number; promptIndex: number; magnitude: number; description: string; similarity: number | null }[]): void {
-  const cols = ['feature', 'prompt', 'magnitude', 'strength', 'featureAct', 'kl', 'perplexity', 'distinct2', 'text'] as const;
+  const cols = ['feature', 'prompt', 'magnitude', 'strength', 'featureAct', 'fireFraction', 'kl', 'perplexity', 'distinct2', 'text'] as const;
   const q = (v: unknown) => {
     const s = String(v);
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;

@@ -29,6 +29,8 @@ export const api = {
   scatter: (sae: string) => call<C.ScatterResponse>('GET', `/api/registry/scatter?sae=${encodeURIComponent(sae)}`),
   /** Where the registry export downloads from (null where there is none: a static site). */
   exportUrl: (sae: string): string | null => `/api/registry/export?sae=${encodeURIComponent(sae)}`,
+  applyCalibration: (sae: string, f: number, id: number) => call<C.CalibrationsResponse>('POST', `/api/feature/${encodeURIComponent(sae)}/${f}/calibration`, { id }),
+  undoCalibration: (sae: string, f: number) => call<C.CalibrationsResponse>('DELETE', `/api/feature/${encodeURIComponent(sae)}/${f}/calibration`),
   explain: (sae: string, f: number) => call<C.ExplainResponse>('POST', `/api/feature/${encodeURIComponent(sae)}/${f}/explain`),
   data: () => call<C.DataResponse>('GET', '/api/data'),
   jobs: () => call<C.JobsResponse>('GET', '/api/jobs'),

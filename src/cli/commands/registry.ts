@@ -100,6 +100,35 @@ export function registerRegistry(program: Command): void {
       print(r.set(k.model, k.sae, o.feature, patch as FeaturePatch));
     }));
 
+  const cal = reg.command('calibration').description('steering calibrations: every sweep\'s result per feature, and the one its presets use');
+  common(cal.command('list').description('a feature\'s calibrations, newest first, with their settings; the applied one marked'))
+    .option('--model <m>', MODEL_HELP).requiredOption('--sae <s>', SAE_HELP).requiredOption('--feature <n>', 'feature', parseCount('--feature')).option('--json', 'print JSON')
+    .action((o) => withRegistry(o.registry, (r) => {
+      const k = recordKeysFor(r, o);
+      const h = r.steering.calibrationHistory(k.model, k.sae, o.feature);
+      if (o.json) return print(h);
+      type Cal = { onset: number | null; breakpoint: number | null; usable: [number, number] | null };
+      type Set = { prompts?: string[]; maxNewTokens?: number; date?: string; weak?: boolean };
+      process.stdout.write(table(['id', 'applied', 'onset', 'breakpoint', 'usable', 'prompts', 'tokens', 'date', 'evidence'], h.map((x) => {
+        const c = x.calibration as Cal;
+        const s = x.settings as Set;
+        return [x.id, x.applied ? 'yes' : '', c.onset ?? '-', c.breakpoint ?? '-', c.usable ? `[${c.usable[0]}, ${c.usable[1]})` : 'none', s.prompts?.length ?? '?', s.maxNewTokens ?? '?', s.date ?? x.createdAt, s.weak ? 'weak' : ''];
+      })));
+    }));
+  common(cal.command('apply').description('make a stored calibration the one its feature\'s presets use'))
+    .requiredOption('--id <n>', 'calibration id (from calibration list or sweep --json)', parseCount('--id'))
+    .action((o) => withRegistry(o.registry, (r) => {
+      r.applyCalibration(o.id);
+      process.stdout.write(`applied calibration ${o.id}\n`);
+    }));
+  common(cal.command('undo').description('undo the last apply for a feature: the calibration applied before it (or the defaults) is used again'))
+    .option('--model <m>', MODEL_HELP).requiredOption('--sae <s>', SAE_HELP).requiredOption('--feature <n>', 'feature', parseCount('--feature'))
+    .action((o) => withRegistry(o.registry, (r) => {
+      const k = recordKeysFor(r, o);
+      const now = r.steering.undoCalibration(k.model, k.sae, o.feature);
+      process.stdout.write(now === null ? `feature ${o.feature} has no applied calibration now: its presets are the defaults\n` : `feature ${o.feature} uses calibration ${now} again\n`);
+    }));
+
   common(reg.command('export').description('everything the registry knows about one SAE (features, tags, examples, explanations with scores, calibrations, steering descriptions; dashboards on request) as saescope-registry JSON'))
     .option('--model <m>', MODEL_HELP).requiredOption('--sae <s>', SAE_HELP).option('--out <file>', 'file (default stdout)')
     .option('--with-dashboards', 'include the scan dashboards (large)')

@@ -33,7 +33,7 @@ export function registerSteering(program: Command): void {
     .option('--clamp <v>', 'clamp the feature(s) to this activation (0 ablates)', parseNumber('--clamp'))
     .option('--positions <p>', 'prompt, generated or all', 'all')
     .option('--max-new-tokens <n>', 'new tokens', parseCount('--max-new-tokens'), 40)
-    .option('--temperature <t>', 'temperature', parseNumber('--temperature'), 1)
+    .option('--temperature <t>', 'temperature (default 0: greedy, so steered and unsteered differ only by the steering)', parseNumber('--temperature'), 0)
     .option('--seed <s>', 'seed', parseCount('--seed'), 0)
     .option('--registry <db>', 'registry with scans (typical maxima for presets)')
     .option('--chat', "wrap the prompt as a user turn of the model's chat template")
@@ -65,7 +65,9 @@ export function registerSteering(program: Command): void {
     .option('--magnitudes <x,...>', 'multiples of each feature\'s typical max (default 16 from 0 to 8)')
     .option('--max-new-tokens <n>', 'tokens per output', parseCount('--max-new-tokens'), 32)
     .option('--positions <p>', 'prompt, generated or all', 'all')
-    .option('--registry <db>', 'registry: typical maxima in, calibrated ranges out')
+    .option('--registry <db>', 'registry: typical maxima in, each feature\'s calibration stored (with the sweep\'s settings) as a candidate')
+    .option('--apply', 'apply the calibrations this sweep stores, so the features\' presets use them (undo: saescope registry calibration undo)')
+    .option('--onset-margin <x>', 'the concept shows when the fraction of tokens above the feature\'s natural level exceeds the unsteered output\'s by this', parseNumber('--onset-margin'), 0.1)
     .option('--chat', "wrap each prompt as a user turn of the model's chat template")
     .option('--csv <file>', 'write every output as CSV')
     .option('--out <file>', 'write the whole result as JSON')
@@ -86,15 +88,20 @@ export function registerSteering(program: Command): void {
       const keys = registry?.file(model, sae, o.sae);
       const bar = new cliProgress.SingleBar({ format: ' sweep [{bar}] {percentage}% | {value}/{total} outputs | {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);
       bar.start(1, 0);
-      const r = await sweep(model, sae, { features, prompts, magnitudes, maxNewTokens: o.maxNewTokens, positions: o.positions as SteerPositions, registry, keys, chat: o.chat === true, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
+      const r = await sweep(model, sae, { features, prompts, magnitudes, maxNewTokens: o.maxNewTokens, positions: o.positions as SteerPositions, registry, keys, apply: o.apply === true, onsetMargin: o.onsetMargin, chat: o.chat === true, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
       bar.stop();
       const described = o.describe ? await describe(o, r, prompts, registry, keys) : undefined;
       registry?.close();
       if (o.csv) writeSweepCsv(o.csv, r.records, described?.records);
       if (o.out) writeTextAtomic(o.out, JSON.stringify(described ? { ...r, described } : r, null, 2));
-      if (o.json) return void process.stdout.write(JSON.stringify({ features: r.features, robustnessVsDensity: r.robustnessVsDensity, described }, null, 2) + '\n');
+      if (o.json) return void process.stdout.write(JSON.stringify({ settings: r.settings, features: r.features, progressions: r.progressions, robustnessVsDensity: r.robustnessVsDensity, described }, null, 2) + '\n');
       const fmt = (x: number | null) => (x === null ? '-' : x);
-      process.stdout.write(table(['feature', 'typical max', 'density', 'onset', 'onset rate', 'breakpoint', 'break rate', 'stages'], r.features.map((c) => [c.feature, c.typicalMax, c.density ?? '-', fmt(c.onset), c.onsetRate, fmt(c.breakpoint), c.breakpointRate, c.meanStages])));
+      const n = (c: { prompts: number }, k: number) => `${k}/${c.prompts}`;
+      process.stdout.write(table(['feature', 'typical max (p95)', 'density', 'onset', 'prompts', 'breakpoint', 'prompts', 'usable range', 'stages', 'degraded'],
+        r.features.map((c) => [c.feature, c.typicalMax, c.density ?? '-', fmt(c.onset), n(c, c.onsetCount), fmt(c.breakpoint), n(c, c.breakpointCount), c.usable ? `[${c.usable[0]}, ${c.usable[1]})` : 'none', c.meanStages, c.meanDegraded])));
+      for (const c of r.features) if (c.noUsableRange) process.stdout.write(`#${c.feature}: no usable range: ${c.noUsableRange}; its presets stay the defaults\n`);
+      if (r.settings.weak) process.stdout.write(`weak evidence: ${r.settings.prompts.length} prompt(s) x ${r.settings.maxNewTokens} tokens (calibrations want 3+ prompts and 32+ tokens)\n`);
+      if (registry && keys) process.stdout.write(o.apply ? 'calibrations stored and applied (saescope registry calibration undo reverts one)\n' : 'calibrations stored, not applied: presets are unchanged (sweep --apply, or saescope registry calibration apply --id N)\n');
       const s = r.robustnessVsDensity;
       process.stdout.write(`robustness vs density: Spearman rho ${Number.isNaN(s.rho) ? '-' : s.rho.toFixed(3)} (p ${Number.isNaN(s.p) ? '-' : s.p.toFixed(3)}, n ${s.n})\n`);
       if (described) printDescribed(described);

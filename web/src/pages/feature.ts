@@ -127,9 +127,11 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
     return;
   }
   app.append(h('p', { id: 'stats' }, `density ${(100 * d.density).toFixed(3)}% · max activation `, h('span', { id: 'max-act' }, d.maxAct.toFixed(3)), ` · mean ${d.meanAct.toFixed(3)} · ${d.count} firings`));
+  if (!r.calibration && r.calibrations.length) app.append(h('p', { id: 'calibration' }, `${r.calibrations.length} stored calibration(s), none applied: the presets are the defaults (apply one from the Steer page's sweep or saescope registry calibration apply).`));
   if (r.calibration) {
     const c = r.calibration;
-    app.append(h('p', { id: 'calibration' }, `Steering: the concept shows at ${c.onset?.toFixed(2) ?? '-'}x, the text breaks at ${c.breakpoint?.toFixed(2) ?? '-'}x of the typical max ${c.typicalMax.toFixed(2)} (presets sit between them).`));
+    app.append(h('p', { id: 'calibration' }, `Steering (applied calibration): the concept shows at ${c.onset?.toFixed(2) ?? '-'}x, the text breaks at ${c.breakpoint?.toFixed(2) ?? '-'}x of the typical max ${c.typicalMax.toFixed(2)}; `,
+      c.usable ? 'the presets sit between them' : `no usable range (${c.noUsableRange ?? 'onset not before breakpoint'}): the presets are the defaults`, c.weak ? ' (weak evidence: a short sweep)' : ''));
   }
   const canvas = h('canvas', { id: 'histogram', height: 90 });
   app.append(h('h2', {}, 'Activation histogram'), h('div', { class: 'chart' }, canvas));

@@ -15,7 +15,7 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
   prompt.addEventListener('input', () => sessionStorage.setItem('steer.prompt', prompt.value));
   const linked = feature !== undefined && Number.isInteger(feature) && feature >= 0 && feature < width() ? String(feature) : '';
   const features = h('input', { id: 'features', value: linked, size: 12, placeholder: 'e.g. 12, 40', title: 'feature indices, comma-separated' }) as HTMLInputElement;
-  const mode = h('select', { id: 'mode' }, ...['light', 'medium', 'strong'].map((p) => h('option', { value: p }, `${p} (${info.presets[p]}x typical max, or from the feature's sweep)`)), h('option', { value: 'strength' }, 'strength'), h('option', { value: 'clamp' }, 'clamp to'));
+  const mode = h('select', { id: 'mode' }, ...['light', 'medium', 'strong'].map((p) => h('option', { value: p }, `${p} (${info.presets[p]}x typical max by default; a feature's applied calibration sets its own)`)), h('option', { value: 'strength' }, 'strength'), h('option', { value: 'clamp' }, 'clamp to'));
   mode.value = 'medium';
   const value = h('input', { id: 'value', value: '10', size: 6, type: 'number', step: 'any' }) as HTMLInputElement;
   const valueLabel = h('label', { id: 'value-label', hidden: true }, 'value ', value);
@@ -23,7 +23,8 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
   const positions = h('select', { id: 'positions' }, ...['all', 'prompt', 'generated'].map((p) => h('option', { value: p }, p)));
   const seed = h('input', { id: 'seed', value: '0', size: 4, type: 'number' }) as HTMLInputElement;
   const length = h('input', { id: 'length', value: '40', size: 4, type: 'number', min: 1, max: info.limits.maxNewTokens }) as HTMLInputElement;
-  const temperature = h('input', { id: 'temperature', value: '1', size: 4, type: 'number', min: 0, max: 10, step: 'any' }) as HTMLInputElement;
+  // Greedy by default: the steered and unsteered outputs then differ only by the steering.
+  const temperature = h('input', { id: 'temperature', value: '0', size: 4, type: 'number', min: 0, max: 10, step: 'any' }) as HTMLInputElement;
   const chat = h('input', { id: 'chat', type: 'checkbox', title: info.chat ? "wrap the prompt as a user turn of the model's chat template" : 'this model has no chat template' }) as HTMLInputElement;
   chat.disabled = !info.chat;
   const plain = h('pre', { id: 'unsteered', class: 'gen' });
@@ -61,7 +62,7 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
       await api.steer({ sae: sae.value, prompt: prompt.value, features: fs, positions: positions.value as 'all', maxNewTokens: n as number, temperature: t as number, seed: sd as number, chat: chat.checked }, (e) => {
         if (e.kind === 'token') (e.which === 'steered' ? steered : plain).textContent = prompt.value + e.text;
         if (e.kind === 'done') {
-          status.textContent = `strengths used: ${e.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `${s.strength! >= 0 ? '+' : ''}${s.strength!.toFixed(2)}`}${s.preset ? ` (${s.preset}, ${s.presetSource === 'calibration' ? "from the feature's sweep" : 'default multiple'})` : ''}`).join(', ')}`;
+          status.textContent = `strengths used: ${e.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `${s.strength! >= 0 ? '+' : ''}${s.strength!.toFixed(2)}`}${s.preset ? ` (${s.preset}: ${s.multiple?.toFixed(2) ?? '?'}x typical max, ${s.presetSource === 'calibration' ? "from the feature's applied calibration" : `default multiple${s.presetReason ? `: ${s.presetReason}` : ''}`})` : ''}`).join(', ')}`;
         }
         if (e.kind === 'error') {
           status.textContent = '';
@@ -86,7 +87,36 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
       const table = h('table', { class: 'list' }, h('tr', {}, h('th', {}, 'magnitude'), h('th', {}, 'feature act'), h('th', {}, 'KL'), h('th', {}, 'perplexity'), h('th', {}, 'distinct-2'), h('th', {}, 'text')));
       for (const x of r.records) table.append(h('tr', {}, h('td', {}, String(x.magnitude)), h('td', {}, x.featureAct.toFixed(2)), h('td', {}, x.kl.toFixed(3)), h('td', {}, x.perplexity.toFixed(1)), h('td', {}, x.distinct2.toFixed(2)), h('td', {}, x.text)));
       const c = r.features[0];
-      sweepOut.replaceChildren(h('p', {}, `concept shows at ${c.onset ?? '-'}x, text breaks at ${c.breakpoint ?? '-'}x, ${c.meanStages} stages`), h('div', { class: 'chart' }, canvas), table);
+      const f = c.feature;
+      const note = h('span', { id: 'calibration-state' });
+      const apply = h('button', { id: 'apply-calibration', disabled: c.id === undefined }, 'Apply this calibration to the presets') as HTMLButtonElement;
+      const undo = h('button', { id: 'undo-calibration', hidden: true }, 'Undo') as HTMLButtonElement;
+      apply.onclick = async () => {
+        try {
+          await api.applyCalibration(sae.value, f, c.id!);
+          note.textContent = ` applied: #${f}'s presets now follow this sweep.`;
+          apply.hidden = true;
+          undo.hidden = false;
+        } catch (e) {
+          showError(e);
+        }
+      };
+      undo.onclick = async () => {
+        try {
+          const back = await api.undoCalibration(sae.value, f);
+          note.textContent = back.calibration ? ' undone: the calibration applied before is used again.' : ' undone: the presets are the defaults again.';
+          undo.hidden = true;
+          apply.hidden = false;
+        } catch (e) {
+          showError(e);
+        }
+      };
+      sweepOut.replaceChildren(...[
+        h('p', { id: 'sweep-summary' }, `concept shows at ${c.onset ?? '-'}x, text breaks at ${c.breakpoint ?? '-'}x; `,
+          c.usable ? `usable range [${c.usable[0]}, ${c.usable[1]})x; ${c.meanStages} stages before the break, ${c.meanDegraded} degraded outputs` : `no usable range: ${c.noUsableRange}`),
+        r.settings.weak ? h('p', { id: 'weak-evidence', class: 'warn' }, `Weak evidence: ${r.settings.prompts.length} prompt x ${r.settings.maxNewTokens} tokens. Calibrate from the command line (saescope sweep, 3+ prompts, 32+ tokens) before relying on it.`) : null,
+        h('p', {}, 'Stored, not applied: the presets are unchanged until you apply it. ', apply, undo, note),
+        h('div', { class: 'chart' }, canvas), table].filter((x) => x !== null) as HTMLElement[]);
       chart?.destroy();
       const labels = r.records.map((x) => String(x.magnitude));
       chart = new Chart(canvas, {
