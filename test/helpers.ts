@@ -97,3 +97,46 @@ export async function keysOf(reg: import('../src/registry/registry.ts').Registry
   const s = reg.saeEntry(loadSae(saeDir), saeDir);
   return { model: reg.modelAt(modelDir).id, sae: s.id, name: s.name };
 }
+
+/**
+ * The SAE `saescope demo` trains (demoSpec/demoTraining, 400k tokens) on the
+ * shared TinyStories corpus, scanned as the demo scans it into `registry.db`
+ * beside it; cached in the temp folder under a hash of the sources that make it.
+ */
+export async function demoSae(): Promise<{ dir: string; registry: string }> {
+  const { createHash } = await import('node:crypto');
+  const h = createHash('sha256');
+  const walk = (d: string) => {
+    for (const f of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = path.join(d, f.name);
+      if (f.isDirectory()) walk(p);
+      else h.update(fs.readFileSync(p));
+    }
+  };
+  for (const d of ['sae', 'data', 'analysis', 'registry', 'model']) walk(path.join(ROOT, 'src', d));
+  h.update(fs.readFileSync(path.join(ROOT, 'src', 'cli', 'commands', 'demo.ts')));
+  const root = path.join(os.tmpdir(), `saescope-test-demo-${h.digest('hex').slice(0, 16)}`);
+  const dir = path.join(root, 'sae');
+  const registry = path.join(root, 'registry.db');
+  if (!fs.existsSync(path.join(root, 'done'))) {
+    const { loadModel } = await import('../src/model/load.ts');
+    const { loadSae } = await import('../src/sae/load.ts');
+    const { trainSaes } = await import('../src/sae/train/trainer.ts');
+    const { scan } = await import('../src/analysis/scan.ts');
+    const { buildDashboards } = await import('../src/analysis/dashboard.ts');
+    const { Registry } = await import('../src/registry/registry.ts');
+    const { demoSpec, demoTraining, DEMO_SCAN_TOKENS } = await import('../src/cli/commands/demo.ts');
+    const model = await loadModel(tinyStories);
+    fs.rmSync(root, { recursive: true, force: true });
+    fs.mkdirSync(root, { recursive: true });
+    await trainSaes(model, [demoSpec(model, dir)], demoTraining(model, storiesCorpus + '[0:1150]', 400_000));
+    const sae = loadSae(dir);
+    const s = await scan(model, sae, { corpus: storiesCorpus + '[0:1150]', tokens: DEMO_SCAN_TOKENS });
+    const reg = Registry.open(registry);
+    const keys = reg.file(model, sae, dir, 'demo');
+    reg.setDashboards(keys.model, keys.sae, await buildDashboards(model, sae, s));
+    reg.close();
+    fs.writeFileSync(path.join(root, 'done'), '');
+  }
+  return { dir, registry };
+}

@@ -336,7 +336,7 @@ test('item 6 and 3: steer inputs are checked, presets show the strength used, an
   await p.fill('#prompt', 'The little bird');
   await p.click('#steer');
   await p.waitForSelector('#steer-status:has-text("strengths used")', { timeout: 60_000 });
-  assert.match((await p.textContent('#steer-status'))!, new RegExp(`#${busiest} \\+\\d+\\.\\d\\d \\(strong, (default multiple|from the feature's sweep)\\)`));
+  assert.match((await p.textContent('#steer-status'))!, new RegExp(`#${busiest} \\+\\d+\\.\\d\\d \\(strong: 0\\.60x typical max, default multiple: no applied calibration\\)`));
   // A server error clears "generating...".
   await p.fill('#features', '511');
   await p.route('**/api/steer', (route) => route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: 'the model is busy' }) }));

@@ -15,7 +15,9 @@ import { klDivergence, logSoftmax } from '../sae/eval/lossMath.ts';
 export interface OutputMetrics {
   /** Mean activation of the steered feature over the generated tokens, read by the unsteered model. */
   readonly featureAct: number;
-  /** Fraction of the generated tokens on which the unsteered model, reading them, activates the feature above its natural level. */
+  /** Generated tokens on which the unsteered model, reading them, activates the feature at or above its natural level. */
+  readonly fireCount: number;
+  /** `fireCount` over the generated tokens. */
   readonly fireFraction: number;
   /** Mean KL(unsteered ‖ steered) of the next-token distributions over the generated positions. */
   readonly kl: number;
@@ -27,12 +29,11 @@ export interface OutputMetrics {
 
 /**
  * Measures a generated continuation `ids` of `promptIds`. `level`: the
- * feature's natural firing level (the median of its firing activations); a
- * generated token shows the feature when the unsteered model, reading the
- * text, activates it above that level.
+ * feature's natural firing level; a generated token shows the feature when
+ * the unsteered model, reading the text, activates it at or above that level.
  */
 export async function measureOutput(model: HookedModel, sae: Sae, feature: number, promptIds: readonly number[], ids: readonly number[], interventions: readonly (AddIntervention | ClampIntervention)[], level = 0): Promise<OutputMetrics> {
-  if (ids.length === 0) return { featureAct: 0, fireFraction: 0, kl: 0, perplexity: 1, distinct2: 1 };
+  if (ids.length === 0) return { featureAct: 0, fireCount: 0, fireFraction: 0, kl: 0, perplexity: 1, distinct2: 1 };
   const all = [...promptIds, ...ids];
   const hook = sae.cfg.hookName;
   const clean = await model.run([all], { cache: [hook] });
@@ -46,14 +47,14 @@ export async function measureOutput(model: HookedModel, sae: Sae, feature: numbe
     const pos = promptIds.length + i;
     const a = activationAt(codes, pos, feature);
     act += a;
-    if (a > level) above++;
+    if (a > 0 && a >= level) above++;
     const prev = pos - 1;
     logSoftmax(clean.logits!.data.subarray(prev * V, (prev + 1) * V), p);
     logSoftmax(steered.logits!.data.subarray(prev * V, (prev + 1) * V), q);
     kl += klDivergence(p, q);
     nll -= p[ids[i]];
   }
-  return { featureAct: act / ids.length, fireFraction: above / ids.length, kl: kl / ids.length, perplexity: Math.exp(nll / ids.length), distinct2: distinctN(ids, 2) };
+  return { featureAct: act / ids.length, fireCount: above, fireFraction: above / ids.length, kl: kl / ids.length, perplexity: Math.exp(nll / ids.length), distinct2: distinctN(ids, 2) };
 }
 
 /** Distinct n-grams over n-grams (1 when there are none). */

@@ -5,10 +5,11 @@
  * unsteered model reads it back (metrics.ts).
  *
  * Per feature and prompt: the **onset** is the smallest magnitude at which the
- * concept shows in the text: the fraction of generated tokens on which the
- * unsteered model activates the feature above its natural level (the median
- * of its firing activations) exceeds the unsteered output's fraction by the
- * onset margin. The **breakpoint** is the smallest magnitude at which the text
+ * concept shows in the text: the number of generated tokens on which the
+ * unsteered model, reading them, activates the feature at or above its natural
+ * level (half the median of its firing activations) is clearly above the
+ * unsteered output's: k >= k0 + 2 + 2 sqrt(k0) (two Poisson standard
+ * deviations, and at least two tokens more). The **breakpoint** is the smallest magnitude at which the text
  * degrades: perplexity under the unsteered model past its multiple of the
  * unsteered output's, or distinct-2 under its floor. The **usable range** is
  * [onset, breakpoint) when the onset comes first, else there is none.
@@ -49,8 +50,6 @@ export interface SweepOptions {
   readonly perplexityFactor?: number;
   /** ... or distinct-2 below this (default 0.5). */
   readonly minDistinct2?: number;
-  /** Onset: the fraction of tokens showing the feature must exceed the unsteered output's by this (default 0.1). */
-  readonly onsetMargin?: number;
   /** Typical maxima and calibrations in; each feature's calibration out, as a candidate (applied only with `apply`). */
   readonly registry?: CalibrationWriter;
   /** The model's and SAE's identities in the registry (without them the registry is neither read nor written). */
@@ -80,7 +79,6 @@ export interface SweepSettings {
   readonly maxNewTokens: number;
   readonly positions: SteerPositions;
   readonly temperature: number;
-  readonly onsetMargin: number;
   readonly perplexityFactor: number;
   readonly minDistinct2: number;
   readonly date: string;
@@ -159,7 +157,7 @@ export async function sweep(model: HookedModel, sae: Sae, o: SweepOptions): Prom
   if (!mags.includes(0)) mags.unshift(0);
   const maxNewTokens = o.maxNewTokens ?? 32;
   const settings: SweepSettings = {
-    prompts: [...o.prompts], magnitudes: mags, maxNewTokens, positions: o.positions ?? 'all', temperature: o.temperature ?? 0, onsetMargin: o.onsetMargin ?? 0.1,
+    prompts: [...o.prompts], magnitudes: mags, maxNewTokens, positions: o.positions ?? 'all', temperature: o.temperature ?? 0,
     perplexityFactor: o.perplexityFactor ?? 3, minDistinct2: o.minDistinct2 ?? 0.5, date: new Date().toISOString(), weak: o.prompts.length < 3 || maxNewTokens < 32,
   };
   const tm = await typicalMax(model, sae, o.features, { registry: o.registry, keys: o.keys });
@@ -195,7 +193,7 @@ export async function sweep(model: HookedModel, sae: Sae, o: SweepOptions): Prom
 }
 
 /** Onset, breakpoint, usable range and stages of each (feature, prompt). */
-export function progressionsOf(records: readonly SweepRecord[], s: Pick<SweepSettings, 'onsetMargin' | 'perplexityFactor' | 'minDistinct2'>): Progression[] {
+export function progressionsOf(records: readonly SweepRecord[], s: Pick<SweepSettings, 'perplexityFactor' | 'minDistinct2'>): Progression[] {
   const out: Progression[] = [];
   const groups = new Map<string, SweepRecord[]>();
   for (const r of records) groups.set(`${r.feature}:${r.prompt}`, [...(groups.get(`${r.feature}:${r.prompt}`) ?? []), r]);
@@ -203,7 +201,7 @@ export function progressionsOf(records: readonly SweepRecord[], s: Pick<SweepSet
     const rs = [...unsorted].sort((a, b) => a.magnitude - b.magnitude);
     const base = rs.find((r) => r.magnitude === 0)!;
     const steered = rs.filter((r) => r.magnitude > 0);
-    const shows = steered.find((r) => r.fireFraction > 0 && r.fireFraction >= base.fireFraction + s.onsetMargin);
+    const shows = steered.find((r) => showsConcept(r.fireCount, base.fireCount));
     const breaks = steered.find((r) => r.perplexity > s.perplexityFactor * base.perplexity || r.distinct2 < s.minDistinct2);
     const onset = shows?.magnitude ?? null;
     const breakpoint = breaks?.magnitude ?? null;
@@ -215,6 +213,11 @@ export function progressionsOf(records: readonly SweepRecord[], s: Pick<SweepSet
     });
   }
   return out;
+}
+
+/** Whether `k` tokens showing the feature is clearly more than the unsteered output's `k0`: k >= k0 + 2 + 2 sqrt(k0). */
+export function showsConcept(k: number, k0: number): boolean {
+  return k >= k0 + 2 + 2 * Math.sqrt(k0);
 }
 
 /** Consecutive outputs stay in one stage while the Jaccard similarity of their word sets is at least 0.5. */
@@ -259,7 +262,7 @@ function calibrate(feature: number, typical: number, natural: number, density: n
  * the feature's explanation, keyed by feature, prompt index and magnitude.
  */
 export function writeSweepCsv(file: string, records: readonly SweepRecord[], described?: readonly { feature: number; promptIndex: number; magnitude: number; description: string; similarity: number | null }[]): void {
-  const cols = ['feature', 'prompt', 'magnitude', 'strength', 'featureAct', 'fireFraction', 'kl', 'perplexity', 'distinct2', 'text'] as const;
+  const cols = ['feature', 'prompt', 'magnitude', 'strength', 'featureAct', 'fireCount', 'kl', 'perplexity', 'distinct2', 'text'] as const;
   const q = (v: unknown) => {
     const s = String(v);
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;

@@ -13,9 +13,24 @@ import { scan } from '../../analysis/scan.ts';
 import { Registry } from '../../registry/registry.ts';
 import { loadSae } from '../../sae/load.ts';
 import { trainSaes } from '../../sae/train/trainer.ts';
+import type { SaeSpec, TrainOptions } from '../../sae/train/options.ts';
+import type { HookedModel } from '../../model/hookedModel.ts';
 import { buildServer } from '../../server/app.ts';
 import { loadForCli } from '../loadForCli.ts';
 import { parseCount } from '../options.ts';
+
+/** The demo's SAE: a topk SAE (8 x d_model latents, k 16) on the middle residual stream. */
+export function demoSpec(model: HookedModel, out: string): SaeSpec {
+  return { hook: `blocks.${Math.floor(model.spec.nLayers / 2)}.hook_resid_pre`, architecture: 'topk', dSae: 8 * model.spec.dModel, k: 16, out, lr: 1e-3 };
+}
+
+/** The demo's training options (tests train the same SAE with these). */
+export function demoTraining(model: HookedModel, corpus: string, tokens: number): TrainOptions {
+  return { corpus, tokens, batchSize: 2048, contextSize: Math.min(128, model.spec.nCtx), deadWindowTokens: 100_000 };
+}
+
+/** Tokens the demo scans its SAE over. */
+export const DEMO_SCAN_TOKENS = 50_000;
 
 export function registerDemo(program: Command): void {
   program.command('demo')
@@ -28,14 +43,15 @@ export function registerDemo(program: Command): void {
     .option('--port <port>', 'port', parseCount('--port'), 5173)
     .action(async (o) => {
       const model = await loadForCli(o.model, o);
-      const hook = `blocks.${Math.floor(model.spec.nLayers / 2)}.hook_resid_pre`;
+      const spec = demoSpec(model, path.join(o.dir, 'sae'));
+      const hook = spec.hook;
       const saeDir = path.join(o.dir, 'sae');
       const regFile = path.join(o.dir, 'registry.db');
       const bar = new cliProgress.SingleBar({ format: ' {task} [{bar}] {percentage}% | {value}/{total} tokens', stream: process.stderr }, cliProgress.Presets.shades_classic);
       if (!fs.existsSync(path.join(saeDir, 'cfg.json'))) {
         bar.start(o.tokens, 0, { task: 'train' });
-        await trainSaes(model, [{ hook, architecture: 'topk', dSae: 8 * model.spec.dModel, k: 16, out: saeDir, lr: 1e-3 }], {
-          corpus: o.corpus, tokens: o.tokens, batchSize: 2048, contextSize: Math.min(128, model.spec.nCtx), deadWindowTokens: 100_000,
+        await trainSaes(model, [spec], {
+          ...demoTraining(model, o.corpus, o.tokens),
           onStep: (m) => bar.update(Math.min(m.tokens, o.tokens), { task: 'train' }),
         });
         bar.stop();
@@ -44,8 +60,8 @@ export function registerDemo(program: Command): void {
       const reg = Registry.open(regFile);
       const keys = reg.file(model, sae, saeDir, 'demo');
       if (reg.dashboards.count(keys.model, keys.sae) === 0) {
-        bar.start(50_000, 0, { task: 'scan' });
-        const s = await scan(model, sae, { corpus: o.corpus, tokens: 50_000, onProgress: (p) => bar.update(Math.min(p.tokens, 50_000), { task: 'scan' }) });
+        bar.start(DEMO_SCAN_TOKENS, 0, { task: 'scan' });
+        const s = await scan(model, sae, { corpus: o.corpus, tokens: DEMO_SCAN_TOKENS, onProgress: (p) => bar.update(Math.min(p.tokens, DEMO_SCAN_TOKENS), { task: 'scan' }) });
         bar.stop();
         const dashboards = await buildDashboards(model, sae, s);
         reg.setDashboards(keys.model, keys.sae, dashboards);
