@@ -10,11 +10,12 @@ import { logitEffects } from '../src/analysis/weightEffects.ts';
 import { activationAt } from '../src/analysis/textFeatures.ts';
 import { steer, steeringInterventions } from '../src/steering/steer.ts';
 import { sweep, writeSweepCsv } from '../src/steering/sweep.ts';
-import { PRESETS, presetMultiples, selfSamples, typicalMax } from '../src/steering/presets.ts';
+import { PRESETS, presetMultiples, typicalMax } from '../src/steering/presets.ts';
 import { readCorpus } from '../src/data/corpus.ts';
 import { packRows } from '../src/data/pack.ts';
 import { Registry } from '../src/registry/registry.ts';
-import { maxDiff, modelAndSae, needsShared, storiesCorpus, tmpDir, trainedSae } from './helpers.ts';
+import { demoSae, maxDiff, modelAndSae, needsShared, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
+import type { FeatureCalibration } from '../src/steering/sweep.ts';
 
 const skip = needsShared();
 const corpus = storiesCorpus + '[400:700]';
@@ -120,7 +121,7 @@ test('a small sweep runs end to end (4 features x 4 prompts x 8 magnitudes x 32 
   const csv = path.join(tmpDir(), 'sweep.csv');
   writeSweepCsv(csv, r.records);
   const lines = fs.readFileSync(csv, 'utf8').trim().split('\n');
-  assert.equal(lines[0], 'feature,prompt,magnitude,strength,featureAct,kl,perplexity,distinct2,text');
+  assert.equal(lines[0], 'feature,prompt,magnitude,strength,featureAct,fireCount,kl,perplexity,distinct2,text');
   assert.ok(lines.length >= 4 * 4 * 8 + 1);
   for (const rec of r.records.filter((x) => x.magnitude === 0)) assert.equal(rec.kl, 0);
   const strong = r.records.filter((x) => x.magnitude === 6);
@@ -130,7 +131,10 @@ test('a small sweep runs end to end (4 features x 4 prompts x 8 magnitudes x 32 
   assert.ok(r.features.some((c) => c.breakpoint !== null), 'the text breaks for some feature');
   assert.ok(r.features.every((c) => c.meanStages >= 1));
   assert.equal(r.robustnessVsDensity.n, r.features.filter((c) => c.breakpoint !== null && c.density !== null).length);
-  assert.deepEqual(reg.calibration(keys.model, keys.sae, feats[0]), r.features[0]);
+  const stored = reg.steering.calibrationHistory(keys.model, keys.sae, feats[0])[0];
+  assert.deepEqual({ ...(stored.calibration as object), id: stored.id }, r.features[0], 'stored with its settings');
+  assert.deepEqual(stored.settings, r.settings);
+  assert.equal(reg.calibration(keys.model, keys.sae, feats[0]), undefined, 'but not applied');
 });
 
 test('bad steering input gets clear errors', { skip }, async () => {
@@ -143,36 +147,89 @@ test('bad steering input gets clear errors', { skip }, async () => {
   await assert.rejects(steer(model, wrongHook, 'Hi', { features: [{ feature: 1, strength: 1 }] }), /unknown hook 'blocks\.5\.hook_resid_post'/);
 });
 
-test('default presets: on the model\'s own samples, strong stays below where the text degrades for typical features', { skip }, async () => {
-  const { model, sae } = await setup();
-  const samples = await selfSamples(model, 8, 96, 500);
-  const s = await scan(model, sae, { corpus: samples, tokens: 20000, contextSize: 128 });
-  const alive = s.features.map((f, i) => ({ i, d: f.count / s.tokens })).filter((x) => x.d > 0).sort((a, b) => a.d - b.d);
-  const mid = alive.slice(Math.floor(alive.length / 4), Math.floor((3 * alive.length) / 4));
-  const features = Array.from({ length: 8 }, (_, k) => mid[Math.floor(((k + 0.5) * mid.length) / 8)].i);
-  const r = await sweep(model, sae, { features, prompts: ['Once upon a time,', 'The little girl'], magnitudes: [0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4], maxNewTokens: 24 });
-  const breaks = r.features.map((c) => c.breakpoint ?? Infinity).sort((a, b) => a - b);
-  const median = breaks[Math.floor(breaks.length / 2)];
-  assert.ok(PRESETS.strong < median, `strong ${PRESETS.strong}x vs the median breakpoint ${median}x (${breaks.join(', ')})`);
-  assert.ok(PRESETS.light < PRESETS.medium && PRESETS.medium < PRESETS.strong);
+test('default presets on the demo SAE: strong keeps the text on at least 90% of typical features, light changes the output on at least 80%', { skip, timeout: 600_000 }, async () => {
+  const { dir, registry } = await demoSae();
+  const model = await loadModel(tinyStories);
+  const sae = loadSae(dir);
+  const reg = Registry.open(registry);
+  const keys = reg.file(model, sae, dir);
+  // 10 features of typical density (0.5-5%), drawn with a seed other than the one the defaults were measured with.
+  const typical = reg.browse(keys.model, keys.sae, { limit: 1e6 }).rows.filter((r) => r.density !== null && r.density >= 0.005 && r.density <= 0.05).map((r) => r.feature);
+  let seed = 2026;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const features = [...typical].map((f) => ({ f, k: next() })).sort((a, b) => a.k - b.k).slice(0, 10).map((x) => x.f);
+  const prompts = ['Once upon a time,', 'One day, a little boy', 'The cat and the dog'];
+  const V = model.spec.dVocab;
+  /** Perplexity of `ids` after `prompt` under the unsteered model, and distinct-2, computed here. */
+  const judge = async (prompt: readonly number[], ids: readonly number[]) => {
+    const logits = (await model.run([[...prompt, ...ids]])).logits!.data;
+    let nll = 0;
+    ids.forEach((t, i) => {
+      const row = logits.subarray((prompt.length + i - 1) * V, (prompt.length + i) * V);
+      const mx = Math.max(...row);
+      nll -= row[t] - mx - Math.log(row.reduce((a, z) => a + Math.exp(z - mx), 0));
+    });
+    const bigrams = ids.slice(1).map((t, i) => `${ids[i]},${t}`);
+    return { ppl: Math.exp(nll / ids.length), distinct2: new Set(bigrams).size / bigrams.length };
+  };
+  let kept = 0;
+  let changed = 0;
+  let n = 0;
+  for (const feature of features) {
+    for (const prompt of prompts) {
+      const ids = model.toTokens(prompt)[0];
+      const strong = await steer(model, sae, prompt, { features: [{ feature, preset: 'strong' }], maxNewTokens: 60, temperature: 0, stopAtEos: false, registry: reg, keys });
+      const light = await steer(model, sae, prompt, { features: [{ feature, preset: 'light' }], maxNewTokens: 60, temperature: 0, stopAtEos: false, registry: reg, keys });
+      assert.equal(strong.strengths[0].presetSource, 'default');
+      assert.ok(Math.abs(strong.strengths[0].multiple! - PRESETS.strong) < 1e-12);
+      const base = await judge(ids, strong.unsteered.ids);
+      const st = await judge(ids, strong.steered.ids);
+      if (st.distinct2 >= 0.5 && st.ppl <= 3 * base.ppl) kept++;
+      if (light.steered.ids.join() !== light.unsteered.ids.join()) changed++;
+      n++;
+    }
+  }
+  reg.close();
+  // The figures README's "Reading a sweep" quotes.
+  process.stdout.write(`# presets on the demo SAE: strong kept the text on ${kept}/${n}, light changed the output on ${changed}/${n}\n`);
+  assert.ok(kept / n >= 0.9, `strong (${PRESETS.strong}x) kept the text on ${kept}/${n}`);
+  assert.ok(changed / n >= 0.8, `light (${PRESETS.light}x) changed the output on ${changed}/${n}`);
 });
 
-test('a sweep\'s calibration places a feature\'s presets between its onset and its breakpoint', { skip }, async () => {
+test('a sweep stores its calibration as a candidate: presets change only when it is applied, and undo restores them', { skip }, async () => {
   assert.deepEqual(presetMultiples({ onset: 1, breakpoint: 3 }), { multiples: { light: 1, medium: 2, strong: 2.7 }, source: 'calibration' });
-  const onlyBreak = presetMultiples({ onset: null, breakpoint: 0.5 });
-  assert.ok(onlyBreak.multiples.strong < 0.5 && onlyBreak.source === 'calibration');
-  assert.deepEqual(presetMultiples(undefined), { multiples: { ...PRESETS }, source: 'default' });
+  assert.match(presetMultiples({ onset: null, breakpoint: 0.5 }).reason!, /never showed in the text before the text broke \(at 0\.5x\)/);
+  assert.match(presetMultiples({ onset: 3, breakpoint: 2 }).reason!, /shows only at 3x, at or past where the text breaks \(2x\)/);
+  assert.match(presetMultiples({ onset: 1, breakpoint: null }).reason!, /never broke/);
+  assert.deepEqual(presetMultiples(undefined), { multiples: { ...PRESETS }, source: 'default', reason: 'no applied calibration' });
   const { model, sae } = await setup();
   const db = Registry.open(path.join(tmpDir(), 'cal.db'));
   const f = 3;
   const keys = db.file(model, sae);
-  await sweep(model, sae, { features: [f], prompts: ['Once upon a time,'], magnitudes: [0, 0.5, 1, 2, 4, 8], maxNewTokens: 16, registry: db, keys });
-  const cal = db.calibration<{ onset: number | null; breakpoint: number | null; typicalMax: number }>(keys.model, keys.sae, f)!;
-  const r = await steer(model, sae, 'Once upon a time,', { features: [{ feature: f, preset: 'strong' }], maxNewTokens: 8, temperature: 0, registry: db, keys });
+  const strongNow = async () => (await steer(model, sae, 'Once upon a time,', { features: [{ feature: f, preset: 'strong' }], maxNewTokens: 4, temperature: 0, registry: db, keys })).strengths[0];
+  const before = await strongNow();
+  assert.equal(before.presetSource, 'default');
+  const one = await sweep(model, sae, { features: [f], prompts: ['Once upon a time,'], magnitudes: [0, 0.5, 1, 2, 4, 8], maxNewTokens: 16, registry: db, keys });
+  assert.equal(one.settings.weak, true, 'one prompt and 16 tokens is weak evidence');
+  assert.equal(db.calibration(keys.model, keys.sae, f), undefined, 'not applied');
+  assert.deepEqual(await strongNow(), before, 'presets unchanged by the sweep');
+  // Applied: the presets follow it (its usable range, or the defaults with the reason when it has none).
+  db.applyCalibration(one.features[0].id!);
+  const cal = db.calibration<FeatureCalibration>(keys.model, keys.sae, f)!;
   const want = presetMultiples(cal);
-  assert.equal(r.strengths[0].presetSource, want.source);
-  const typical = (await typicalMax(model, sae, [f], { registry: db, keys })).values.get(f)!;
-  assert.ok(Math.abs(r.strengths[0].strength! - want.multiples.strong * typical) < 1e-6 * Math.max(1, typical), 'the strength used is the calibrated multiple of the typical max');
-  if (cal.breakpoint !== null) assert.ok(want.multiples.strong < cal.breakpoint, 'strong stays under the breakpoint');
+  const after = await strongNow();
+  assert.equal(after.presetSource, want.source);
+  assert.equal(after.multiple, want.multiples.strong);
+  assert.equal(after.presetReason, want.reason);
+  if (cal.usable) assert.ok(want.multiples.strong > cal.usable[0] && want.multiples.strong < cal.usable[1], 'strong sits inside the usable range');
+  // A second sweep, applied at once; undo goes back to the first; undo again to the defaults.
+  const two = await sweep(model, sae, { features: [f], prompts: ['Once upon a time,', 'The dog', 'Tom and Sue'], magnitudes: [0, 0.25, 0.5, 1, 2, 4], maxNewTokens: 32, registry: db, keys, apply: true });
+  assert.equal(two.settings.weak, false);
+  assert.deepEqual(db.steering.calibrationHistory(keys.model, keys.sae, f).map((c) => [c.id, c.applied]), [[two.features[0].id, true], [one.features[0].id, false]]);
+  assert.equal(db.steering.undoCalibration(keys.model, keys.sae, f), one.features[0].id);
+  assert.deepEqual(await strongNow(), after);
+  assert.equal(db.steering.undoCalibration(keys.model, keys.sae, f), null);
+  assert.deepEqual(await strongNow(), before);
   db.close();
 });
+
