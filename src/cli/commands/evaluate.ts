@@ -19,6 +19,7 @@ export function registerEval(program: Command): void {
       const model = await loadForCli(o.model, o);
       const sae = loadSaeForCli(o);
       const r = await evaluateSae(model, sae, { corpus: o.corpus, tokens: o.tokens, contextSize: o.contextSize });
+      for (const w of r.warnings) process.stderr.write(`saescope: warning: ${w}\n`);
       if (o.json) {
         process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         return;

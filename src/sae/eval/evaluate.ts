@@ -40,6 +40,30 @@ export interface EvalResult {
     log10_density_histogram: { edges: number[]; counts: number[] };
   };
   readonly tokens: number;
+  /** Entropy (nats) of the unigram distribution of the evaluated next tokens: the loss of a model that only knows token frequencies. */
+  readonly unigram_entropy: number;
+  /** What makes the loss-based scores unreliable here, in words (empty when nothing does). */
+  readonly warnings: readonly string[];
+}
+
+/** Entropy in nats of the distribution given by `counts`. */
+export function unigramEntropy(counts: Iterable<number>): number {
+  const c = [...counts].filter((x) => x > 0);
+  const n = c.reduce((a, b) => a + b, 0);
+  return n > 0 ? -c.reduce((a, k) => a + (k / n) * Math.log(k / n), 0) : 0;
+}
+
+/**
+ * Why CE loss recovered may mislead: zero-ablation scoring better than the
+ * clean model (the score's denominator is then negative or tiny), or a clean
+ * loss above the unigram entropy (the model predicts worse than token
+ * frequencies: a wrong model, tokenizer or text).
+ */
+export function evalWarnings(cleanCe: number, zeroCe: number, unigram: number): string[] {
+  const out: string[] = [];
+  if (zeroCe <= cleanCe) out.push(`zero-ablating the hook gives a loss (${zeroCe.toFixed(4)}) no higher than the clean model's (${cleanCe.toFixed(4)}): CE loss recovered (ce_loss_score) is meaningless here`);
+  if (cleanCe > unigram) out.push(`the clean model's loss (${cleanCe.toFixed(4)}) is above the unigram entropy of these tokens (${unigram.toFixed(4)}): it predicts worse than token frequencies (wrong model, tokenizer or text?), so the loss-based scores say little`);
+  return out;
 }
 
 /** Evaluates an SAE on a model over held-out corpus tokens. */
@@ -53,6 +77,7 @@ export async function evaluateSae(model: HookedModel, sae: Sae, o: EvalOptions):
   const fires = new Float64Array(dSae);
   const ce = { clean: 0, sae: 0, zero: 0, klSae: 0, klZero: 0, n: 0 };
   const lp = [new Float64Array(V), new Float64Array(V), new Float64Array(V)];
+  const targets = new Float64Array(V);
   for await (const batch of activationRows(model, { ...o, contextSize: o.contextSize ?? sae.cfg.contextSize, hook })) {
     const { rows, clean, acts, keep } = batch;
     const x = { dtype: 'float32' as const, shape: [keep.length, dIn], data: acts };
@@ -98,6 +123,7 @@ export async function evaluateSae(model: HookedModel, sae: Sae, o: EvalOptions):
         logSoftmax(clean.logits!.data.subarray(at, at + V), lp[0]);
         logSoftmax(withSae.logits!.data.subarray(at, at + V), lp[1]);
         logSoftmax(withZero.logits!.data.subarray(at, at + V), lp[2]);
+        targets[target]++;
         ce.clean -= lp[0][target];
         ce.sae -= lp[1][target];
         ce.zero -= lp[2][target];
@@ -124,6 +150,8 @@ export async function evaluateSae(model: HookedModel, sae: Sae, o: EvalOptions):
     sparsity: { l0: acc.l0 / acc.n, l1: acc.l1 / acc.n },
     features: { dead, dead_fraction: dead / dSae, dense, dense_fraction: dense / dSae, log10_density_histogram: histogram(density, o.histogramBins ?? 20) },
     tokens: acc.n,
+    unigram_entropy: unigramEntropy(targets),
+    warnings: evalWarnings(cleanCe, zeroCe, unigramEntropy(targets)),
   };
 }
 
