@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { rowsLadder } from '../src/sae/ladder/ladder.ts';
+import { bounceEvidence, rowsLadder } from '../src/sae/ladder/ladder.ts';
+import { Rng } from '../src/tensor/random.ts';
 import { sparseFactorRows } from './ladderSynthetic.ts';
 import { needsShared, storiesCorpus, tinyStories, tmpDir, saescopeCli } from './helpers.ts';
 
@@ -30,6 +31,8 @@ for (const F of [16, 32]) {
     const lowest = WIDTHS[bits.indexOf(Math.min(...bits))];
     assert.equal(lowest, F, `bits per token by width: ${bits.map((b) => b.toFixed(1)).join(', ')}`);
     assert.equal(l.bounce.description_length, F);
+    const ev = l.bounce_evidence.description_length!;
+    assert.ok(ev.significant && ev.vs_smaller![1] < 0 && ev.vs_larger![1] < 0, `the bounce stands out of the resampling noise: ${JSON.stringify(ev)}`);
     const atF = l.rungs[WIDTHS.indexOf(F)];
     assert.ok(atF.explained_variance > 0.98, `the width-${F} SAE recovers the factors (EV ${atF.explained_variance})`);
     // Below F the residual dominates: every narrower width pays more residual bits.
@@ -44,6 +47,41 @@ for (const F of [16, 32]) {
   });
 }
 
+
+test('data with no planted number of factors (isotropic Gaussian rows) reports no bounce, with the bootstrap evidence', async () => {
+  const dIn = 64;
+  const gauss = (n: number, seed: number) => {
+    const rng = new Rng(seed);
+    return { dtype: 'float32' as const, shape: [n, dIn], data: Float32Array.from({ length: n * dIn }, () => rng.normal()) };
+  };
+  const l = await rowsLadder(gauss(20_000, 1), gauss(4096, 2), {
+    widths: [8, 16, 32], architecture: 'topk', k: 3, tokens: 1500 * 256, evalTokens: 4096, out: tmpDir(), lr: 1e-2,
+    train: { batchSize: 256, seed: 0, deadWindowTokens: 20_000 },
+  });
+  const e = l.bounce_evidence.description_length!;
+  assert.equal(l.bounce.description_length, null, `no bounce: lowest at ${e.width}, differences ${JSON.stringify([e.vs_smaller, e.vs_larger])}`);
+  assert.equal(l.bounce.mmcs, null, `no MMCS peak: ${JSON.stringify(l.bounce_evidence.mmcs)}`);
+  assert.equal(e.resamples, 400);
+  assert.ok(e.interval[0] <= e.value && e.value <= e.interval[1], 'the point estimate lies in its interval');
+  // The evidence is recomputed from the rungs: the extreme width is the lowest description length.
+  const bits = l.rungs.map((r) => r.description_length.bits_per_token);
+  assert.equal(e.width, l.rungs[bits.indexOf(Math.min(...bits))].width);
+});
+
+test('a bounce must stand out of the resampling noise: an interior minimum within the noise is no bounce, the same minimum with tight resamples is one', () => {
+  const rng = new Rng(3);
+  const point = [10, 9.99, 10.01];
+  const resample = (sd: number) => Array.from({ length: 400 }, () => point.map((y) => y + sd * rng.normal()));
+  const noisy = bounceEvidence(point, resample(0.05), -1, [8, 16, 32], 32);
+  assert.equal(noisy.width, 16);
+  assert.equal(noisy.significant, false, JSON.stringify(noisy));
+  assert.ok(noisy.vs_smaller![0] < 0 && noisy.vs_smaller![1] > 0, 'the difference from the smaller width straddles zero');
+  const tight = bounceEvidence(point, resample(0.001), -1, [8, 16, 32], 32);
+  assert.equal(tight.significant, true, JSON.stringify(tight));
+  // A peak (MMCS) needs both differences above zero; an end is never a bounce.
+  assert.equal(bounceEvidence([0.5, 0.6, 0.55], Array.from({ length: 400 }, () => [0.5, 0.6, 0.55]), 1, [8, 16, 32], 10).significant, true);
+  assert.equal(bounceEvidence([0.5, 0.6, 0.7], Array.from({ length: 400 }, () => [0.5, 0.6, 0.7]), 1, [8, 16, 32], 10).significant, false);
+});
 
 test('saescope ladder on TinyStories-656K writes JSON, CSV and an HTML report', { skip: needsShared() }, async () => {
   const out = tmpDir();

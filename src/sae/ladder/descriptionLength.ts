@@ -46,26 +46,51 @@ export interface DescriptionLength {
   readonly dead_fraction: number;
 }
 
-/** Accumulates the statistics of the description length over batches. */
-export class DescriptionLengthMeter {
-  private n = 0;
-  private sumSq = 0;
-  private readonly fires: Float64Array;
-  private readonly vSum: Float64Array;
-  private readonly vSq: Float64Array;
-  private readonly xSum: Float64Array;
-  private readonly rSum: Float64Array;
-  private readonly rSq: Float64Array;
-  private readonly norms: Float64Array;
+/** Sums over held-out rows that the description length is computed from. */
+class Sums {
+  n = 0;
+  sumSq = 0;
+  readonly fires: Float64Array;
+  readonly vSum: Float64Array;
+  readonly vSq: Float64Array;
+  readonly xSum: Float64Array;
+  readonly rSum: Float64Array;
+  readonly rSq: Float64Array;
 
-  constructor(private readonly sae: Sae) {
-    const { dSae, dIn } = sae.cfg;
+  constructor(dSae: number, dIn: number) {
     this.fires = new Float64Array(dSae);
     this.vSum = new Float64Array(dSae);
     this.vSq = new Float64Array(dSae);
     this.xSum = new Float64Array(dIn);
     this.rSum = new Float64Array(dIn);
     this.rSq = new Float64Array(dIn);
+  }
+
+  /** Adds `w` times `o`. */
+  addScaled(o: Sums, w: number): void {
+    this.n += w * o.n;
+    this.sumSq += w * o.sumSq;
+    for (const k of ['fires', 'vSum', 'vSq', 'xSum', 'rSum', 'rSq'] as const) {
+      const a = this[k];
+      const b = o[k];
+      for (let i = 0; i < a.length; i++) a[i] += w * b[i];
+    }
+  }
+}
+
+/**
+ * Accumulates the statistics of the description length over batches, in
+ * `blocks` groups of rows (each held-out row goes to the block its caller
+ * names), so that the held-out data can be resampled by block (bootstrap).
+ */
+export class DescriptionLengthMeter {
+  private readonly sums: Sums[];
+  private readonly norms: Float64Array;
+
+  constructor(private readonly sae: Sae, readonly blocks = 1) {
+    const { dSae, dIn } = sae.cfg;
+    if (!Number.isInteger(blocks) || blocks < 1) throw new Error(`description length: blocks must be a positive integer, got ${blocks}`);
+    this.sums = Array.from({ length: blocks }, () => new Sums(dSae, dIn));
     this.norms = new Float64Array(dSae);
     const W = sae.weights.W_dec.data;
     for (let f = 0; f < dSae; f++) {
@@ -75,60 +100,65 @@ export class DescriptionLengthMeter {
     }
   }
 
-  /** Adds rows x [n, d_in] and the SAE's forward on them. */
-  add(x: Float32Array, f: SaeForward): void {
+  /** Adds rows x [n, d_in] and the SAE's forward on them; `blockOf(r)` names row r's block (default 0). */
+  add(x: Float32Array, f: SaeForward, blockOf: (row: number) => number = () => 0): void {
     const d = this.sae.cfg.dIn;
     const rows = x.length / d;
     const { offsets, indices, values } = f.codes;
     for (let r = 0; r < rows; r++) {
+      const s = this.sums[blockOf(r) % this.blocks];
       for (let i = 0; i < d; i++) {
         const a = x[r * d + i];
         const e = a - f.recon.data[r * d + i];
-        this.sumSq += a * a;
-        this.xSum[i] += a;
-        this.rSum[i] += e;
-        this.rSq[i] += e * e;
+        s.sumSq += a * a;
+        s.xSum[i] += a;
+        s.rSum[i] += e;
+        s.rSq[i] += e * e;
       }
       for (let p = offsets[r]; p < offsets[r + 1]; p++) {
         const j = indices[p];
         const v = values[p] * this.norms[j];
-        this.fires[j]++;
-        this.vSum[j] += v;
-        this.vSq[j] += v * v;
+        s.fires[j]++;
+        s.vSum[j] += v;
+        s.vSq[j] += v * v;
       }
+      s.n++;
     }
-    this.n += rows;
   }
 
   /**
    * The description length. `precision` sets δ relative to RMS(x) (default
    * 1/64); `datasetTokens` is what the dictionary is amortized over.
+   * `weights`: how many times each block counts (a bootstrap resample;
+   * default once each).
    */
-  result(o: { readonly datasetTokens: number; readonly precision?: number }): DescriptionLength {
+  result(o: { readonly datasetTokens: number; readonly precision?: number }, weights?: ArrayLike<number>): DescriptionLength {
     const { dSae, dIn } = this.sae.cfg;
-    const n = this.n;
+    const t = new Sums(dSae, dIn);
+    this.sums.forEach((s, b) => t.addScaled(s, weights ? weights[b] : 1));
+    const n = t.n;
     if (n === 0) throw new Error('description length: no held-out rows were measured');
     if (!(o.datasetTokens > 0)) throw new Error(`description length: datasetTokens must be positive, got ${o.datasetTokens}`);
     const precision = o.precision ?? 1 / 64;
     if (!(precision > 0)) throw new Error(`description length: precision must be positive, got ${precision}`);
-    const delta = precision * Math.sqrt(this.sumSq / (n * dIn));
+    const delta = precision * Math.sqrt(t.sumSq / (n * dIn));
     let support = 0, vals = 0, resid = 0, centred = 0, rss = 0, fired = 0, dead = 0;
     for (let j = 0; j < dSae; j++) {
-      const c = this.fires[j];
+      const c = t.fires[j];
       fired += c;
       if (c === 0) {
         dead++;
         continue;
       }
       support += bernoulliEntropy(c / n);
-      vals += (c / n) * gaussianBits(this.vSq[j] / c - (this.vSum[j] / c) ** 2, delta);
+      vals += (c / n) * gaussianBits(t.vSq[j] / c - (t.vSum[j] / c) ** 2, delta);
     }
     for (let i = 0; i < dIn; i++) {
-      resid += gaussianBits(this.rSq[i] / n - (this.rSum[i] / n) ** 2, delta);
-      rss += this.rSq[i];
-      centred -= this.xSum[i] ** 2 / n;
+      resid += gaussianBits(t.rSq[i] / n - (t.rSum[i] / n) ** 2, delta);
+      rss += t.rSq[i];
+      centred -= t.xSum[i] ** 2 / n;
     }
-    centred += this.sumSq;
+    centred += t.sumSq;
     const dict = (dSae * dIn * gaussianBits(unitRowVariance(this.sae.weights.W_dec.data, this.norms, dIn), precision / Math.sqrt(dIn))) / o.datasetTokens;
     return {
       bits_support: support, bits_values: vals, bits_residual: resid, bits_dictionary: dict,

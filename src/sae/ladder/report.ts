@@ -24,6 +24,7 @@ export function ladderReport(l: Ladder): string {
     mmcsSmaller: l.rungs.map((r) => r.mmcs_smaller),
     mmcsLarger: l.rungs.map((r) => r.mmcs_larger),
     bounce: l.bounce,
+    evidence: l.bounce_evidence,
     table: l.rungs.map((r) => [r.width, r.explained_variance, r.ce_loss_score, r.l0, r.dead_fraction, r.description_length.bits_per_token, r.mmcs_smaller, r.mmcs_larger]),
   };
   const json = JSON.stringify(data).replace(/</g, '\\u003c');
@@ -58,7 +59,9 @@ document.getElementById('subtitle').textContent = data.subtitle;
 const b = data.bounce;
 document.getElementById('bounce').textContent = (b.description_length || b.mmcs)
   ? 'Bounce: ' + [b.description_length ? 'description length lowest at width ' + b.description_length : '', b.mmcs ? 'MMCS peaks at width ' + b.mmcs : ''].filter(Boolean).join('; ')
-  : 'No bounce: the description length has no interior minimum and the MMCS no interior peak over these widths.';
+  : 'No bounce: neither the description length\'s lowest width nor the MMCS peak stands out of the resampling noise (95% intervals of the differences from both neighbours) over these widths.';
+const iv = (e) => e ? ' [' + e.width + ': ' + (e.vs_smaller ? 'vs smaller ' + e.vs_smaller.map((v) => v.toPrecision(3)).join(' to ') : 'an end') + '; ' + (e.vs_larger ? 'vs larger ' + e.vs_larger.map((v) => v.toPrecision(3)).join(' to ') : 'an end') + ']' : '';
+document.getElementById('bounce').textContent += ' Evidence: description length' + iv(data.evidence.description_length) + '; MMCS' + iv(data.evidence.mmcs) + '.';
 const colors = ['#c81e14', '#1f5fbf', '#2a9d3f', '#8a4fbf', '#d08a00'];
 const pts = (ys) => data.widths.map((x, i) => ({ x, y: ys[i] })).filter((p) => p.y !== null);
 const marker = (at, ys) => at ? [{ label: 'bounce', data: [{ x: at, y: ys[data.widths.indexOf(at)] }], showLine: false, pointRadius: 9, pointStyle: 'crossRot', borderColor: '#000', borderWidth: 2 }] : [];
