@@ -49,6 +49,11 @@ test('scan statistics are consistent: quantile bins cover the range, histograms 
     assert.equal(q.reduce((a, b) => a + b.count, 0), f.count);
     assert.equal(f.hist.reduce((a, b) => a + b, 0), f.count);
     for (const bin of q) for (const e of bin.examples) assert.ok(e.act >= bin.lo - 1e-6 && e.act <= bin.hi + 1e-6, 'examples lie in their bin');
+    for (const bin of q) {
+      // The token samples: min(firings, 32) per bin, each inside its bin and on a real token.
+      assert.equal(bin.tokens.length, Math.min(bin.count, 32));
+      for (const t of bin.tokens) assert.ok(t.act >= bin.lo - 1e-6 && t.act <= bin.hi + 1e-6 && t.id >= 0 && t.id < model.spec.dVocab, 'token samples lie in their bin');
+    }
     assert.ok(f.top.sorted()[0].act === f.max);
   }
   const stats = featureStatistics(s);

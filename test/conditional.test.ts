@@ -39,7 +39,22 @@ test('by token: each sample weighs count/samples of its bin; the heaviest tokens
   assert.deepEqual(c.series.map((s) => s.label), [' cat', ' dog', 'other']);
   assert.deepEqual(c.series.map((s) => s.counts), [[50, 0, 0], [25, 10, 0], [25, 0, 0]]);
   c.bins.forEach((b, i) => assert.equal(c.series.reduce((a, s) => a + s.counts[i], 0), b.count));
-  assert.equal(conditionalCsv(c).split('\n')[0], 'lo,hi,count,sampled, cat, dog,other');
+  assert.equal(conditionalCsv(c).split('\n')[0], 'lo,hi,count,sampled,low_sample, cat, dog,other');
+  // Every bin says what it is estimated from; fewer than 32 samples (and fewer than its firings) is marked.
+  assert.deepEqual(c.bins.map((b) => [b.sampled, b.lowSample]), [[4, true], [2, true], [0, false]]);
+  assert.equal(c.minSamples, 32);
+});
+
+test('by token from the intervals\' token samples: 40 samples are read unmarked, and weigh count/40 each', () => {
+  const toks = (n: number, word: (i: number) => string) => Array.from({ length: n }, (_, i) => ({ id: i, token: word(i), act: 1 }));
+  const d = dashboard([
+    { lo: 0, hi: 1, count: 400, examples: [ex(0, ' x')], tokens: toks(40, (i) => (i < 30 ? ' cat' : ' dog')) },
+    { lo: 1, hi: 2, count: 20, examples: [ex(1, ' x')], tokens: toks(20, () => ' dog') },
+  ]);
+  const c = conditionalByToken(d, 1);
+  assert.deepEqual(c.series.map((s) => [s.label, s.counts]), [[' cat', [300, 0]], ['other', [100, 20]]]);
+  assert.deepEqual(c.bins.map((b) => [b.sampled, b.lowSample]), [[40, false], [20, false]], 'a bin whose every firing is sampled is not marked');
+  assert.equal(conditionalByToken(d, 1, 64).bins[0].lowSample, true, 'the threshold is configurable');
 });
 
 test('by explanation: stacks by judgement and the smoothed log-likelihood ratio against contexts where the feature is off', () => {

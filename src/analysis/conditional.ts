@@ -6,9 +6,11 @@
  * interval against the feature being off.
  *
  * The intervals are the scan's quantile bins: each keeps its firing count and
- * a uniform sample of its firings (reservoir), so a sampled example stands for
- * count / samples firings of its bin. The stacks are estimates from those
- * samples, exact in the bins' totals.
+ * uniform samples of its firings (reservoirs: by default 32 firing tokens, and
+ * a few examples with context), so a sample stands for count / samples
+ * firings of its bin. The stacks are estimates from those samples, exact in
+ * the bins' totals; every bin carries its sample size, and bins with fewer
+ * samples than `minSamples` (and fewer than their firings) are marked.
  */
 import type { ExampleView, FeatureDashboard } from './dashboard.ts';
 
@@ -16,8 +18,10 @@ import type { ExampleView, FeatureDashboard } from './dashboard.ts';
 export interface ConditionalHistogram {
   /** What the stacks are: the firing token, or whether the context matches the explanation. */
   readonly by: 'token' | 'explanation';
-  /** Activation intervals, low to high, with their firing counts. */
-  readonly bins: readonly { readonly lo: number; readonly hi: number; readonly count: number; readonly sampled: number }[];
+  /** Activation intervals, low to high, with their firing counts, the samples the stacks come from, and whether those are too few to read. */
+  readonly bins: readonly { readonly lo: number; readonly hi: number; readonly count: number; readonly sampled: number; readonly lowSample: boolean }[];
+  /** The sample size below which a bin is marked. */
+  readonly minSamples: number;
   /** One stack per label (tokens by overall weight, then `other`), estimated firings per bin. */
   readonly series: readonly { readonly label: string; readonly counts: readonly number[] }[];
   /**
@@ -38,13 +42,27 @@ export function exampleKey(e: { readonly row: number; readonly pos: number }): s
   return `${e.row}:${e.pos}`;
 }
 
-/** The firings stacked by the token they fire on: the `topTokens` heaviest tokens, then `other`. */
-export function conditionalByToken(d: FeatureDashboard, topTokens = 6): ConditionalHistogram {
+/** Default sample size under which an interval is marked as too few to read. */
+export const MIN_SAMPLES = 32;
+
+/**
+ * The firings stacked by the token they fire on: the `topTokens` heaviest
+ * tokens, then `other`. Uses each interval's token sample (32 by default);
+ * dashboards without one fall back to the context examples.
+ */
+export function conditionalByToken(d: FeatureDashboard, topTokens = 6, minSamples = MIN_SAMPLES): ConditionalHistogram {
+  const samples = d.quantiles.map((q) => (q.tokens ? q.tokens.map((t) => t.token) : q.examples.map(firingToken)));
   const weight = new Map<string, number>();
-  for (const q of d.quantiles) for (const e of q.examples) weight.set(firingToken(e), (weight.get(firingToken(e)) ?? 0) + q.count / q.examples.length);
+  d.quantiles.forEach((q, b) => {
+    for (const t of samples[b]) weight.set(t, (weight.get(t) ?? 0) + q.count / samples[b].length);
+  });
   const top = [...weight.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, topTokens).map(([t]) => t);
-  const label = (e: ExampleView) => (top.includes(firingToken(e)) ? firingToken(e) : 'other');
-  return { by: 'token', bins: binsOf(d), series: stack(d, [...top, 'other'], label) };
+  const labels = [...top, 'other'];
+  const series = labels.map((label) => ({ label, counts: new Array<number>(d.quantiles.length).fill(0) }));
+  d.quantiles.forEach((q, b) => {
+    for (const t of samples[b]) series[labels.indexOf(top.includes(t) ? t : 'other')].counts[b] += q.count / samples[b].length;
+  });
+  return { by: 'token', bins: binsOf(d, samples.map((x) => x.length), minSamples), minSamples, series };
 }
 
 /**
@@ -53,7 +71,7 @@ export function conditionalByToken(d: FeatureDashboard, topTokens = 6): Conditio
  * as unjudged); `offMatched` / `offTotal` are the judgements of contexts
  * where the feature is off.
  */
-export function conditionalByExplanation(d: FeatureDashboard, matches: ReadonlyMap<string, boolean>, offMatched: number, offTotal: number): ConditionalHistogram {
+export function conditionalByExplanation(d: FeatureDashboard, matches: ReadonlyMap<string, boolean>, offMatched: number, offTotal: number, minSamples = MIN_SAMPLES): ConditionalHistogram {
   const label = (e: ExampleView) => {
     const m = matches.get(exampleKey(e));
     return m === undefined ? 'unjudged' : m ? 'matches explanation' : 'does not match';
@@ -66,11 +84,12 @@ export function conditionalByExplanation(d: FeatureDashboard, matches: ReadonlyM
     const pOn = (judged.filter((e) => matches.get(exampleKey(e))).length + 1) / (judged.length + 2);
     return Math.log(pOn / pOff);
   });
-  return { by: 'explanation', bins: binsOf(d), series, logLikelihoodRatio: llr };
+  const judgedPerBin = d.quantiles.map((q) => q.examples.filter((e) => matches.has(exampleKey(e))).length);
+  return { by: 'explanation', bins: binsOf(d, judgedPerBin, minSamples), minSamples, series, logLikelihoodRatio: llr };
 }
 
-function binsOf(d: FeatureDashboard): ConditionalHistogram['bins'] {
-  return d.quantiles.map((q) => ({ lo: q.lo, hi: q.hi, count: q.count, sampled: q.examples.length }));
+function binsOf(d: FeatureDashboard, sampled: readonly number[], minSamples: number): ConditionalHistogram['bins'] {
+  return d.quantiles.map((q, b) => ({ lo: q.lo, hi: q.hi, count: q.count, sampled: sampled[b], lowSample: sampled[b] < minSamples && sampled[b] < q.count }));
 }
 
 /** Estimated firings per (label, bin): each sample weighs its bin's count over its bin's samples. */
@@ -85,7 +104,7 @@ function stack(d: FeatureDashboard, labels: readonly string[], labelOf: (e: Exam
 /** A conditional histogram as CSV: a row per bin, a column per stack (and the LLR). */
 export function conditionalCsv(c: ConditionalHistogram): string {
   const q = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  const head = ['lo', 'hi', 'count', 'sampled', ...c.series.map((s) => q(s.label)), ...(c.logLikelihoodRatio ? ['log_likelihood_ratio'] : [])];
-  const rows = c.bins.map((b, i) => [b.lo, b.hi, b.count, b.sampled, ...c.series.map((s) => Number(s.counts[i].toPrecision(6))), ...(c.logLikelihoodRatio ? [c.logLikelihoodRatio[i] ?? ''] : [])].join(','));
+  const head = ['lo', 'hi', 'count', 'sampled', 'low_sample', ...c.series.map((s) => q(s.label)), ...(c.logLikelihoodRatio ? ['log_likelihood_ratio'] : [])];
+  const rows = c.bins.map((b, i) => [b.lo, b.hi, b.count, b.sampled, b.lowSample ? 1 : 0, ...c.series.map((s) => Number(s.counts[i].toPrecision(6))), ...(c.logLikelihoodRatio ? [c.logLikelihoodRatio[i] ?? ''] : [])].join(','));
   return [head.join(','), ...rows].join('\n') + '\n';
 }

@@ -33,7 +33,12 @@ export interface FeatureDashboard {
   readonly meanAct: number;
   readonly histogram: { edges: number[]; counts: number[] };
   readonly top: ExampleView[];
-  readonly quantiles: { lo: number; hi: number; count: number; examples: ExampleView[] }[];
+  /**
+   * Activation intervals: their firing counts, a few examples with context,
+   * and a larger uniform sample of the tokens they fired on (for the
+   * conditional distribution; absent in dashboards from before it existed).
+   */
+  readonly quantiles: { lo: number; hi: number; count: number; examples: ExampleView[]; tokens?: { id: number; token: string; act: number }[] }[];
   readonly logits: { positive: { token: string; id: number; value: number }[]; negative: { token: string; id: number; value: number }[] };
   readonly neighbors: { feature: number; cosine: number }[];
   /** Random contexts where the feature is inactive throughout (for scoring explanations). */
@@ -64,7 +69,10 @@ export async function buildDashboards(model: HookedModel, sae: Sae, s: ScanResul
       meanAct: st.count ? st.sum / st.count : 0,
       histogram: { edges: st.histEdges(), counts: [...st.hist] },
       top: st.top.sorted().map(view),
-      quantiles: st.quantiles().map((q) => ({ ...q, examples: q.examples.map(view) })),
+      quantiles: st.quantiles().map((q) => ({
+        ...q, examples: q.examples.map(view),
+        tokens: q.tokens.filter((t) => t.id >= 0).map((t) => ({ id: t.id, token: tok ? tokenPieces(tok, [t.id])[0] : String(t.id), act: t.act })),
+      })),
       logits: logits ? { positive: named(logits.positive[f]), negative: named(logits.negative[f]) } : { positive: [], negative: [] },
       neighbors: [...near[f].ids].map((id, i) => ({ feature: id, cosine: near[f].values[i] })),
       negatives: s.contexts.filter((c) => !binaryHas(c.active, f)).slice(0, 20).map((c) => view({ act: 0, row: c.row, pos: c.pos, start: c.start, ids: [...c.ids], acts: new Array<number>(c.ids.length).fill(0) })),

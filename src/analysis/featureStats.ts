@@ -18,10 +18,16 @@ import type { Rng } from '../tensor/random.ts';
 import { TopK, type Example } from './examples.ts';
 
 /** A reservoir of examples from one activation bin. */
-interface Reservoir {
-  /** Examples seen in the bin. */
+interface Reservoir<T = Example> {
+  /** Firings seen in the bin. */
   seen: number;
-  items: Example[];
+  items: T[];
+}
+
+/** One sampled firing of a quantile bin: the token it fired on and its activation. */
+export interface TokenSample {
+  readonly id: number;
+  readonly act: number;
 }
 
 /** Running statistics of one feature. */
@@ -34,17 +40,23 @@ export class FeatureStats {
   readonly hist: Float64Array;
   readonly top: TopK;
   readonly bins: Reservoir[];
+  /** Per quantile bin, a larger uniform sample of its firings' tokens (for the conditional distribution). */
+  readonly tokenBins: Reservoir<TokenSample>[];
 
-  constructor(topK: number, histBins: number, readonly quantileBins: number, readonly perBin: number) {
+  constructor(topK: number, histBins: number, readonly quantileBins: number, readonly perBin: number, readonly tokenSamples = 32) {
     this.hist = new Float64Array(histBins);
     this.top = new TopK(topK);
     // A plain loop: a scan builds one of these per feature (and a merge one per feature and shard).
     this.bins = new Array<Reservoir>(quantileBins);
-    for (let i = 0; i < quantileBins; i++) this.bins[i] = { seen: 0, items: [] };
+    this.tokenBins = new Array<Reservoir<TokenSample>>(quantileBins);
+    for (let i = 0; i < quantileBins; i++) {
+      this.bins[i] = { seen: 0, items: [] };
+      this.tokenBins[i] = { seen: 0, items: [] };
+    }
   }
 
-  /** Records one firing (act > 0) at (row, pos); `make` builds the example when something keeps it. */
-  add(act: number, row: number, pos: number, make: () => Example, rng: Rng): void {
+  /** Records one firing (act > 0) of `token` at (row, pos); `make` builds the example when something keeps it. */
+  add(act: number, row: number, pos: number, make: () => Example, rng: Rng, token = -1): void {
     this.count++;
     this.sum += act;
     if (act > this.max) this.max = act;
@@ -55,12 +67,20 @@ export class FeatureStats {
     let example: Example | undefined;
     const get = () => (example ??= make());
     this.top.offer(act, row, pos, get);
-    const bin = this.bins[Math.min(this.quantileBins - 1, Math.floor((act / this.range) * this.quantileBins))];
+    const q = Math.min(this.quantileBins - 1, Math.floor((act / this.range) * this.quantileBins));
+    const bin = this.bins[q];
     bin.seen++;
     if (bin.items.length < this.perBin) bin.items.push(get());
     else {
       const j = Math.floor(rng.next() * bin.seen);
       if (j < this.perBin) bin.items[j] = get();
+    }
+    const tb = this.tokenBins[q];
+    tb.seen++;
+    if (tb.items.length < this.tokenSamples) tb.items.push({ id: token, act });
+    else {
+      const j = Math.floor(rng.next() * tb.seen);
+      if (j < this.tokenSamples) tb.items[j] = { id: token, act };
     }
   }
 
@@ -70,9 +90,9 @@ export class FeatureStats {
   }
 
   /** Quantile bins with their ranges and examples (largest first within a bin). */
-  quantiles(): { lo: number; hi: number; count: number; examples: Example[] }[] {
+  quantiles(): { lo: number; hi: number; count: number; examples: Example[]; tokens: TokenSample[] }[] {
     const w = this.range / this.quantileBins;
-    return this.bins.map((b, i) => ({ lo: i * w, hi: (i + 1) * w, count: b.seen, examples: [...b.items].sort((a, c) => c.act - a.act) }));
+    return this.bins.map((b, i) => ({ lo: i * w, hi: (i + 1) * w, count: b.seen, examples: [...b.items].sort((a, c) => c.act - a.act), tokens: [...this.tokenBins[i].items] }));
   }
 
   /**
@@ -80,7 +100,7 @@ export class FeatureStats {
    * into this one. Both are brought to the larger range first.
    */
   merge(o: FeatureStats, rng: Rng): void {
-    if (o.hist.length !== this.hist.length || o.quantileBins !== this.quantileBins || o.perBin !== this.perBin || o.top.k !== this.top.k) {
+    if (o.hist.length !== this.hist.length || o.quantileBins !== this.quantileBins || o.perBin !== this.perBin || o.tokenSamples !== this.tokenSamples || o.top.k !== this.top.k) {
       throw new Error('cannot merge feature statistics with different bins or top-k sizes');
     }
     if (o.count === 0) return;
@@ -92,19 +112,25 @@ export class FeatureStats {
     this.max = Math.max(this.max, other.max);
     for (let i = 0; i < this.hist.length; i++) this.hist[i] += other.hist[i];
     for (const e of other.top.items) this.top.offer(e.act, e.row, e.pos, () => e);
-    for (let i = 0; i < this.quantileBins; i++) this.bins[i] = mergeReservoirs(this.bins[i], other.bins[i], this.perBin, rng);
+    for (let i = 0; i < this.quantileBins; i++) {
+      this.bins[i] = mergeReservoirs(this.bins[i], other.bins[i], this.perBin, rng);
+      this.tokenBins[i] = mergeReservoirs(this.tokenBins[i], other.tokenBins[i], this.tokenSamples, rng);
+    }
   }
 
   /** A copy (examples shared: they are never changed in place). */
   copy(): FeatureStats {
-    const c = new FeatureStats(this.top.k, this.hist.length, this.quantileBins, this.perBin);
+    const c = new FeatureStats(this.top.k, this.hist.length, this.quantileBins, this.perBin, this.tokenSamples);
     c.count = this.count;
     c.sum = this.sum;
     c.max = this.max;
     c.range = this.range;
     c.hist.set(this.hist);
     c.top.items.push(...this.top.items);
-    for (let i = 0; i < this.quantileBins; i++) c.bins[i] = { seen: this.bins[i].seen, items: [...this.bins[i].items] };
+    for (let i = 0; i < this.quantileBins; i++) {
+      c.bins[i] = { seen: this.bins[i].seen, items: [...this.bins[i].items] };
+      c.tokenBins[i] = { seen: this.tokenBins[i].seen, items: [...this.tokenBins[i].items] };
+    }
     return c;
   }
 
@@ -121,8 +147,14 @@ export class FeatureStats {
     for (let i = 0; i < h / 2; i++) this.hist[i] = this.hist[2 * i] + this.hist[2 * i + 1];
     this.hist.fill(0, h / 2);
     const q = this.quantileBins;
-    for (let i = 0; i < q / 2; i++) this.bins[i] = mergeReservoirs(this.bins[2 * i], this.bins[2 * i + 1], this.perBin, rng);
-    for (let i = q / 2; i < q; i++) this.bins[i] = { seen: 0, items: [] };
+    for (let i = 0; i < q / 2; i++) {
+      this.bins[i] = mergeReservoirs(this.bins[2 * i], this.bins[2 * i + 1], this.perBin, rng);
+      this.tokenBins[i] = mergeReservoirs(this.tokenBins[2 * i], this.tokenBins[2 * i + 1], this.tokenSamples, rng);
+    }
+    for (let i = q / 2; i < q; i++) {
+      this.bins[i] = { seen: 0, items: [] };
+      this.tokenBins[i] = { seen: 0, items: [] };
+    }
   }
 }
 
@@ -135,7 +167,7 @@ function powerOfTwoAbove(x: number): number {
 }
 
 /** A uniform sample of the union of two reservoirs, each item weighted by the count it stands for. */
-function mergeReservoirs(a: Reservoir, b: Reservoir, size: number, rng: Rng): Reservoir {
+function mergeReservoirs<T>(a: Reservoir<T>, b: Reservoir<T>, size: number, rng: Rng): Reservoir<T> {
   return { seen: a.seen + b.seen, items: weightedUnion(a.items, a.seen, b.items, b.seen, size, rng) };
 }
 
@@ -160,6 +192,6 @@ export function weightedUnion<T>(a: readonly T[], na: number, b: readonly T[], n
 }
 
 /** A FeatureStats from its structured-clone form (v8 deserialization drops the class). */
-export function reviveFeatureStats(plain: FeatureStats, o: { topK: number; histBins: number; quantileBins: number; perBin: number }): FeatureStats {
-  return Object.assign(new FeatureStats(o.topK, o.histBins, o.quantileBins, o.perBin), plain, { top: Object.assign(new TopK(o.topK), plain.top) });
+export function reviveFeatureStats(plain: FeatureStats, o: { topK: number; histBins: number; quantileBins: number; perBin: number; tokenSamples?: number }): FeatureStats {
+  return Object.assign(new FeatureStats(o.topK, o.histBins, o.quantileBins, o.perBin, o.tokenSamples ?? 32), plain, { top: Object.assign(new TopK(o.topK), plain.top) });
 }

@@ -35,6 +35,8 @@ export interface ScanOptions {
   /** Quantile bins (even; default 8) and examples per bin (default 4). */
   readonly quantileBins?: number;
   readonly perBin?: number;
+  /** Firing tokens sampled per quantile bin for the conditional distribution (default 32). */
+  readonly tokenSamples?: number;
   /** Histogram bins (even; default 32). */
   readonly histBins?: number;
   /** Context tokens kept before and after an example's token (defaults 12 and 4). */
@@ -104,11 +106,11 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
   if (!model.tokenizer) throw new Error(`${model.name}: has no tokenizer, so it cannot read a text corpus`);
   const hook = model.resolveHooks([sae.cfg.hookName])[0].name;
   const ctx = o.contextSize ?? sae.cfg.contextSize;
-  const opts = { corpus: o.corpus, contextSize: ctx, topK: o.topK ?? 20, quantileBins: o.quantileBins ?? 8, perBin: o.perBin ?? 4, histBins: o.histBins ?? 32, before: o.before ?? 12, after: o.after ?? 4, seed: o.seed ?? 0 };
+  const opts = { corpus: o.corpus, contextSize: ctx, topK: o.topK ?? 20, quantileBins: o.quantileBins ?? 8, perBin: o.perBin ?? 4, tokenSamples: o.tokenSamples ?? 32, histBins: o.histBins ?? 32, before: o.before ?? 12, after: o.after ?? 4, seed: o.seed ?? 0 };
   if (opts.quantileBins % 2 || opts.histBins % 2) throw new Error('quantile and histogram bins must be even (bins merge pairwise as the range doubles)');
   const fingerprint = JSON.stringify({ model: model.name, sae: sae.source, hook, features: o.features, rowRange: o.rowRange, ...opts });
   const rng = new Rng(opts.seed + (o.rowRange?.start ?? 0));
-  let st: State = { fingerprint, tokens: 0, rows: o.rowRange?.start ?? 0, contexts: [], contextsSeen: 0, rng: rng.getState(), features: Array.from({ length: sae.cfg.dSae }, () => new FeatureStats(opts.topK, opts.histBins, opts.quantileBins, opts.perBin)) };
+  let st: State = { fingerprint, tokens: 0, rows: o.rowRange?.start ?? 0, contexts: [], contextsSeen: 0, rng: rng.getState(), features: Array.from({ length: sae.cfg.dSae }, () => new FeatureStats(opts.topK, opts.histBins, opts.quantileBins, opts.perBin, opts.tokenSamples)) };
   if (o.stateFile && fs.existsSync(o.stateFile)) {
     const saved = restoreState(o.stateFile, opts);
     if (saved.fingerprint !== fingerprint) throw new Error(`${o.stateFile}: scan state belongs to another scan; delete it or use another --state`);
@@ -145,7 +147,7 @@ export async function scan(model: HookedModel, sae: Sae, o: ScanOptions): Promis
         for (let e = codes.offsets[p]; e < codes.offsets[p + 1]; e++) {
           const f = codes.indices[e];
           if (tracked && !tracked[f]) continue;
-          st.features[f].add(codes.values[e], st.rows + b, t, () => example(codes, batch[b], b * T, st.rows + b, t, f, codes.values[e], opts.before, opts.after), rng);
+          st.features[f].add(codes.values[e], st.rows + b, t, () => example(codes, batch[b], b * T, st.rows + b, t, f, codes.values[e], opts.before, opts.after), rng, batch[b][t]);
         }
       }
     }
@@ -251,7 +253,7 @@ function saveState(file: string, st: State): void {
   writeFileAtomic(file, [v8.serialize(st)]);
 }
 
-function restoreState(file: string, opts: { topK: number; histBins: number; quantileBins: number; perBin: number }): State {
+function restoreState(file: string, opts: { topK: number; histBins: number; quantileBins: number; perBin: number; tokenSamples: number }): State {
   let raw: State;
   try {
     raw = v8.deserialize(fs.readFileSync(file)) as State;

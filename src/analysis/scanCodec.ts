@@ -12,14 +12,16 @@
  * [count, sum, max, range] (f64), histograms (f64), reservoir `seen` counts
  * (f64), example counts per heap and reservoir (u32), example scalars
  * [act] (f64), example [row, pos, start, length] (i32), window token ids
- * (i32) and window activations (f64).
+ * (i32) and window activations (f64); then the token samples of the
+ * quantile bins: their `seen` counts (f64), sizes (u32), ids (i32) and
+ * activations (f64).
  */
 import * as v8 from 'node:v8';
 import type { Example } from './examples.ts';
 import { FeatureStats } from './featureStats.ts';
 import type { RandomContext, ScanResult } from './scan.ts';
 
-const MAGIC = 'SAESCAN1';
+const MAGIC = 'SAESCAN2';
 
 interface Header {
   tokens: number;
@@ -32,11 +34,12 @@ interface Header {
   examples: number;
   windowTokens: number;
   contextsBytes: number;
+  tokenSamples: number;
 }
 
 /** The scan's result as byte chunks (write them in order). */
 export function packScan(r: ScanResult): Uint8Array[] {
-  const o = r.options as { topK: number; histBins: number; quantileBins: number; perBin: number };
+  const o = r.options as { topK: number; histBins: number; quantileBins: number; perBin: number; tokenSamples?: number };
   const F = r.features.length;
   const H = o.histBins;
   const Q = o.quantileBins;
@@ -78,10 +81,25 @@ export function packScan(r: ScanResult): Uint8Array[] {
       w += x.ids.length;
     });
   });
+  let samples = 0;
+  for (const f of r.features) for (const t of f.tokenBins) samples += t.items.length;
+  const tSeen = new Float64Array(F * Q);
+  const tCounts = new Uint32Array(F * Q);
+  const tIds = new Int32Array(samples);
+  const tActs = new Float64Array(samples);
+  let t = 0;
+  r.features.forEach((f, i) => f.tokenBins.forEach((b, j) => {
+    tSeen[i * Q + j] = b.seen;
+    tCounts[i * Q + j] = b.items.length;
+    for (const x of b.items) {
+      tIds[t] = x.id;
+      tActs[t++] = x.act;
+    }
+  }));
   const contexts = v8.serialize(r.contexts);
   const header: Header = {
     tokens: r.tokens, rows: r.rows, contextsSeen: r.contextsSeen, options: { ...r.options }, features: F, histBins: H, quantileBins: Q,
-    examples, windowTokens, contextsBytes: contexts.length,
+    examples, windowTokens, contextsBytes: contexts.length, tokenSamples: samples,
   };
   const json = new TextEncoder().encode(JSON.stringify(header));
   const lead = Buffer.alloc(12);
@@ -89,7 +107,7 @@ export function packScan(r: ScanResult): Uint8Array[] {
   lead.writeUInt32LE(json.length, 8);
   const chunks: Uint8Array[] = [lead, json, contexts];
   let len = 12 + json.length + contexts.length;
-  for (const a of [scalars, hist, seen, counts, act, meta, ids, acts]) {
+  for (const a of [scalars, hist, seen, counts, act, meta, ids, acts, tSeen, tCounts, tIds, tActs]) {
     const pad = (8 - (len % 8)) % 8;
     if (pad) chunks.push(new Uint8Array(pad));
     chunks.push(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
@@ -128,7 +146,12 @@ export function unpackScan(buf: Uint8Array, what = 'scan state'): ScanResult {
   const meta = take(Int32Array, 4 * h.examples);
   const ids = take(Int32Array, h.windowTokens);
   const acts = take(Float64Array, h.windowTokens);
-  const o = h.options as { topK: number; perBin: number };
+  const tSeen = take(Float64Array, F * Q);
+  const tCounts = take(Uint32Array, F * Q);
+  const tIds = take(Int32Array, h.tokenSamples);
+  const tActs = take(Float64Array, h.tokenSamples);
+  const o = h.options as { topK: number; perBin: number; tokenSamples?: number };
+  let t = 0;
   let e = 0;
   let w = 0;
   const next = (): Example => {
@@ -146,7 +169,7 @@ export function unpackScan(buf: Uint8Array, what = 'scan state'): ScanResult {
   };
   const features: FeatureStats[] = [];
   for (let i = 0; i < F; i++) {
-    const f = new FeatureStats(o.topK, H, Q, o.perBin);
+    const f = new FeatureStats(o.topK, H, Q, o.perBin, o.tokenSamples ?? 32);
     [f.count, f.sum, f.max, f.range] = scalars.subarray(4 * i, 4 * i + 4);
     f.hist.set(hist.subarray(i * H, (i + 1) * H));
     for (let k = counts[i * (1 + Q)]; k > 0; k--) f.top.items.push(next());
@@ -154,8 +177,12 @@ export function unpackScan(buf: Uint8Array, what = 'scan state'): ScanResult {
       bin.seen = seen[i * Q + j];
       for (let k = counts[i * (1 + Q) + 1 + j]; k > 0; k--) bin.items.push(next());
     });
+    f.tokenBins.forEach((bin, j) => {
+      bin.seen = tSeen[i * Q + j];
+      for (let k = tCounts[i * Q + j]; k > 0; k--, t++) bin.items.push({ id: tIds[t], act: tActs[t] });
+    });
     features.push(f);
   }
-  if (e !== h.examples || w !== h.windowTokens) throw new Error(`${what}: its example counts do not add up`);
+  if (e !== h.examples || w !== h.windowTokens || t !== h.tokenSamples) throw new Error(`${what}: its example counts do not add up`);
   return { tokens: h.tokens, rows: h.rows, features, contexts, options: h.options, contextsSeen: h.contextsSeen };
 }

@@ -59,14 +59,14 @@ export function conditionalViews(d: FeatureDashboard, explanations: readonly Exp
  * explanation match when its newest non-heuristic explanation was judged
  * (`score --conditional`); throws naming what is missing.
  */
-export function conditionalFromRegistry(reg: Registry, keys: RecordKeys & { readonly name?: string }, feature: number, by: 'token' | 'explanation', topTokens?: number): ConditionalHistogram {
+export function conditionalFromRegistry(reg: Registry, keys: RecordKeys & { readonly name?: string }, feature: number, by: 'token' | 'explanation', topTokens?: number, minSamples?: number): ConditionalHistogram {
   const d = reg.dashboard<FeatureDashboard>(keys.model, keys.sae, feature);
   const sae = keys.name ?? keys.sae;
   if (!d) throw new Error(`feature ${feature} of ${sae} has no scan for these weights in the registry: run saescope scan with this registry first`);
-  if (by === 'token') return conditionalByToken(d, topTokens);
+  if (by === 'token') return conditionalByToken(d, topTokens, minSamples);
   const j = judged(reg.explanations(keys.model, keys.sae, feature));
   if (!j) throw new Error(`feature ${feature} of ${sae} has no explanation judged example by example: run saescope score --conditional (or explain --score --conditional) first`);
-  return conditionalByExplanation(d, judgementMap(j), j.offMatched, j.offTotal);
+  return conditionalByExplanation(d, judgementMap(j), j.offMatched, j.offTotal, minSamples);
 }
 
 /** The judgements of the newest non-heuristic explanation that has them (explanations come newest first). */

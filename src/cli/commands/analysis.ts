@@ -86,6 +86,7 @@ export function registerAnalysis(program: Command): void {
     .option('--overwrite', 'replace an existing --out file')
     .option('--state <file>', 'save progress here; a killed scan resumes from it')
     .option('--top <k>', 'top examples per feature', parseCount('--top'), 20)
+    .option('--interval-samples <n>', 'firing tokens sampled per activation interval, for the conditional distribution', parseCount('--interval-samples'), 32)
     .option('--redis <url>', 'spread the scan over `saescope worker`s on this Redis (redis://host:port)')
     .option('--shards <n>', 'with --redis: row-range shards, one job each', parseCount('--shards'), 4)
     .option('--work-dir <dir>', 'with --redis: shared folder every worker sees at the same path (shard results)', 'saescope-work')
@@ -99,7 +100,7 @@ export function registerAnalysis(program: Command): void {
       const bar = progress('scan', o.tokens);
       const s = o.redis
         ? await distributedScan(model, sae, { redis: o.redis, shards: o.shards, workDir: o.workDir, model: o.model, weights: o.weights, sae: o.sae, hook: o.hook, corpus: o.corpus, tokens: o.tokens, topK: o.top, onProgress: (p) => bar.update(Math.min(p.tokens, o.tokens)) })
-        : await scan(model, sae, { corpus: o.corpus, tokens: o.tokens, topK: o.top, stateFile: o.state, onProgress: (p) => bar.update(Math.min(p.tokens, o.tokens)) });
+        : await scan(model, sae, { corpus: o.corpus, tokens: o.tokens, topK: o.top, tokenSamples: o.intervalSamples, stateFile: o.state, onProgress: (p) => bar.update(Math.min(p.tokens, o.tokens)) });
       bar.stop();
       const dashboards = await buildDashboards(model, sae, s);
       const reg = Registry.open(o.registry ?? defaultRegistryPath());

@@ -16,6 +16,7 @@ export function registerConditional(program: Command): void {
     .option('--registry <db>', 'registry with the scan (default $SAESCOPE_REGISTRY or ./saescope-registry.db)')
     .option('--by <what>', 'token or explanation', 'token')
     .option('--top-tokens <n>', 'tokens stacked separately (the rest is "other")', parseCount('--top-tokens'), 6)
+    .option('--min-samples <n>', 'intervals sampled fewer times than this are marked (default 32)', parseCount('--min-samples'), 32)
     .option('--csv <file>', 'write a row per interval as CSV')
     .option('--json', 'print JSON')
     .action((o) => {
@@ -24,14 +25,14 @@ export function registerConditional(program: Command): void {
       const reg = Registry.open(o.registry ?? defaultRegistryPath());
       let c;
       try {
-        c = conditionalFromRegistry(reg, recordKeysFor(reg, o), o.feature, o.by, o.topTokens);
+        c = conditionalFromRegistry(reg, recordKeysFor(reg, o), o.feature, o.by, o.topTokens, o.minSamples);
       } finally {
         reg.close();
       }
       if (o.csv) writeTextAtomic(o.csv, conditionalCsv(c));
       if (o.json) return void process.stdout.write(JSON.stringify(c, null, 2) + '\n');
       const f = (x: number) => Number(x.toPrecision(4));
-      process.stdout.write(table(['interval', 'firings', ...c.series.map((s) => JSON.stringify(s.label)), ...(c.logLikelihoodRatio ? ['LLR'] : [])],
-        c.bins.map((b, i) => [`${f(b.lo)}-${f(b.hi)}`, b.count, ...c.series.map((s) => f(s.counts[i])), ...(c.logLikelihoodRatio ? [c.logLikelihoodRatio[i] === null ? '-' : f(c.logLikelihoodRatio[i]!)] : [])])));
+      process.stdout.write(table(['interval', 'firings', 'samples', ...c.series.map((s) => JSON.stringify(s.label)), ...(c.logLikelihoodRatio ? ['LLR'] : [])],
+        c.bins.map((b, i) => [`${f(b.lo)}-${f(b.hi)}`, b.count, `${b.sampled}${b.lowSample ? '*' : ''}`, ...c.series.map((s) => f(s.counts[i])), ...(c.logLikelihoodRatio ? [c.logLikelihoodRatio[i] === null ? '-' : f(c.logLikelihoodRatio[i]!)] : [])])));
     });
 }

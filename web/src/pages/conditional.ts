@@ -26,7 +26,8 @@ export function conditionalSection(c: NonNullable<C.FeatureResponse['conditional
     chart = new Chart(canvas, {
       type: 'bar',
       data: {
-        labels: hist.bins.map((b) => `${b.lo.toFixed(2)}-${b.hi.toFixed(2)}`),
+        // Every bar says how many samples it is estimated from; a bar from too few is marked with '*'.
+        labels: hist.bins.map((b) => `${b.lo.toFixed(2)}-${b.hi.toFixed(2)} (n=${b.sampled}${b.lowSample ? '*' : ''})`),
         datasets: hist.series.map((s, i) => ({ label: hist.by === 'token' ? JSON.stringify(s.label) : s.label, data: [...s.counts], backgroundColor: colour(s.label, i) })),
       },
       options: {
@@ -37,10 +38,13 @@ export function conditionalSection(c: NonNullable<C.FeatureResponse['conditional
     });
     canvas.dataset.by = hist.by;
     canvas.dataset.series = hist.series.map((s) => s.label).join('\u0001');
+    canvas.dataset.samples = hist.bins.map((b) => b.sampled).join(',');
+    const low = hist.bins.filter((b) => b.lowSample).length;
     const llr = hist.logLikelihoodRatio;
     note.textContent = llr
       ? `log-likelihood ratio of a match, per interval (low to high): ${llr.map((x) => (x === null ? '-' : x.toFixed(2))).join(', ')}`
-      : 'Each sampled firing stands for its interval\'s count over its samples.';
+      : 'Each sampled firing stands for its interval\'s count over its samples (n per bar).';
+    if (low) note.textContent += ` ${low} interval(s) marked * rest on fewer than ${hist.minSamples} samples: read them with care.`;
   };
   const byToken = h('button', { id: 'cond-token', onclick: () => show(c.token) }, 'by token');
   const byExpl = h('button', { id: 'cond-explanation', disabled: !c.explanation, title: c.explanation ? '' : 'judge examples first: saescope score --conditional', onclick: () => c.explanation && show(c.explanation) }, 'by explanation match');
