@@ -59,7 +59,7 @@ document.getElementById('subtitle').textContent = data.subtitle;
 const b = data.bounce;
 document.getElementById('bounce').textContent = (b.description_length || b.mmcs)
   ? 'Bounce: ' + [b.description_length ? 'description length lowest at width ' + b.description_length : '', b.mmcs ? 'MMCS peaks at width ' + b.mmcs : ''].filter(Boolean).join('; ')
-  : 'No bounce: neither the description length\'s lowest width nor the MMCS peak stands out of the resampling noise (95% intervals of the differences from both neighbours) over these widths.';
+  : 'No bounce: neither the lowest width of the description length nor the MMCS peak stands out of the resampling noise (95% intervals of the differences from both neighbours) over these widths.';
 const iv = (e) => e ? ' [' + e.width + ': ' + (e.vs_smaller ? 'vs smaller ' + e.vs_smaller.map((v) => v.toPrecision(3)).join(' to ') : 'an end') + '; ' + (e.vs_larger ? 'vs larger ' + e.vs_larger.map((v) => v.toPrecision(3)).join(' to ') : 'an end') + ']' : '';
 document.getElementById('bounce').textContent += ' Evidence: description length' + iv(data.evidence.description_length) + '; MMCS' + iv(data.evidence.mmcs) + '.';
 const colors = ['#c81e14', '#1f5fbf', '#2a9d3f', '#8a4fbf', '#d08a00'];
