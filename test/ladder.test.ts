@@ -108,6 +108,8 @@ test('saescope ladder on TinyStories-656K writes JSON, CSV and an HTML report', 
   assert.match(html, /Dictionary-size ladder: topk, k 8 SAEs at blocks\.1\.hook_resid_pre/);
   assert.ok(html.includes(String(l.rungs[2].description_length.bits_per_token)), 'the report carries the measured bits');
   assert.doesNotMatch(html, /<script src=/, 'Chart.js is inlined, the page loads nothing');
+  // Every inline script parses (a stray quote in the page's text would break it).
+  for (const m of html.matchAll(/<script>([\s\S]*?)<\/script>/g)) assert.doesNotThrow(() => new Function(m[1]), 'an inline script of report.html');
 });
 
 test('saescope ladder refuses widths that do not increase, before loading anything', async () => {
