@@ -16,7 +16,10 @@ import { planShards } from '../src/distributed/plan.ts';
 import { Queue } from 'bullmq';
 import { collectActivations, readShards, shardFile } from '../src/data/activationStore.ts';
 import { freePort, startLocalRedis } from '../src/distributed/localRedis.ts';
-import { connectRedis, distributedCollect, distributedScan, distributedTrain, QUEUE } from '../src/distributed/queue.ts';
+import { connectRedis } from '../src/distributed/connection.ts';
+import { distributedCollect, distributedScan, distributedTrain } from '../src/distributed/coordinator.ts';
+import { QUEUE, signJob, type ShardJobData } from '../src/distributed/jobs.ts';
+import * as os from 'node:os';
 import { loadSae } from '../src/sae/load.ts';
 import type { SaeSpec } from '../src/sae/train/options.ts';
 import { trainSaes } from '../src/sae/train/trainer.ts';
@@ -84,9 +87,13 @@ let redisUrl = '';
 const workers: ChildProcess[] = [];
 
 const CLI = ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts')];
+/** The queue's shared secret, and the folders the workers may use: the temp folder (work, SAEs) and ../shared (model, corpus). */
+const SECRET = 'test-secret-0123456789abcdef';
+const ROOTS = [os.tmpdir(), path.dirname(path.dirname(tinyStories))];
+const REDIS_PASSWORD = 'pw-for-the-test';
 
 function startWorker(env: Record<string, string> = {}): ChildProcess {
-  const w = spawn(process.execPath, [...CLI, 'worker', '--redis', redisUrl, '--lock-seconds', '2'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  const w = spawn(process.execPath, [...CLI, 'worker', '--redis', redisUrl, '--lock-seconds', '2', '--data', ...ROOTS], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SAESCOPE_QUEUE_SECRET: SECRET, ...env } });
   let err = '';
   w.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   (w as ChildProcess & { log: () => string }).log = () => err;
@@ -104,7 +111,7 @@ async function waitFor(cond: () => boolean, ms: number, what: string): Promise<v
 
 before(async () => {
   if (skipRedis) return;
-  ({ url: redisUrl, process: redis } = await startLocalRedis());
+  ({ url: redisUrl, process: redis } = await startLocalRedis(10_000, REDIS_PASSWORD));
 });
 
 after(() => {
@@ -120,7 +127,7 @@ test('no Redis at the URL: a clear error within a few seconds, not a hang', asyn
   const t = Date.now();
   await assert.rejects(connectRedis(`redis://127.0.0.1:${port}`), /cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+/);
   assert.ok(Date.now() - t < 6000);
-  const r = spawnSync(process.execPath, [...CLI, 'worker', '--redis', `redis://127.0.0.1:${port}`], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, [...CLI, 'worker', '--redis', `redis://127.0.0.1:${port}`, '--data', os.tmpdir()], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, SAESCOPE_QUEUE_SECRET: SECRET } });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /cannot reach Redis/);
 });
@@ -132,7 +139,7 @@ test('a scan over 4 shards on 3 worker processes, one SIGKILLed mid-shard, equal
   const work = tmpDir('saescope-work-');
   const ws = [startWorker(), startWorker(), startWorker()];
   await waitFor(() => ws.every((w) => (w as ChildProcess & { log: () => string }).log().includes('ready')), 60_000, 'the workers');
-  const run = distributedScan(model, sae, { redis: redisUrl, shards: 4, workDir: work, model: tinyStories, sae: saeDir, corpus, tokens, contextSize: 128 });
+  const run = distributedScan(model, sae, { redis: redisUrl, secret: SECRET, shards: 4, workDir: work, model: tinyStories, sae: saeDir, corpus, tokens, contextSize: 128 });
   // Kill the first worker to start a shard, as soon as it starts it.
   const attemptsFile = () => {
     const d = fs.readdirSync(work).find((n) => n.startsWith('scan-'));
@@ -150,7 +157,7 @@ test('a scan over 4 shards on 3 worker processes, one SIGKILLed mid-shard, equal
   const whole = await scan(model, sae, { corpus, tokens, contextSize: 128 });
   assertSameScan(merged, whole);
   // A restarted coordinator finds every shard finished and merges again without new work.
-  const again = await distributedScan(model, sae, { redis: redisUrl, shards: 4, workDir: work, model: tinyStories, sae: saeDir, corpus, tokens, contextSize: 128 });
+  const again = await distributedScan(model, sae, { redis: redisUrl, secret: SECRET, shards: 4, workDir: work, model: tinyStories, sae: saeDir, corpus, tokens, contextSize: 128 });
   assertSameScan(again, whole);
   assert.equal(fs.readFileSync(attemptsFile(), 'utf8').trim().split('\n').length, attempts.length, 'no shard ran again');
 });
@@ -163,7 +170,7 @@ test('collection over 3 workers writes a store whose activations equal a one-pro
   const ws = [startWorker(), startWorker(), startWorker()];
   await waitFor(() => ws.every((w) => (w as ChildProcess & { log: () => string }).log().includes('ready')), 60_000, 'the workers');
   const out = tmpDir('saescope-dstore-');
-  const m = await distributedCollect(model, { redis: redisUrl, shards: 5, out, model: tinyStories, hook, corpus, tokens, contextSize: 128 });
+  const m = await distributedCollect(model, { redis: redisUrl, secret: SECRET, shards: 5, out, model: tinyStories, hook, corpus, tokens, contextSize: 128 });
   assert.equal(m.tokens, tokens);
   assert.equal(m.shards.length, 5);
   assert.ok(m.done);
@@ -189,11 +196,11 @@ test('collection over 3 workers writes a store whose activations equal a one-pro
   // The manifest lists each shard once; a restarted coordinator returns the finished store without new work.
   assert.deepEqual(m.shards.map((s) => s.file), [0, 1, 2, 3, 4].map(shardFile));
   const attempts = fs.readFileSync(path.join(out, '.attempts.jsonl'), 'utf8').trim().split('\n').length;
-  const again = await distributedCollect(model, { redis: redisUrl, shards: 5, out, model: tinyStories, hook, corpus, tokens, contextSize: 128 });
+  const again = await distributedCollect(model, { redis: redisUrl, secret: SECRET, shards: 5, out, model: tinyStories, hook, corpus, tokens, contextSize: 128 });
   assert.deepEqual(again, m);
   assert.equal(fs.readFileSync(path.join(out, '.attempts.jsonl'), 'utf8').trim().split('\n').length, attempts);
   // A store of other activations is refused, not mixed.
-  await assert.rejects(distributedCollect(model, { redis: redisUrl, shards: 2, out, model: tinyStories, hook: 'blocks.0.hook_resid_post', corpus, tokens, contextSize: 128 }), /refusing to mix/);
+  await assert.rejects(distributedCollect(model, { redis: redisUrl, secret: SECRET, shards: 2, out, model: tinyStories, hook: 'blocks.0.hook_resid_post', corpus, tokens, contextSize: 128 }), /refusing to mix/);
 });
 
 test('a worker refuses a job from another saescope version; the job fails at once with both versions named', { skip: skipRedis, timeout: 120_000 }, async () => {
@@ -201,7 +208,7 @@ test('a worker refuses a job from another saescope version; the job fails at onc
   const queue = new Queue(QUEUE, { connection });
   try {
     const shard = { index: 0, start: 0, end: 1, tokens: 10 };
-    const job = await queue.add('scan', { kind: 'collect', version: '0.0.0', run: 'version-test', model: tinyStories, modelFingerprint: '', hook: 'blocks.0.hook_resid_post', corpus, contextSize: 128, shard, dir: tmpDir('saescope-v-') }, { jobId: 'version-test-0', attempts: 3 });
+    const job = await queue.add('scan', signJob({ kind: 'collect', version: '0.0.0', run: 'version-test', model: tinyStories, modelFingerprint: '', hook: 'blocks.0.hook_resid_post', corpus, contextSize: 128, shard, dir: tmpDir('saescope-v-') } as ShardJobData, SECRET), { jobId: 'version-test-0', attempts: 3 });
     let state = '';
     await waitFor(() => {
       void job.getState().then((s) => { state = s; });
@@ -223,7 +230,7 @@ test('a shard that keeps failing is tried three times, then fails with its error
   try {
     const missing = path.join(tmpDir('saescope-gone-'), 'stories.jsonl');
     const shard = { index: 0, start: 0, end: 1, tokens: 10 };
-    await queue.add('collect', { kind: 'collect', version: VERSION, run: 'fail-test', model: tinyStories, modelFingerprint: modelFingerprint(model), hook: 'blocks.0.hook_resid_post', corpus: missing, contextSize: 128, shard, dir: tmpDir('saescope-f-') }, { jobId: 'fail-test-0', attempts: 3 });
+    await queue.add('collect', signJob({ kind: 'collect', version: VERSION, run: 'fail-test', model: tinyStories, modelFingerprint: modelFingerprint(model), hook: 'blocks.0.hook_resid_post', corpus: missing, contextSize: 128, shard, dir: tmpDir('saescope-f-') } as ShardJobData, SECRET), { jobId: 'fail-test-0', attempts: 3 });
     let state = '';
     await waitFor(() => {
       void queue.getJob('fail-test-0').then((j) => j?.getState()).then((st) => { state = st ?? ''; });
@@ -251,7 +258,7 @@ test('a training sweep over 2 workers, one SAE per job, gives the same weights a
     { hook: 'blocks.0.hook_resid_post', architecture: 'standard', dSae: 256, sparsityCoef: 5, out: path.join(dir, 'c') },
   ];
   const options = { corpus: storiesCorpus + '[0:200]', tokens: 12 * 1024, batchSize: 1024, contextSize: 64, bufferBatches: 4, deadWindowTokens: 20_000 };
-  const done = await distributedTrain(model, { redis: redisUrl, model: tinyStories, specs, options });
+  const done = await distributedTrain(model, { redis: redisUrl, secret: SECRET, model: tinyStories, specs, options });
   assert.deepEqual(done.map((d) => d.file), specs.map((s) => s.out));
   for (const s of specs) assert.ok(!fs.existsSync(`${s.out}.checkpoint`), 'the job checkpoint is gone once the SAE is saved');
   const pids = new Set(specs.map((s) => fs.readFileSync(path.join(dir, `${path.basename(s.out)}.attempts.jsonl`), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { pid: number }).pid)).flat());
@@ -283,7 +290,66 @@ test('a worker that loaded another model refuses the shard, and the run fails wi
   await waitFor(() => (w as ChildProcess & { log: () => string }).log().includes('ready'), 60_000, 'the worker');
   // The coordinator names the altered copy's path; it holds the real model, so fingerprints differ.
   await assert.rejects(
-    distributedScan(model, sae, { redis: redisUrl, shards: 2, workDir: tmpDir('saescope-work-'), model: other, sae: saeDir, corpus, tokens: 3000, contextSize: 128 }),
+    distributedScan(model, sae, { redis: redisUrl, secret: SECRET, shards: 2, workDir: tmpDir('saescope-work-'), model: other, sae: saeDir, corpus, tokens: 3000, contextSize: 128 }),
     /shard \d .*failed after 1 attempt\(s\): the model this worker loaded from .* differs from the coordinator's/,
   );
+});
+
+test('the queue trusts no one: unsigned and mis-signed jobs, paths outside the worker\'s folders (each field, and a symlink), and numbers out of bounds are refused; nothing outside is written or deleted', { skip: skipRedis, timeout: 300_000 }, async () => {
+  const { model } = await modelAndSae();
+  if (workers.filter((w) => w.exitCode === null && !w.killed).length < 1) {
+    const w = startWorker();
+    await waitFor(() => (w as ChildProcess & { log: () => string }).log().includes('ready'), 60_000, 'the worker');
+  }
+  // A folder outside every folder the workers were given, with a victim's files.
+  const outside = fs.mkdtempSync(path.join(root, 'test-output', 'outside-'));
+  fs.mkdirSync(path.join(outside, 'victimdir.checkpoint'));
+  fs.writeFileSync(path.join(outside, 'victimdir.checkpoint', 'precious.txt'), 'keep me');
+  const inside = tmpDir('saescope-inside-');
+  fs.symlinkSync(outside, path.join(inside, 'link'));
+  const connection = await connectRedis(redisUrl);
+  const queue = new Queue(QUEUE, { connection });
+  const base = { kind: 'collect', version: VERSION, model: tinyStories, modelFingerprint: modelFingerprint(model), hook: 'blocks.0.hook_resid_post', corpus, contextSize: 128, shard: { index: 0, start: 0, end: 1, tokens: 10 }, dir: inside } as const;
+  const failure = async (name: string, data: unknown): Promise<string> => {
+    const job = await queue.add('collect', data as ShardJobData, { jobId: `trust-${name}`, attempts: 3 });
+    let state = '';
+    await waitFor(() => {
+      void job.getState().then((s) => { state = s; });
+      return state === 'failed' || state === 'completed';
+    }, 60_000, `job ${name}`);
+    const j = (await queue.getJob(`trust-${name}`))!;
+    assert.equal(state, 'failed', `${name} was run`);
+    assert.equal(j.attemptsMade, 1, `${name}: refused at once, not retried`);
+    return j.failedReason;
+  };
+  try {
+    assert.match(await failure('unsigned', { ...base, run: 'unsigned' }), /not signed/);
+    assert.match(await failure('wrong-secret', signJob({ ...base, run: 'wrong' } as ShardJobData, 'another-secret-0123456789')), /signature does not match/);
+    // Signed with the right secret, then altered in Redis.
+    const altered = { ...signJob({ ...base, run: 'altered' } as ShardJobData, SECRET), dir: outside };
+    assert.match(await failure('altered', altered), /signature does not match/);
+    const signed = (x: object, run: string) => signJob({ ...base, ...x, run } as ShardJobData, SECRET);
+    assert.match(await failure('dir', signed({ dir: outside }, 'dir')), /dir '.*outside-.*' is outside the folders this worker may use/);
+    assert.match(await failure('symlink', signed({ dir: path.join(inside, 'link') }, 'symlink')), /dir '.*link' is outside the folders this worker may use/);
+    assert.match(await failure('corpus', signed({ corpus: path.join(outside, 'x.jsonl') }, 'corpus')), /corpus '.*x\.jsonl' is outside/);
+    assert.match(await failure('model', signed({ model: outside }, 'model')), /model '.*' is outside/);
+    assert.match(await failure('relative', signed({ dir: 'relative/dir' }, 'relative')), /dir 'relative\/dir' is not an absolute path/);
+    assert.match(await failure('index', signed({ shard: { index: '../x', start: 0, end: 1, tokens: 10 } }, 'index')), /shard\.index must be an integer/);
+    assert.match(await failure('tokens', signed({ shard: { index: 0, start: 0, end: 1, tokens: 1e15 } }, 'tokens')), /shard\.tokens must be an integer in \[0, 1000000000\]/);
+    assert.match(await failure('topk', signed({ kind: 'scan', sae: await trainedSae(), saeFingerprint: '', topK: 1e9 }, 'topk')), /topK must be an integer in \[1, 1000\]/);
+    const spec = { hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 64, k: 4, out: path.join(outside, 'victimdir') };
+    assert.match(await failure('train-out', signed({ kind: 'train', dir: outside, spec, options: { corpus, tokens: 1024 }, position: { unit: 0, hookIndex: 0 } }, 'train-out')), /outside the folders/);
+    // Inside the worker's folders, a checkpoint folder that is not a saescope checkpoint is someone's data: refused, not deleted.
+    fs.mkdirSync(path.join(inside, 'mine.checkpoint'));
+    fs.writeFileSync(path.join(inside, 'mine.checkpoint', 'notes.txt'), 'mine');
+    const mine = { ...spec, out: path.join(inside, 'mine') };
+    assert.match(await failure('checkpoint', signed({ kind: 'train', dir: inside, spec: mine, options: { corpus, tokens: 1024, batchSize: 512 }, position: { unit: 0, hookIndex: 0 } }, 'checkpoint')), /mine\.checkpoint exists and is not a saescope checkpoint/);
+    assert.equal(fs.readFileSync(path.join(inside, 'mine.checkpoint', 'notes.txt'), 'utf8'), 'mine');
+    assert.deepEqual(fs.readdirSync(outside).sort(), ['victimdir.checkpoint']);
+    assert.equal(fs.readFileSync(path.join(outside, 'victimdir.checkpoint', 'precious.txt'), 'utf8'), 'keep me');
+  } finally {
+    await queue.close();
+    connection.disconnect();
+    fs.rmSync(outside, { recursive: true, force: true });
+  }
 });

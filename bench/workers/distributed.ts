@@ -5,13 +5,15 @@
  * times `distributedScan` and its merge (in all, and after the last shard
  * finished), and stops everything.
  */
+import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { scan } from '../../src/analysis/scan.ts';
 import { startLocalRedis } from '../../src/distributed/localRedis.ts';
-import { distributedScan, type ShardDone } from '../../src/distributed/queue.ts';
+import { distributedScan } from '../../src/distributed/coordinator.ts';
+import type { ShardDone } from '../../src/distributed/jobs.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { loadSae } from '../../src/sae/load.ts';
 import { CACHE, ROOT } from '../common.ts';
@@ -29,6 +31,8 @@ await scan(model, sae, { corpus: a.corpus, tokens: a.tokens, contextSize: a.ctx 
 const oneProcess = (performance.now() - t) / 1000;
 
 const cores = Math.max(1, os.availableParallelism());
+/** The queue's shared secret for this run's coordinator and workers. */
+const SECRET = randomBytes(24).toString('hex');
 // Node with tsx's loader (tsx's own command would run each worker as a grandchild that outlives a kill).
 const cli = ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'main.ts')];
 const runs = [];
@@ -37,7 +41,8 @@ for (const shards of a.shards) {
   const ready: Promise<void>[] = [];
   const ws: ChildProcess[] = [];
   for (let i = 0; i < n; i++) {
-    const w = spawn(process.execPath, [...cli, 'worker', '--redis', url, '--threads', String(Math.max(1, Math.floor(cores / n)))], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const w = spawn(process.execPath, [...cli, 'worker', '--redis', url, '--threads', String(Math.max(1, Math.floor(cores / n))), '--data', CACHE, path.dirname(a.model), path.dirname(a.sae)],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SAESCOPE_QUEUE_SECRET: SECRET } });
     children.push(w);
     ws.push(w);
     ready.push(new Promise((resolve, reject) => {
@@ -54,7 +59,7 @@ for (const shards of a.shards) {
   fs.rmSync(work, { recursive: true, force: true });
   let merged: { shards: readonly ShardDone[]; mergeSeconds: number; mergeAfterLastSeconds: number } | undefined;
   t = performance.now();
-  await distributedScan(model, sae, { redis: url, shards, workDir: work, model: a.model, sae: a.sae, corpus: a.corpus, tokens: a.tokens, contextSize: a.ctx, onMerged: (m) => { merged = m; } });
+  await distributedScan(model, sae, { redis: url, secret: SECRET, shards, workDir: work, model: a.model, sae: a.sae, corpus: a.corpus, tokens: a.tokens, contextSize: a.ctx, onMerged: (m) => { merged = m; } });
   const seconds = (performance.now() - t) / 1000;
   for (const w of ws) w.kill('SIGTERM');
   runs.push({ shards, workers: n, seconds, merge_seconds: merged!.mergeSeconds, merge_after_last_seconds: merged!.mergeAfterLastSeconds, shard_seconds: merged!.shards.map((s) => s.seconds), shard_tokens: merged!.shards.map((s) => s.tokens) });

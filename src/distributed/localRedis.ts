@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
-import { connectRedis } from './queue.ts';
+import { connectRedis } from './connection.ts';
 
 /** A free TCP port on 127.0.0.1 (free when asked; the caller binds it next). */
 export function freePort(): Promise<number> {
@@ -18,11 +18,11 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts redis-server and waits (up to `timeoutMs`) until it answers. */
-export async function startLocalRedis(timeoutMs = 10_000): Promise<{ url: string; process: ChildProcess }> {
+/** Starts redis-server (with `password` required, when given) and waits (up to `timeoutMs`) until it answers. */
+export async function startLocalRedis(timeoutMs = 10_000, password?: string): Promise<{ url: string; process: ChildProcess }> {
   const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const url = password ? `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`;
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(password ? ['--requirepass', password] : [])], { stdio: 'ignore' });
   const failed = new Promise<never>((_, reject) => child.on('error', (e) => reject(new Error(`cannot start redis-server (apt-get install redis-server): ${e.message}`))));
   failed.catch(() => {});
   for (const t = Date.now(); ;) {

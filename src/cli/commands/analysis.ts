@@ -6,7 +6,9 @@ import { compareCorpora, compareTexts } from '../../analysis/compare.ts';
 import { buildDashboards } from '../../analysis/dashboard.ts';
 import { heuristicNames } from '../../interp/heuristic.ts';
 import { scan } from '../../analysis/scan.ts';
-import { distributedScan, startWorker } from '../../distributed/queue.ts';
+import { distributedScan } from '../../distributed/coordinator.ts';
+import { startWorker } from '../../distributed/worker.ts';
+import { queueSecret } from '../../distributed/jobs.ts';
 import { carryNames, matchSaes } from '../../analysis/lineage.ts';
 import { featureStatistics } from '../../analysis/stats.ts';
 import { featuresForText, type Pool } from '../../analysis/textFeatures.ts';
@@ -90,6 +92,7 @@ export function registerAnalysis(program: Command): void {
     .option('--redis <url>', 'spread the scan over `saescope worker`s on this Redis (redis://host:port)')
     .option('--shards <n>', 'with --redis: row-range shards, one job each', parseCount('--shards'), 4)
     .option('--work-dir <dir>', 'with --redis: shared folder every worker sees at the same path (shard results)', 'saescope-work')
+    .option('--secret-file <file>', 'with --redis: the queue\'s shared secret (default $SAESCOPE_QUEUE_SECRET); workers refuse jobs not signed with it')
     .option('--json', 'print the statistics as JSON')
     .action(async (o) => {
       if (o.out) checkWritable(o.out, '--out');
@@ -99,7 +102,7 @@ export function registerAnalysis(program: Command): void {
       const sae = loadSaeForCli(o);
       const bar = progress('scan', o.tokens);
       const s = o.redis
-        ? await distributedScan(model, sae, { redis: o.redis, shards: o.shards, workDir: o.workDir, model: o.model, weights: o.weights, sae: o.sae, hook: o.hook, corpus: o.corpus, tokens: o.tokens, topK: o.top, onProgress: (p) => bar.update(Math.min(p.tokens, o.tokens)) })
+        ? await distributedScan(model, sae, { redis: o.redis, secret: queueSecret(o.secretFile), shards: o.shards, workDir: o.workDir, model: o.model, weights: o.weights, sae: o.sae, hook: o.hook, corpus: o.corpus, tokens: o.tokens, topK: o.top, onProgress: (p) => bar.update(Math.min(p.tokens, o.tokens)) })
         : await scan(model, sae, { corpus: o.corpus, tokens: o.tokens, topK: o.top, tokenSamples: o.intervalSamples, stateFile: o.state, onProgress: (p) => bar.update(Math.min(p.tokens, o.tokens)) });
       bar.stop();
       const dashboards = await buildDashboards(model, sae, s);
@@ -120,13 +123,15 @@ export function registerAnalysis(program: Command): void {
 
   program.command('worker')
     .description('join a pool of workers on a Redis queue: runs the shards of distributed scans and collections (`scan|collect --redis`)')
-    .requiredOption('--redis <url>', 'Redis URL (redis://host:port)')
+    .requiredOption('--redis <url>', 'Redis URL (redis://[:password@]host:port, rediss:// for TLS)')
+    .requiredOption('--data <dir...>', 'folders the jobs may read and write (models, SAEs, corpora, work and output folders); any other path is refused')
+    .option('--secret-file <file>', 'the queue\'s shared secret (default $SAESCOPE_QUEUE_SECRET): jobs not signed with it are refused')
     .option('--concurrency <n>', 'shards run at once in this process', parseCount('--concurrency'), 1)
     .option('--lock-seconds <s>', 'how long a shard stays locked without renewal: how soon a killed worker\'s shard moves to another', parseCount('--lock-seconds'), 30)
     .option('--threads <n>', 'compute threads per shard (default: every core); with several workers on one machine, give each its share', parseCount('--threads'))
     .action(async (o) => {
       if (o.threads) process.env.SAESCOPE_THREADS = String(o.threads);
-      const w = await startWorker({ redis: o.redis, concurrency: o.concurrency, lockSeconds: o.lockSeconds, onEvent: (m) => process.stderr.write(`saescope worker: ${m}\n`) });
+      const w = await startWorker({ redis: o.redis, secret: queueSecret(o.secretFile), roots: o.data, concurrency: o.concurrency, lockSeconds: o.lockSeconds, onEvent: (m) => process.stderr.write(`saescope worker: ${m}\n`) });
       process.stderr.write(`saescope worker: ready on ${o.redis} (pid ${process.pid})\n`);
       await new Promise<void>((resolve) => {
         const stop = () => void w.close().then(resolve);

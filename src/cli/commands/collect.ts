@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { collectActivations } from '../../data/activationStore.ts';
-import { distributedCollect } from '../../distributed/queue.ts';
+import { distributedCollect } from '../../distributed/coordinator.ts';
+import { queueSecret } from '../../distributed/jobs.ts';
 import { loadForCli } from '../loadForCli.ts';
 import { parseCount } from '../options.ts';
 
@@ -19,13 +20,14 @@ export function registerCollect(program: Command): void {
     .option('--shard-tokens <n>', 'tokens per shard', parseCount('--shard-tokens'), 65536)
     .option('--redis <url>', 'spread the collection over `saescope worker`s on this Redis (redis://host:port); --out must be a folder every worker sees at the same path')
     .option('--shards <n>', 'with --redis: row-range shards, one job and one store file each', parseCount('--shards'), 4)
+    .option('--secret-file <file>', 'with --redis: the queue\'s shared secret (default $SAESCOPE_QUEUE_SECRET)')
     .action(async (o) => {
       const model = await loadForCli(o.model, o);
       if (o.redis) {
         const bar = new cliProgress.SingleBar({ format: ' collect [{bar}] {percentage}% | {value}/{total} tokens | {done}/{shards} shards', stream: process.stderr }, cliProgress.Presets.shades_classic);
         bar.start(o.tokens, 0, { done: 0, shards: o.shards });
         const m = await distributedCollect(model, {
-          redis: o.redis, shards: o.shards, out: o.out, model: o.model, weights: o.weights, hook: o.hook, corpus: o.corpus, tokens: o.tokens, contextSize: o.contextSize,
+          redis: o.redis, secret: queueSecret(o.secretFile), shards: o.shards, out: o.out, model: o.model, weights: o.weights, hook: o.hook, corpus: o.corpus, tokens: o.tokens, contextSize: o.contextSize,
           onProgress: (p) => bar.update(Math.min(p.tokens, o.tokens), { done: p.shardsDone, shards: p.shards }),
         });
         bar.stop();

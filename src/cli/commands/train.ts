@@ -9,7 +9,8 @@ import type { SaeSpec } from '../../sae/train/options.ts';
 import { trainSaes } from '../../sae/train/trainer.ts';
 import { loadForCli } from '../loadForCli.ts';
 import { writeReport } from './report.ts';
-import { distributedTrain } from '../../distributed/queue.ts';
+import { distributedTrain } from '../../distributed/coordinator.ts';
+import { queueSecret } from '../../distributed/jobs.ts';
 import { parseCount, parseNumber } from '../options.ts';
 
 const ARCHS = ['standard', 'topk', 'batchtopk', 'jumprelu'];
@@ -47,6 +48,7 @@ export function registerTrain(program: Command): void {
     .option('--seed <s>', 'seed', parseCount('--seed'), 0)
     .option('--report', 'write OUT/report.html at the end (and log to OUT/train_log.jsonl unless --log is given)')
     .option('--redis <url>', 'train the SAEs one per `saescope worker` on this Redis (redis://host:port); --out must be a folder every worker sees')
+    .option('--secret-file <file>', 'with --redis: the queue\'s shared secret (default $SAESCOPE_QUEUE_SECRET)')
     .option('--quiet', 'no progress bar')
     .option('--model-name <org/name>', "SAELens's model_name in the saved cfg.json (default: the model's HF id when known, else its folder's name, with a warning)")
     .option('--overwrite', 'replace an SAE already in --out (it becomes a new SAE in the registry; the old one keeps its records)')
@@ -89,7 +91,7 @@ export function registerTrain(program: Command): void {
         const steps = Math.ceil(o.tokens / o.batchSize);
         bar?.start(steps * o.batchSize * specs.length, 0, { done: 0, n: specs.length });
         const done = await distributedTrain(model, {
-          redis: o.redis, model: o.model, weights: o.weights, specs, options,
+          redis: o.redis, secret: queueSecret(o.secretFile), model: o.model, weights: o.weights, specs, options,
           onProgress: (p) => bar?.update(p.tokens, { done: p.shardsDone, n: p.shards }),
         });
         bar?.stop();

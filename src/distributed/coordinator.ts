@@ -1,125 +1,38 @@
 /**
- * Scans, activation collections and training sweeps spread over machines on a Redis-backed
- * BullMQ queue. The coordinator (`scan|collect --redis URL --shards N`) cuts
- * the corpus into row-range shards (plan.ts), enqueues one job per shard and
- * waits; workers (`saescope worker --redis URL`) load the model (and SAE)
- * named in the job themselves, check their fingerprints and saescope's
- * version, and run their rows. A scan shard writes its state into the shared
- * work folder (a path every worker mounts) and the coordinator merges the
- * states in shard order (`mergeScans`) into exactly the one-process scan's
- * result. A collection shard writes `shard-NNNNN.safetensors` into the store
- * folder (also shared); the coordinator writes the manifest last, listing each
- * shard once, in row order, however many times a shard ran. A training
- * sweep is one job per SAE (see distributedTrain).
- *
- * Faults: a worker killed mid-shard loses its lock and BullMQ's stalled-job
- * check hands the shard to another worker; a shard that fails three times
- * fails the run with its error before anything is merged; job ids are a
- * hash of the run's inputs, so a restarted coordinator finds the shards
- * already finished and waits only for the rest. Jobs carry names and
- * fingerprints, never weights.
+ * The coordinator side of the queue: scans, activation collections and
+ * training sweeps cut into shard jobs (plan.ts), each signed with the
+ * queue's secret (jobs.ts), enqueued on BullMQ, waited for and merged.
+ * A scan shard writes its state into the shared work folder and the
+ * coordinator merges the states in shard order (`mergeScans`) into exactly
+ * the one-process scan's result; a collection shard writes
+ * `shard-NNNNN.safetensors` into the store folder and the manifest is written
+ * last; a training sweep is one job per SAE. A shard that fails three times
+ * fails the run with its error before anything is merged; job ids are a hash
+ * of the run's inputs, so a restarted coordinator finds the shards already
+ * finished and waits only for the rest.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
-import { ScanMerger, scan, type ScanResult } from '../analysis/scan.ts';
-import { packScan, unpackScan } from '../analysis/scanCodec.ts';
+import { Queue } from 'bullmq';
+import { ScanMerger, type ScanResult } from '../analysis/scan.ts';
+import { unpackScan } from '../analysis/scanCodec.ts';
 import { absoluteCorpus } from '../data/corpus.ts';
-import { collectRows, readManifest, shardFile, writeManifest, type StoreManifest } from '../data/activationStore.ts';
-import { writeFileAtomic } from '../io/atomicFile.ts';
+import { readManifest, writeManifest, type StoreManifest } from '../data/activationStore.ts';
 import type { HookedModel, WeightMode } from '../model/hookedModel.ts';
-import { loadModel } from '../model/load.ts';
-import { loadSae } from '../sae/load.ts';
 import type { Sae } from '../sae/sae.ts';
-import type { SaeSpec, TrainOptions } from '../sae/train/options.ts';
-import { trainSaes } from '../sae/train/trainer.ts';
+import type { SaeSpec } from '../sae/train/options.ts';
 import { VERSION } from '../version.ts';
+import { connectRedis } from './connection.ts';
 import { modelFingerprint, saeFingerprint } from './fingerprint.ts';
+import { ATTEMPTS, QUEUE, signJob, type ShardDone, type ShardJobData, type SweepTrainOptions } from './jobs.ts';
 import { planShards, type Shard } from './plan.ts';
-
-/** The queue's name in Redis. */
-export const QUEUE = 'saescope-jobs';
-/** Attempts per shard before the run fails. */
-const ATTEMPTS = 3;
-
-/** What every shard job carries: names and fingerprints, never weights. */
-interface JobBase {
-  readonly version: string;
-  readonly run: string;
-  readonly model: string;
-  readonly weights?: WeightMode;
-  readonly modelFingerprint: string;
-  readonly corpus: string;
-  readonly contextSize: number;
-  readonly shard: Shard;
-  /** The shared folder the shard's result goes to. */
-  readonly dir: string;
-}
-
-/** A scan shard job. */
-export interface ScanJobData extends JobBase {
-  readonly kind: 'scan';
-  readonly sae: string;
-  readonly hook?: string;
-  readonly saeFingerprint: string;
-  readonly topK: number;
-}
-
-/** An activation-collection shard job. */
-export interface CollectJobData extends JobBase {
-  readonly kind: 'collect';
-  readonly hook: string;
-}
-
-/** One SAE of a training sweep. */
-export interface TrainJobData extends JobBase {
-  readonly kind: 'train';
-  readonly spec: SaeSpec;
-  readonly options: SweepTrainOptions;
-  readonly position: { readonly unit: number; readonly hookIndex: number };
-}
-
-/** The training options a sweep job carries (plain data: no callbacks, no signal). */
-export type SweepTrainOptions = Omit<TrainOptions, 'onStep' | 'signal' | 'checkpointDir' | 'metricsLog' | 'sweepPosition'>;
-
-export type ShardJobData = ScanJobData | CollectJobData | TrainJobData;
-
-/** What a finished shard job returns. */
-export interface ShardDone {
-  readonly file: string;
-  readonly tokens: number;
-  readonly dIn?: number;
-  /** Seconds the worker spent on the shard's rows (model and SAE already loaded). */
-  readonly seconds: number;
-  /** A training job's final metrics. */
-  readonly metrics?: { readonly loss: number; readonly l0: number; readonly explainedVariance: number; readonly deadFraction: number };
-}
-
-/**
- * Connects to Redis, failing within a few seconds with a clear error when
- * nothing answers at `url`. The connection then reconnects on its own, as
- * BullMQ needs (`maxRetriesPerRequest: null`).
- */
-export async function connectRedis(url: string, timeoutMs = 4000): Promise<Redis> {
-  const probe = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  probe.on('error', () => {});
-  try {
-    await Promise.race([probe.connect().then(() => probe.ping()), new Promise((_, rej) => setTimeout(() => rej(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs))]);
-  } catch (e) {
-    throw new Error(`cannot reach Redis at ${url}: ${(e as Error).message}. Start one (apt-get install redis-server) or pass another --redis URL`);
-  } finally {
-    probe.disconnect();
-  }
-  const r = new Redis(url, { maxRetriesPerRequest: null });
-  r.on('error', (e) => process.stderr.write(`saescope: redis: ${e.message}\n`));
-  return r;
-}
 
 /** Options of a distributed scan. */
 export interface DistributedScanOptions {
   readonly redis: string;
+  /** The queue's shared secret (jobs.ts `queueSecret`). */
+  readonly secret: string;
   readonly shards: number;
   /** The shared work folder (every worker must see it at this path). */
   readonly workDir: string;
@@ -156,7 +69,7 @@ export async function distributedScan(model: HookedModel, sae: Sae, o: Distribut
   // (so the result is mergeScans's over all of them), while later shards still run.
   const merger = new ScanMerger();
   let mergeSeconds = 0;
-  const done = await runShards(o.redis, shards, (shard) => ({ ...base, run, shard, dir }), o.onProgress, (i, d) => {
+  const done = await runShards(o.redis, o.secret, shards, (shard) => ({ ...base, run, shard, dir }), o.onProgress, (i, d) => {
     const t = performance.now();
     const part = unpackScan(fs.readFileSync(d.file), d.file);
     if (part.tokens !== shards[i].tokens) throw new Error(`shard ${i} scanned ${part.tokens} tokens, expected ${shards[i].tokens}`);
@@ -173,6 +86,7 @@ export async function distributedScan(model: HookedModel, sae: Sae, o: Distribut
 /** Options of a distributed activation collection. */
 export interface DistributedCollectOptions {
   readonly redis: string;
+  readonly secret: string;
   readonly shards: number;
   /** The store folder (every worker must see it at this path). */
   readonly out: string;
@@ -206,7 +120,7 @@ export async function distributedCollect(model: HookedModel, o: DistributedColle
   const shards = await planShards(o.corpus, model.tokenizer!, o.contextSize, o.tokens, o.shards);
   const base = { kind: 'collect' as const, version: VERSION, model: named(o.model), weights: o.weights, modelFingerprint: modelFingerprint(model), hook, corpus: absoluteCorpus(o.corpus), contextSize: o.contextSize };
   const run = runId({ ...base, out, tokens: o.tokens, shards });
-  const done = (await runShards(o.redis, shards, (shard) => ({ ...base, run, shard, dir: out }), o.onProgress)).results;
+  const done = (await runShards(o.redis, o.secret, shards, (shard) => ({ ...base, run, shard, dir: out }), o.onProgress)).results;
   const m: StoreManifest = {
     model: model.name, hook, corpus: o.corpus, contextSize: o.contextSize, dIn: done[0].dIn!,
     shards: done.map((d, i) => {
@@ -222,6 +136,7 @@ export async function distributedCollect(model: HookedModel, o: DistributedColle
 /** Options of a distributed training sweep. */
 export interface DistributedTrainOptions {
   readonly redis: string;
+  readonly secret: string;
   readonly model: string;
   readonly weights?: WeightMode;
   /** The SAEs; each `out` must be a folder every worker sees at the same path. */
@@ -249,7 +164,7 @@ export async function distributedTrain(model: HookedModel, o: DistributedTrainOp
   const tokens = steps * (o.options.batchSize ?? 4096);
   const shards: Shard[] = specs.map((_, i) => ({ index: i, start: 0, end: 0, tokens }));
   for (const s of specs) fs.mkdirSync(path.dirname(s.out), { recursive: true });
-  const done = await runShards(o.redis, shards, (shard) => {
+  const done = await runShards(o.redis, o.secret, shards, (shard) => {
     const spec = specs[shard.index];
     return { ...base, run, shard, dir: path.dirname(spec.out), spec, options, position: { unit: shard.index, hookIndex: hooks.indexOf(model.resolveHooks([spec.hook])[0].name) } };
   }, o.onProgress);
@@ -269,12 +184,12 @@ const runId = (inputs: unknown): string => createHash('sha256').update(JSON.stri
  * as soon as that shard and every one before it are done; `afterLastSeconds`
  * is the time `onDone` took after the last shard finished.
  */
-async function runShards(url: string, shards: readonly Shard[], job: (s: Shard) => ShardJobData, onProgress: DistributedScanOptions['onProgress'],
+async function runShards(url: string, secret: string, shards: readonly Shard[], job: (s: Shard) => ShardJobData, onProgress: DistributedScanOptions['onProgress'],
   onDone?: (i: number, d: ShardDone) => void): Promise<{ results: ShardDone[]; afterLastSeconds: number }> {
   const connection = await connectRedis(url);
   const queue = new Queue<ShardJobData, ShardDone>(QUEUE, { connection });
   try {
-    const jobs = shards.map(job);
+    const jobs = shards.map((s) => signJob(job(s), secret));
     for (const d of jobs) await queue.add(d.kind, d, { jobId: `${d.run}-${d.shard.index}`, attempts: ATTEMPTS, removeOnComplete: false, removeOnFail: false });
     const run = jobs[0].run;
     const total = shards.reduce((n, s) => n + s.tokens, 0);
@@ -311,94 +226,3 @@ async function runShards(url: string, shards: readonly Shard[], job: (s: Shard) 
   }
 }
 
-/** Options of `saescope worker`. */
-export interface WorkerOptions {
-  readonly redis: string;
-  readonly concurrency?: number;
-  /** Seconds a job's lock lasts without renewal: how soon a killed worker's shard goes to another (default 30). */
-  readonly lockSeconds?: number;
-  readonly onEvent?: (m: string) => void;
-}
-
-/** Joins the pool: runs shard jobs until closed. */
-export async function startWorker(o: WorkerOptions): Promise<{ close: () => Promise<void> }> {
-  const connection = await connectRedis(o.redis);
-  const lockDuration = (o.lockSeconds ?? 30) * 1000;
-  const models = new Map<string, Loaded<HookedModel>>();
-  const saes = new Map<string, Loaded<Sae>>();
-  const worker = new Worker<ShardJobData, ShardDone>(QUEUE, async (job) => runShard(job, models, saes, o.onEvent), {
-    connection, concurrency: o.concurrency ?? 1, lockDuration, stalledInterval: Math.max(1000, lockDuration / 2), maxStalledCount: ATTEMPTS,
-  });
-  worker.on('failed', (job, e) => o.onEvent?.(`shard ${job?.data.shard.index} of run ${job?.data.run} failed: ${e.message}`));
-  await worker.waitUntilReady();
-  return {
-    close: async () => {
-      await worker.close();
-      connection.disconnect();
-      for (const m of models.values()) await m.value.dispose();
-    },
-  };
-}
-
-/** A model or SAE a worker keeps between jobs, with its fingerprint (computed once). */
-interface Loaded<T> {
-  readonly value: T;
-  readonly fingerprint: string;
-}
-
-async function runShard(job: Job<ShardJobData, ShardDone>, models: Map<string, Loaded<HookedModel>>, saes: Map<string, Loaded<Sae>>, onEvent?: (m: string) => void): Promise<ShardDone> {
-  const d = job.data;
-  if (d.version !== VERSION) throw new UnrecoverableError(`this worker runs saescope ${VERSION} but the job came from saescope ${d.version}; run the same version everywhere`);
-  const key = `${d.model}|${d.weights ?? 'f32'}`;
-  let m = models.get(key);
-  if (!m) {
-    const value = await loadModel(d.model, { weights: d.weights });
-    models.set(key, (m = { value, fingerprint: modelFingerprint(value) }));
-  }
-  if (m.fingerprint !== d.modelFingerprint) throw new UnrecoverableError(`the model this worker loaded from '${d.model}' differs from the coordinator's (fingerprint ${m.fingerprint}, expected ${d.modelFingerprint})`);
-  const model = m.value;
-  let sae: Sae | undefined;
-  if (d.kind === 'scan') {
-    const saeKey = `${d.sae}|${d.hook ?? ''}`;
-    let s = saes.get(saeKey);
-    if (!s) {
-      const value = loadSae(d.sae, { hook: d.hook });
-      saes.set(saeKey, (s = { value, fingerprint: saeFingerprint(value) }));
-    }
-    if (s.fingerprint !== d.saeFingerprint) throw new UnrecoverableError(`the SAE this worker loaded from '${d.sae}' differs from the coordinator's`);
-    sae = s.value;
-  }
-  const attemptsFile = d.kind === 'scan' ? 'attempts.jsonl' : d.kind === 'train' ? `${path.basename(d.spec.out)}.attempts.jsonl` : '.attempts.jsonl';
-  fs.appendFileSync(path.join(d.dir, attemptsFile), JSON.stringify({ shard: d.shard.index, pid: process.pid, job: job.id, attempt: job.attemptsStarted }) + '\n');
-  onEvent?.(`${d.kind} shard ${d.shard.index}: rows ${d.shard.start}-${d.shard.end}`);
-  let last = 0;
-  const t0 = performance.now();
-  const progress = (tokens: number) => {
-    if (tokens - last >= 1000) {
-      last = tokens;
-      void job.updateProgress(tokens).catch(() => {});
-    }
-  };
-  if (d.kind === 'train') {
-    const checkpointDir = `${d.spec.out}.checkpoint`;
-    const r = await trainSaes(model, [d.spec], {
-      ...d.options, sweepPosition: d.position, checkpointDir,
-      onStep: (m) => progress(m.tokens),
-    });
-    fs.rmSync(checkpointDir, { recursive: true, force: true });
-    const m = r.last?.saes[0];
-    return { file: d.spec.out, tokens: r.last?.tokens ?? 0, seconds: (performance.now() - t0) / 1000, metrics: m && { loss: m.loss, l0: m.l0, explainedVariance: m.explainedVariance, deadFraction: m.deadFraction } };
-  }
-  if (d.kind === 'collect') {
-    const file = path.join(d.dir, shardFile(d.shard.index));
-    const r = await collectRows(model, file, { corpus: d.corpus, hook: d.hook, contextSize: d.contextSize, start: d.shard.start, end: d.shard.end, tokens: d.shard.tokens, onProgress: progress });
-    return { file, tokens: r.tokens, dIn: r.dIn, seconds: (performance.now() - t0) / 1000 };
-  }
-  const result = await scan(model, sae!, {
-    corpus: d.corpus, tokens: d.shard.tokens, contextSize: d.contextSize, topK: d.topK, rowRange: { start: d.shard.start, end: d.shard.end },
-    onProgress: (p) => progress(p.tokens),
-  });
-  const file = path.join(d.dir, `shard-${d.shard.index}.scan`);
-  writeFileAtomic(file, packScan(result));
-  return { file, tokens: result.tokens, seconds: (performance.now() - t0) / 1000 };
-}
