@@ -126,7 +126,7 @@ export class NpzFile {
   /** The header of array `name` (shape and dtype) without reading its data. */
   header(name: string): NpyHeader {
     return this.withMember(name, (fd, pos, avail, where, e) => {
-      if (e.method === 8) return parseNpyHeader(inflate(fd, pos, e, where), where);
+      if (e.method === 8) return parseNpyHeader(inflateHead(fd, pos, e, where), where);
       const head = new Uint8Array(Math.min(avail, 65536 + 12));
       readFully(fd, head, pos, where);
       return parseNpyHeader(head, where);
@@ -136,13 +136,20 @@ export class NpzFile {
   /** Reads array `name` as float32. */
   read(name: string): Tensor<'float32'> {
     return this.withMember(name, (fd, pos, avail, where, e) => {
+      // The .npy header says how many bytes the member holds; the zip entry must declare exactly those (nothing trailing).
+      const h = e.method === 8 ? parseNpyHeader(inflateHead(fd, pos, e, where), where) : (() => {
+        const head = new Uint8Array(Math.min(avail, 65536 + 12));
+        readFully(fd, head, pos, where);
+        return parseNpyHeader(head, where);
+      })();
+      const want = h.dataOffset + h.shape.reduce((a, b) => a * b, 1) * (ITEM[h.descr] ?? 0);
+      if (ITEM[h.descr] !== undefined && e.size !== want) {
+        throw new Error(`${where}: the zip entry declares ${e.size} bytes but its .npy header describes ${want} (shape (${h.shape.join(', ')}), ${h.descr}); refusing undeclared or missing data`);
+      }
       if (e.method === 8) {
         const bytes = inflate(fd, pos, e, where);
         return fromBytes(bytes, parseNpyHeader(bytes, where), where);
       }
-      const head = new Uint8Array(Math.min(avail, 65536 + 12));
-      readFully(fd, head, pos, where);
-      const h = parseNpyHeader(head, where);
       return readArray(fd, pos + h.dataOffset, avail - h.dataOffset, h, where);
     });
   }
@@ -167,10 +174,38 @@ export class NpzFile {
   }
 }
 
+/** Largest member inflated (bytes); a member's own declared size is the first bound. */
+export const MAX_NPZ_MEMBER_BYTES = 32 * 2 ** 30;
+
+/**
+ * Inflates a deflated member into at most its declared size: a stream that
+ * would inflate past it (a decompression bomb) or stops short of it is refused.
+ */
 function inflate(fd: number, pos: number, e: ZipEntry, where: string): Uint8Array {
+  if (e.size > MAX_NPZ_MEMBER_BYTES) throw new Error(`${where}: declares ${e.size} bytes, over the ${MAX_NPZ_MEMBER_BYTES}-byte limit`);
   const raw = new Uint8Array(e.compressedSize);
   readFully(fd, raw, pos, where);
-  return zlib.inflateRawSync(raw);
+  let out: Buffer;
+  try {
+    out = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new Error(`${where}: inflates past the ${e.size} bytes its zip entry declares (a decompression bomb?); refused`);
+    throw new Error(`${where}: corrupt deflate data (${(err as Error).message})`);
+  }
+  if (out.length !== e.size) throw new Error(`${where}: inflates to ${out.length} bytes, not the ${e.size} its zip entry declares`);
+  return out;
+}
+
+/** The start of a deflated member (enough for its .npy header), without inflating the rest. */
+function inflateHead(fd: number, pos: number, e: ZipEntry, where: string): Uint8Array {
+  const raw = new Uint8Array(Math.min(e.compressedSize, 4096));
+  readFully(fd, raw, pos, where);
+  try {
+    return zlib.inflateRawSync(raw, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: 1 << 22 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new Error(`${where}: its first 4 KiB inflate past 4 MiB (a decompression bomb?); refused`);
+    throw new Error(`${where}: corrupt deflate data (${(err as Error).message})`);
+  }
 }
 
 function fromBytes(bytes: Uint8Array, h: NpyHeader, where: string): Tensor<'float32'> {
@@ -250,6 +285,8 @@ function readZipDirectory(fd: number, size: number, file: string): Map<string, Z
       x += 4 + len;
     }
     if (localOffset + 30 > size) throw new Error(`${file}: member '${name}' starts past the end of the file (truncated?)`);
+    // Two members of one name: which one a reader gets would be a guess (numpy keeps the last), so neither is read.
+    if (out.has(name.replace(/\.npy$/, ''))) throw new Error(`${file}: member '${name}' appears twice; refusing an archive with duplicate members`);
     out.set(name.replace(/\.npy$/, ''), { name, method, compressedSize, size: uncompressed, localOffset });
     p = xEnd + commentLen;
   }

@@ -33,10 +33,23 @@ export interface NeuronpediaReport {
   readonly features: number;
 }
 
-/** Reads the export's records (array, JSONL, gzip); throws naming the file and line on malformed input. */
-export function readNeuronpediaExport(file: string): Record<string, unknown>[] {
+/** Most bytes an export may hold (decompressed), and most records. */
+export const MAX_EXPORT_BYTES = 256 * 2 ** 20;
+export const MAX_EXPORT_RECORDS = 2_000_000;
+
+/** Reads the export's records (array, JSONL, gzip); throws naming the file and line on malformed input, or when it is over the limits. */
+export function readNeuronpediaExport(file: string, maxBytes = MAX_EXPORT_BYTES): Record<string, unknown>[] {
+  const size = fs.statSync(file).size;
+  if (size > maxBytes) throw new Error(`${file}: ${size} bytes, over the ${maxBytes}-byte limit`);
   let buf = fs.readFileSync(file);
-  if (buf[0] === 0x1f && buf[1] === 0x8b) buf = zlib.gunzipSync(buf);
+  if (buf[0] === 0x1f && buf[1] === 0x8b) {
+    try {
+      buf = zlib.gunzipSync(buf, { maxOutputLength: maxBytes });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new Error(`${file}: decompresses past ${maxBytes} bytes (the limit); refused`);
+      throw new Error(`${file}: corrupt gzip data (${(e as Error).message})`);
+    }
+  }
   const text = buf.toString('utf8').trim();
   if (!text) throw new Error(`${file}: empty file`);
   if (text.startsWith('[')) {
@@ -46,9 +59,13 @@ export function readNeuronpediaExport(file: string): Record<string, unknown>[] {
     } catch (e) {
       throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
     }
-    return (data as unknown[]).map((r, i) => record(r, file, `item ${i}`));
+    if (!Array.isArray(data)) throw new Error(`${file}: expected a JSON array of records`);
+    if (data.length > MAX_EXPORT_RECORDS) throw new Error(`${file}: ${data.length} records, over the ${MAX_EXPORT_RECORDS} limit`);
+    return data.map((r, i) => record(r, file, `item ${i}`));
   }
-  return text.split('\n').flatMap((line, i) => {
+  const lines = text.split('\n');
+  if (lines.length > MAX_EXPORT_RECORDS) throw new Error(`${file}: ${lines.length} lines, over the ${MAX_EXPORT_RECORDS} limit`);
+  return lines.flatMap((line, i) => {
     if (!line.trim()) return [];
     try {
       return [record(JSON.parse(line), file, `line ${i + 1}`)];
@@ -71,6 +88,7 @@ export function importNeuronpedia(registry: Registry, file: string, o: Neuronped
   const models = new Set<string>();
   const saes = new Set<string>();
   const toImport: { feature: number; r: Record<string, unknown> }[] = [];
+  const seen = new Set<string>();
   for (const r of records) {
     const modelId = String(r.modelId ?? '');
     const layer = String(r.layer ?? '');
@@ -97,6 +115,17 @@ export function importNeuronpedia(registry: Registry, file: string, o: Neuronped
       skip('empty description');
       continue;
     }
+    // The same explanation twice (in the file, or already in the registry) is one explanation.
+    const key = JSON.stringify([index, (r.description as string).trim(), r.explanationModelName ?? null, r.typeName ?? null]);
+    if (seen.has(key)) {
+      skip('duplicate');
+      continue;
+    }
+    seen.add(key);
+    if (registry.explanations(o.model, o.sae, index).some((e) => e.source === 'neuronpedia' && e.explanation === (r.description as string).trim() && e.explainerModel === (typeof r.explanationModelName === 'string' ? r.explanationModelName : null))) {
+      skip('already in the registry');
+      continue;
+    }
     toImport.push({ feature: index, r });
   }
   if (toImport.length === 0) {
@@ -106,17 +135,19 @@ export function importNeuronpedia(registry: Registry, file: string, o: Neuronped
     throw new Error(`${file}: nothing to import (${Object.entries(skipped).map(([k, v]) => `${v} ${k}`).join(', ')})`);
   }
   const features = new Set<number>();
-  for (const { feature, r } of toImport) {
-    const scores: Record<string, unknown> = {};
-    for (const k of ['scores', 'score', 'scorerScores']) if (r[k] !== undefined) scores[k] = r[k];
-    registry.addExplanation(o.model, o.sae, feature, {
-      explanation: (r.description as string).trim(),
-      source: 'neuronpedia',
-      explainerModel: typeof r.explanationModelName === 'string' ? r.explanationModelName : null,
-      promptVersion: typeof r.typeName === 'string' ? r.typeName : null,
-      scores,
-    });
-    features.add(feature);
-  }
+  registry.transaction(() => {
+    for (const { feature, r } of toImport) {
+      const scores: Record<string, unknown> = {};
+      for (const k of ['scores', 'score', 'scorerScores']) if (r[k] !== undefined) scores[k] = r[k];
+      registry.addExplanation(o.model, o.sae, feature, {
+        explanation: (r.description as string).trim(),
+        source: 'neuronpedia',
+        explainerModel: typeof r.explanationModelName === 'string' ? r.explanationModelName : null,
+        promptVersion: typeof r.typeName === 'string' ? r.typeName : null,
+        scores,
+      });
+      features.add(feature);
+    }
+  });
   return { imported: toImport.length, skipped, features: features.size };
 }
