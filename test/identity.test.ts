@@ -162,7 +162,8 @@ test('a registry written by the previous release (paths as keys) migrates to ide
   reg.close();
   // Every row is there: the one collision (feature 2) merged into one row, everything else one for one.
   const after = new Database(file, { readonly: true });
-  for (const t of tables) assert.equal(count(after, t), n0[t] - (t === 'features' ? 1 : 0), t);
+  for (const t of tables) assert.equal(count(after, t === 'steering' ? 'calibrations' : t), n0[t] - (t === 'features' ? 1 : 0), t);
+  assert.equal(count(after, 'calibration_applied'), n0.steering, 'every calibration the old registry held is still the applied one');
   after.close();
   // registry doctor names what could not be attached.
   const doctor = JSON.parse(execFileSync(process.execPath, [...CLI, 'registry', 'doctor', '--registry', file, '--json'], { encoding: 'utf8' }));
