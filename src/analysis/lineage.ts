@@ -8,7 +8,7 @@
  */
 import { activationGroups } from '../data/activationSource.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
-import type { Registry } from '../registry/registry.ts';
+import type { ExplanationLog } from '../registry/types.ts';
 import type { Sae } from '../sae/sae.ts';
 import { crossNearest } from './weightEffects.ts';
 
@@ -144,7 +144,7 @@ async function correlations(model: HookedModel, a: Sae, b: Sae, ab: readonly { i
  * B's latent has none, noted as carried. Heuristic names are not carried
  * (a scan of B makes its own). Returns how many latents of B got something.
  */
-export function carryNames(reg: Registry, model: string, a: { readonly sae: string; readonly name: string }, saeB: string, l: Lineage, threshold = l.threshold): number {
+export function carryNames(reg: ExplanationLog, model: string, a: { readonly sae: string; readonly name: string }, saeB: string, l: Lineage, threshold = l.threshold): number {
   const saeA = a.sae;
   let carried = 0;
   for (const r of l.reverse) {

@@ -6,7 +6,7 @@
  * arrives, and cached answers make reruns free.
  */
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
-import type { Registry } from '../registry/registry.ts';
+import type { ExplanationLog } from '../registry/types.ts';
 import { judgeConditional } from './conditionalJudge.ts';
 import { explainFeature, scoreExplanation } from './explain.ts';
 import { heuristicName } from './heuristic.ts';
@@ -15,7 +15,7 @@ import { PROMPT_VERSION } from './prompts.ts';
 
 /** Where results go. */
 export interface BatchTarget {
-  readonly registry: Registry;
+  readonly registry: ExplanationLog;
   /** The model's identity. */
   readonly model: string;
   /** The SAE's identity. */

@@ -7,7 +7,7 @@
  */
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import { conditionalByExplanation, conditionalByToken, exampleKey, type ConditionalHistogram } from '../analysis/conditional.ts';
-import type { ExplanationRecord, RecordKeys, Registry } from '../registry/registry.ts';
+import type { ExplanationLog, ExplanationRecord, RecordKeys } from '../registry/types.ts';
 import { plainText } from './format.ts';
 import type { LlmClient } from './llmClient.ts';
 import { detectionMessages, parseLabels } from './prompts.ts';
@@ -59,7 +59,7 @@ export function conditionalViews(d: FeatureDashboard, explanations: readonly Exp
  * explanation match when its newest non-heuristic explanation was judged
  * (`score --conditional`); throws naming what is missing.
  */
-export function conditionalFromRegistry(reg: Registry, keys: RecordKeys & { readonly name?: string }, feature: number, by: 'token' | 'explanation', topTokens?: number, minSamples?: number): ConditionalHistogram {
+export function conditionalFromRegistry(reg: ExplanationLog, keys: RecordKeys & { readonly name?: string }, feature: number, by: 'token' | 'explanation', topTokens?: number, minSamples?: number): ConditionalHistogram {
   const d = reg.dashboard<FeatureDashboard>(keys.model, keys.sae, feature);
   const sae = keys.name ?? keys.sae;
   if (!d) throw new Error(`feature ${feature} of ${sae} has no scan for these weights in the registry: run saescope scan with this registry first`);

@@ -8,7 +8,7 @@
  * feature, the mean of those similarities is its consistency; across features
  * the sweep's robustness-vs-density Spearman test is reported beside it.
  */
-import type { RecordKeys, Registry, SteeringDescription } from '../registry/registry.ts';
+import type { ExplanationLog, RecordKeys, SteeringDescription } from '../registry/types.ts';
 import type { SweepResult } from '../steering/sweep.ts';
 import { spearman } from '../steering/spearman.ts';
 import { cosine, type Embedder } from './embeddings.ts';
@@ -72,7 +72,7 @@ export interface DescribeOptions {
   /** Explanations by feature; features absent here are looked up in the registry. */
   readonly explanations?: ReadonlyMap<number, string>;
   /** Where descriptions are stored (and explanations found). */
-  readonly registry?: Registry;
+  readonly registry?: ExplanationLog;
   /** The model's and SAE's identities in the registry. */
   readonly keys?: RecordKeys;
   /** Consecutive descriptions with at least this similarity share a stage (default 0.8 for endpoint embeddings, 0.5 lexical). */

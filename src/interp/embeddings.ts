@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import OpenAI from 'openai';
-import type { Registry } from '../registry/registry.ts';
+import type { AnswerCache } from '../registry/types.ts';
 import type { LlmConfig } from './config.ts';
 
 /** Turns texts into vectors; cosine similarity compares them. */
@@ -50,7 +50,7 @@ export class EndpointEmbedder implements Embedder {
   readonly method: string;
   private readonly openai: OpenAI;
 
-  constructor(private readonly cfg: LlmConfig, private readonly model: string, private readonly cache?: Registry) {
+  constructor(private readonly cfg: LlmConfig, private readonly model: string, private readonly cache?: AnswerCache) {
     this.method = `endpoint:${model}`;
     this.openai = new OpenAI({ baseURL: cfg.baseURL, apiKey: cfg.apiKey, timeout: cfg.timeoutMs, maxRetries: cfg.maxRetries });
   }
@@ -87,7 +87,7 @@ export class EndpointEmbedder implements Embedder {
  * The endpoint's embedder when it answers a probe, else the lexical one; the
  * reason for a fallback is passed to `warn` so the user sees it.
  */
-export async function embedderWithFallback(cfg: LlmConfig | undefined, model: string | undefined, cache: Registry | undefined, warn: (msg: string) => void): Promise<Embedder> {
+export async function embedderWithFallback(cfg: LlmConfig | undefined, model: string | undefined, cache: AnswerCache | undefined, warn: (msg: string) => void): Promise<Embedder> {
   if (!cfg || !model) {
     warn('no embedding model given (--embedding-model): description-explanation similarity uses the lexical fallback (hashed word overlap), not embeddings');
     return new LexicalEmbedder();

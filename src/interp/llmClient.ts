@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import OpenAI from 'openai';
-import type { Registry } from '../registry/registry.ts';
+import type { AnswerCache } from '../registry/types.ts';
 import type { LlmConfig } from './config.ts';
 
 /** A chat message. */
@@ -34,7 +34,7 @@ export class LlmClient {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(readonly cfg: LlmConfig, private readonly cache?: Registry) {
+  constructor(readonly cfg: LlmConfig, private readonly cache?: AnswerCache) {
     this.openai = new OpenAI({ baseURL: cfg.baseURL, apiKey: cfg.apiKey, timeout: cfg.timeoutMs, maxRetries: cfg.maxRetries });
   }
 

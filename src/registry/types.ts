@@ -151,6 +151,23 @@ export interface RegistryReader {
   calibration<T = unknown>(model: string, sae: string, feature: number): T | undefined;
 }
 
+/** What the LLM client caches its answers in. */
+export interface AnswerCache {
+  cachedAnswer(key: string): string | undefined;
+  cacheAnswer(key: string, response: string): void;
+}
+
+/** What naming, scoring and lineage read and write: features, explanations and scans, by identity. */
+export interface ExplanationLog extends RegistryReader {
+  get(model: string, sae: string, feature: number): FeatureRecord | undefined;
+  set(model: string, sae: string, feature: number, patch: FeaturePatch, expectUpdatedAt?: string | null): FeatureRecord;
+  explanations(model: string, sae: string, feature: number): ExplanationRecord[];
+  addExplanation(model: string, sae: string, feature: number, e: Omit<ExplanationRecord, 'id' | 'feature' | 'createdAt'>): number;
+  scoreExplanation(id: number, scores: Record<string, unknown>): void;
+  removeExplanations(model: string, sae: string, feature: number, which: (e: ExplanationRecord) => boolean): void;
+  setSteeringDescriptions(model: string, sae: string, rows: readonly SteeringDescription[]): void;
+}
+
 /** An edit made from a stale copy of a feature: carries the current record. */
 export class ConflictError extends Error {
   constructor(readonly current: FeatureRecord | undefined) {
