@@ -5,7 +5,7 @@
  * release migrates without losing a row; export then import round-trips.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -16,6 +16,9 @@ import { saeIdentity } from '../src/sae/identity.ts';
 import { loadSae } from '../src/sae/load.ts';
 import { Sae } from '../src/sae/sae.ts';
 import { saveSae } from '../src/sae/saelensFormat.ts';
+import { loadModel } from '../src/model/load.ts';
+import { saelensModelName } from '../src/sae/train/trainer.ts';
+import { defaultJobsDir, readSaeList, saeListFile } from '../src/server/saes.ts';
 import { fixtures, root, tmpDir } from './helpers.ts';
 
 const CLI = ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts')];
@@ -209,4 +212,37 @@ test('registry export then import into an empty registry gives equal records; se
   assert.equal(empty.get(keys.model, keys.sae, 13)!.confidenceLabel, null);
   assert.throws(() => importRegistry(empty, { 1: { name: 'x' } }), /need the SAE and model to file them under/);
   empty.close();
+});
+
+test('saescope sae add|list|remove manage the SAEs serve serves from a data folder', async () => {
+  const data = tmpDir();
+  const a = copySae(path.join(data, 'a'));
+  const run = (...args: string[]) => JSON.parse(execFileSync(process.execPath, [...CLI, 'sae', ...args, '--data', data, '--json'], { encoding: 'utf8' }) || 'null');
+  execFileSync(process.execPath, [...CLI, 'sae', 'add', `mine=${a}`, '--data', data, '--registry', path.join(data, 'r.db')], { encoding: 'utf8' });
+  assert.deepEqual(run('list'), [{ dir: fs.realpathSync(a), name: 'mine', exists: true }]);
+  assert.deepEqual(readSaeList(saeListFile(defaultJobsDir(data))), [{ dir: fs.realpathSync(a), name: 'mine' }], 'the list serve reads');
+  // Adding the same folder again (another spelling) keeps one entry.
+  execFileSync(process.execPath, [...CLI, 'sae', 'add', `${a}/`, '--data', data], { encoding: 'utf8' });
+  assert.equal(run('list').length, 1);
+  const bad = spawnSync(process.execPath, [...CLI, 'sae', 'remove', 'nosuch', '--data', data], { encoding: 'utf8' });
+  assert.match(bad.stderr, /nosuch: not in .*saes\.json \(listed: mine\)/);
+  execFileSync(process.execPath, [...CLI, 'sae', 'remove', 'mine', '--data', data], { encoding: 'utf8' });
+  assert.deepEqual(run('list'), []);
+  assert.ok(fs.existsSync(path.join(a, 'cfg.json')), 'the files stay');
+});
+
+test('SAELens model_name: the hub id of an HF cache folder, the config\'s _name_or_path, else the folder name with a warning', async () => {
+  const dir = tmpDir();
+  const snap = path.join(dir, 'models--org--tiny-model', 'snapshots', 'b'.repeat(40));
+  fs.cpSync(path.join(fixtures, 'tiny-llama'), snap, { recursive: true });
+  const warnings = [] as string[];
+  assert.equal(saelensModelName(await loadModel(snap), (m) => warnings.push(m)), 'org/tiny-model');
+  const named = path.join(dir, 'named');
+  fs.cpSync(path.join(fixtures, 'tiny-llama'), named, { recursive: true });
+  const cfg = JSON.parse(fs.readFileSync(path.join(named, 'config.json'), 'utf8'));
+  fs.writeFileSync(path.join(named, 'config.json'), JSON.stringify({ ...cfg, _name_or_path: 'meta-llama/Llama-3.2-1B' }));
+  assert.equal(saelensModelName(await loadModel(named), (m) => warnings.push(m)), 'meta-llama/Llama-3.2-1B');
+  assert.equal(warnings.length, 0);
+  assert.equal(saelensModelName(await loadModel(path.join(fixtures, 'tiny-llama')), (m) => warnings.push(m)), 'tiny-llama');
+  assert.match(warnings[0], /names the model 'tiny-llama' \(its folder's name\): give --model-name/);
 });
