@@ -69,6 +69,12 @@ test('config sizes that do not match the checkpoint fail fast, naming the field 
   await assert.rejects(loadModel(withCfg({ num_key_value_heads: 3 })), /num_attention_heads 4 is not a multiple of num_key_value_heads 3/);
   await assert.rejects(loadModel(withCfg({ intermediate_size: 1e12 })), /intermediate_size must be an integer in \[1, 1048576\]/);
   await assert.rejects(loadModel(withCfg({ intermediate_size: cfg0.intermediate_size + 1 })), /tensor 'model\.layers\.\d+\.mlp\.gate_proj\.weight' has shape .* but config\.json implies/);
+  // Numbers in range: an epsilon of -1 or a rope factor of 0 would load and compute nonsense (ids [0, 0, ...]).
+  await assert.rejects(loadModel(withCfg({ rms_norm_eps: -1 })), /config\.json: the normalization epsilon \(rms_norm_eps \/ layer_norm_eps\) must be a positive number up to 1, got -1/);
+  await assert.rejects(loadModel(withCfg({ rope_theta: 0 })), /rope_theta must be a positive number, got 0/);
+  await assert.rejects(loadModel(withCfg({ rope_scaling: { rope_type: 'linear', factor: 0 } })), /rope_scaling\.factor must be a positive number, got 0/);
+  await assert.rejects(loadModel(withCfg({ rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 4, high_freq_factor: 1, original_max_position_embeddings: 8192 } })), /high_freq_factor \(1\) must exceed low_freq_factor \(4\)/);
+  assert.ok(await loadModel(withCfg({ rms_norm_eps: 1e-5 })), 'a valid epsilon loads');
 });
 
 test('request paths are confined on real paths: a symlink inside --data cannot lead out (probe S6, S7)', () => {

@@ -15,6 +15,7 @@ import { Llama2cTokenizer } from '../tokenizer/llama2cTokenizer.ts';
 import { adapterFor } from './adapters/registry.ts';
 import { llama } from './adapters/llama.ts';
 import { HookedModel, type ModelOptions } from './hookedModel.ts';
+import { checkSpec } from './spec.ts';
 
 /** Options of `loadModel`. */
 export interface LoadOptions extends HubOptions, ModelOptions {
@@ -38,6 +39,7 @@ export function loadHfFolder(dir: string, opts: LoadOptions = {}): HookedModel {
   const cfg = readJsonFile(cfgPath);
   const adapter = adapterFor(cfg.model_type, cfgPath);
   const spec = adapter.spec(cfg);
+  checkSpec(spec, cfgPath);
   const weights = SafetensorsWeights.fromFolder(dir);
   const tokenizer = fs.existsSync(path.join(dir, 'tokenizer.json')) ? HfTokenizer.fromFolder(dir, cfg) : undefined;
   const named = typeof cfg._name_or_path === 'string' && HF_ID.test(cfg._name_or_path) ? cfg._name_or_path : undefined;

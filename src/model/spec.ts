@@ -76,3 +76,33 @@ export interface ModelSpec {
    */
   readonly windows?: readonly (number | null)[];
 }
+
+/**
+ * Throws naming the config field when a number is outside the range the
+ * model needs (an epsilon of -1 or a rope factor of 0 load but compute
+ * nonsense).
+ */
+export function checkSpec(s: ModelSpec, where: string): void {
+  const pos = (v: number | undefined, field: string, max = Infinity) => {
+    if (v !== undefined && !(Number.isFinite(v) && v > 0 && v <= max)) throw new Error(`${where}: ${field} must be a positive number${max < Infinity ? ` up to ${max}` : ''}, got ${v}`);
+  };
+  pos(s.normEps, 'the normalization epsilon (rms_norm_eps / layer_norm_eps)', 1);
+  if (s.positions === 'rotary') pos(s.ropeTheta, 'rope_theta');
+  pos(s.attnScale, 'the attention scale (query_pre_attn_scalar)');
+  pos(s.attnSoftcap, 'attn_logit_softcapping');
+  pos(s.finalSoftcap, 'final_logit_softcapping');
+  pos(s.embedScale, 'the embedding scale');
+  const r = s.ropeScaling;
+  if (r) {
+    pos(r.factor, 'rope_scaling.factor');
+    if (r.type === 'llama3') {
+      pos(r.lowFreqFactor, 'rope_scaling.low_freq_factor');
+      pos(r.highFreqFactor, 'rope_scaling.high_freq_factor');
+      pos(r.originalMaxPositions, 'rope_scaling.original_max_position_embeddings');
+      if (r.highFreqFactor <= r.lowFreqFactor) throw new Error(`${where}: rope_scaling.high_freq_factor (${r.highFreqFactor}) must exceed low_freq_factor (${r.lowFreqFactor})`);
+    }
+  }
+  for (const [i, w] of (s.windows ?? []).entries()) {
+    if (w !== null && !(Number.isInteger(w) && w > 0)) throw new Error(`${where}: the sliding window of layer ${i} must be a positive integer, got ${w}`);
+  }
+}
