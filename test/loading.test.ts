@@ -72,6 +72,36 @@ test('sharded checkpoints with model.safetensors.index.json load', async () => {
   assert.equal(maxDiff(a.logits!.data, b.logits!.data), 0);
 });
 
+test('a shard index must match its shards exactly: each disagreement, a path out of the folder and a null index are named', async () => {
+  const src = path.join(fixtures, 'tiny-llama');
+  const w = readAll(path.join(src, 'model.safetensors'));
+  const names = Object.keys(w);
+  const half = names.length / 2;
+  /** Writes two shards (optionally altered) and an index; returns the folder. */
+  const build = (o: { index?: unknown; second?: string[]; extra?: boolean; map?: (m: Record<string, string>) => void } = {}) => {
+    const dir = tmpDir();
+    fs.copyFileSync(path.join(src, 'config.json'), path.join(dir, 'config.json'));
+    const parts = [names.slice(0, half), o.second ?? names.slice(half)];
+    const map: Record<string, string> = {};
+    parts.forEach((s, i) => {
+      const file = `model-0000${i + 1}-of-00002.safetensors`;
+      writeSafetensors(path.join(dir, file), Object.fromEntries(s.map((n) => [n, w[n]])));
+      for (const n of s) map[n] ??= file;
+    });
+    if (o.extra) writeSafetensors(path.join(dir, 'model-00003-of-00003.safetensors'), { stray: w[names[0]] });
+    o.map?.(map);
+    fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify(o.index !== undefined ? o.index : { weight_map: map }));
+    return dir;
+  };
+  await assert.rejects(loadModel(build({ second: [...names.slice(half), names[0]] })), /tensor '.*' is in both model-00001-of-00002\.safetensors and model-00002-of-00002\.safetensors/);
+  await assert.rejects(loadModel(build({ map: (m) => { m[names[0]] = 'model-00002-of-00002.safetensors'; } })), /weight_map puts '.*' in model-00002-of-00002\.safetensors, but it is in model-00001-of-00002\.safetensors/);
+  await assert.rejects(loadModel(build({ extra: true })), /shard model-00003-of-00003\.safetensors lies in the folder but the index does not list it/);
+  await assert.rejects(loadModel(build({ map: (m) => { delete m[names[1]]; } })), /tensor '.*' of model-00001-of-00002\.safetensors is missing from weight_map/);
+  await assert.rejects(loadModel(build({ map: (m) => { m[names[0]] = '../outside.safetensors'; } })), /maps to "\.\.\/outside\.safetensors", not a \.safetensors file name in the folder/);
+  await assert.rejects(loadModel(build({ index: null })), /model\.safetensors\.index\.json: no weight_map object/);
+  await assert.rejects(loadModel(build({ map: (m) => { m.ghost = 'model-00001-of-00002.safetensors'; } })), /weight_map puts 'ghost' in model-00001-of-00002\.safetensors, but no shard has it/);
+});
+
 test('HF ids resolve from the local HF cache layout', async () => {
   const cache = tmpDir();
   const snap = path.join(cache, 'models--tiny-org--tiny-gpt2', 'snapshots', 'abc123');

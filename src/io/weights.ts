@@ -31,22 +31,53 @@ export class SafetensorsWeights implements WeightSource {
     for (const f of files) for (const name of f.tensors.keys()) this.where.set(name, f);
   }
 
-  /** Opens every safetensors file of a model folder (using the index when present). */
+  /**
+   * Opens every safetensors file of a model folder. With
+   * `model.safetensors.index.json` the index must match the shards exactly:
+   * shard names are plain file names in the folder, every tensor it maps is
+   * in its shard, no tensor is in two shards, every tensor of a shard is
+   * mapped, and no other `model-*-of-*.safetensors` shard lies beside them.
+   */
   static fromFolder(dir: string): SafetensorsWeights {
     const index = path.join(dir, 'model.safetensors.index.json');
-    let files: string[];
-    if (fs.existsSync(index)) {
-      const map = (JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map?: Record<string, string> }).weight_map;
-      if (!map) throw new Error(`${index}: no weight_map`);
-      files = [...new Set(Object.values(map))].sort();
-      for (const f of files) {
-        if (!fs.existsSync(path.join(dir, f))) throw new Error(`${index}: lists shard '${f}', which is missing from ${dir}`);
-      }
-    } else {
-      files = fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort();
+    if (!fs.existsSync(index)) {
+      const files = fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort();
+      if (files.length === 0) throw new Error(`${dir}: no *.safetensors files found`);
+      return new SafetensorsWeights(dir, files.map((f) => SafetensorsFile.open(path.join(dir, f))));
     }
-    if (files.length === 0) throw new Error(`${dir}: no *.safetensors files found`);
-    return new SafetensorsWeights(dir, files.map((f) => SafetensorsFile.open(path.join(dir, f))));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(fs.readFileSync(index, 'utf8'));
+    } catch (e) {
+      throw new Error(`${index}: not valid JSON (${(e as Error).message})`);
+    }
+    const map = (parsed as { weight_map?: unknown } | null)?.weight_map;
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new Error(`${index}: no weight_map object`);
+    const entries = Object.entries(map as Record<string, unknown>);
+    for (const [t, f] of entries) {
+      if (typeof f !== 'string' || !f.endsWith('.safetensors') || f !== path.basename(f) || f.startsWith('.')) {
+        throw new Error(`${index}: tensor '${t}' maps to ${JSON.stringify(f)}, not a .safetensors file name in the folder`);
+      }
+    }
+    const names = [...new Set(entries.map(([, f]) => f as string))].sort();
+    if (names.length === 0) throw new Error(`${index}: weight_map is empty`);
+    for (const f of names) if (!fs.existsSync(path.join(dir, f))) throw new Error(`${index}: lists shard '${f}', which is missing from ${dir}`);
+    const stray = fs.readdirSync(dir).filter((f) => /^model-\d+-of-\d+\.safetensors$/.test(f) && !names.includes(f));
+    if (stray.length) throw new Error(`${index}: shard ${stray[0]} lies in the folder but the index does not list it`);
+    const files = names.map((f) => SafetensorsFile.open(path.join(dir, f)));
+    const owner = new Map<string, string>();
+    for (const f of files) {
+      for (const t of f.tensors.keys()) {
+        const prev = owner.get(t);
+        if (prev) throw new Error(`${index}: tensor '${t}' is in both ${path.basename(prev)} and ${path.basename(f.path)}`);
+        owner.set(t, f.path);
+        if (!(t in (map as Record<string, string>))) throw new Error(`${index}: tensor '${t}' of ${path.basename(f.path)} is missing from weight_map`);
+      }
+    }
+    for (const [t, f] of entries) {
+      if (path.basename(owner.get(t) ?? '') !== f) throw new Error(`${index}: weight_map puts '${t}' in ${f}, but ${owner.has(t) ? `it is in ${path.basename(owner.get(t)!)}` : 'no shard has it'}`);
+    }
+    return new SafetensorsWeights(dir, files);
   }
 
   /** Paths of the safetensors files, sorted (each once, even when it holds many tensors). */
