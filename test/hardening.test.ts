@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.ts';
 import { loadModel } from '../src/model/load.ts';
+import { serveSite } from '../src/site/serveSite.ts';
 import { confinedPath } from '../src/server/paths.ts';
 import { loadSae } from '../src/sae/load.ts';
 import { saveSae } from '../src/sae/saelensFormat.ts';
@@ -266,4 +267,28 @@ test('malformed JSON files and corpora are named with what is wrong (probe B8, C
   assert.equal(docs.length, 2);
   assert.equal(docs[0].length, 20_000_000);
   assert.ok(performance.now() - t0 < 10_000, 'no quadratic re-splitting');
+});
+
+test('serve-site answers loopback Host names only and does not follow symlinks out of the site folder', async () => {
+  const site = tmpDir();
+  fs.writeFileSync(path.join(site, 'index.html'), '<p>site</p>');
+  fs.mkdirSync(path.join(site, 'data'));
+  fs.writeFileSync(path.join(site, 'data', 'manifest.json'), '{}');
+  const secret = path.join(tmpDir(), 'secret.txt');
+  fs.writeFileSync(secret, 'private');
+  fs.symlinkSync(secret, path.join(site, 'leak.txt'));
+  fs.symlinkSync(path.dirname(secret), path.join(site, 'outdir'));
+  const { app } = await serveSite(site, { port: 0 });
+  try {
+    const get = (url: string, host = '127.0.0.1') => app.inject({ method: 'GET', url, headers: { host } });
+    assert.equal((await get('/index.html')).statusCode, 200);
+    assert.equal((await get('/index.html', 'evil.example')).statusCode, 403, 'a rebinding page cannot read the site');
+    for (const url of ['/leak.txt', '/outdir/secret.txt']) {
+      const r = await get(url);
+      assert.notEqual(r.statusCode, 200, url);
+      assert.doesNotMatch(r.body, /private/);
+    }
+  } finally {
+    await app.close();
+  }
 });

@@ -29,42 +29,7 @@ import { llmConfig, type LlmConfig } from '../interp/config.ts';
 import { LlmClient } from '../interp/llmClient.ts';
 import * as S from './schemas.ts';
 import { ModelQueue, QueueFullError } from './queue.ts';
-
-const LOOPBACK = ['127.0.0.1', 'localhost', '[::1]', '::1'];
-
-/**
- * DNS rebinding and cross-site writes: a request whose Host is not loopback
- * (or a configured host) is refused, and so is a write (any method but GET,
- * HEAD, OPTIONS) whose Origin names another host. Browsers send Origin on
- * every cross-origin request and on same-origin writes, so a hostile page
- * cannot write without one; clients without a browser (curl, scripts) send
- * none and are not a page's reach.
- */
-function guardOrigin(app: FastifyInstance, hosts: readonly string[]): void {
-  const allowed = new Set([...LOOPBACK, ...hosts.filter((h) => h !== '0.0.0.0' && h !== '::').map((h) => h.toLowerCase())]);
-  const hostOf = (hostHeader: string) => {
-    const h = hostHeader.toLowerCase();
-    if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
-    return h.replace(/:\d+$/, '');
-  };
-  app.addHook('onRequest', async (req, reply) => {
-    const host = req.headers.host;
-    if (!host || !allowed.has(hostOf(host))) {
-      return reply.code(403).send({ error: `Host '${host ?? ''}' is not served here (loopback only; serve --host to add one)` });
-    }
-    if (['GET', 'HEAD', 'OPTIONS'].includes(req.method)) return;
-    const origin = req.headers.origin;
-    if (origin === undefined) return;
-    let ok = false;
-    try {
-      const u = new URL(origin);
-      ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.host.toLowerCase() === host.toLowerCase();
-    } catch {
-      ok = false;
-    }
-    if (!ok) return reply.code(403).send({ error: `cross-origin write refused (Origin '${origin}' does not match Host '${host}')` });
-  });
-}
+import { guardOrigin } from '../site/httpGuard.ts';
 
 /** Builds the server (not listening yet). */
 export async function buildServer(model: HookedModel, opts: ServerOptions): Promise<{ app: FastifyInstance; ctx: Ctx; jobs: Jobs }> {
@@ -101,7 +66,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
   app.setErrorHandler((err: Error, _req, reply) => {
     if (err instanceof Conflict) return reply.code(409).send({ error: err.message } satisfies C.ApiError);
     if (err instanceof QueueFullError) return reply.code(503).header('Retry-After', String(err.retryAfterSeconds)).send({ error: err.message });
-    const status = err instanceof BadRequest || /out of range|unknown hook|is empty|outside the data folders|not a finite|exactly one of|limit is|longer than the model's context|outside the vocabulary|has no tokenizer/.test(err.message) ? 400 : (err as { statusCode?: number }).statusCode ?? 500;
+    const status = err instanceof BadRequest || /out of range|unknown hook|is empty|outside the data folders|not a finite|exactly one of|limit is|longer than the model's context|outside the vocabulary|has no tokenizer|may not contain NUL|a path is required/.test(err.message) ? 400 : (err as { statusCode?: number }).statusCode ?? 500;
     return reply.code(status).send({ error: err.message } satisfies C.ApiError);
   });
   // A feature's label: its name, else its best explanation (LLM, Neuronpedia, heuristic).
