@@ -292,3 +292,31 @@ test('serve-site answers loopback Host names only and does not follow symlinks o
     await app.close();
   }
 });
+
+test('a save interrupted between its two renames is finished on the next load or save, carried files included', () => {
+  const src = loadSae(path.join(fixtures, 'sae-topk'));
+  const changed = new (src.constructor as typeof import('../src/sae/sae.ts').Sae)(src.cfg, { ...src.weights, b_dec: { ...src.weights.b_dec, data: src.weights.b_dec.data.map((v) => v + 1) } });
+  const crash = (completeNew: boolean) => {
+    // The state a crash leaves: the old folder renamed away, the new one (complete or not) beside it, nothing at the target.
+    const dir = path.join(tmpDir(), 'sae');
+    saveSae(src, dir);
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'kept');
+    const pid = 999_999;
+    const saving = `${dir}.${pid}.saving`;
+    saveSae(changed, saving);
+    fs.linkSync(path.join(dir, 'notes.txt'), path.join(saving, 'notes.txt'));
+    if (!completeNew) fs.rmSync(path.join(saving, 'cfg.json'));
+    fs.renameSync(dir, `${dir}.${pid}.old`);
+    return dir;
+  };
+  const a = crash(true);
+  assert.deepEqual(loadSae(a).weights.b_dec.data, changed.weights.b_dec.data, 'the complete new SAE is put in place');
+  assert.equal(fs.readFileSync(path.join(a, 'notes.txt'), 'utf8'), 'kept');
+  const b = crash(false);
+  assert.deepEqual(loadSae(b).weights.b_dec.data, src.weights.b_dec.data, 'an incomplete new one leaves the previous SAE');
+  assert.equal(fs.readFileSync(path.join(b, 'notes.txt'), 'utf8'), 'kept');
+  // The next save clears the leftovers, keeping carried files.
+  saveSae(changed, b);
+  assert.deepEqual(fs.readdirSync(path.dirname(b)).sort(), ['sae']);
+  assert.equal(fs.readFileSync(path.join(b, 'notes.txt'), 'utf8'), 'kept');
+});

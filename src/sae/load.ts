@@ -31,6 +31,7 @@ import type { Tensor } from '../tensor/tensor.ts';
 import { parseSaeConfig, type SaeConfig } from './config.ts';
 import { filled, foldDecoderNorm, foldInputScale, foldLatentScale, transpose2d } from './folds.ts';
 import { Sae } from './sae.ts';
+import { recoverSaeSwap } from './saelensFormat.ts';
 
 /** Options of `loadSae`. */
 export interface SaeLoadOptions {
@@ -51,6 +52,8 @@ const PICKLE = /\.(pt|pth|ckpt|pkl|bin)$/i;
 
 /** Loads an SAE folder or file in any supported layout. */
 export function loadSae(target: string, opts: SaeLoadOptions = {}): Sae {
+  // A save a crash interrupted between its two renames is finished first (saelensFormat.ts).
+  if (!fs.existsSync(target)) recoverSaeSwap(path.resolve(target));
   if (!fs.existsSync(target)) throw new Error(`${target}: no such SAE folder or file`);
   const isFile = fs.statSync(target).isFile();
   if (isFile && target.endsWith('.npz')) return gemmaScope(target, opts);

@@ -32,6 +32,7 @@ export function loadSparsity(dir: string): Float32Array | undefined {
 export function saveSae(sae: Sae, dir: string, opts: { log10Density?: Float32Array; extraMetadata?: Record<string, unknown>; write?: WriteFn } = {}): void {
   const target = path.resolve(dir);
   fs.mkdirSync(path.dirname(target), { recursive: true });
+  recoverSaeSwap(target);
   const tmp = `${target}.${process.pid}.saving`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp);
@@ -46,11 +47,23 @@ export function saveSae(sae: Sae, dir: string, opts: { log10Density?: Float32Arr
     writeFileAtomic(path.join(tmp, 'cfg.json'), [new TextEncoder().encode(cfgText)], opts.write);
     if (fs.existsSync(target)) {
       if (!fs.statSync(target).isDirectory()) throw new Error(`${dir} exists and is not a folder`);
+      // The previous folder's other files are linked (or copied) into the new one, never moved: until the swap, the old folder is whole.
       for (const e of fs.readdirSync(target)) {
-        if (!fs.existsSync(path.join(tmp, e))) fs.renameSync(path.join(target, e), path.join(tmp, e));
+        const from = path.join(target, e);
+        const to = path.join(tmp, e);
+        if (fs.existsSync(to)) continue;
+        if (fs.statSync(from).isDirectory()) fs.cpSync(from, to, { recursive: true });
+        else {
+          try {
+            fs.linkSync(from, to);
+          } catch {
+            fs.copyFileSync(from, to);
+          }
+        }
       }
       const old = `${target}.${process.pid}.old`;
       fs.renameSync(target, old);
+      // A crash here leaves no folder at the target: recoverSaeSwap promotes the complete new one on the next load or save.
       fs.renameSync(tmp, target);
       fs.rmSync(old, { recursive: true, force: true });
     } else {
@@ -59,5 +72,45 @@ export function saveSae(sae: Sae, dir: string, opts: { log10Density?: Float32Arr
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
+  }
+}
+
+/**
+ * Finishes a swap a crash interrupted: with no folder at `target`, a complete
+ * new one (`TARGET.PID.saving`, written in full before the swap began) takes
+ * its place, else the previous one (`TARGET.PID.old`) comes back; with the
+ * folder in place, leftovers of finished or abandoned saves are removed.
+ * Returns what it did, or undefined.
+ */
+export function recoverSaeSwap(target: string): string | undefined {
+  const parent = path.dirname(target);
+  if (!fs.existsSync(parent)) return undefined;
+  const base = path.basename(target);
+  const left = fs.readdirSync(parent).filter((e) => e.startsWith(`${base}.`) && /^\d+\.(saving|old)$/.test(e.slice(base.length + 1)));
+  if (!left.length) return undefined;
+  const of = (kind: string) => left.filter((e) => e.endsWith(`.${kind}`)).map((e) => path.join(parent, e));
+  let did: string | undefined;
+  if (!fs.existsSync(target)) {
+    const saving = of('saving').find((d) => fs.existsSync(path.join(d, 'cfg.json')) && fs.existsSync(path.join(d, 'sae_weights.safetensors')));
+    const back = saving ?? of('old')[0];
+    if (back) {
+      fs.renameSync(back, target);
+      did = `${target}: finished an interrupted save (${saving ? 'the new SAE' : 'the previous SAE'} put back in place)`;
+    }
+  }
+  // Only what a save made is removed, and only once the folder is in place.
+  if (fs.existsSync(target)) for (const d of [...of('saving'), ...of('old')]) if (fs.existsSync(d) && !isOwnSaveAlive(d)) fs.rmSync(d, { recursive: true, force: true });
+  return did;
+}
+
+/** Whether the save that made `dir` (TARGET.PID.kind) may still be running: its process is alive. */
+function isOwnSaveAlive(dir: string): boolean {
+  const pid = Number(/\.(\d+)\.(saving|old)$/.exec(dir)?.[1]);
+  if (!pid || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
