@@ -250,3 +250,30 @@ test('export-site refuses what it cannot publish, naming it', { skip: needsShare
   const notSite = await saescope('serve-site', tmpDir());
   assert.match(notSite.stderr, /not a site written by saescope export-site/);
 });
+
+test('export-site over an existing site is written beside it and swapped in whole: a failure midway leaves the old site as it was', { skip: needsShared() }, async () => {
+  const { loadModel } = await import('../src/model/load.ts');
+  const { loadSae } = await import('../src/sae/load.ts');
+  const { Registry } = await import('../src/registry/registry.ts');
+  const { exportSite, defaultAppDir } = await import('../src/site/exportSite.ts');
+  if (!fs.existsSync(path.join(defaultAppDir(), 'site.html'))) await promisify(execFile)('npm', ['run', 'build:web'], { cwd: root });
+  const dir = tmpDir();
+  const out = path.join(dir, 'site');
+  const model = await loadModel(tinyStories);
+  const s = loadSae(await trainedSae());
+  const reg = Registry.open(path.join(dir, 'r.db'));
+  const keys = reg.file(model, s);
+  reg.setDashboards(keys.model, keys.sae, new Map([[1, { density: 0.1, maxAct: 2 }]]));
+  await exportSite({ model, modelDir: tinyStories, saes: [{ name: 'ts', keys, sae: s }], registry: reg, out });
+  const before = fs.readFileSync(path.join(out, 'data', 'manifest.json'));
+  // A registry that fails after the app and the model were copied.
+  const failing = new Proxy(reg, { get: (t, k) => (k === 'browse' ? () => { throw new Error('the registry went away'); } : Reflect.get(t, k)) });
+  await assert.rejects(exportSite({ model, modelDir: tinyStories, saes: [{ name: 'ts', keys, sae: s }], registry: failing, out }), /the registry went away/);
+  assert.deepEqual(fs.readFileSync(path.join(out, 'data', 'manifest.json')), before, 'the old site is whole');
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['r.db', 'r.db-shm', 'r.db-wal', 'site'].filter((f) => fs.existsSync(path.join(dir, f))), 'nothing half-written is left beside it');
+  // A folder that is not a site is not written over.
+  fs.mkdirSync(path.join(dir, 'mine'));
+  fs.writeFileSync(path.join(dir, 'mine', 'notes.txt'), 'x');
+  await assert.rejects(exportSite({ model, modelDir: tinyStories, saes: [{ name: 'ts', keys, sae: s }], registry: reg, out: path.join(dir, 'mine') }), /mine exists and is not a site written by export-site/);
+  reg.close();
+});

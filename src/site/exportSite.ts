@@ -72,67 +72,91 @@ export async function exportSite(o: ExportSiteOptions): Promise<ExportSiteResult
     if (!o.allowEmpty) throw new Error(`SAE ${s.name} ${why}: run saescope scan first, or pass --allow-empty to export it without dashboards, names or explanations`);
     o.onWarning?.(`SAE ${s.name} ${why}: its pages will have no dashboards, names or explanations`);
   }
-  fs.mkdirSync(path.join(o.out, 'data'), { recursive: true });
-  // An older manifest goes first: until the new one is written, the folder is not a site.
-  fs.rmSync(path.join(o.out, 'data', 'manifest.json'), { force: true });
-  const appBytes = copyApp(app, o.out);
-  const files: SiteFile[] = [];
-  const put = (rel: string, parts: Uint8Array[]): SiteFile => {
-    writeFileAtomic(path.join(o.out, rel), parts);
-    const f = describe(o.out, rel);
-    files.push(f);
-    return f;
-  };
-  const copy = (from: string, rel: string): SiteFile => {
-    fs.mkdirSync(path.dirname(path.join(o.out, rel)), { recursive: true });
-    fs.copyFileSync(from, path.join(o.out, rel));
-    fs.chmodSync(path.join(o.out, rel), 0o644);
-    const f = describe(o.out, rel);
-    files.push(f);
-    return f;
-  };
-  const putTensors = (rel: string, tensors: Record<string, Tensor<'float32'>>): SiteFile => {
-    fs.mkdirSync(path.dirname(path.join(o.out, rel)), { recursive: true });
-    writeSafetensors(path.join(o.out, rel), tensors);
-    const f = describe(o.out, rel);
-    files.push(f);
-    return f;
-  };
-  const src = SafetensorsWeights.fromFolder(o.modelDir);
-  let weights: SiteFile[];
-  let quant: SiteManifest['model']['quant'];
-  if (o.model.weightMode === 'f32') {
-    weights = src.files().map((f) => copy(f, `data/model/${path.basename(f)}`));
-  } else {
-    // The quantized data file as the cache built it, and the tensors it does not replace (norms, biases) as f32.
-    const q = o.model.quantized();
-    if (!(q instanceof QuantCache)) throw new Error('internal: a quantized export needs the on-disk weights cache');
-    const { file, entries } = q.contents();
-    const location = path.basename(file);
-    const qfile = copy(file, `data/model/${location}`);
-    const replaced = new Set([...Object.keys(entries.linears), ...Object.keys(entries.embeddings)]);
-    const rest: Record<string, Tensor<'float32'>> = {};
-    for (const n of src.names()) if (!replaced.has(n)) rest[n] = src.get(n);
-    weights = [putTensors('data/model/rest.safetensors', rest)];
-    quant = { file: qfile, location, entries, declared: [...replaced].map((n) => ({ name: n, shape: src.shape(n), dtype: src.dtype(n) })) };
+  // The site is written beside the target and swapped in whole: a kill or a full disk leaves the previous site as it was.
+  const final = path.resolve(o.out);
+  if (fs.existsSync(final) && (!fs.statSync(final).isDirectory() || (fs.readdirSync(final).length > 0 && !fs.existsSync(path.join(final, 'data', 'manifest.json'))))) {
+    throw new Error(`${o.out} exists and is not a site written by export-site; give an empty or new folder`);
   }
-  const tokenizer = copy(path.join(o.modelDir, 'tokenizer.json'), 'data/model/tokenizer.json');
-  const tcfg = path.join(o.modelDir, 'tokenizer_config.json');
-  const tokenizerConfig = fs.existsSync(tcfg) ? copy(tcfg, 'data/model/tokenizer_config.json') : null;
-  const saes = o.saes.map((s, i) => {
-    const w = putTensors(`data/sae/${i}.safetensors`, { ...s.sae.weights });
-    const feats = put(`data/sae/${i}.features.json`, [new TextEncoder().encode(JSON.stringify(siteFeatures(o.registry, s.keys, s.sae.cfg.dSae)))]);
-    return { name: s.name, id: s.keys.sae, cfg: s.sae.cfg, weights: w, features: feats };
-  });
-  const config = JSON.parse(fs.readFileSync(path.join(o.modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
-  const id = createHash('sha256').update(files.map((f) => `${f.path}:${f.sha256}`).join('\n')).digest('hex').slice(0, 16);
-  const manifest: SiteManifest = {
-    format: 'saescope-site', version: 1, saescope: VERSION, id,
-    model: { name: o.model.hfId ?? path.basename(path.resolve(o.modelDir)), config, weights, tokenizer, tokenizerConfig, ...(quant ? { quant } : {}) },
-    saes, limits: { maxTextChars: o.maxTextChars ?? 4000, maxNewTokens: o.maxNewTokens ?? 200 },
-  };
-  writeTextAtomic(path.join(o.out, 'data', 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
-  return { out: o.out, appBytes, dataBytes: files.reduce((a, f) => a + f.bytes, 0), files: files.length };
+  const work = `${final}.${process.pid}.writing`;
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(path.join(work, 'data'), { recursive: true });
+  let result: { appBytes: number; dataBytes: number; files: number };
+  try {
+    const appBytes = copyApp(app, work);
+    const files: SiteFile[] = [];
+    const put = (rel: string, parts: Uint8Array[]): SiteFile => {
+      writeFileAtomic(path.join(work, rel), parts);
+      const f = describe(work, rel);
+      files.push(f);
+      return f;
+    };
+    const copy = (from: string, rel: string): SiteFile => {
+      fs.mkdirSync(path.dirname(path.join(work, rel)), { recursive: true });
+      fs.copyFileSync(from, path.join(work, rel));
+      fs.chmodSync(path.join(work, rel), 0o644);
+      const f = describe(work, rel);
+      files.push(f);
+      return f;
+    };
+    const putTensors = (rel: string, tensors: Record<string, Tensor<'float32'>>): SiteFile => {
+      fs.mkdirSync(path.dirname(path.join(work, rel)), { recursive: true });
+      writeSafetensors(path.join(work, rel), tensors);
+      const f = describe(work, rel);
+      files.push(f);
+      return f;
+    };
+    const src = SafetensorsWeights.fromFolder(o.modelDir);
+    let weights: SiteFile[];
+    let quant: SiteManifest['model']['quant'];
+    if (o.model.weightMode === 'f32') {
+      weights = src.files().map((f) => copy(f, `data/model/${path.basename(f)}`));
+    } else {
+      // The quantized data file as the cache built it, and the tensors it does not replace (norms, biases) as f32.
+      const q = o.model.quantized();
+      if (!(q instanceof QuantCache)) throw new Error('internal: a quantized export needs the on-disk weights cache');
+      const { file, entries } = q.contents();
+      const location = path.basename(file);
+      const qfile = copy(file, `data/model/${location}`);
+      const replaced = new Set([...Object.keys(entries.linears), ...Object.keys(entries.embeddings)]);
+      const rest: Record<string, Tensor<'float32'>> = {};
+      for (const n of src.names()) if (!replaced.has(n)) rest[n] = src.get(n);
+      weights = [putTensors('data/model/rest.safetensors', rest)];
+      quant = { file: qfile, location, entries, declared: [...replaced].map((n) => ({ name: n, shape: src.shape(n), dtype: src.dtype(n) })) };
+    }
+    const tokenizer = copy(path.join(o.modelDir, 'tokenizer.json'), 'data/model/tokenizer.json');
+    const tcfg = path.join(o.modelDir, 'tokenizer_config.json');
+    const tokenizerConfig = fs.existsSync(tcfg) ? copy(tcfg, 'data/model/tokenizer_config.json') : null;
+    const saes = o.saes.map((s, i) => {
+      const w = putTensors(`data/sae/${i}.safetensors`, { ...s.sae.weights });
+      const feats = put(`data/sae/${i}.features.json`, [new TextEncoder().encode(JSON.stringify(siteFeatures(o.registry, s.keys, s.sae.cfg.dSae)))]);
+      return { name: s.name, id: s.keys.sae, cfg: s.sae.cfg, weights: w, features: feats };
+    });
+    const config = JSON.parse(fs.readFileSync(path.join(o.modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const id = createHash('sha256').update(files.map((f) => `${f.path}:${f.sha256}`).join('\n')).digest('hex').slice(0, 16);
+    const manifest: SiteManifest = {
+      format: 'saescope-site', version: 1, saescope: VERSION, id,
+      model: { name: o.model.hfId ?? path.basename(path.resolve(o.modelDir)), config, weights, tokenizer, tokenizerConfig, ...(quant ? { quant } : {}) },
+      saes, limits: { maxTextChars: o.maxTextChars ?? 4000, maxNewTokens: o.maxNewTokens ?? 200 },
+    };
+    writeTextAtomic(path.join(work, 'data', 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
+    result = { appBytes, dataBytes: files.reduce((a, f) => a + f.bytes, 0), files: files.length };
+    swapIn(work, final);
+  } catch (e) {
+    fs.rmSync(work, { recursive: true, force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || /disk full/.test((e as Error).message)) throw new Error(`export-site: the disk is full (${(e as Error).message}); nothing was changed at ${o.out}`);
+    throw e;
+  }
+  return { out: o.out, ...result };
+}
+
+/** Puts the finished folder `work` at `final`, replacing what was there in one step each way. */
+function swapIn(work: string, final: string): void {
+  if (!fs.existsSync(final)) return fs.renameSync(work, final);
+  const old = `${final}.${process.pid}.old`;
+  fs.renameSync(final, old);
+  fs.renameSync(work, final);
+  fs.rmSync(old, { recursive: true, force: true });
 }
 
 /** Copies the app (site.html becomes index.html) and lists its files in shell.json for the service worker. */
