@@ -16,7 +16,8 @@ import { serveSite } from '../src/site/serveSite.ts';
 import { confinedPath } from '../src/server/paths.ts';
 import { loadSae } from '../src/sae/load.ts';
 import { saveSae } from '../src/sae/saelensFormat.ts';
-import { fixtures, needsShared, tinyStories, tmpDir, trainedSae } from './helpers.ts';
+import { fixtures, needsShared, root, tinyStories, tmpDir, trainedSae } from './helpers.ts';
+import { spawnSync } from 'node:child_process';
 
 /** A safetensors file from a raw header text and data bytes. */
 function raw(headerText: string, data: number): Buffer {
@@ -319,4 +320,28 @@ test('a save interrupted between its two renames is finished on the next load or
   saveSae(changed, b);
   assert.deepEqual(fs.readdirSync(path.dirname(b)).sort(), ['sae']);
   assert.equal(fs.readFileSync(path.join(b, 'notes.txt'), 'utf8'), 'kept');
+});
+
+test('generation that reaches the end of the context stops there and says so (API, CLI)', { skip: needsShared() }, async () => {
+  const model = await loadModel(tinyStories);
+  // A prompt a few tokens short of the 512-token context.
+  const { buildServer } = await import('../src/server/app.ts');
+  let prompt = 'Once upon a time, there was a dog.';
+  while (model.toTokens(prompt)[0].length < model.spec.nCtx - 6) prompt += ' The dog ran.';
+  const data = tmpDir();
+  const { app } = await buildServer(model, { saes: [{ name: 'ts', dir: await trainedSae() }], registry: path.join(data, 'r.db'), dataDirs: [data] });
+  try {
+    const r = await app.inject({ method: 'POST', url: '/api/steer', headers: { host: '127.0.0.1', 'content-type': 'application/json' }, payload: JSON.stringify({ sae: 'ts', prompt, features: [{ feature: 1, strength: 1 }], maxNewTokens: 40 }) });
+    assert.equal(r.statusCode, 200, r.body);
+    const done = r.body.trim().split('\n').filter((l: string) => l.trim()).map((l: string) => JSON.parse(l)).find((e: { kind: string }) => e.kind === 'done');
+    assert.deepEqual(done.stopReasons, { steered: 'context', unsteered: 'context' });
+    assert.match(done.contextNote, /stopped early: the model's context of 512 tokens is full/);
+  } finally {
+    await app.close();
+  }
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), 'generate', '--model', tinyStories, '--max-new-tokens', '40', '--json', prompt], { encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  assert.ok(cli.stdout.length > 0, `no output: ${cli.stderr.slice(-800)} ${String(cli.error)}`);
+  assert.equal(JSON.parse(cli.stdout).stopReason, 'context');
+  assert.match(cli.stderr, /stopped after \d+ new tokens: the model's context of 512 tokens is full/);
 });

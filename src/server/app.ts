@@ -281,6 +281,11 @@ function listCorpora(roots: readonly string[]): C.DataResponse['corpora'] {
   return out;
 }
 
+/** A note when generation stopped at the end of the model's context. */
+function contextNote(r: { steered: { stopReason: string }; unsteered: { stopReason: string } }, nCtx: number): string | undefined {
+  return r.steered.stopReason === 'context' || r.unsteered.stopReason === 'context' ? `stopped early: the model's context of ${nCtx} tokens is full` : undefined;
+}
+
 /** A carried explanation with its source SAE's current name (it is stored by identity), so the page can link it. */
 function withCarriedName(ctx: Ctx, e: ExplanationRecord): ExplanationRecord {
   const from = e.scores.carriedFrom as { sae?: string; name?: string; feature?: number } | undefined;
@@ -338,7 +343,7 @@ async function steerRoute(ctx: Ctx, b: C.SteerRequest, reply: FastifyReply): Pro
       onToken: (_id, text) => send({ kind: 'token', which: 'steered', text }),
       onUnsteeredToken: (_id, text) => send({ kind: 'token', which: 'unsteered', text }),
       });
-      send({ kind: 'done', steered: r.steered.text, unsteered: r.unsteered.text, strengths: [...r.strengths] });
+      send({ kind: 'done', steered: r.steered.text, unsteered: r.unsteered.text, strengths: [...r.strengths], stopReasons: { steered: r.steered.stopReason, unsteered: r.unsteered.stopReason }, contextNote: contextNote(r, ctx.model.spec.nCtx) });
     } catch (e) {
       send({ kind: 'error', error: (e as Error).message });
     }

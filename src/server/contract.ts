@@ -134,7 +134,9 @@ export interface SteerRequest {
 }
 export type SteerEvent =
   | { kind: 'token'; which: 'steered' | 'unsteered'; text: string }
-  | { kind: 'done'; steered: string; unsteered: string; strengths: { feature: number; strength?: number; clamp?: number; preset?: string; presetSource?: 'calibration' | 'default'; multiple?: number; presetReason?: string }[] }
+  | { kind: 'done'; steered: string; unsteered: string; strengths: { feature: number; strength?: number; clamp?: number; preset?: string; presetSource?: 'calibration' | 'default'; multiple?: number; presetReason?: string }[];
+      /** Why each output ended: `context` when the model's context filled before the requested length. */
+      stopReasons?: { steered: string; unsteered: string }; contextNote?: string }
   | { kind: 'error'; error: string };
 
 /** POST /api/sweep */

@@ -150,7 +150,8 @@ export class SiteEngine implements RegistryReader {
         onToken: (_id, text) => onEvent({ kind: 'token', which: 'steered', text }),
         onUnsteeredToken: (_id, text) => onEvent({ kind: 'token', which: 'unsteered', text }),
       });
-      onEvent({ kind: 'done', steered: r.steered.text, unsteered: r.unsteered.text, strengths: [...r.strengths] });
+      const full = r.steered.stopReason === 'context' || r.unsteered.stopReason === 'context';
+      onEvent({ kind: 'done', steered: r.steered.text, unsteered: r.unsteered.text, strengths: [...r.strengths], stopReasons: { steered: r.steered.stopReason, unsteered: r.unsteered.stopReason }, contextNote: full ? `stopped early: the model's context of ${this.model.spec.nCtx} tokens is full` : undefined });
     } catch (e) {
       onEvent({ kind: 'error', error: (e as Error).message });
     }

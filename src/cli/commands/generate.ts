@@ -36,8 +36,9 @@ export function registerGenerate(program: Command): void {
         },
       });
       const res = resourceReport(model, loadSeconds ?? (performance.now() - t0) / 1000);
+      if (r.stopReason === 'context') process.stderr.write(`saescope: stopped after ${r.ids.length} new tokens: the model's context of ${model.spec.nCtx} tokens is full\n`);
       if (stream) process.stdout.write(r.text.slice(printed) + '\n');
-      else process.stdout.write(JSON.stringify({ promptIds: r.promptIds, ids: r.ids, text: r.text, ...res }) + '\n');
+      else process.stdout.write(JSON.stringify({ promptIds: r.promptIds, ids: r.ids, text: r.text, stopReason: r.stopReason, ...res }) + '\n');
       if (o.verbose) process.stderr.write(`load to first token ${res.load_seconds} s, peak resident ${res.peak_rss_mib} MiB, ${res.weights} weights ${res.weights_mib} MiB in memory, ${res.sessions} sessions\n`);
       await model.dispose();
     });

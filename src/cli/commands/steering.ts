@@ -52,7 +52,8 @@ export function registerSteering(program: Command): void {
       const keys = registry?.file(model, sae, o.sae);
       const r = await steer(model, sae, prompt, { features, positions: o.positions as SteerPositions, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, registry, keys, chat: o.chat === true });
       registry?.close();
-      if (o.json) return void process.stdout.write(JSON.stringify({ strengths: r.strengths, unsteered: r.unsteered.text, steered: r.steered.text, unsteeredIds: r.unsteered.ids, steeredIds: r.steered.ids }, null, 2) + '\n');
+      if (r.steered.stopReason === 'context' || r.unsteered.stopReason === 'context') process.stderr.write(`saescope: stopped early: the model's context of ${model.spec.nCtx} tokens is full\n`);
+      if (o.json) return void process.stdout.write(JSON.stringify({ stopReasons: { steered: r.steered.stopReason, unsteered: r.unsteered.stopReason }, strengths: r.strengths, unsteered: r.unsteered.text, steered: r.steered.text, unsteeredIds: r.unsteered.ids, steeredIds: r.steered.ids }, null, 2) + '\n');
       process.stdout.write(`strengths: ${r.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `+${s.strength!.toFixed(2)}`}`).join(', ')}\n\n`);
       process.stdout.write(`unsteered: ${prompt}${r.unsteered.text}\n\n  steered: ${prompt}${r.steered.text}\n`);
     });

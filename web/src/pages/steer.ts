@@ -62,7 +62,7 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
       await api.steer({ sae: sae.value, prompt: prompt.value, features: fs, positions: positions.value as 'all', maxNewTokens: n as number, temperature: t as number, seed: sd as number, chat: chat.checked }, (e) => {
         if (e.kind === 'token') (e.which === 'steered' ? steered : plain).textContent = prompt.value + e.text;
         if (e.kind === 'done') {
-          status.textContent = `strengths used: ${e.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `${s.strength! >= 0 ? '+' : ''}${s.strength!.toFixed(2)}`}${s.preset ? ` (${s.preset}: ${s.multiple?.toFixed(2) ?? '?'}x typical max, ${s.presetSource === 'calibration' ? "from the feature's applied calibration" : `default multiple${s.presetReason ? `: ${s.presetReason}` : ''}`})` : ''}`).join(', ')}`;
+          status.textContent = `${e.contextNote ? `${e.contextNote}. ` : ''}strengths used: ${e.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `${s.strength! >= 0 ? '+' : ''}${s.strength!.toFixed(2)}`}${s.preset ? ` (${s.preset}: ${s.multiple?.toFixed(2) ?? '?'}x typical max, ${s.presetSource === 'calibration' ? "from the feature's applied calibration" : `default multiple${s.presetReason ? `: ${s.presetReason}` : ''}`})` : ''}`).join(', ')}`;
         }
         if (e.kind === 'error') {
           status.textContent = '';
