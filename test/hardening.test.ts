@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.ts';
 import { loadModel } from '../src/model/load.ts';
 import { serveSite } from '../src/site/serveSite.ts';
+import { trainingBytes } from '../src/sae/train/memory.ts';
 import { confinedPath } from '../src/server/paths.ts';
 import { loadSae } from '../src/sae/load.ts';
 import { saveSae } from '../src/sae/saelensFormat.ts';
@@ -344,4 +345,16 @@ test('generation that reaches the end of the context stops there and says so (AP
   assert.ok(cli.stdout.length > 0, `no output: ${cli.stderr.slice(-800)} ${String(cli.error)}`);
   assert.equal(JSON.parse(cli.stdout).stopReason, 'context');
   assert.match(cli.stderr, /stopped after \d+ new tokens: the model's context of 512 tokens is full/);
+});
+
+test('train refuses, with its estimate, a width or batch the machine cannot hold, before training starts', { skip: needsShared() }, async () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), 'train', '--model', tinyStories, '--hook', 'blocks.1.hook_resid_pre',
+    '--corpus', 'x.txt', '--tokens', '1000', '--out', path.join(tmpDir(), 'out'), '--quiet', ...args], { encoding: 'utf8' });
+  const wide = run('--expansion', '100000');
+  assert.notEqual(wide.status, 0);
+  // 100000 x 128 latents on d_in 128: 4 x 8 x 128 x 12.8M bytes of weights and optimizer state alone, ~49 GiB.
+  assert.match(wide.stderr, /training would hold about \d+\.\d GiB \(d_sae up to 12800000 on d_in 128, batch 4096\); this machine has \d+\.\d GiB to give it: lower --expansion or --batch-size/);
+  const batch = run('--batch-size', '1000000000');
+  assert.match(batch.stderr, /--batch-size must be an integer in \[1, 262144\], got 1000000000/);
+  assert.equal(trainingBytes(128, 1024, 4096), 4 * (8 * 128 * 1024 + 2 * 4096 * 1024 + 4 * 4096 * 128));
 });

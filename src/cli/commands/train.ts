@@ -1,4 +1,7 @@
 /** `saescope train`: train one or more SAEs on a model's activations. */
+import { checkTrainingFits } from '../../sae/train/memory.ts';
+import { hookInnerDims } from '../../model/interventionFeeds.ts';
+import { numel } from '../../tensor/tensor.ts';
 import { refuseOverwrite } from '../../sae/existing.ts';
 import * as path from 'node:path';
 import type { Command } from 'commander';
@@ -79,6 +82,7 @@ export function registerTrain(program: Command): void {
         }
       }
       for (const s of specs) refuseOverwrite(s.out, '--out', o.overwrite === true);
+      checkTrainingFits(specs.map((s) => ({ dIn: numel(hookInnerDims(model.resolveHooks([s.hook])[0], model.spec)), dSae: s.dSae })), o.batchSize);
       const options = {
         modelName: o.modelName as string | undefined, onWarning: (m: string) => process.stderr.write(`saescope: warning: ${m}\n`),
         corpus: o.corpus ?? '', activations: o.activations, inOrder: o.inOrder === true, tokens: o.tokens, contextSize: o.contextSize, batchSize: o.batchSize, seed: o.seed,
