@@ -144,7 +144,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     const outputs = features.length * prompts.length * (mags.length + (mags.includes(0) ? 0 : 1));
     // One request may not hold the model for long: at most 256 outputs, 8,192 generated tokens.
     if (outputs > 256 || outputs * maxNewTokens > 8192) throw new BadRequest(`a sweep of ${outputs} outputs x ${maxNewTokens} tokens is over the limit (256 outputs, 8,192 tokens); sweep fewer features, prompts or magnitudes`);
-    const r = await ctx.queue.run(() => sweep(model, s.sae, { features, prompts, magnitudes: mags, maxNewTokens, registry: ctx.registry, keys: s.keys }));
+    const r = await ctx.queue.run(() => sweep(model, s.sae, { features, prompts, magnitudes: mags, maxNewTokens, registry: ctx.registry, keys: s.keys, between: () => ctx.queue.pause() }));
     return { settings: r.settings, records: r.records, features: r.features, robustnessVsDensity: r.robustnessVsDensity };
   });
 

@@ -20,6 +20,18 @@ export class ModelQueue {
     return this.waiting.length;
   }
 
+  /**
+   * Called by long work between its pieces (a sweep between generations):
+   * every request waiting now runs first, then the work continues, so
+   * interactive requests wait for one piece, not for the whole job.
+   */
+  async pause(): Promise<void> {
+    if (!this.running || this.waiting.length === 0) return;
+    const resume = new Promise<void>((r) => this.waiting.push(r));
+    this.waiting.shift()!();
+    await resume;
+  }
+
   /** Runs `work` when the model is free; throws QueueFullError when too many wait. */
   async run<T>(work: () => Promise<T>): Promise<T> {
     if (this.running) {

@@ -59,6 +59,8 @@ export interface SweepOptions {
   /** Densities per feature for the robustness correlation (default: measured with the typical maxima). */
   readonly densities?: ReadonlyMap<number, number>;
   readonly onProgress?: (done: number, total: number) => void;
+  /** Awaited between generations (a server lets waiting requests run there). */
+  readonly between?: () => Promise<void>;
 }
 
 /** One steered output. */
@@ -174,6 +176,7 @@ export async function sweep(model: HookedModel, sae: Sae, o: SweepOptions): Prom
         const metrics = await measureOutput(model, sae, f, promptIds, out.ids, active, tm.naturals.get(f) ?? 0);
         records.push({ feature: f, prompt: p, magnitude: m, strength, text: out.text, ...metrics });
         o.onProgress?.(records.length, total);
+        await o.between?.();
       }
     }
   }
