@@ -358,3 +358,35 @@ test('train refuses, with its estimate, a width or batch the machine cannot hold
   assert.match(batch.stderr, /--batch-size must be an integer in \[1, 262144\], got 1000000000/);
   assert.equal(trainingBytes(128, 1024, 4096), 4 * (8 * 128 * 1024 + 2 * 4096 * 1024 + 4 * 4096 * 128));
 });
+
+test('a job checks its paths again when it opens them: a folder replaced by a link while it waited does not lead it outside', { skip: needsShared() }, async () => {
+  const { buildServer } = await import('../src/server/app.ts');
+  const model = await loadModel(tinyStories);
+  const data = tmpDir();
+  const outside = tmpDir();
+  fs.writeFileSync(path.join(data, 'long.txt'), 'Once upon a time there was a cat who liked to play in the sun.\n'.repeat(20000));
+  fs.mkdirSync(path.join(data, 'sub'));
+  const { app } = await buildServer(model, { saes: [{ name: 'ts', dir: await trainedSae() }], registry: path.join(data, 'r.db'), dataDirs: [data] });
+  const h = { host: '127.0.0.1' };
+  const jobs = async () => (await app.inject({ method: 'GET', url: '/api/jobs', headers: h })).json().jobs as { id: string; status: string; message: string }[];
+  const job = (body: unknown) => app.inject({ method: 'POST', url: '/api/jobs', headers: { ...h, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+  const train = { kind: 'train', hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 64, k: 4, corpus: 'long.txt', tokens: 400000, batchSize: 256 };
+  try {
+    const blocker = (await job({ ...train, out: 'a' })).json().id as string;
+    const victim = (await job({ ...train, tokens: 1024, out: 'sub/new-sae' })).json().id as string;
+    // While the second job waits, its output's parent becomes a link to a folder outside --data.
+    fs.renameSync(path.join(data, 'sub'), path.join(data, 'sub-was'));
+    fs.symlinkSync(outside, path.join(data, 'sub'));
+    await app.inject({ method: 'DELETE', url: `/api/jobs/${blocker}`, headers: h });
+    let v = (await jobs()).find((j) => j.id === victim)!;
+    for (let i = 0; i < 4800 && (v.status === 'queued' || v.status === 'running'); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      v = (await jobs()).find((j) => j.id === victim)!;
+    }
+    assert.equal(v.status, 'failed');
+    assert.match(v.message, /out .*sub\/new-sae now resolves outside the data folders \(was a folder replaced by a link while the job waited\?\); nothing was written/);
+    assert.deepEqual(fs.readdirSync(outside), [], 'nothing was written outside');
+  } finally {
+    await app.close();
+  }
+});

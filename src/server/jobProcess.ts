@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import type { WeightMode } from '../model/hookedModel.ts';
 import type { JobRequest } from './contract.ts';
+import { isInside, realPathOf } from '../io/paths.ts';
 
 /** What the child needs to run one job. */
 export interface JobTask {
@@ -29,6 +30,25 @@ export interface JobTask {
   readonly keys?: { readonly model: string; readonly sae: string };
   /** Checkpoint folder (training) or state file (scans). */
   readonly resumeAt: string;
+  /** The data folders: the corpus and output must still resolve inside them when the job opens them. */
+  readonly roots?: readonly string[];
+  /** A corpus the server offers by name (read as given). */
+  readonly offeredCorpus?: boolean;
+}
+
+/**
+ * Checks again, as the job opens them, that its corpus and output resolve
+ * inside the data folders: a folder replaced by a link while the job waited
+ * must not lead the job outside.
+ */
+function recheck(task: JobTask): void {
+  if (!task.roots) return;
+  const inside = (p: string, what: string) => {
+    const file = p.replace(/\[[^\]]*\]$/, '').replace(/:[A-Za-z_][\w.]*$/, '');
+    if (!task.roots!.some((r) => isInside(realPathOf(file), r))) throw new Error(`${what} ${p} now resolves outside the data folders (was a folder replaced by a link while the job waited?); nothing was written`);
+  };
+  if (!task.corpus.startsWith('npm:') && !task.offeredCorpus) inside(task.corpus, 'corpus');
+  if (task.out) inside(task.out, 'out');
 }
 
 /** Child to server. */
@@ -42,6 +62,7 @@ export type JobMessage =
 export type JobCommand = { readonly type: 'start'; readonly task: JobTask } | { readonly type: 'stop' };
 
 async function run(task: JobTask, signal: AbortSignal, send: (m: JobMessage) => void): Promise<{ message: string; ev?: number }> {
+  recheck(task);
   const { loadModel } = await import('../model/load.ts');
   const model = await loadModel(task.model.source, { weights: task.model.weights });
   const req = task.request;

@@ -90,12 +90,12 @@ export class Jobs {
       const point = this.ctx.model.resolveHooks([req.hook])[0];
       checkTrainRequest(req, point.shape.includes('keyPos') ? Infinity : widthOf(this.ctx, point.name));
       estimate = checkJobTime(this.ctx, req.tokens, widthOf(this.ctx, point.name) * req.dSae, 6);
-      task = { id, model, registry: this.ctx.opts.registry, request: req, corpus, out, resumeAt: path.join(this.dir, `train-${id}`) };
+      task = { id, model, registry: this.ctx.opts.registry, request: req, corpus, out, resumeAt: path.join(this.dir, `train-${id}`), roots, offeredCorpus: corpus === req.corpus && (this.ctx.opts.corpora ?? []).includes(corpus) };
       this.outs.set(id, out);
     } else {
       const s = saeOf(this.ctx, req.sae);
       estimate = checkJobTime(this.ctx, req.tokens, s.sae.cfg.dIn * s.sae.cfg.dSae, 2);
-      task = { id, model, registry: this.ctx.opts.registry, request: req, corpus, saeDir: s.dir, keys: { model: s.keys.model, sae: s.keys.sae }, resumeAt: path.join(this.dir, `scan-${id}.state`) };
+      task = { id, model, registry: this.ctx.opts.registry, request: req, corpus, saeDir: s.dir, keys: { model: s.keys.model, sae: s.keys.sae }, resumeAt: path.join(this.dir, `scan-${id}.state`), roots, offeredCorpus: corpus === req.corpus && (this.ctx.opts.corpora ?? []).includes(corpus) };
     }
     if (!this.ctx.model.tokenizer) throw new BadRequest(`${this.ctx.model.name} has no tokenizer, so it cannot read a text corpus`);
     const scanned = req.kind === 'scan' ? saeOf(this.ctx, req.sae).keys : undefined;
