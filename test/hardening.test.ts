@@ -16,7 +16,8 @@ import { serveSite } from '../src/site/serveSite.ts';
 import { trainingBytes } from '../src/sae/train/memory.ts';
 import { confinedPath } from '../src/server/paths.ts';
 import { loadSae } from '../src/sae/load.ts';
-import { saveSae } from '../src/sae/saelensFormat.ts';
+import { loadSparsity, saveSae } from '../src/sae/saelensFormat.ts';
+import { trainingReport } from '../src/sae/report.ts';
 import { fixtures, needsShared, root, tinyStories, tmpDir, trainedSae } from './helpers.ts';
 import { spawnSync } from 'node:child_process';
 
@@ -389,4 +390,14 @@ test('a job checks its paths again when it opens them: a folder replaced by a li
   } finally {
     await app.close();
   }
+});
+
+test('a sparsity file of the wrong length is refused by name', () => {
+  const dir = path.join(tmpDir(), 'sae');
+  const sae = loadSae(path.join(fixtures, 'sae-topk'));
+  saveSae(sae, dir, { log10Density: new Float32Array(sae.cfg.dSae).fill(-2) });
+  assert.equal(loadSparsity(dir, sae.cfg.dSae)!.length, sae.cfg.dSae);
+  writeSafetensors(path.join(dir, 'sparsity.safetensors'), { sparsity: { dtype: 'float32', shape: [7], data: new Float32Array(7).fill(-1) } });
+  assert.throws(() => loadSparsity(dir, sae.cfg.dSae), /sparsity\.safetensors: holds 7 densities but the SAE has 64 latents/);
+  assert.throws(() => trainingReport({ dir, sae }), /holds 7 densities but the SAE has 64 latents/);
 });

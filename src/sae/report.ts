@@ -117,7 +117,7 @@ export function chartJsScript(): string {
 /** The report's HTML. */
 export function trainingReport(r: ReportInput): string {
   const { sae } = r;
-  const log10 = loadSparsity(r.dir);
+  const log10 = loadSparsity(r.dir, sae.cfg.dSae);
   const geo = latentGeometry(sae);
   const curves = r.log ? readTrainingLog(r.log, r.dir) : undefined;
   const order = log10 ? [...log10.keys()].sort((a, b) => log10[b] - log10[a]) : [];

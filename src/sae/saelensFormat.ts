@@ -12,11 +12,12 @@ import { architecture } from './architectures/registry.ts';
 import { toSaeLensConfig } from './config.ts';
 import type { Sae } from './sae.ts';
 
-/** Reads `sparsity.safetensors` (log10 densities) when the folder has one. */
-export function loadSparsity(dir: string): Float32Array | undefined {
+/** Reads `sparsity.safetensors` (log10 densities) when the folder has one; `dSae`: the length it must have. */
+export function loadSparsity(dir: string, dSae?: number): Float32Array | undefined {
   const p = path.join(dir, 'sparsity.safetensors');
   if (!fs.existsSync(p)) return undefined;
   const data = SafetensorsFile.open(p).readF32('sparsity').data;
+  if (dSae !== undefined && data.length !== dSae) throw new Error(`${p}: holds ${data.length} densities but the SAE has ${dSae} latents`);
   const bad = data.findIndex((v) => Number.isNaN(v) || v > 1e-6);
   if (bad >= 0) throw new Error(`${p}: sparsity[${bad}] is ${data[bad]}; log10 densities are at most 0 (and never NaN)`);
   return data;
