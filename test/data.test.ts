@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { readCorpus } from '../src/data/corpus.ts';
-import { packRows } from '../src/data/pack.ts';
+import { CHUNK_CHARS, MAX_DOC_CHARS, packRows, textChunks } from '../src/data/pack.ts';
 import { ShuffleBuffer } from '../src/data/shuffleBuffer.ts';
 import { collectActivations, readManifest, readShards } from '../src/data/activationStore.ts';
 import { loadModel } from '../src/model/load.ts';
@@ -61,6 +61,29 @@ test('packing: rows of exactly the context size, each starting with BOS, documen
   const rows: number[][] = [];
   for await (const r of packRows(docs, tok, { contextSize: 4 })) rows.push(r);
   assert.deepEqual(rows, [[1, 7, 8, 9], [1, 10, 11, 1], [1, 12, 13, 14]]);
+});
+
+test('a long one-line document is tokenized in pieces cut at whitespace, packed the same, and cut at the length limit with a notice', async () => {
+  const words = Array.from({ length: 300_000 }, (_, i) => `w${i % 97}`).join(' ');
+  const pieces = [...textChunks(words)];
+  assert.equal(pieces.join(''), words, 'nothing lost or repeated');
+  assert.ok(pieces.length > 20 && pieces.every((p) => p.length <= CHUNK_CHARS));
+  assert.ok(pieces.slice(0, -1).every((p) => p.endsWith(' ')), 'every cut falls after a space: no word is split');
+  // A tokenizer that counts its calls: no call sees more than a piece.
+  let longest = 0;
+  const tok: TextTokenizer = { vocabSize: 1000, bosId: 1, encode: (t) => { longest = Math.max(longest, t.length); return [...t].map((c) => c.charCodeAt(0)); }, decode: () => '', idToToken: () => '' };
+  const rows: number[][] = [];
+  for await (const r of packRows((async function* () { yield words; })(), tok, { contextSize: 128 })) rows.push(r);
+  assert.ok(longest <= CHUNK_CHARS);
+  const flat = rows.flatMap((r) => r.slice(1));
+  assert.deepEqual(flat, [...words.slice(0, flat.length)].map((c) => c.charCodeAt(0)), 'the rows hold the document in order');
+  assert.equal(flat.length, Math.floor(words.length / 127) * 127);
+  const notes: string[] = [];
+  const big = 'a '.repeat(MAX_DOC_CHARS / 2 + 10);
+  let n = 0;
+  for await (const _r of packRows((async function* () { yield big; })(), tok, { contextSize: 4096, onNotice: (m) => notes.push(m) })) n++;
+  assert.deepEqual(notes, [`document 0 has ${big.length} characters; only the first ${MAX_DOC_CHARS} are read`]);
+  assert.equal(n, Math.floor(MAX_DOC_CHARS / 4095));
 });
 
 test('the shuffle buffer samples without replacement and restores exactly', () => {
