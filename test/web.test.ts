@@ -460,3 +460,102 @@ test('issue 28: a one-prompt sweep from the Steer page is weak evidence and chan
   assert.equal((await feature()).calibration, null, 'undo restores the defaults');
   assert.equal(await strengths(), s0);
 });
+
+test('issue 29: a slow answer for a page left behind never shows beside the new one; pages say they are loading; busy buttons take one click', { skip }, async () => {
+  const p = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const slow = busiest === 0 ? 1 : 0;
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  await p.route(`**/api/feature/ts/${slow}`, async (route) => {
+    await held;
+    await route.continue();
+  });
+  await p.goto(`${base}/#/feature/ts/${slow}`);
+  await p.waitForSelector('#loading');
+  await p.evaluate((f) => (location.hash = `#/feature/ts/${f}`), busiest);
+  await p.waitForSelector('h1:has-text("Feature #")');
+  // Let the left-behind page's answer arrive and its code run to the end.
+  const late = p.waitForResponse((r) => r.url().endsWith(`/api/feature/ts/${slow}`));
+  release();
+  await late;
+  await p.evaluate(() => new Promise((r) => setTimeout(r, 0)));
+  const h1s = await p.locator('h1').allTextContents();
+  assert.equal(h1s.length, 1, `one heading: ${h1s.join(' | ')}`);
+  assert.match(h1s[0], new RegExp(`Feature #${busiest}\\b`));
+  assert.equal(await p.locator('#loading').count(), 0);
+  assert.match(await p.title(), new RegExp(`^Feature ts #${busiest}`));
+  // Analyze: busy while its request runs; a second click sends nothing; Ctrl+Enter submits.
+  let analyses = 0;
+  let go!: () => void;
+  const gate = new Promise<void>((r) => (go = r));
+  await p.route('**/api/analyze', async (route) => {
+    analyses++;
+    await gate;
+    await route.continue();
+  });
+  await p.goto(`${base}/#/analyze`);
+  await p.waitForSelector('#text');
+  assert.equal(await p.title(), 'Analyze · saescope');
+  await p.click('#analyze');
+  await p.waitForSelector('#analyze[disabled]');
+  await p.click('#analyze', { force: true });
+  go();
+  await p.waitForSelector('#heatmap');
+  assert.equal(analyses, 1, 'a double click sends one request');
+  await p.fill('#text', 'The dog ran to the park.');
+  await p.focus('#text');
+  await p.keyboard.press('Control+Enter');
+  await p.waitForFunction(() => [...document.querySelectorAll('#heatmap th.tok')].some((t) => t.textContent?.includes('dog')));
+  assert.equal(analyses, 2);
+  await p.unroute('**/api/analyze');
+  // Six rows shown; a click on a token lists every feature active there (k = 8 for this topk SAE).
+  await p.selectOption('#rows', '6');
+  await p.click('#analyze');
+  await p.waitForFunction(() => document.querySelectorAll('#heatmap tr[data-feature]').length === 6);
+  await p.click('#heatmap th.tok[data-col="2"]');
+  assert.equal(await p.locator('#token-features tr[data-feature]').count(), 8);
+  await p.close();
+});
+
+test('issue 29: keyboard, links that name nothing, settings that survive a reload, identical texts', { skip }, async () => {
+  const p = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await p.goto(`${base}/#/feature/ts/abc`);
+  await p.waitForSelector('#no-feature');
+  assert.match((await p.textContent('#no-feature'))!, /'abc' is not a feature index: ts has features 0 to 511/);
+  await p.goto(`${base}/#/steer/nosuch/5`);
+  await p.waitForSelector('#link-problem');
+  assert.match((await p.textContent('#link-problem'))!, /No SAE named 'nosuch' here \(known: ts\); showing ts\./);
+  // Steer: Enter in the prompt steers once; the settings survive a reload.
+  let steers = 0;
+  p.on('request', (r) => {
+    if (r.url().endsWith('/api/steer')) steers++;
+  });
+  await p.goto(`${base}/#/steer`);
+  await p.waitForSelector('#features');
+  await p.fill('#features', String(busiest));
+  await p.selectOption('#mode', 'strength');
+  await p.fill('#value', '3');
+  await p.dispatchEvent('#value', 'change');
+  await p.fill('#length', '6');
+  await p.dispatchEvent('#length', 'change');
+  await p.focus('#prompt');
+  await p.keyboard.press('Enter');
+  await p.keyboard.press('Enter');
+  await p.waitForSelector('#steer-status:has-text("strengths used")', { timeout: 60_000 });
+  assert.equal(steers, 1, 'Enter twice while it streams starts one stream');
+  await p.reload();
+  await p.waitForSelector('#features');
+  assert.deepEqual([await p.inputValue('#features'), await p.inputValue('#mode'), await p.inputValue('#value'), await p.inputValue('#length')], [String(busiest), 'strength', '3', '6']);
+  // Compare: identical texts say so; the texts survive a reload; Ctrl+Enter runs it.
+  await p.goto(`${base}/#/compare`);
+  await p.waitForSelector('#text-a');
+  await p.fill('#text-a', 'The same words.');
+  await p.fill('#text-b', 'The same words.');
+  await p.focus('#text-b');
+  await p.keyboard.press('Control+Enter');
+  await p.waitForSelector('#no-difference');
+  await p.reload();
+  await p.waitForSelector('#text-a');
+  assert.equal(await p.inputValue('#text-b'), 'The same words.');
+  await p.close();
+});

@@ -93,3 +93,12 @@ export function activationAt(codes: SparseCodes, p: number, f: number): number {
   for (let e = codes.offsets[p]; e < codes.offsets[p + 1]; e++) if (codes.indices[e] === f) return codes.values[e];
   return 0;
 }
+
+/** Every active feature at each token, strongest first (what a click on a token lists, beyond the heatmap's rows). */
+export function activeByToken(codes: SparseCodes): { feature: number; act: number }[][] {
+  return Array.from({ length: codes.n }, (_, t) => {
+    const out: { feature: number; act: number }[] = [];
+    for (let p = codes.offsets[t]; p < codes.offsets[t + 1]; p++) if (codes.values[p] > 0) out.push({ feature: codes.indices[p], act: codes.values[p] });
+    return out.sort((a, b) => b.act - a.act);
+  });
+}

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { compareTexts } from '../analysis/compare.ts';
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
-import { featuresForText } from '../analysis/textFeatures.ts';
+import { activeByToken, featuresForText } from '../analysis/textFeatures.ts';
 import { conditionalViews } from '../interp/conditionalJudge.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
 import { ConflictError, Registry } from '../registry/registry.ts';
@@ -86,7 +86,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     if (b.pool !== undefined && !['max', 'mean', 'sum'].includes(b.pool)) throw new BadRequest('pool must be max, mean or sum');
     const r = await ctx.queue.run(() => featuresForText(model, s.sae, text, { top, pool: b.pool }));
     const nm = names(s);
-    return { tokens: r.tokens, pooled: r.pooled, top: r.top.map((t) => ({ ...t, name: nm.get(t.feature) ?? null })), heatmap: r.heatmap };
+    return { tokens: r.tokens, pooled: r.pooled, top: r.top.map((t) => ({ ...t, name: nm.get(t.feature) ?? null })), heatmap: r.heatmap, active: activeByToken(r.codes) };
   });
 
   app.get('/api/feature/:sae/:feature', { schema: { params: S.featureParams } }, async (req): Promise<C.FeatureResponse> => {

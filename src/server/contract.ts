@@ -48,6 +48,8 @@ export interface AnalyzeRequest {
   readonly pool?: 'max' | 'mean' | 'sum';
 }
 export interface AnalyzeResponse {
+  /** Every active feature at each token (feature, activation), strongest first: what a click on a token lists. */
+  readonly active?: { feature: number; act: number }[][];
   readonly tokens: string[];
   readonly pooled: boolean[];
   readonly top: { feature: number; score: number; max: number; mean: number; count: number; name: string | null }[];

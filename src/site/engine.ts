@@ -7,7 +7,7 @@
  */
 import { compareTexts } from '../analysis/compare.ts';
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
-import { featuresForText } from '../analysis/textFeatures.ts';
+import { activeByToken, featuresForText } from '../analysis/textFeatures.ts';
 import { conditionalViews } from '../interp/conditionalJudge.ts';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import { SafetensorsWeights } from '../io/weights.ts';
@@ -93,7 +93,7 @@ export class SiteEngine implements RegistryReader {
   async analyze(b: C.AnalyzeRequest): Promise<C.AnalyzeResponse> {
     const s = this.sae(b.sae);
     const r = await featuresForText(this.model, s.sae, this.text(b.text, 'text'), { top: b.top ?? 12, pool: b.pool });
-    return { tokens: r.tokens, pooled: r.pooled, top: r.top.map((t) => ({ ...t, name: s.data.labels[String(t.feature)] ?? null })), heatmap: r.heatmap };
+    return { tokens: r.tokens, pooled: r.pooled, top: r.top.map((t) => ({ ...t, name: s.data.labels[String(t.feature)] ?? null })), heatmap: r.heatmap, active: activeByToken(r.codes) };
   }
 
   /** POST /api/compare */

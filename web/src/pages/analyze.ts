@@ -16,6 +16,9 @@ export function analyzePage(app: HTMLElement, info: C.InfoResponse): void {
   text.value = sessionStorage.getItem('analyze.text') ?? 'Once upon a time, there was a little cat named Tom.';
   const pool = h('select', { id: 'pool' }, h('option', { value: 'max' }, 'max'), h('option', { value: 'mean' }, 'mean'), h('option', { value: 'sum' }, 'sum'));
   const perRow = h('input', { id: 'per-row', type: 'checkbox', title: 'scale each feature by its own maximum instead of the shared one' }) as HTMLInputElement;
+  const rowsSel = h('select', { id: 'rows', title: 'heatmap rows' }, ...[6, 12, 24, 48].map((n) => h('option', { value: String(n) }, `${n} rows`))) as HTMLSelectElement;
+  rowsSel.value = sessionStorage.getItem('analyze.rows') ?? '12';
+  const button = h('button', { id: 'analyze', onclick: () => void run() }, 'Analyze') as HTMLButtonElement;
   const out = h('div', { id: 'analysis' });
   let saved: Saved | undefined;
   const show = () => {
@@ -27,17 +30,34 @@ export function analyzePage(app: HTMLElement, info: C.InfoResponse): void {
     });
   };
   const run = async () => {
+    // One request at a time: the button is busy until the answer comes.
+    if (button.disabled) return;
     showError(null);
     sessionStorage.setItem('analyze.text', text.value);
+    sessionStorage.setItem('analyze.rows', rowsSel.value);
+    button.disabled = true;
+    button.textContent = 'Analyzing...';
+    out.setAttribute('aria-busy', 'true');
     try {
-      const result = await api.analyze({ sae: sae.value, text: text.value, pool: pool.value as 'max', top: 12 });
+      const result = await api.analyze({ sae: sae.value, text: text.value, pool: pool.value as 'max', top: Number(rowsSel.value) });
       saved = { sae: sae.value, text: text.value, pool: pool.value, perRow: perRow.checked, result };
       show();
     } catch (e) {
       out.replaceChildren();
       showError(e);
+    } finally {
+      button.disabled = false;
+      button.textContent = 'Analyze';
+      out.removeAttribute('aria-busy');
     }
   };
+  // Ctrl+Enter (or Cmd+Enter) in the text runs it.
+  text.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      void run();
+    }
+  });
   perRow.addEventListener('change', () => {
     if (saved) {
       saved.perRow = perRow.checked;
@@ -46,7 +66,7 @@ export function analyzePage(app: HTMLElement, info: C.InfoResponse): void {
   });
   app.append(
     h('h1', {}, 'Analyze'),
-    h('div', { class: 'row' }, sae, h('label', {}, 'pool ', pool), h('label', {}, perRow, ' scale per row'), h('button', { id: 'analyze', onclick: () => void run() }, 'Analyze')),
+    h('div', { class: 'row' }, sae, h('label', {}, 'pool ', pool), rowsSel, h('label', {}, perRow, ' scale per row'), button, h('small', {}, ' Ctrl+Enter')),
     text, out,
   );
   // Back to this page shows the last result of the session.
@@ -85,12 +105,15 @@ function render(out: HTMLElement, s: Saved, onToken: (tok: number) => void): voi
   const tokenPanel = h('div', { id: 'token-features' });
   const pick = (j: number) => {
     for (const c of table.querySelectorAll('th.tok')) c.classList.toggle('picked', c.getAttribute('data-col') === String(j));
-    const rows = r.heatmap.features.map((f, i) => ({ f, v: r.heatmap.values[i][j], name: r.top.find((t) => t.feature === f)?.name ?? null })).filter((x) => x.v > 0).sort((a, b) => b.v - a.v);
+    // Every feature active at the token (from the server), not only the heatmap's rows.
+    const rows = r.active
+      ? r.active[j].map((x) => ({ f: x.feature, v: x.act, name: r.top.find((t) => t.feature === x.feature)?.name ?? null }))
+      : r.heatmap.features.map((f, i) => ({ f, v: r.heatmap.values[i][j], name: r.top.find((t) => t.feature === f)?.name ?? null })).filter((x) => x.v > 0).sort((a, b) => b.v - a.v);
     tokenPanel.replaceChildren(
-      h('h3', {}, `Features at token ${j} `, h('code', {}, tokenText(r.tokens[j]))),
+      h('h3', {}, `Features at token ${j} `, h('code', {}, tokenText(r.tokens[j])), h('small', {}, ` (${rows.length} active)`)),
       rows.length
-        ? h('table', { class: 'list' }, ...rows.map((x) => h('tr', {}, h('td', {}, featureLink(s.sae, x.f)), h('td', {}, x.name ?? ''), h('td', {}, x.v.toFixed(3)))))
-        : h('p', {}, 'None of the shown features fires here.'),
+        ? h('table', { class: 'list' }, ...rows.map((x) => h('tr', { 'data-feature': x.f }, h('td', {}, featureLink(s.sae, x.f)), h('td', {}, x.name ?? ''), h('td', {}, x.v.toFixed(3)))))
+        : h('p', {}, 'No feature fires at this token.'),
     );
     onToken(j);
   };

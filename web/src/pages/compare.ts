@@ -17,12 +17,24 @@ export function comparePage(app: HTMLElement, info: C.InfoResponse): void {
   const sae = saeSelect(info);
   const a = h('textarea', { id: 'text-a', rows: 3 }) as HTMLTextAreaElement;
   const b = h('textarea', { id: 'text-b', rows: 3 }) as HTMLTextAreaElement;
-  a.value = 'The cat sat on the mat and slept.';
-  b.value = '"Hello!" said Tom. "Let\'s play ball!"';
+  // The texts survive a reload (the session's).
+  a.value = sessionStorage.getItem('compare.a') ?? 'The cat sat on the mat and slept.';
+  b.value = sessionStorage.getItem('compare.b') ?? '"Hello!" said Tom. "Let\'s play ball!"';
+  const button = h('button', { id: 'compare', onclick: () => void run() }, 'Compare') as HTMLButtonElement;
   const out = h('div', { id: 'comparison' });
   let chart: Chart | undefined;
   const run = async () => {
+    if (button.disabled) return;
     showError(null);
+    sessionStorage.setItem('compare.a', a.value);
+    sessionStorage.setItem('compare.b', b.value);
+    if (a.value === b.value) {
+      chart?.destroy();
+      chart = undefined;
+      out.replaceChildren(h('p', { id: 'no-difference' }, 'The two texts are identical: no feature differs.'));
+      return;
+    }
+    button.disabled = true;
     try {
       const r = await api.compare({ sae: sae.value, a: a.value, b: b.value, top: 15 });
       const rows = [...r.rows].sort((x, y) => y.diff - x.diff);
@@ -43,7 +55,17 @@ export function comparePage(app: HTMLElement, info: C.InfoResponse): void {
       chart = undefined;
       out.replaceChildren();
       showError(e);
+    } finally {
+      button.disabled = false;
     }
   };
-  app.append(h('h1', {}, 'Compare'), h('div', { class: 'row' }, sae, h('button', { id: 'compare', onclick: () => void run() }, 'Compare')), h('div', { class: 'cols' }, h('div', {}, h('h3', {}, 'Text A'), a), h('div', {}, h('h3', {}, 'Text B'), b)), out);
+  for (const t of [a, b]) {
+    t.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        void run();
+      }
+    });
+  }
+  app.append(h('h1', {}, 'Compare'), h('div', { class: 'row' }, sae, button, h('small', {}, ' Ctrl+Enter')), h('div', { class: 'cols' }, h('div', {}, h('h3', {}, 'Text A'), a), h('div', {}, h('h3', {}, 'Text B'), b)), out);
 }

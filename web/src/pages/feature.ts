@@ -13,7 +13,8 @@ import { conditionalSection } from './conditional.ts';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip);
 
-export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: string, f: number): Promise<void> {
+export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: string, index: string): Promise<void> {
+  const f = /^\d{1,9}$/.test(index) ? Number(index) : NaN;
   const width = info.saes.find((s) => s.name === sae)?.dSae;
   if (width === undefined) {
     app.append(h('p', { id: 'no-feature' }, `No SAE named '${sae}' here (known: ${info.saes.map((s) => s.name).join(', ')}).`));
@@ -32,7 +33,7 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
   h('button', { type: 'button', id: 'random', onclick: () => go(Math.floor(Math.random() * width)) }, 'random'),
   h('label', {}, 'feature ', jump), h('button', { type: 'submit', id: 'jump-go' }, 'Go'));
   if (!Number.isInteger(f) || f < 0 || f >= width) {
-    app.append(h('h1', {}, 'Feature'), nav, h('p', { id: 'no-feature' }, `No feature '${String(f)}' in ${sae}: indices run from 0 to ${width - 1}.`));
+    app.append(h('h1', {}, 'Feature'), nav, h('p', { id: 'no-feature' }, index === '' ? `Give a feature index of ${sae}: 0 to ${width - 1}.` : Number.isNaN(f) ? `'${index}' is not a feature index: ${sae} has features 0 to ${width - 1}.` : `No feature ${f} in ${sae}: indices run from 0 to ${width - 1}.`));
     return;
   }
   const r = await api.feature(sae, f);
@@ -58,16 +59,25 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
     try {
       rec = (await api.editFeature(sae, f, { ...patch, base: rec?.updatedAt ?? null })) as C.FeatureRecord;
       saved.textContent = 'saved';
+      retitle();
     } catch (e) {
       saved.textContent = '';
       if (e instanceof ApiError && e.status === 409) showError(`Not saved: ${e.message}. Your text is still in the boxes; copy it, reload, and save again.`);
       else showError(e);
     }
   };
-  const label = r.explanations.find((e) => e.source === 'llm') ?? r.explanations.find((e) => e.source === 'neuronpedia')
+  let label = r.explanations.find((e) => e.source === 'llm') ?? r.explanations.find((e) => e.source === 'neuronpedia')
     ?? r.explanations.find((e) => e.source === 'carried') ?? r.explanations.find((e) => e.source === 'heuristic');
+  const labelEl = h('small', { id: 'feature-label' }, rec?.name || label?.explanation || '');
+  /** The heading and the tab's title follow the name (after Save) and the best explanation (after Explain). */
+  const retitle = () => {
+    labelEl.textContent = rec?.name || label?.explanation || '';
+    // Only the page on screen names the tab (one left behind by a newer navigation is detached).
+    if (app.isConnected) document.title = `Feature ${sae} #${f}${labelEl.textContent ? ` ${labelEl.textContent}` : ''} · saescope`;
+  };
+  retitle();
   app.append(
-    h('h1', {}, `Feature #${f} `, h('small', { id: 'feature-label' }, rec?.name || label?.explanation || ''), h('small', {}, ` ${sae}`)),
+    h('h1', {}, `Feature #${f} `, labelEl, h('small', {}, ` ${sae}`)),
     nav,
     h('div', { class: 'row' }, name, tags, h('button', { id: 'save', onclick: () => void save() }, 'Save'), saved, h('a', { href: `#/steer/${encodeURIComponent(sae)}/${f}`, id: 'steer-here' }, 'Steer with this feature')),
     notes,
@@ -107,7 +117,10 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
       btn.disabled = true;
       btn.textContent = 'explaining...';
       try {
-        showExplanations((await api.explain(sae, f)).explanations);
+        const list = (await api.explain(sae, f)).explanations;
+        showExplanations(list);
+        label = list.find((e) => e.source === 'llm') ?? label;
+        retitle();
       } catch (e) {
         showError(e);
       } finally {
@@ -124,6 +137,10 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
       app.append(h('p', { id: 'no-dashboard' }, `No scan for these weights (SAE ${sae}, ${r.saeId}): its dashboards, names and calibrations start empty. `,
         app.dataset.jobs === 'true' ? h('a', { id: 'offer-scan', href: `#/jobs/scan/${encodeURIComponent(sae)}` }, 'Scan it on the Jobs page') : 'Scan it with `saescope scan` and this registry.'));
     }
+    return;
+  }
+  if (d.count === 0) {
+    app.append(h('p', { id: 'dead-feature' }, `This feature never fired on the ${sae} scan's tokens (a dead latent): there are no examples, histogram or distributions to show.`));
     return;
   }
   app.append(h('p', { id: 'stats' }, `density ${(100 * d.density).toFixed(3)}% · max activation `, h('span', { id: 'max-act' }, d.maxAct.toFixed(3)), ` · mean ${d.meanAct.toFixed(3)} · ${d.count} firings`));

@@ -6,14 +6,26 @@ import { saeSelect } from './shared.ts';
 
 Chart.register(LineController, LineElement, PointElement, CategoryScale, LinearScale, Legend, Tooltip);
 
-export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: string, feature?: number): void {
+export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: string, featureText?: string): void {
   const sae = saeSelect(info);
   if (saeName && info.saes.some((s) => s.name === saeName)) sae.value = saeName;
+  // A link that names an SAE or feature this server lacks says so, instead of quietly showing another.
+  const linkProblem = saeName && !info.saes.some((s) => s.name === saeName)
+    ? `No SAE named '${saeName}' here (known: ${info.saes.map((s) => s.name).join(', ')}); showing ${sae.value}.`
+    : featureText !== undefined && !/^\d{1,9}$/.test(featureText) ? `'${featureText}' in the link is not a feature index.` : undefined;
+  const feature = featureText !== undefined && /^\d{1,9}$/.test(featureText) ? Number(featureText) : undefined;
   const width = () => info.saes.find((s) => s.name === sae.value)?.dSae ?? 0;
   // The prompt is kept for the session; a deep link with junk leaves the features box empty.
   const prompt = h('input', { id: 'prompt', value: sessionStorage.getItem('steer.prompt') ?? 'Once upon a time,', size: 50 }) as HTMLInputElement;
   prompt.addEventListener('input', () => sessionStorage.setItem('steer.prompt', prompt.value));
+  prompt.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      void run();
+    }
+  });
   const linked = feature !== undefined && Number.isInteger(feature) && feature >= 0 && feature < width() ? String(feature) : '';
+  const problem = linkProblem ?? (feature !== undefined && !linked ? `No feature ${feature} in ${sae.value}: indices run from 0 to ${width() - 1}.` : undefined);
   const features = h('input', { id: 'features', value: linked, size: 12, placeholder: 'e.g. 12, 40', title: 'feature indices, comma-separated' }) as HTMLInputElement;
   const mode = h('select', { id: 'mode' }, ...['light', 'medium', 'strong'].map((p) => h('option', { value: p }, `${p} (${info.presets[p]}x typical max by default; a feature's applied calibration sets its own)`)), h('option', { value: 'strength' }, 'strength'), h('option', { value: 'clamp' }, 'clamp to'));
   mode.value = 'medium';
@@ -41,8 +53,20 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
     const v = Number(el.value);
     return el.value.trim() !== '' && Number.isFinite(v) && v >= lo && v <= hi && (!int || Number.isInteger(v)) ? v : `${what} must be ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}]`;
   };
+  const steerButton = h('button', { id: 'steer', onclick: () => void run() }, 'Steer') as HTMLButtonElement;
+  // The settings survive a reload (the session's), the features box only when no link names one.
+  const kept = JSON.parse(sessionStorage.getItem('steer.settings') ?? '{}') as Record<string, string>;
+  const fields: Record<string, HTMLInputElement | HTMLSelectElement> = { mode, length, temperature, seed, positions, value };
+  for (const [k, el] of Object.entries(fields)) if (typeof kept[k] === 'string') el.value = kept[k];
+  if (!linked && featureText === undefined && typeof kept.features === 'string') features.value = kept.features;
+  valueLabel.hidden = !['strength', 'clamp'].includes(mode.value);
+  const keep = () => sessionStorage.setItem('steer.settings', JSON.stringify({ ...Object.fromEntries(Object.entries(fields).map(([k, el]) => [k, el.value])), features: features.value }));
+  for (const el of [...Object.values(fields), features]) el.addEventListener('change', keep);
   const run = async () => {
+    // One stream at a time: a second click while one runs does nothing.
+    if (steerButton.disabled) return;
     showError(null);
+    keep();
     const idx = list();
     const n = num(length, 'length', 1, info.limits.maxNewTokens, true);
     const t = num(temperature, 'temperature', 0, 10, false);
@@ -58,6 +82,7 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
     status.textContent = 'generating...';
     const m = mode.value;
     const fs = (idx as number[]).map((f) => (m === 'strength' ? { feature: f, strength: v as number } : m === 'clamp' ? { feature: f, clamp: v as number } : { feature: f, preset: m as 'medium' }));
+    steerButton.disabled = true;
     try {
       await api.steer({ sae: sae.value, prompt: prompt.value, features: fs, positions: positions.value as 'all', maxNewTokens: n as number, temperature: t as number, seed: sd as number, chat: chat.checked }, (e) => {
         if (e.kind === 'token') (e.which === 'steered' ? steered : plain).textContent = prompt.value + e.text;
@@ -72,6 +97,8 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
     } catch (e) {
       status.textContent = '';
       showError(e);
+    } finally {
+      steerButton.disabled = false;
     }
   };
   const sweepOut = h('div', { id: 'sweep' });
@@ -136,9 +163,10 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
   };
   app.append(
     h('h1', {}, 'Steer'),
+    ...(problem ? [h('p', { id: 'link-problem', class: 'warn' }, problem)] : []),
     h('div', { class: 'row' }, sae, h('label', {}, 'features ', features), mode, valueLabel, h('label', {}, 'positions ', positions)),
     h('div', { class: 'row' }, h('label', {}, 'length ', length), h('label', {}, 'temperature ', temperature), h('label', {}, 'seed ', seed), h('label', {}, chat, ' chat')),
-    h('div', { class: 'row' }, prompt, h('button', { id: 'steer', onclick: () => void run() }, 'Steer'), h('button', { id: 'run-sweep', onclick: () => void runSweep() }, 'Sweep magnitudes')),
+    h('div', { class: 'row' }, prompt, steerButton, h('button', { id: 'run-sweep', onclick: () => void runSweep() }, 'Sweep magnitudes')),
     status,
     h('div', { class: 'cols' }, h('div', {}, h('h3', {}, 'Unsteered'), plain), h('div', {}, h('h3', {}, 'Steered'), steered)),
     h('h2', {}, 'Sweep'), sweepOut,
