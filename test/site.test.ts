@@ -119,6 +119,12 @@ test('the exported site runs the model and SAE in the page: the heatmap equals N
     await page.goto(url + `/#/feature/ts/${f}`);
     await page.waitForSelector('#max-act');
     await page.waitForSelector('#conditional-chart[data-by="token"]');
+    // The site cannot save or sweep, so it offers neither.
+    assert.equal(await page.locator('#save').count(), 0);
+    assert.equal(await page.locator('#record-view').count(), 1);
+    await page.goto(url + `/#/steer/ts/${f}`);
+    await page.waitForSelector('#steer');
+    assert.equal(await page.locator('#run-sweep').count(), 0);
     // Every request so far went to the site itself.
     const foreign = requests.filter((r) => !r.startsWith(url + '/'));
     assert.deepEqual(foreign, [], 'no request to another host');

@@ -88,7 +88,8 @@ async function run(task: JobTask, signal: AbortSignal, send: (m: JobMessage) => 
     // The run's report (plots of the log, the latents, no network needed) goes beside the SAE; the Jobs page links to it.
     const { writeReport } = await import('../cli/commands/report.ts');
     writeReport(task.out!, path.join(task.out!, 'report.html'));
-    return { message: `saved ${task.out}${ev === undefined ? '' : `; explained variance ${ev.toFixed(3)} on the last batch`}`, ev };
+    // The card shows the explained variance once, from `ev`.
+    return { message: `saved ${task.out}`, ev };
   }
   const { loadSae } = await import('../sae/load.ts');
   const { scan } = await import('../analysis/scan.ts');

@@ -113,6 +113,7 @@ export class Jobs {
         return;
       }
       job.status = 'running';
+      job.message = 'starting: loading the model';
       this.save();
       try {
         const r = await this.runChild(job, task);
@@ -218,7 +219,8 @@ export class Jobs {
         else if (result?.type === 'failed') reject(new Error(result.message));
         else {
           const last = stderr.trim().split('\n').filter((l) => !/^\S*\[W:onnxruntime/.test(l)).slice(-3).join(' ');
-          reject(new Error(`the job's process ended (${signal ?? `exit code ${code}`}) before finishing${last ? `: ${last}` : ''}`));
+          const how = signal === 'SIGKILL' ? 'was killed (out of memory, or stopped by the system)' : signal ? `was stopped by the signal ${signal}` : `exited with code ${code}`;
+          reject(new Error(`the job's process ${how} before finishing${last ? `: ${last}` : ''}`));
         }
       });
       proc.on('error', (e) => reject(e));

@@ -79,8 +79,11 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
   app.append(
     h('h1', {}, `Feature #${f} `, labelEl, h('small', {}, ` ${sae}`)),
     nav,
-    h('div', { class: 'row' }, name, tags, h('button', { id: 'save', onclick: () => void save() }, 'Save'), saved, h('a', { href: `#/steer/${encodeURIComponent(sae)}/${f}`, id: 'steer-here' }, 'Steer with this feature')),
-    notes,
+    // A static site cannot save: it shows the record and offers no edit it would refuse.
+    app.dataset.jobs === 'false'
+      ? h('div', { class: 'row', id: 'record-view' }, rec?.name ? h('b', {}, rec.name) : '', (rec?.tags ?? []).length ? ` tags: ${rec!.tags.join(', ')}` : '', rec?.notes ? h('p', {}, rec.notes) : '', h('a', { href: `#/steer/${encodeURIComponent(sae)}/${f}`, id: 'steer-here' }, 'Steer with this feature'))
+      : h('div', { class: 'row' }, name, tags, h('button', { id: 'save', onclick: () => void save() }, 'Save'), saved, h('a', { href: `#/steer/${encodeURIComponent(sae)}/${f}`, id: 'steer-here' }, 'Steer with this feature')),
+    app.dataset.jobs === 'false' ? '' : notes,
   );
   const expl = h('div', { id: 'explanations' });
   const showExplanations = (list: C.ExplanationRecord[]) => {

@@ -58,7 +58,8 @@ export async function jobsPage(app: HTMLElement, info: C.InfoResponse, scanSaeNa
       const canvas = h('canvas', { height: 70, id: `curve-${j.id}` });
       const live = j.status === 'queued' || j.status === 'running';
       const card = h('div', { class: 'job', 'data-status': j.status, 'data-id': j.id },
-        h('b', {}, `${j.kind} ${j.id}`), ` ${j.status} · ${(100 * j.progress).toFixed(0)}% · ${j.message}`,
+        // Plain words: the status, the progress only while it means something, then what the job says.
+        h('b', {}, `${j.kind} ${j.id}`), ` ${j.status}${j.status === 'running' ? ` · ${(100 * j.progress).toFixed(0)}%` : ''} · ${j.message}`,
         j.finalEv !== undefined ? h('span', { class: 'final-ev' }, ` · explained variance ${j.finalEv.toFixed(3)}`) : null,
         j.kind === 'train' && j.status === 'done' ? h('a', { class: 'report', href: `/api/jobs/${encodeURIComponent(j.id)}/report`, target: '_blank' }, ' report') : null,
         j.sae ? h('span', { class: 'job-sae', 'data-sae-id': j.sae.id }, ' · SAE ', h('a', { href: `#/registry/${encodeURIComponent(j.sae.name)}` }, j.sae.name)) : null,

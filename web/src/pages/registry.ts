@@ -15,9 +15,16 @@ export function registryPage(app: HTMLElement, info: C.InfoResponse, initial?: s
   if (initial && info.saes.some((s) => s.name === initial)) sae.value = initial;
   const search = h('input', { id: 'search', type: 'search', placeholder: 'search names, explanations, tags or an index' }) as HTMLInputElement;
   const out = h('div', { id: 'registry' });
+  // The sort, page and search are kept for the session, so Back from a feature returns to the same page.
+  const kept = JSON.parse(sessionStorage.getItem('registry.state') ?? 'null') as { sae: string; sort: string; desc: boolean; offset: number; search: string } | null;
   const state = { sort: 'feature', desc: false, offset: 0 };
+  if (kept && kept.sae === sae.value) {
+    Object.assign(state, { sort: kept.sort, desc: kept.desc, offset: kept.offset });
+    search.value = kept.search;
+  }
   const run = async () => {
     showError(null);
+    sessionStorage.setItem('registry.state', JSON.stringify({ sae: sae.value, ...state, search: search.value }));
     try {
       const r = await api.registry({ sae: sae.value, search: search.value.trim(), sort: state.sort, desc: String(state.desc), offset: String(state.offset), limit: String(PAGE) });
       const head = (key: string, label: string) => h('th', { class: 'sortable', 'data-sort': key, onclick: () => {
@@ -36,11 +43,11 @@ export function registryPage(app: HTMLElement, info: C.InfoResponse, initial?: s
           h('td', {}, f.tags.join(', '))));
       }
       const last = Math.min(r.total, r.offset + r.features.length);
-      const pager = h('div', { class: 'row', id: 'pager' },
-        h('button', { id: 'page-prev', disabled: r.offset === 0, onclick: () => { state.offset = Math.max(0, state.offset - PAGE); void run(); } }, '← previous'),
-        h('span', { id: 'page-info' }, r.total ? `${r.offset + 1}-${last} of ${r.total} features` : 'no features'),
-        h('button', { id: 'page-next', disabled: last >= r.total, onclick: () => { state.offset += PAGE; void run(); } }, 'next →'));
-      out.replaceChildren(pager, r.total ? table : h('p', { id: 'registry-empty' }, search.value ? 'Nothing matches.' : 'No features yet: run a scan (Jobs, or saescope scan with this registry).'));
+      const pager = (where: string) => h('div', { class: 'row pager', id: where === 'top' ? 'pager' : 'pager-bottom' },
+        h('button', { id: where === 'top' ? 'page-prev' : 'page-prev-bottom', disabled: r.offset === 0, onclick: () => { state.offset = Math.max(0, state.offset - PAGE); void run(); } }, '← previous'),
+        h('span', { id: where === 'top' ? 'page-info' : 'page-info-bottom' }, r.total ? `${r.offset + 1}-${last} of ${r.total} features` : 'no features'),
+        h('button', { id: where === 'top' ? 'page-next' : 'page-next-bottom', disabled: last >= r.total, onclick: () => { state.offset += PAGE; void run(); } }, 'next →'));
+      out.replaceChildren(pager('top'), r.total ? table : h('p', { id: 'registry-empty' }, search.value ? 'Nothing matches.' : 'No features yet: run a scan (Jobs, or saescope scan with this registry).'), ...(r.total > PAGE ? [pager('bottom')] : []));
     } catch (e) {
       out.replaceChildren();
       showError(e);

@@ -166,9 +166,10 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
     ...(problem ? [h('p', { id: 'link-problem', class: 'warn' }, problem)] : []),
     h('div', { class: 'row' }, sae, h('label', {}, 'features ', features), mode, valueLabel, h('label', {}, 'positions ', positions)),
     h('div', { class: 'row' }, h('label', {}, 'length ', length), h('label', {}, 'temperature ', temperature), h('label', {}, 'seed ', seed), h('label', {}, chat, ' chat')),
-    h('div', { class: 'row' }, prompt, steerButton, h('button', { id: 'run-sweep', onclick: () => void runSweep() }, 'Sweep magnitudes')),
+    h('div', { class: 'row' }, prompt, steerButton, app.dataset.jobs === 'false' ? '' : h('button', { id: 'run-sweep', onclick: () => void runSweep() }, 'Sweep magnitudes')),
     status,
     h('div', { class: 'cols' }, h('div', {}, h('h3', {}, 'Unsteered'), plain), h('div', {}, h('h3', {}, 'Steered'), steered)),
-    h('h2', {}, 'Sweep'), sweepOut,
+    // A static site has no registry to store a sweep's calibration in: it offers no sweep.
+    ...(app.dataset.jobs === 'false' ? [] : [h('h2', {}, 'Sweep'), sweepOut]),
   );
 }
