@@ -52,6 +52,10 @@ test('train --report writes a self-contained page whose every chart draws data; 
       assert.ok(c.points > 0, `${c.id} has data`);
       assert.ok(c.inked > 500, `${c.id} drew something (${c.inked} pixels)`);
     }
+    // The decoder-norm histogram's bars are labelled by their ranges, each different (norms all near 1 once printed as "1.00").
+    const labels = await p.evaluate(() => (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { labels: string[] } } } }).Chart.getChart(document.getElementById('chart-norms') as HTMLCanvasElement).data.labels);
+    assert.equal(new Set(labels).size, labels.length, `distinct bin labels: ${labels.slice(0, 4).join(', ')}`);
+    assert.match(labels[0], /^-?\d+\.\d+-\d+\.\d+$/);
     const evalRows = await p.locator('#evaluation tr').count();
     assert.ok(evalRows > 15, 'the evaluation table lists SAELens metrics');
     assert.ok((await p.textContent('#evaluation'))!.includes('model_performance_preservation.ce_loss_score'));

@@ -169,8 +169,14 @@ const color = '#c81e14';
 const line = (id, label, xs, ys) => new Chart(document.getElementById(id), { type: 'line',
   data: { labels: xs, datasets: [{ label, data: ys, borderColor: color, pointRadius: 0, borderWidth: 1.5 }] },
   options: { animation: false, plugins: { legend: { display: false } }, scales: { x: { type: 'linear', title: { display: true, text: 'tokens' } }, y: { title: { display: true, text: label } } } } });
+// Each bar is labelled by its bin's range, with enough digits that neighbouring bins read differently (decoder norms all near 1 included).
+const binLabels = (edges) => {
+  const width = Math.abs(edges[1] - edges[0]) || 1;
+  const digits = Math.min(8, Math.max(2, Math.ceil(-Math.log10(width)) + 1));
+  return edges.slice(0, -1).map((e, i) => e.toFixed(digits) + '-' + edges[i + 1].toFixed(digits));
+};
 const hist = (id, h, label) => new Chart(document.getElementById(id), { type: 'bar',
-  data: { labels: h.edges.slice(0, -1).map((e) => e.toPrecision(3)), datasets: [{ label: 'latents', data: h.counts, backgroundColor: color }] },
+  data: { labels: binLabels(h.edges), datasets: [{ label: 'latents', data: h.counts, backgroundColor: color }] },
   options: { animation: false, plugins: { legend: { display: false } }, scales: { x: { title: { display: true, text: label } } } } });
 const curves = document.getElementById('curves');
 if (data.curves) {

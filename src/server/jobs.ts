@@ -113,7 +113,6 @@ export class Jobs {
         return;
       }
       job.status = 'running';
-      job.message = 'starting: loading the model';
       this.save();
       try {
         const r = await this.runChild(job, task);
@@ -210,6 +209,7 @@ export class Jobs {
           job.progress = m.progress;
           if (m.point) job.curve.push(m.point);
           if (m.message) job.message = m.message;
+          else if (job.message.startsWith('queued')) job.message = 'running';
         } else result = m;
       });
       proc.on('exit', (code, signal) => {
