@@ -582,3 +582,34 @@ test('issue 29: the Registry keeps its sort and page on Back, pages at the botto
   await p.click('#search-btn');
   await p.close();
 });
+
+test('issue 29: what a Neuronpedia user expects on the feature page: a test box on one\'s own text, a log-scale histogram, every explanation listed; search by explanation across SAEs', { skip }, async () => {
+  const f = judged[0];
+  const p = await page(`feature/ts/${f}`);
+  await p.waitForSelector('#test-text');
+  const text = 'Once upon a time, there was a little dog named Max.';
+  await p.fill('#test-text', text);
+  await p.click('#test-run');
+  await p.waitForSelector('#test-result .tok');
+  const shown = await p.locator('#test-result .tok').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-act'))));
+  // The activations, recomputed here with the library.
+  const r = await featuresForText(model, loadSae(saeDir), text, { top: 1 });
+  const want = r.tokens.map((_, t) => {
+    for (let q = r.codes.offsets[t]; q < r.codes.offsets[t + 1]; q++) if (r.codes.indices[q] === f) return r.codes.values[q];
+    return 0;
+  });
+  assert.equal(shown.length, want.length);
+  shown.forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-4, `token ${i}: ${v} vs ${want[i]}`));
+  await p.check('#hist-log');
+  assert.equal(await p.getAttribute('#histogram', 'data-scale'), 'logarithmic');
+  const api = (await (await fetch(`${base}/api/feature/ts/${f}`)).json()) as { explanations: unknown[] };
+  await p.click('#all-explanations summary');
+  assert.equal(await p.locator('#all-explanations tr[data-source]').count(), api.explanations.length);
+  assert.ok(await p.locator('#all-explanations tr[data-source="llm"] td', { hasText: 'rules' }).count() > 0, 'the explainer is listed');
+  await p.goto(`${base}/#/registry`);
+  await p.waitForSelector('#search-all');
+  await p.fill('#search-all', `explanation ${f}`);
+  await p.click('#search-all-btn');
+  await p.waitForSelector(`#search-all-results tr[data-feature="${f}"][data-sae="ts"]`);
+  await p.close();
+});

@@ -194,6 +194,14 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     return { explanations: ctx.registry.explanations(s.keys.model, s.keys.sae, f).map((e) => withCarriedName(ctx, e)) };
   });
 
+  // Search by name, explanation or tag across every served SAE (literal text, 20 best per SAE).
+  app.get('/api/search', { schema: { querystring: S.searchQuery } }, async (req): Promise<C.SearchResponse> => {
+    const q = (req.query as { q: string }).q;
+    const results = [...ctx.saes].flatMap(([name, s]) => ctx.registry.browse(s.keys.model, s.keys.sae, { search: q, sort: 'density', desc: true, limit: 20 }).rows
+      .map((r) => ({ sae: name, feature: r.feature, name: r.name, explanation: r.explanation, density: r.density })));
+    return { results };
+  });
+
   app.get('/api/registry/scatter', { schema: { querystring: S.exportQuery } }, async (req): Promise<C.ScatterResponse> => {
     const s = saeOf(ctx, (req.query as { sae?: string }).sae);
     return { points: ctx.registry.densityVsDetection(s.keys.model, s.keys.sae) };

@@ -157,6 +157,11 @@ export interface SweepResponse {
   readonly robustnessVsDensity: { rho: number; p: number; n: number };
 }
 
+/** GET /api/search?q= : features whose name, explanation or tags match, in every served SAE. */
+export interface SearchResponse {
+  readonly results: readonly { sae: string; feature: number; name: string | null; explanation: string | null; density: number | null }[];
+}
+
 /** GET /api/registry?sae=&search=&sort=feature|density|max|name&desc=&offset=&limit= : every feature the registry knows, paged. */
 export interface RegistryResponse {
   readonly total: number;

@@ -66,6 +66,8 @@ export const registryQuery = obj({
   offset: { type: 'string', pattern: '^\\d{1,9}$' }, limit: { type: 'string', pattern: '^([1-9]\\d{0,2}|1000)$' },
 }, ['sae']);
 
+export const searchQuery = obj({ q: { type: 'string', minLength: 1, maxLength: 200 } }, ['q']);
+
 export const calibrationApply = obj({ id: int(1, 2 ** 31) }, ['id']);
 
 export const exportQuery = obj({ sae: str(200), dashboards: { enum: ['true', 'false'] } }, ['sae']);

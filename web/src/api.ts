@@ -33,6 +33,7 @@ export const api = {
   undoCalibration: (sae: string, f: number) => call<C.CalibrationsResponse>('DELETE', `/api/feature/${encodeURIComponent(sae)}/${f}/calibration`),
   explain: (sae: string, f: number) => call<C.ExplainResponse>('POST', `/api/feature/${encodeURIComponent(sae)}/${f}/explain`),
   data: () => call<C.DataResponse>('GET', '/api/data'),
+  search: (q: string) => call<C.SearchResponse>('GET', `/api/search?q=${encodeURIComponent(q)}`),
   jobs: () => call<C.JobsResponse>('GET', '/api/jobs'),
   startJob: (j: C.JobRequest) => call<C.Job>('POST', '/api/jobs', j),
   deleteJob: (id: string) => call<C.Job>('DELETE', `/api/jobs/${encodeURIComponent(id)}`),

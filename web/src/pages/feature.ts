@@ -5,13 +5,13 @@
  * with a 409 instead of wiping another tab's change); Explain with the
  * configured LLM; steering from here.
  */
-import { Chart, BarController, BarElement, CategoryScale, LinearScale, Tooltip } from 'chart.js';
+import { Chart, BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, Tooltip } from 'chart.js';
 import { api, ApiError, type C } from '../api.ts';
-import { h, highlighted, showError } from '../dom.ts';
+import { h, heat, highlighted, showError, tokenText } from '../dom.ts';
 import { featureLink } from './shared.ts';
 import { conditionalSection } from './conditional.ts';
 
-Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip);
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, Tooltip);
 
 export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: string, index: string): Promise<void> {
   const f = /^\d{1,9}$/.test(index) ? Number(index) : NaN;
@@ -112,6 +112,7 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
     if (heur) expl.append(h('p', { id: 'heuristic-name' }, h('b', {}, 'Heuristic name: '), heur.explanation));
   };
   showExplanations(r.explanations);
+  app.append(explanationTable(r.explanations));
   app.append(expl);
   if (r.explainer && d) {
     const btn = h('button', { id: 'explain' }, 'Explain with the LLM') as HTMLButtonElement;
@@ -153,12 +154,20 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
     app.append(h('p', { id: 'calibration' }, `Steering (applied calibration): the concept shows at ${c.onset?.toFixed(2) ?? '-'}x, the text breaks at ${c.breakpoint?.toFixed(2) ?? '-'}x of the typical max ${c.typicalMax.toFixed(2)}; `,
       c.usable ? 'the presets sit between them' : `no usable range (${c.noUsableRange ?? 'onset not before breakpoint'}): the presets are the defaults`, c.weak ? ' (weak evidence: a short sweep)' : ''));
   }
+  app.append(testBox(sae, f));
   const canvas = h('canvas', { id: 'histogram', height: 90 });
-  app.append(h('h2', {}, 'Activation histogram'), h('div', { class: 'chart' }, canvas));
-  new Chart(canvas, {
+  const logScale = h('input', { id: 'hist-log', type: 'checkbox' }) as HTMLInputElement;
+  app.append(h('h2', {}, 'Activation histogram'), h('label', {}, logScale, ' log scale'), h('div', { class: 'chart' }, canvas));
+  const histChart = new Chart(canvas, {
     type: 'bar',
     data: { labels: d.histogram.edges.slice(0, -1).map((e) => e.toFixed(1)), datasets: [{ label: 'tokens', data: d.histogram.counts, backgroundColor: '#c81e14' }] },
-    options: { animation: false, plugins: { legend: { display: false } }, scales: { x: { title: { display: true, text: 'activation' } } } },
+    options: { animation: false, plugins: { legend: { display: false } }, scales: { x: { title: { display: true, text: 'activation' } }, y: { type: 'linear' } } },
+  });
+  // Rare high activations vanish on a linear axis: the log scale shows them.
+  logScale.addEventListener('change', () => {
+    histChart.options.scales!.y = { type: logScale.checked ? 'logarithmic' : 'linear' };
+    histChart.update();
+    canvas.dataset.scale = logScale.checked ? 'logarithmic' : 'linear';
   });
   if (r.conditional) app.append(conditionalSection(r.conditional));
   const logits = (xs: { token: string; value: number }[], id: string) => h('ul', { class: 'logits', id }, ...xs.map((x) => h('li', {}, h('code', {}, JSON.stringify(x.token)), ` ${x.value.toFixed(2)}`)));
@@ -176,4 +185,45 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
 
 function example(e: C.FeatureDashboard['top'][number], max: number): HTMLElement {
   return h('div', { class: 'example', 'data-act': e.act }, h('span', { class: 'act' }, e.act.toFixed(2)), highlighted(e.tokens, e.acts, max, e.focus));
+}
+
+/** Every explanation of the feature, with its source, explainer, prompt version and scores (Neuronpedia lists them all too). */
+function explanationTable(list: readonly C.ExplanationRecord[]): HTMLElement {
+  if (!list.length) return h('div', { id: 'all-explanations' });
+  const score = (e: C.ExplanationRecord, k: string) => ((e.scores[k] as { balancedAccuracy?: number } | undefined)?.balancedAccuracy?.toFixed(2) ?? '');
+  return h('details', { id: 'all-explanations' }, h('summary', {}, `All ${list.length} explanations`),
+    h('table', { class: 'list' }, h('tr', {}, ...['explanation', 'source', 'explainer', 'prompt', 'detection', 'fuzzing', 'when'].map((t) => h('th', {}, t))),
+      ...list.map((e) => h('tr', { 'data-source': e.source }, h('td', {}, e.explanation), h('td', {}, e.source), h('td', {}, e.explainerModel ?? ''), h('td', {}, e.promptVersion ?? ''),
+        h('td', {}, score(e, 'detection')), h('td', {}, score(e, 'fuzzing')), h('td', {}, e.createdAt.slice(0, 10))))));
+}
+
+/** Test the feature on your own text: its activation on each token, from the same analysis the Analyze page runs. */
+function testBox(sae: string, f: number): HTMLElement {
+  const text = h('textarea', { id: 'test-text', rows: 2, placeholder: 'Type a text to see where this feature fires' }) as HTMLTextAreaElement;
+  const out = h('div', { id: 'test-result' });
+  const button = h('button', { id: 'test-run' }, 'Test') as HTMLButtonElement;
+  const run = async () => {
+    if (button.disabled || !text.value.trim()) return;
+    showError(null);
+    button.disabled = true;
+    try {
+      const r = await api.analyze({ sae, text: text.value, top: 1 });
+      const acts = (r.active ?? []).map((tok) => tok.find((x) => x.feature === f)?.act ?? 0);
+      const max = Math.max(0, ...acts);
+      out.replaceChildren(h('p', { class: 'test-tokens' }, ...r.tokens.map((t, i) => h('span', { class: 'tok', 'data-act': acts[i], title: acts[i].toFixed(3), style: `background: ${heat(acts[i], max)}` }, tokenText(t)))),
+        h('small', { id: 'test-max' }, max > 0 ? `max ${max.toFixed(3)}` : 'The feature does not fire on this text.'));
+    } catch (e) {
+      showError(e);
+    } finally {
+      button.disabled = false;
+    }
+  };
+  button.addEventListener('click', () => void run());
+  text.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      void run();
+    }
+  });
+  return h('div', { id: 'test-box' }, h('h2', {}, 'Test it on your text'), text, h('div', { class: 'row' }, button, h('small', {}, ' Ctrl+Enter')), out);
 }

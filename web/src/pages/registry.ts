@@ -59,7 +59,22 @@ export function registryPage(app: HTMLElement, info: C.InfoResponse, initial?: s
     void run();
   } }, sae, search, h('button', { id: 'search-btn', type: 'submit' }, 'Search'), api.exportUrl(sae.value) ? h('a', { id: 'export', href: api.exportUrl(sae.value)!, download: 'registry.json' }, 'Export JSON') : '');
   const scatter = h('div', { id: 'density-scatter' });
-  app.append(h('h1', {}, 'Registry'), form, scatter, out);
+  // Search every served SAE at once (a static site has one registry per SAE: the list above searches it).
+  const everywhere = h('input', { id: 'search-all', type: 'search', placeholder: 'search every SAE by name or explanation' }) as HTMLInputElement;
+  const found = h('div', { id: 'search-all-results' });
+  const all = h('form', { class: 'row', onsubmit: async (e: Event) => {
+    e.preventDefault();
+    if (!everywhere.value.trim()) return;
+    try {
+      const r = await api.search(everywhere.value.trim());
+      found.replaceChildren(r.results.length
+        ? h('table', { class: 'list' }, ...r.results.map((x) => h('tr', { 'data-sae': x.sae, 'data-feature': x.feature }, h('td', {}, x.sae), h('td', {}, featureLink(x.sae, x.feature)), h('td', {}, x.name ?? x.explanation ?? ''))))
+        : h('p', {}, 'Nothing matches in any SAE.'));
+    } catch (err) {
+      showError(err);
+    }
+  } }, everywhere, h('button', { id: 'search-all-btn', type: 'submit' }, 'Search all SAEs'));
+  app.append(h('h1', {}, 'Registry'), form, app.dataset.jobs === 'false' ? '' : all, found, scatter, out);
   void densityScatter(scatter, sae.value);
   sae.addEventListener('change', () => {
     void densityScatter(scatter, sae.value);
