@@ -606,6 +606,15 @@ test('issue 29: what a Neuronpedia user expects on the feature page: a test box 
   await p.click('#all-explanations summary');
   assert.equal(await p.locator('#all-explanations tr[data-source]').count(), api.explanations.length);
   assert.ok(await p.locator('#all-explanations tr[data-source="llm"] td', { hasText: 'rules' }).count() > 0, 'the explainer is listed');
+  // A shareable link: the same feature, the same text tested, the log scale on.
+  await p.click('#test-run');
+  await p.waitForFunction((l) => document.getElementById('share')?.getAttribute('href') === l, `#/feature/ts/${f}?${new URLSearchParams({ text, log: '1' })}`);
+  const shared = await browser.newPage();
+  await shared.goto(`${base}/${(await p.getAttribute('#share', 'href'))!}`);
+  await shared.waitForSelector('#test-result .tok');
+  assert.equal(await shared.inputValue('#test-text'), text);
+  assert.equal(await shared.getAttribute('#histogram', 'data-scale'), 'logarithmic');
+  await shared.close();
   await p.goto(`${base}/#/registry`);
   await p.waitForSelector('#search-all');
   await p.fill('#search-all', `explanation ${f}`);

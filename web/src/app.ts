@@ -29,12 +29,15 @@ export function startApp(o: { jobs: boolean }): void {
       const info: C.InfoResponse = await api.info();
       document.getElementById('model')!.textContent = info.model;
       if (nav !== current) return;
-      const [page, ...rest] = location.hash.replace(/^#\/?/, '').split('/');
+      // A page's state travels after '?' in the hash (shareable links), e.g. #/feature/demo/5?text=...&log=1.
+      const [route, query = ''] = location.hash.replace(/^#\/?/, '').split('?', 2);
+      const params = new URLSearchParams(query);
+      const [page, ...rest] = route.split('/');
       document.title = `${TITLES[page || 'analyze'] ?? 'saescope'}${rest[0] ? ` ${decodeURIComponent(rest[0])}${rest[1] ? ` #${rest[1]}` : ''}` : ''} · saescope`;
       for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.getAttribute('href') === `#/${page || 'analyze'}`);
       switch (page || 'analyze') {
         case 'analyze': return await analyzePage(app, info);
-        case 'feature': return await featurePage(app, info, decodeURIComponent(rest[0] ?? ''), rest[1] ?? '');
+        case 'feature': return await featurePage(app, info, decodeURIComponent(rest[0] ?? ''), rest[1] ?? '', params);
         case 'compare': return await comparePage(app, info);
         case 'steer': return await steerPage(app, info, rest[0] ? decodeURIComponent(rest[0]) : undefined, rest[1]);
         case 'registry': return await registryPage(app, info, rest[0] ? decodeURIComponent(rest[0]) : undefined);

@@ -13,7 +13,7 @@ import { conditionalSection } from './conditional.ts';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, Tooltip);
 
-export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: string, index: string): Promise<void> {
+export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: string, index: string, params = new URLSearchParams()): Promise<void> {
   const f = /^\d{1,9}$/.test(index) ? Number(index) : NaN;
   const width = info.saes.find((s) => s.name === sae)?.dSae;
   if (width === undefined) {
@@ -154,15 +154,17 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
     app.append(h('p', { id: 'calibration' }, `Steering (applied calibration): the concept shows at ${c.onset?.toFixed(2) ?? '-'}x, the text breaks at ${c.breakpoint?.toFixed(2) ?? '-'}x of the typical max ${c.typicalMax.toFixed(2)}; `,
       c.usable ? 'the presets sit between them' : `no usable range (${c.noUsableRange ?? 'onset not before breakpoint'}): the presets are the defaults`, c.weak ? ' (weak evidence: a short sweep)' : ''));
   }
-  app.append(testBox(sae, f));
+  app.append(testBox(sae, f, params.get('text') ?? ''));
   const canvas = h('canvas', { id: 'histogram', height: 90 });
   const logScale = h('input', { id: 'hist-log', type: 'checkbox' }) as HTMLInputElement;
   app.append(h('h2', {}, 'Activation histogram'), h('label', {}, logScale, ' log scale'), h('div', { class: 'chart' }, canvas));
+  logScale.checked = params.get('log') === '1';
   const histChart = new Chart(canvas, {
     type: 'bar',
     data: { labels: d.histogram.edges.slice(0, -1).map((e) => e.toFixed(1)), datasets: [{ label: 'tokens', data: d.histogram.counts, backgroundColor: '#c81e14' }] },
-    options: { animation: false, plugins: { legend: { display: false } }, scales: { x: { title: { display: true, text: 'activation' } }, y: { type: 'linear' } } },
+    options: { animation: false, plugins: { legend: { display: false } }, scales: { x: { title: { display: true, text: 'activation' } }, y: { type: logScale.checked ? 'logarithmic' : 'linear' } } },
   });
+  canvas.dataset.scale = logScale.checked ? 'logarithmic' : 'linear';
   // Rare high activations vanish on a linear axis: the log scale shows them.
   logScale.addEventListener('change', () => {
     histChart.options.scales!.y = { type: logScale.checked ? 'logarithmic' : 'linear' };
@@ -198,8 +200,10 @@ function explanationTable(list: readonly C.ExplanationRecord[]): HTMLElement {
 }
 
 /** Test the feature on your own text: its activation on each token, from the same analysis the Analyze page runs. */
-function testBox(sae: string, f: number): HTMLElement {
+function testBox(sae: string, f: number, initial: string): HTMLElement {
   const text = h('textarea', { id: 'test-text', rows: 2, placeholder: 'Type a text to see where this feature fires' }) as HTMLTextAreaElement;
+  text.value = initial;
+  const share = h('a', { id: 'share', href: '#' }, 'link to this') as HTMLAnchorElement;
   const out = h('div', { id: 'test-result' });
   const button = h('button', { id: 'test-run' }, 'Test') as HTMLButtonElement;
   const run = async () => {
@@ -210,6 +214,10 @@ function testBox(sae: string, f: number): HTMLElement {
       const r = await api.analyze({ sae, text: text.value, top: 1 });
       const acts = (r.active ?? []).map((tok) => tok.find((x) => x.feature === f)?.act ?? 0);
       const max = Math.max(0, ...acts);
+      // A link that opens this feature with this text tested (and the histogram's scale).
+      const q = new URLSearchParams({ text: text.value });
+      if ((document.getElementById('hist-log') as HTMLInputElement | null)?.checked) q.set('log', '1');
+      share.href = `#/feature/${encodeURIComponent(sae)}/${f}?${q}`;
       out.replaceChildren(h('p', { class: 'test-tokens' }, ...r.tokens.map((t, i) => h('span', { class: 'tok', 'data-act': acts[i], title: acts[i].toFixed(3), style: `background: ${heat(acts[i], max)}` }, tokenText(t)))),
         h('small', { id: 'test-max' }, max > 0 ? `max ${max.toFixed(3)}` : 'The feature does not fire on this text.'));
     } catch (e) {
@@ -225,5 +233,6 @@ function testBox(sae: string, f: number): HTMLElement {
       void run();
     }
   });
-  return h('div', { id: 'test-box' }, h('h2', {}, 'Test it on your text'), text, h('div', { class: 'row' }, button, h('small', {}, ' Ctrl+Enter')), out);
+  if (initial) queueMicrotask(() => void run());
+  return h('div', { id: 'test-box' }, h('h2', {}, 'Test it on your text'), text, h('div', { class: 'row' }, button, h('small', {}, ' Ctrl+Enter '), share), out);
 }
