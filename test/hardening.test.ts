@@ -232,6 +232,27 @@ test('DELETE /api/jobs/:id cancels a queued job at once and stops a running one 
   }
   assert.equal(status, 'stopped', `the running job stops, and is not reported failed or done: ${JSON.stringify(((await app.inject({ method: 'GET', url: `/api/jobs`, headers: h })).json().jobs as { id: string }[]).find((j) => j.id === first))}`);
   assert.ok(!fs.existsSync(path.join(data, 'b')), 'the cancelled queued job never ran');
+  // Resume: a stopped job is queued again under its id and continues from its checkpoint, not from the start.
+  type J = { id: string; status: string; progress: number };
+  const jobOf = async () => ((await app.inject({ method: 'GET', url: `/api/jobs`, headers: h })).json().jobs as J[]).find((j) => j.id === first)!;
+  const until = async (ok: (j: J) => boolean) => {
+    let j = await jobOf();
+    for (let i = 0; i < 4800 && !ok(j); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      j = await jobOf();
+    }
+    return j;
+  };
+  assert.equal((await app.inject({ method: 'POST', url: `/api/jobs/${first}/resume`, headers: h })).statusCode, 200);
+  assert.ok((await until((j) => j.status === 'running' && j.progress > 0.05)).progress > 0.05, 'the resumed job trains');
+  await app.inject({ method: 'DELETE', url: `/api/jobs/${first}`, headers: h });
+  const stoppedAt = (await until((j) => j.status === 'stopped')).progress;
+  assert.equal((await app.inject({ method: 'POST', url: `/api/jobs/${first}/resume`, headers: h })).statusCode, 200);
+  const again = await until((j) => j.status === 'running' && j.progress > 0);
+  assert.ok(again.progress >= stoppedAt * 0.9, `resumed at ${again.progress}, stopped at ${stoppedAt}: from its checkpoint`);
+  assert.match((await app.inject({ method: 'POST', url: `/api/jobs/${first}/resume`, headers: h })).json().error, /is running: only a stopped or failed job resumes/);
+  await app.inject({ method: 'DELETE', url: `/api/jobs/${first}`, headers: h });
+  await until((j) => j.status === 'stopped');
   // Probe K5: a corpus shorter than one row names the row size.
   const { scan } = await import('../src/analysis/scan.ts');
   const { loadSae: load } = await import('../src/sae/load.ts');

@@ -227,6 +227,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     if (!fs.existsSync(file)) return reply.code(404).send({ error: `no report yet for job ${job.id}` });
     return reply.type('text/html; charset=utf-8').send(fs.readFileSync(file));
   });
+  app.post('/api/jobs/:id/resume', { schema: { params: S.jobParams } }, async (req) => jobs.resume((req.params as { id: string }).id));
   app.delete('/api/jobs/:id', { schema: { params: S.jobParams } }, async (req, reply) => {
     const id = (req.params as { id: string }).id;
     return jobs.cancel(id) ? jobs.get(id) : reply.code(404).send({ error: `no job '${id}'` });

@@ -66,7 +66,7 @@ export class Jobs {
    * Validates and queues a job. Every field is checked, and bounded so that
    * one request cannot exhaust the server's memory, before anything is queued.
    */
-  start(req: JobRequest): Job {
+  start(req: JobRequest, resumeId?: string): Job {
     const roots = this.ctx.opts.dataDirs;
     if (typeof req !== 'object' || req === null || Array.isArray(req)) throw new BadRequest('the job must be a JSON object');
     if (req.kind !== 'train' && req.kind !== 'scan') throw new BadRequest(`unknown job kind ${JSON.stringify((req as { kind?: unknown }).kind)}`);
@@ -78,7 +78,8 @@ export class Jobs {
     if (!corpus.startsWith('npm:') && !fs.existsSync(corpus.replace(/\[[^\]]*\]$/, '').replace(/:[A-Za-z_][\w.]*$/, ''))) throw new BadRequest(`corpus ${req.corpus} does not exist in the data folders`);
     if (!Number.isInteger(req.tokens) || req.tokens < 1 || req.tokens > 1e9) throw new BadRequest('tokens must be an integer in [1, 1e9]');
     // Unique across restarts: a new server never picks up an old job's checkpoint or scan state.
-    const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    // A resumed job keeps its id, so it finds its own checkpoint (training) or state file (scans).
+    const id = resumeId ?? `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     let task: JobTask;
     let estimate = 0;
     const model = { source: this.ctx.model.name, weights: this.ctx.model.weightMode };
@@ -104,7 +105,8 @@ export class Jobs {
       ...(scanned ? { sae: { id: scanned.sae, name: scanned.name } } : {}),
     };
     this.jobs.set(id, job);
-    this.order.push(id);
+    if (!this.order.includes(id)) this.order.push(id);
+    this.cancelled.delete(id);
     this.save();
     this.chain = this.chain.then(async () => {
       if (this.stopping || this.cancelled.has(id)) {
@@ -135,6 +137,15 @@ export class Jobs {
       this.save();
     });
     return job;
+  }
+
+  /** Queues a stopped or failed job again under its id: it resumes from its checkpoint or scan state. */
+  resume(id: string): Job {
+    const j = this.jobs.get(id);
+    if (!j) throw new BadRequest(`no job '${id}'`);
+    if (j.status !== 'stopped' && j.status !== 'failed') throw new BadRequest(`job ${id} is ${j.status}: only a stopped or failed job resumes`);
+    // Its own output folder may hold what the stopped run wrote (its log): that is not someone else's SAE.
+    return this.start(j.request.kind === 'train' ? { ...j.request, overwrite: true } : j.request, id);
   }
 
   /**

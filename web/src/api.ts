@@ -37,6 +37,7 @@ export const api = {
   jobs: () => call<C.JobsResponse>('GET', '/api/jobs'),
   startJob: (j: C.JobRequest) => call<C.Job>('POST', '/api/jobs', j),
   deleteJob: (id: string) => call<C.Job>('DELETE', `/api/jobs/${encodeURIComponent(id)}`),
+  resumeJob: (id: string) => call<C.Job>('POST', `/api/jobs/${encodeURIComponent(id)}/resume`),
 
   /** Streams steering events as they arrive. */
   async steer(r: C.SteerRequest, onEvent: (e: C.SteerEvent) => void): Promise<void> {

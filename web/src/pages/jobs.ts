@@ -64,6 +64,15 @@ export async function jobsPage(app: HTMLElement, info: C.InfoResponse, scanSaeNa
         j.kind === 'train' && j.status === 'done' ? h('a', { class: 'report', href: `/api/jobs/${encodeURIComponent(j.id)}/report`, target: '_blank' }, ' report') : null,
         j.sae ? h('span', { class: 'job-sae', 'data-sae-id': j.sae.id }, ' · SAE ', h('a', { href: `#/registry/${encodeURIComponent(j.sae.name)}` }, j.sae.name)) : null,
         ' ', h('button', { class: live ? 'stop' : 'delete', onclick: () => void act(j.id) }, live ? 'Stop' : 'Delete'),
+        j.status === 'stopped' || j.status === 'failed' ? h('button', { class: 'resume', onclick: async () => {
+          showError(null);
+          try {
+            await api.resumeJob(j.id);
+            await refresh();
+          } catch (e) {
+            showError(e);
+          }
+        } }, 'Resume') : null,
         h('progress', { max: 1, value: j.progress }));
       if (j.curve.length) {
         card.append(h('div', { class: 'chart' }, canvas));
