@@ -36,24 +36,26 @@ export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** A hash of the files under these paths of src/ (folders walked in name order): what a cached test artefact is keyed by. */
+async function sourceHash(parts: readonly string[]): Promise<string> {
+  const { createHash } = await import('node:crypto');
+  const h = createHash('sha256');
+  const walk = (p: string) => {
+    if (fs.statSync(p).isFile()) return void h.update(fs.readFileSync(p));
+    for (const f of fs.readdirSync(p).sort()) walk(path.join(p, f));
+  };
+  for (const part of parts) walk(path.join(ROOT, 'src', part));
+  return h.digest('hex').slice(0, 16);
+}
+
 /**
  * A small topk SAE trained by saescope on TinyStories-656K at
  * blocks.1.hook_resid_pre (d_sae 512, k 8), cached in the temp folder under a
  * hash of the SAE source so every test file reuses one training run.
  */
 export async function trainedSae(): Promise<string> {
-  const { createHash } = await import('node:crypto');
-  const h = createHash('sha256');
-  const walk = (d: string) => {
-    for (const f of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = path.join(d, f.name);
-      if (f.isDirectory()) walk(p);
-      else h.update(fs.readFileSync(p));
-    }
-  };
-  walk(path.join(ROOT, 'src', 'sae'));
-  walk(path.join(ROOT, 'src', 'data'));
-  const dir = path.join(os.tmpdir(), `saescope-test-sae-${h.digest('hex').slice(0, 16)}`);
+  // Keyed by every source that decides the trained weights: the trainer, the data path, the model and its runtime.
+  const dir = path.join(os.tmpdir(), `saescope-test-sae-${await sourceHash(['sae', 'data', 'model', 'runtime', 'tokenizer', 'io', 'tensor'])}`);
   if (!fs.existsSync(path.join(dir, 'cfg.json'))) {
     const { loadModel } = await import('../src/model/load.ts');
     const { trainSaes } = await import('../src/sae/train/trainer.ts');
@@ -104,18 +106,7 @@ export async function keysOf(reg: import('../src/registry/registry.ts').Registry
  * beside it; cached in the temp folder under a hash of the sources that make it.
  */
 export async function demoSae(): Promise<{ dir: string; registry: string }> {
-  const { createHash } = await import('node:crypto');
-  const h = createHash('sha256');
-  const walk = (d: string) => {
-    for (const f of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = path.join(d, f.name);
-      if (f.isDirectory()) walk(p);
-      else h.update(fs.readFileSync(p));
-    }
-  };
-  for (const d of ['sae', 'data', 'analysis', 'registry', 'model']) walk(path.join(ROOT, 'src', d));
-  h.update(fs.readFileSync(path.join(ROOT, 'src', 'cli', 'commands', 'demo.ts')));
-  const root = path.join(os.tmpdir(), `saescope-test-demo-${h.digest('hex').slice(0, 16)}`);
+  const root = path.join(os.tmpdir(), `saescope-test-demo-${await sourceHash(['sae', 'data', 'analysis', 'registry', 'model', 'runtime', 'tokenizer', 'io', 'tensor', 'cli/commands/demo.ts'])}`);
   const dir = path.join(root, 'sae');
   const registry = path.join(root, 'registry.db');
   if (!fs.existsSync(path.join(root, 'done'))) {
