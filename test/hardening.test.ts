@@ -422,3 +422,28 @@ test('a sparsity file of the wrong length is refused by name', () => {
   assert.throws(() => loadSparsity(dir, sae.cfg.dSae), /sparsity\.safetensors: holds 7 densities but the SAE has 64 latents/);
   assert.throws(() => trainingReport({ dir, sae }), /holds 7 densities but the SAE has 64 latents/);
 });
+
+test("ONNX Runtime's warnings stay off stderr unless SAESCOPE_ORT_VERBOSE is set", async () => {
+  // A graph with an unused initializer makes ORT warn "Removing initializer" at session creation (graph.cc CleanUnusedInitializersAndNodeArgs).
+  const script = `
+    import { GraphBuilder } from './src/runtime/graph.ts';
+    import { Session } from './src/runtime/session.ts';
+    const g = new GraphBuilder();
+    const x = g.input('x', 'float32', [2]);
+    g.floats([1, 2, 3]);
+    g.op('Identity', [x], {}, { out: 'y' });
+    g.output('y', 'float32', [2]);
+    const s = await Session.create(g.toBytes());
+    const out = await s.run({ x: { dtype: 'float32', shape: [2], data: new Float32Array([4, 5]) } });
+    process.stdout.write(JSON.stringify(Array.from(out.y.data)));`;
+  const { execFile } = await import('node:child_process');
+  const runWith = (env: Record<string, string>) =>
+    new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
+      execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: path.resolve(import.meta.dirname, '..'), env: { ...process.env, ...env } }, (err, stdout, stderr) => (err ? reject(err) : resolve({ stdout, stderr }))),
+    );
+  const quiet = await runWith({ SAESCOPE_ORT_VERBOSE: '' });
+  assert.equal(quiet.stdout, '[4,5]');
+  assert.doesNotMatch(quiet.stderr, /Removing initializer/);
+  const loud = await runWith({ SAESCOPE_ORT_VERBOSE: '1' });
+  assert.match(loud.stderr, /Removing initializer/, 'the graph must really make ORT warn, or the quiet run proves nothing');
+});

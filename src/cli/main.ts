@@ -23,6 +23,10 @@ import { VERSION } from '../version.ts';
 
 const program = new Command();
 program.name('saescope').description('Understand transformer language models through sparse autoencoders.').version(VERSION);
+// A command's own --verbose also shows ONNX Runtime's warnings (otherwise set SAESCOPE_ORT_VERBOSE=1).
+program.hook('preAction', (_program, action) => {
+  if (action.opts().verbose) process.env.SAESCOPE_ORT_VERBOSE = '1';
+});
 registerGenerate(program);
 registerRun(program);
 registerTrain(program);

@@ -51,6 +51,8 @@ export class Session {
       executionMode: 'sequential',
       enableCpuMemArena: true,
       enableMemPattern: opts.memPattern ?? true,
+      // ONNX Runtime's warnings (e.g. "Removing initializer") are noise to a user: errors only, unless SAESCOPE_ORT_VERBOSE is set (`--verbose`).
+      logSeverityLevel: typeof process !== 'undefined' && process.env?.SAESCOPE_ORT_VERBOSE ? 2 : 3,
       ...(res.externalData ? ('folder' in res.externalData ? externalDataOptions(res.externalData.folder) : { externalData: res.externalData.files.map((f) => ({ path: f.path, data: f.data })) }) : {}),
     });
     return new Session(inner, res.boundFeeds ?? {});
