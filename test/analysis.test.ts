@@ -113,8 +113,16 @@ test('comparisons: a text against itself differs nowhere; corpora get effect siz
   assert.ok(same.every((r) => r.diff === 0));
   const diff = await compareTexts(model, sae, 'The cat sat on the mat.', '"Hello!" said Tom. "Let\'s play!"');
   assert.ok(Math.abs(diff[0].diff) >= Math.abs(diff[diff.length - 1].diff) && Math.abs(diff[0].diff) > 0);
+  // The sign is text 1 minus text 2 (seed 000's table): recompute from each text's own pooled activations.
+  const one = new Map((await featuresForText(model, sae, 'The cat sat on the mat.', { top: sae.cfg.dSae })).top.map((t) => [t.feature, t.score]));
+  const two = new Map((await featuresForText(model, sae, '"Hello!" said Tom. "Let\'s play!"', { top: sae.cfg.dSae })).top.map((t) => [t.feature, t.score]));
+  for (const r of diff) assert.equal(r.diff, (one.get(r.feature) ?? 0) - (two.get(r.feature) ?? 0));
   const c = await compareCorpora(model, sae, storiesCorpus + '[0:60]', storiesCorpus + '[60:120]', { tokens: 3000, top: 5, resamples: 50 });
   assert.equal(c.length, 5);
-  for (const r of c) assert.ok(r.ci![0] <= r.ci![1]);
+  for (const r of c) {
+    assert.ok(r.ci![0] <= r.ci![1]);
+    assert.equal(r.diff, r.meanA - r.meanB, 'corpus A minus corpus B');
+    assert.ok(Math.sign(r.effectSize) === Math.sign(r.diff) || r.diff === 0);
+  }
   assert.ok(Math.abs(c[0].effectSize) >= Math.abs(c[4].effectSize));
 });

@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { readCorpus } from '../src/data/corpus.ts';
+import { loadModel } from '../src/model/load.ts';
 import { needsShared, root, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
 
 const BIN = path.join(root, 'bin', 'saescope.js');
@@ -37,7 +39,20 @@ test('features, top-texts, scan, compare and registry commands', { skip: needsSh
   assert.equal(scan.code, 0, scan.stderr);
   assert.ok(JSON.parse(scan.stdout).meanL0 > 0);
   const top = await saescope('top-texts', ...m, '--feature', String(f), '--corpus', storiesCorpus + '[400:500]', '--tokens', '5000', '--top', '3', '--json');
-  assert.equal(JSON.parse(top.stdout).length, 3);
+  const tops = JSON.parse(top.stdout) as { ids: number[]; focus: number; doc: number; docToken: number }[];
+  assert.equal(tops.length, 3);
+  // Each example names its document and token: that document's own tokenization has the example's context there.
+  const model = await loadModel(tinyStories);
+  const docsRead: string[] = [];
+  for await (const d of readCorpus(storiesCorpus + '[400:500]')) docsRead.push(d);
+  for (const e of tops) {
+    const ids = model.tokenizer!.encode(docsRead[e.doc], { bos: false });
+    const before = Math.min(e.focus, e.docToken + 1);
+    assert.deepEqual(ids.slice(e.docToken - before + 1, e.docToken + 1), e.ids.slice(e.focus - before + 1, e.focus + 1), `document ${e.doc} token ${e.docToken}`);
+  }
+  const withDocs = await saescope('top-texts', ...m, '--feature', String(f), '--corpus', storiesCorpus + '[400:500]', '--tokens', '5000', '--top', '1', '--documents');
+  assert.equal(withDocs.code, 0, withDocs.stderr);
+  assert.ok(withDocs.stdout.includes(`--- document ${tops[0].doc} `) && withDocs.stdout.includes(docsRead[tops[0].doc]), 'the whole document is printed');
   const cmp = await saescope('compare', ...m, '--json', 'The dog ran.', 'The cat slept.');
   assert.ok(JSON.parse(cmp.stdout).length > 0);
   const set = await saescope('registry', 'set', '--registry', db, '--model', tinyStories, '--sae', sae, '--feature', String(f), '--name', 'story openings', '--tags', 'narrative,start');

@@ -117,6 +117,16 @@ test('saescope conditional and registry scatter on TinyStories-656K, with explan
   try {
     const ex = await saescope('explain', ...m, '--features', busiest.join(','), '--score', '--conditional', '--base-url', llm.url, '--api-key', 'k', '--llm-model', 'rules');
     assert.equal(ex.code, 0, ex.stderr);
+    // explain prints what it stored: one row per feature, with the registry's explanation and detection/fuzzing accuracies.
+    const stored = Registry.open(db);
+    const printed = ex.stdout.trim().split('\n');
+    assert.equal(printed[0], 'feature\tdetection\tfuzzing\texplanation');
+    assert.deepEqual(printed.slice(1), [...busiest].sort((a, b) => a - b).map((f) => {
+      const e = stored.explanations(keys.model, keys.sae, f).find((x) => x.source === 'llm')!;
+      const acc = (x: unknown) => (x as { accuracy: number }).accuracy.toFixed(2);
+      return `${f}\t${acc(e.scores.detection)}\t${acc(e.scores.fuzzing)}\tthe word "the"`;
+    }));
+    stored.close();
   } finally {
     await llm.close();
   }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { readCorpus } from '../src/data/corpus.ts';
-import { CHUNK_CHARS, MAX_DOC_CHARS, packRows, textChunks } from '../src/data/pack.ts';
+import { CHUNK_CHARS, locatePacked, MAX_DOC_CHARS, packRows, textChunks } from '../src/data/pack.ts';
 import { ShuffleBuffer } from '../src/data/shuffleBuffer.ts';
 import { collectActivations, readManifest, readShards } from '../src/data/activationStore.ts';
 import { loadModel } from '../src/model/load.ts';
@@ -61,6 +61,34 @@ test('packing: rows of exactly the context size, each starting with BOS, documen
   const rows: number[][] = [];
   for await (const r of packRows(docs, tok, { contextSize: 4 })) rows.push(r);
   assert.deepEqual(rows, [[1, 7, 8, 9], [1, 10, 11, 1], [1, 12, 13, 14]]);
+});
+
+test('every packed token is traced back to its document and its index there; BOS positions belong to none', async () => {
+  const tok: TextTokenizer = { vocabSize: 100, bosId: 1, eosId: 2, encode: (t) => [...t].map((c) => c.charCodeAt(0) - 90), decode: () => '', idToToken: () => '' };
+  const texts = ['abcde', 'fgh', '', 'ijklmnopq', 'r', 'stuvw'];
+  const docs = async function* () {
+    yield* texts;
+  };
+  for (const prependBos of [true, false]) {
+    const rows: number[][] = [];
+    for await (const r of packRows(docs(), tok, { contextSize: 4, prependBos })) rows.push(r);
+    const at = rows.flatMap((r, row) => r.map((_, pos) => ({ row, pos })));
+    const found = await locatePacked(docs(), tok, { contextSize: 4, prependBos }, at);
+    at.forEach(({ row, pos }, i) => {
+      const o = found[i];
+      if (o === null) {
+        assert.equal(rows[row][pos], 1, `(${row}, ${pos}) is placed nowhere, so it must be a BOS`);
+        return;
+      }
+      assert.equal(o.text, texts[o.doc]);
+      assert.equal(tok.encode(o.text)[o.token], rows[row][pos], `(${row}, ${pos}) is token ${o.token} of document ${o.doc}`);
+    });
+    // Every document token that made it into a row is found exactly once.
+    const seen = found.filter((x) => x !== null).map((x) => `${x.doc}:${x.token}`);
+    assert.equal(new Set(seen).size, seen.length);
+    assert.equal(seen.length, rows.flat().filter((v) => v !== 1).length, 'every non-BOS token is placed (letters never encode to 1)');
+  }
+  await assert.rejects(locatePacked(docs(), tok, { contextSize: 4 }, [{ row: 0, pos: 4 }]), /not in a packed row of 4 tokens/);
 });
 
 test('a long one-line document is tokenized in pieces cut at whitespace, packed the same, and cut at the length limit with a notice', async () => {

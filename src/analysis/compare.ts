@@ -1,6 +1,6 @@
 /**
  * Comparisons. Two texts: each feature's pooled activation in each and the
- * difference, ranked (Qwen-Scope's Compare table). Two corpora: each
+ * difference A - B (text 1 minus text 2), ranked (Qwen-Scope's Compare table). Two corpora: each
  * feature's density and mean activation per token in each, the difference,
  * a standardized effect size over rows, and a bootstrap confidence interval
  * (resampling rows) for the features with the largest effects.
@@ -18,11 +18,11 @@ export interface TextDiff {
   readonly feature: number;
   readonly a: number;
   readonly b: number;
-  /** b - a. */
+  /** a - b: text 1 minus text 2. */
   readonly diff: number;
 }
 
-/** Features ranked by |activation in B - activation in A| (pooled per text). */
+/** Features ranked by |activation in A - activation in B| (pooled per text); diff is A - B. */
 export async function compareTexts(model: HookedModel, sae: Sae, a: string, b: string, o: { pool?: Pool; top?: number } = {}): Promise<TextDiff[]> {
   const all = sae.cfg.dSae;
   const [fa, fb] = [await featuresForText(model, sae, a, { pool: o.pool, top: all }), await featuresForText(model, sae, b, { pool: o.pool, top: all })];
@@ -31,7 +31,7 @@ export async function compareTexts(model: HookedModel, sae: Sae, a: string, b: s
   const rows = [...new Set([...sa.keys(), ...sb.keys()])].map((feature) => {
     const x = sa.get(feature) ?? 0;
     const y = sb.get(feature) ?? 0;
-    return { feature, a: x, b: y, diff: y - x };
+    return { feature, a: x, b: y, diff: x - y };
   });
   return rows.sort((p, q) => Math.abs(q.diff) - Math.abs(p.diff) || p.feature - q.feature).slice(0, o.top ?? 20);
 }
@@ -44,7 +44,7 @@ export interface CorpusDiff {
   /** Mean activation per token (zeros included). */
   readonly meanA: number;
   readonly meanB: number;
-  /** meanB - meanA. */
+  /** meanA - meanB: corpus A minus corpus B. */
   readonly diff: number;
   /** diff over the pooled standard deviation of per-row means (Cohen's d over rows). */
   readonly effectSize: number;
@@ -112,7 +112,7 @@ export async function compareCorpora(model: HookedModel, sae: Sae, corpusA: stri
     const meanA = A.sums[f] / A.tokens;
     const meanB = B.sums[f] / B.tokens;
     const sd = Math.sqrt((variance(rowMeans(A, f)) + variance(rowMeans(B, f))) / 2);
-    rows.push({ feature: f, densityA: A.fired[f] / A.tokens, densityB: B.fired[f] / B.tokens, meanA, meanB, diff: meanB - meanA, effectSize: sd > 0 ? (meanB - meanA) / sd : 0 });
+    rows.push({ feature: f, densityA: A.fired[f] / A.tokens, densityB: B.fired[f] / B.tokens, meanA, meanB, diff: meanA - meanB, effectSize: sd > 0 ? (meanA - meanB) / sd : 0 });
   }
   rows.sort((p, q) => Math.abs(q.effectSize) - Math.abs(p.effectSize) || Math.abs(q.diff) - Math.abs(p.diff));
   const top = rows.slice(0, o.top ?? 20);
@@ -131,7 +131,7 @@ function bootstrap(A: CorpusStats, B: CorpusStats, f: number, n: number, rng: Rn
     }
     return sum / tok;
   };
-  const diffs = Array.from({ length: n }, () => sample(B) - sample(A)).sort((x, y) => x - y);
+  const diffs = Array.from({ length: n }, () => sample(A) - sample(B)).sort((x, y) => x - y);
   return [diffs[Math.floor(0.025 * (n - 1))], diffs[Math.ceil(0.975 * (n - 1))]];
 }
 

@@ -43,24 +43,35 @@ export function* textChunks(doc: string): Generator<string> {
   }
 }
 
-/** Streams packed rows of token ids. */
-export async function* packRows(docs: AsyncIterable<string>, tok: TextTokenizer, o: PackOptions): AsyncGenerator<number[]> {
-  const bos = (o.prependBos ?? true) ? tok.bosId : undefined;
-  const body = o.contextSize - (bos === undefined ? 0 : 1);
-  if (body < 1) throw new Error(`context size ${o.contextSize} leaves no room for tokens`);
-  let skip = o.skipRows ?? 0;
-  let pending: number[] = [];
-  let first = true;
+/** The documents as read for packing: each cut at MAX_DOC_CHARS (with a notice) and split into tokenizable pieces. */
+async function* documentPieces(docs: AsyncIterable<string>, onNotice?: (message: string) => void): AsyncGenerator<{ doc: number; text: string; pieces: Iterable<string> }> {
   let index = 0;
   for await (let doc of docs) {
     if (doc.length > MAX_DOC_CHARS) {
-      o.onNotice?.(`document ${index} has ${doc.length} characters; only the first ${MAX_DOC_CHARS} are read`);
+      onNotice?.(`document ${index} has ${doc.length} characters; only the first ${MAX_DOC_CHARS} are read`);
       doc = doc.slice(0, MAX_DOC_CHARS);
     }
-    index++;
+    yield { doc: index++, text: doc, pieces: doc.length > CHUNK_CHARS ? textChunks(doc) : [doc] };
+  }
+}
+
+function bodyOf(tok: TextTokenizer, o: PackOptions): { bos: number | undefined; body: number } {
+  const bos = (o.prependBos ?? true) ? tok.bosId : undefined;
+  const body = o.contextSize - (bos === undefined ? 0 : 1);
+  if (body < 1) throw new Error(`context size ${o.contextSize} leaves no room for tokens`);
+  return { bos, body };
+}
+
+/** Streams packed rows of token ids. */
+export async function* packRows(docs: AsyncIterable<string>, tok: TextTokenizer, o: PackOptions): AsyncGenerator<number[]> {
+  const { bos, body } = bodyOf(tok, o);
+  let skip = o.skipRows ?? 0;
+  let pending: number[] = [];
+  let first = true;
+  for await (const { pieces } of documentPieces(docs, o.onNotice)) {
     if (!first && bos !== undefined) pending.push(bos);
     first = false;
-    for (const piece of doc.length > CHUNK_CHARS ? textChunks(doc) : [doc]) {
+    for (const piece of pieces) {
       for (const t of tok.encode(piece, { bos: false })) pending.push(t);
       let used = 0;
       for (; pending.length - used >= body; used += body) {
@@ -74,4 +85,44 @@ export async function* packRows(docs: AsyncIterable<string>, tok: TextTokenizer,
       if (used) pending = pending.slice(used);
     }
   }
+}
+
+/** Where a packed token came from: its document (0-based, in corpus order), the token's index in it, and the document's text. */
+export interface PackedOrigin {
+  readonly doc: number;
+  readonly token: number;
+  readonly text: string;
+}
+
+/**
+ * Finds the documents that packed tokens (row, position) came from, by
+ * replaying `packRows` with the same options over the same documents.
+ * Positions on a row's BOS or on the BOS between two documents belong to no
+ * document (null). Reading stops once every position is placed.
+ */
+export async function locatePacked(docs: AsyncIterable<string>, tok: TextTokenizer, o: PackOptions, at: readonly { row: number; pos: number }[]): Promise<(PackedOrigin | null)[]> {
+  const { bos, body } = bodyOf(tok, o);
+  const lead = bos === undefined ? 0 : 1;
+  // Each position's index in the stream of document tokens joined by separators (what packRows cuts into rows).
+  const stream = at.map(({ row, pos }) => {
+    if (!Number.isInteger(row) || row < 0 || !Number.isInteger(pos) || pos < 0 || pos >= o.contextSize) throw new Error(`position (row ${row}, pos ${pos}) is not in a packed row of ${o.contextSize} tokens`);
+    return pos < lead ? -1 : row * body + pos - lead;
+  });
+  const out: (PackedOrigin | null)[] = at.map(() => null);
+  let left = stream.filter((s) => s >= 0).length;
+  let start = 0;
+  for await (const { doc, text, pieces } of documentPieces(docs)) {
+    if (left === 0) break;
+    if (doc > 0 && bos !== undefined) start++;
+    let n = 0;
+    for (const piece of pieces) n += tok.encode(piece, { bos: false }).length;
+    stream.forEach((s, i) => {
+      if (s >= start && s < start + n) {
+        out[i] = { doc, token: s - start, text };
+        left--;
+      }
+    });
+    start += n;
+  }
+  return out;
 }

@@ -6,6 +6,8 @@ import { compareCorpora, compareTexts } from '../../analysis/compare.ts';
 import { buildDashboards } from '../../analysis/dashboard.ts';
 import { heuristicNames } from '../../interp/heuristic.ts';
 import { scan } from '../../analysis/scan.ts';
+import { locatePacked } from '../../data/pack.ts';
+import { readCorpus } from '../../data/corpus.ts';
 import { distributedScan } from '../../distributed/coordinator.ts';
 import { startWorker } from '../../distributed/worker.ts';
 import { queueSecret } from '../../distributed/jobs.ts';
@@ -69,14 +71,20 @@ export function registerAnalysis(program: Command): void {
     .requiredOption('--feature <n>', 'feature index', parseCount('--feature')).requiredOption('--corpus <spec>', 'corpus')
     .option('--top <k>', 'contexts', parseCount('--top'), 10)
     .option('--tokens <n>', 'tokens to read', parseCount('--tokens'), 100_000)
+    .option('--documents', 'also print each example\'s whole document (JSON: "document")')
     .option('--json', 'print JSON')
     .action(async (o) => {
       const model = await loadForCli(o.model, o);
       const sae = loadSaeForCli(o);
       const s = await scan(model, sae, { corpus: o.corpus, tokens: o.tokens, topK: o.top, features: [o.feature] });
       const d = (await buildDashboards(model, sae, s, [o.feature])).get(o.feature)!;
-      if (o.json) return json(d.top);
-      process.stdout.write(table(['act', 'row', 'pos', 'context'], d.top.map((e) => [e.act, e.row, e.pos, e.tokens.map((t, i) => (i === e.focus ? `[[${t}]]` : t)).join('').replace(/\n/g, '⏎')])));
+      // Packed rows mix documents: replay the packing to say which document (and token of it) each example fired on.
+      const origins = await locatePacked(readCorpus(o.corpus), model.tokenizer!, { contextSize: sae.cfg.contextSize }, d.top);
+      const rows = d.top.map((e, i) => ({ ...e, doc: origins[i]?.doc ?? null, docToken: origins[i]?.token ?? null, ...(o.documents ? { document: origins[i]?.text ?? null } : {}) }));
+      if (o.json) return json(rows);
+      const oneLine = (x: string) => x.replace(/\n/g, '⏎');
+      process.stdout.write(table(['act', 'doc', 'token', 'context'], rows.map((e) => [e.act, e.doc ?? '-', e.docToken ?? '-', oneLine(e.tokens.map((t, i) => (i === e.focus ? `[[${t}]]` : t)).join(''))])));
+      if (o.documents) for (const e of rows) if (e.document !== null) process.stdout.write(`\n--- document ${e.doc} (act ${e.act.toFixed(3)} at token ${e.docToken})\n${e.document}\n`);
     });
 
   program.command('scan')
@@ -204,12 +212,12 @@ export function registerAnalysis(program: Command): void {
         if (!o.corpusA || !o.corpusB) throw new Error('give both --corpus-a and --corpus-b');
         const rows = await compareCorpora(model, sae, o.corpusA, o.corpusB, { tokens: o.tokens, top: o.top });
         if (o.json) return json(rows);
-        process.stdout.write(table(['feature', 'density A', 'density B', 'mean A', 'mean B', 'diff', 'effect', 'CI low', 'CI high'], rows.map((r) => [r.feature, r.densityA, r.densityB, r.meanA, r.meanB, r.diff, r.effectSize, r.ci![0], r.ci![1]])));
+        process.stdout.write(table(['feature', 'density A', 'density B', 'mean A', 'mean B', 'A - B', 'effect', 'CI low', 'CI high'], rows.map((r) => [r.feature, r.densityA, r.densityB, r.meanA, r.meanB, r.diff, r.effectSize, r.ci![0], r.ci![1]])));
         return;
       }
       if (texts.length !== 2) throw new Error('give two texts (TEXT_A TEXT_B), or --corpus-a and --corpus-b');
       const rows = await compareTexts(model, sae, texts[0], texts[1], { pool: o.pool as Pool, top: o.top });
       if (o.json) return json(rows);
-      process.stdout.write(table(['feature', 'A', 'B', 'B - A'], rows.map((r) => [r.feature, r.a, r.b, r.diff])));
+      process.stdout.write(table(['feature', 'A', 'B', 'A - B'], rows.map((r) => [r.feature, r.a, r.b, r.diff])));
     });
 }

@@ -34,7 +34,7 @@ function client(o: Record<string, unknown>, registry: Registry): LlmClient {
   return llmClientFrom(o, registry);
 }
 
-async function run(label: string, n: number, work: (onDone: (f: number, ok: boolean) => void) => Promise<BatchResult>, c?: LlmClient): Promise<void> {
+async function run(label: string, n: number, work: (onDone: (f: number, ok: boolean) => void) => Promise<BatchResult>, c?: LlmClient): Promise<BatchResult> {
   const bar = new cliProgress.SingleBar({ format: ` ${label} [{bar}] {value}/{total} features | {failed} failed | {calls} calls, {cached} cached, {tokens} tokens, \${cost}`, stream: process.stderr }, cliProgress.Presets.shades_classic);
   let failed = 0;
   const stats = () => ({ failed, calls: c?.tally.calls ?? 0, cached: c?.tally.cached ?? 0, tokens: (c?.tally.promptTokens ?? 0) + (c?.tally.completionTokens ?? 0), cost: (c?.tally.cost ?? 0).toFixed(4) });
@@ -47,6 +47,23 @@ async function run(label: string, n: number, work: (onDone: (f: number, ok: bool
   for (const f of r.failures) process.stderr.write(`feature ${f.feature}: ${f.error}\n`);
   process.stderr.write(`${r.done.length} done, ${r.failures.length} failed\n`);
   if (r.failures.length) process.exitCode = 1;
+  return r;
+}
+
+/** Prints what a batch stored: each done feature's newest explanation of that source and its scores (a table, or JSON with --json). */
+function printStored(registry: Registry, keys: { model: string; sae: string }, r: BatchResult, source: 'llm' | 'heuristic', json: boolean): void {
+  const rows = [...r.done].sort((a, b) => a - b).map((feature) => {
+    const e = registry.explanations(keys.model, keys.sae, feature).find((x) => x.source === source);
+    return { feature, explanation: e?.explanation ?? null, source, scores: e?.scores ?? {} };
+  });
+  if (json) {
+    process.stdout.write(`${JSON.stringify(rows)}\n`);
+    return;
+  }
+  const acc = (x: unknown) => (x && typeof x === 'object' && 'accuracy' in x && typeof x.accuracy === 'number' ? x.accuracy.toFixed(2) : '-');
+  const scored = rows.some((x) => 'detection' in x.scores || 'fuzzing' in x.scores);
+  process.stdout.write(scored ? 'feature\tdetection\tfuzzing\texplanation\n' : 'feature\texplanation\n');
+  for (const x of rows) process.stdout.write(scored ? `${x.feature}\t${acc(x.scores.detection)}\t${acc(x.scores.fuzzing)}\t${x.explanation ?? ''}\n` : `${x.feature}\t${x.explanation ?? ''}\n`);
 }
 
 export function registerInterp(program: Command): void {
@@ -54,32 +71,38 @@ export function registerInterp(program: Command): void {
     .option('--score', 'also score each explanation (detection and fuzzing)')
     .option('--conditional', 'also judge every quantile example against the explanation (saescope conditional --by explanation)')
     .option('--heuristic', 'name features from their top tokens, without an LLM (stored as heuristic)')
+    .option('--json', 'print [{feature, explanation, source, scores}] as JSON')
     .action(async (o) => {
       const sae = loadSaeForCli(o);
       const registry = Registry.open(o.registry ?? defaultRegistryPath());
       const target = { registry, ...batchKeys(registry, o.model, o.sae, sae) };
       const list = features(o.features, sae.cfg.dSae);
       if (o.heuristic) {
-        await run('name', list.length, async (onDone) => {
+        const r = await run('name', list.length, async (onDone) => {
           const r = nameHeuristically(target, list);
           for (const f of list) onDone(f, !r.failures.some((x) => x.feature === f));
           return r;
         });
+        printStored(registry, target, r, 'heuristic', o.json === true);
       } else {
         const c = client(o, registry);
-        await run('explain', list.length, (onDone) => explainFeatures(c, target, list, { score: o.score === true, conditional: o.conditional === true, onDone }), c);
+        const r = await run('explain', list.length, (onDone) => explainFeatures(c, target, list, { score: o.score === true, conditional: o.conditional === true, onDone }), c);
+        printStored(registry, target, r, 'llm', o.json === true);
       }
       registry.close();
     });
 
   llmOptions(program.command('score').description('score features\' newest LLM explanations by detection and fuzzing'))
     .option('--conditional', 'also judge every quantile example against the explanation, for the explanation-coloured conditional distribution (saescope conditional --by explanation)')
+    .option('--json', 'print [{feature, explanation, source, scores}] as JSON')
     .action(async (o) => {
       const sae = loadSaeForCli(o);
       const registry = Registry.open(o.registry ?? defaultRegistryPath());
       const c = client(o, registry);
       const list = features(o.features, sae.cfg.dSae);
-      await run('score', list.length, (onDone) => scoreFeatures(c, { registry, ...batchKeys(registry, o.model, o.sae, sae) }, list, { conditional: o.conditional === true, onDone }), c);
+      const keys = batchKeys(registry, o.model, o.sae, sae);
+      const r = await run('score', list.length, (onDone) => scoreFeatures(c, { registry, ...keys }, list, { conditional: o.conditional === true, onDone }), c);
+      printStored(registry, keys, r, 'llm', o.json === true);
       registry.close();
     });
 }

@@ -1,4 +1,4 @@
-/** Compare: two texts side by side; features ranked by signed difference (B - A) with a coloured column, and a chart. */
+/** Compare: two texts side by side; features ranked by signed difference (A - B, text 1 minus text 2) with a coloured column, and a chart. */
 import { Chart, BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip } from 'chart.js';
 import { api, type C } from '../api.ts';
 import { h, showError } from '../dom.ts';
@@ -39,11 +39,11 @@ export function comparePage(app: HTMLElement, info: C.InfoResponse): void {
       const r = await api.compare({ sae: sae.value, a: a.value, b: b.value, top: 15 });
       const rows = [...r.rows].sort((x, y) => y.diff - x.diff);
       const max = Math.max(0, ...rows.map((x) => Math.abs(x.diff)));
-      const table = h('table', { class: 'list', id: 'diff-table' }, h('tr', {}, h('th', {}, 'feature'), h('th', {}, 'name'), h('th', {}, 'A'), h('th', {}, 'B'), h('th', {}, 'B - A')));
+      const table = h('table', { class: 'list', id: 'diff-table' }, h('tr', {}, h('th', {}, 'feature'), h('th', {}, 'name'), h('th', {}, 'A'), h('th', {}, 'B'), h('th', {}, 'A - B')));
       for (const row of rows) table.append(h('tr', { 'data-feature': row.feature }, h('td', {}, featureLink(sae.value, row.feature)), h('td', {}, row.name ?? ''), h('td', {}, row.a.toFixed(2)), h('td', {}, row.b.toFixed(2)), signedCell(row.diff, max)));
       const canvas = h('canvas', { id: 'diff-chart', height: 110 });
       chart?.destroy();
-      out.replaceChildren(h('p', {}, 'Ranked by B - A: features more active in B first, more active in A last.'), h('div', { class: 'chart' }, canvas), table);
+      out.replaceChildren(h('p', {}, 'Ranked by A - B: features more active in A first, more active in B last.'), h('div', { class: 'chart' }, canvas), table);
       chart = new Chart(canvas, {
         type: 'bar',
         data: { labels: rows.map((x) => `#${x.feature}`), datasets: [{ label: 'A', data: rows.map((x) => x.a), backgroundColor: '#2a5ac8' }, { label: 'B', data: rows.map((x) => x.b), backgroundColor: '#c81e14' }] },
