@@ -18,7 +18,7 @@ import { confinedPath } from '../src/server/paths.ts';
 import { loadSae } from '../src/sae/load.ts';
 import { loadSparsity, saveSae } from '../src/sae/saelensFormat.ts';
 import { trainingReport } from '../src/sae/report.ts';
-import { fixtures, needsShared, root, tinyStories, tmpDir, trainedSae } from './helpers.ts';
+import { fixtures, needsShared, root, storiesCorpus, tinyStories, tmpDir, trainedSae } from './helpers.ts';
 import { spawnSync } from 'node:child_process';
 
 /** A safetensors file from a raw header text and data bytes. */
@@ -446,4 +446,14 @@ test("ONNX Runtime's warnings stay off stderr unless SAESCOPE_ORT_VERBOSE is set
   assert.doesNotMatch(quiet.stderr, /Removing initializer/);
   const loud = await runWith({ SAESCOPE_ORT_VERBOSE: '1' });
   assert.match(loud.stderr, /Removing initializer/, 'the graph must really make ORT warn, or the quiet run proves nothing');
+});
+
+test('long commands report progress when stderr is a pipe, not a terminal: a line at the start, every few seconds, and at the end', { skip: needsShared() }, () => {
+  const out = path.join(tmpDir(), 'sae');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), 'train', '--model', tinyStories, '--hook', 'blocks.1.hook_resid_pre', '--arch', 'topk', '--k', '4',
+    '--corpus', storiesCorpus + '[0:40]', '--tokens', '4096', '--batch-size', '512', '--out', out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith(' train ['));
+  assert.match(lines[0] ?? '', /^ train \[-+\] 0% \| 0\/4096 tok/, `stderr: ${r.stderr.slice(0, 400)}`);
+  assert.match(lines.at(-1) ?? '', /^ train \[=+\] 100% \| 4096\/4096 tok \| \d+ tok\/s \| loss [\d.e+]+ \| L0 4\.0/);
 });

@@ -2,6 +2,24 @@
 import cliProgress from 'cli-progress';
 import type { DownloadProgress } from '../io/hub.ts';
 
+/** Seconds between progress lines when stderr is not a terminal (a log file, a pipe, CI). */
+export const NOT_TTY_SECONDS = 5;
+
+/** Options every bar shares: on stderr, and when stderr is not a terminal, a plain line every few seconds instead of silence. */
+function barOptions(format: string, extra: cliProgress.Options = {}): cliProgress.Options {
+  return { format, stream: process.stderr, noTTYOutput: true, notTTYSchedule: NOT_TTY_SECONDS * 1000, ...extra };
+}
+
+/** Shaded bars on a terminal; plain ASCII in logs. */
+function preset(): cliProgress.Preset {
+  return process.stderr.isTTY ? cliProgress.Presets.shades_classic : cliProgress.Presets.legacy;
+}
+
+/** A progress bar on stderr; prints a line every NOT_TTY_SECONDS when stderr is redirected. */
+export function progressBar(format: string, extra: cliProgress.Options = {}): cliProgress.SingleBar {
+  return new cliProgress.SingleBar(barOptions(format, extra), preset());
+}
+
 /** A download progress callback drawing one bar per file; draws nothing until bytes arrive. */
 export function downloadBars(): { onProgress: (p: DownloadProgress) => void; stop: () => void } {
   let multi: cliProgress.MultiBar | undefined;
@@ -9,8 +27,8 @@ export function downloadBars(): { onProgress: (p: DownloadProgress) => void; sto
   return {
     onProgress(p) {
       multi ??= new cliProgress.MultiBar(
-        { format: ' {file} [{bar}] {percentage}% | {value}/{total} bytes', hideCursor: true, stream: process.stderr },
-        cliProgress.Presets.shades_classic,
+        barOptions(' {file} [{bar}] {percentage}% | {value}/{total} bytes', { hideCursor: true }),
+        preset(),
       );
       let bar = bars.get(p.file);
       if (!bar) {

@@ -1,7 +1,7 @@
 /** `saescope features | top-texts | scan | compare`: feature analysis commands. */
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
+import { progressBar } from '../progress.ts';
 import { compareCorpora, compareTexts } from '../../analysis/compare.ts';
 import { buildDashboards } from '../../analysis/dashboard.ts';
 import { heuristicNames } from '../../interp/heuristic.ts';
@@ -28,7 +28,7 @@ import { table } from '../table.ts';
 const json = (x: unknown): void => void process.stdout.write(JSON.stringify(x, null, 2) + "\n");
 
 function progress(label: string, total: number) {
-  const bar = new cliProgress.SingleBar({ format: ` ${label} [{bar}] {percentage}% | {value}/{total} tokens | {eta_formatted}`, stream: process.stderr }, cliProgress.Presets.shades_classic);
+  const bar = progressBar(` ${label} [{bar}] {percentage}% | {value}/{total} tokens | {eta_formatted}`);
   bar.start(total, 0);
   return bar;
 }

@@ -1,6 +1,6 @@
 /** `saescope collect`: write a model's activations at a hook to a sharded, resumable on-disk store. */
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
+import { progressBar } from '../progress.ts';
 import { collectActivations } from '../../data/activationStore.ts';
 import { distributedCollect } from '../../distributed/coordinator.ts';
 import { queueSecret } from '../../distributed/jobs.ts';
@@ -24,7 +24,7 @@ export function registerCollect(program: Command): void {
     .action(async (o) => {
       const model = await loadForCli(o.model, o);
       if (o.redis) {
-        const bar = new cliProgress.SingleBar({ format: ' collect [{bar}] {percentage}% | {value}/{total} tokens | {done}/{shards} shards', stream: process.stderr }, cliProgress.Presets.shades_classic);
+        const bar = progressBar(' collect [{bar}] {percentage}% | {value}/{total} tokens | {done}/{shards} shards');
         bar.start(o.tokens, 0, { done: 0, shards: o.shards });
         const m = await distributedCollect(model, {
           redis: o.redis, secret: queueSecret(o.secretFile), shards: o.shards, out: o.out, model: o.model, weights: o.weights, hook: o.hook, corpus: o.corpus, tokens: o.tokens, contextSize: o.contextSize,
@@ -34,7 +34,7 @@ export function registerCollect(program: Command): void {
         process.stderr.write(`${m.tokens} tokens of ${m.hook} in ${m.shards.length} shards at ${o.out}\n`);
         return;
       }
-      const bar = new cliProgress.SingleBar({ format: ' collect [{bar}] {percentage}% | {value}/{total} tokens | {shards} shards', stream: process.stderr }, cliProgress.Presets.shades_classic);
+      const bar = progressBar(' collect [{bar}] {percentage}% | {value}/{total} tokens | {shards} shards');
       bar.start(o.tokens, 0, { shards: 0 });
       const m = await collectActivations(model, o.out, {
         corpus: o.corpus, hook: o.hook, contextSize: o.contextSize, tokens: o.tokens, shardTokens: o.shardTokens,

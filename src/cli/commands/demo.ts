@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
+import { progressBar } from '../progress.ts';
 import { buildDashboards } from '../../analysis/dashboard.ts';
 import { heuristicNames } from '../../interp/heuristic.ts';
 import { scan } from '../../analysis/scan.ts';
@@ -47,7 +47,7 @@ export function registerDemo(program: Command): void {
       const hook = spec.hook;
       const saeDir = path.join(o.dir, 'sae');
       const regFile = path.join(o.dir, 'registry.db');
-      const bar = new cliProgress.SingleBar({ format: ' {task} [{bar}] {percentage}% | {value}/{total} tokens', stream: process.stderr }, cliProgress.Presets.shades_classic);
+      const bar = progressBar(' {task} [{bar}] {percentage}% | {value}/{total} tokens');
       if (!fs.existsSync(path.join(saeDir, 'cfg.json'))) {
         bar.start(o.tokens, 0, { task: 'train' });
         await trainSaes(model, [spec], {

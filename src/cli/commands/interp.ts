@@ -1,6 +1,6 @@
 /** `saescope explain` and `saescope score`: name features with an LLM and score the names. */
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
+import { progressBar } from '../progress.ts';
 import { defaultRegistryPath, Registry } from '../../registry/registry.ts';
 import { explainFeatures, nameHeuristically, scoreFeatures, type BatchResult } from '../../interp/batch.ts';
 import type { LlmClient } from '../../interp/llmClient.ts';
@@ -35,7 +35,7 @@ function client(o: Record<string, unknown>, registry: Registry): LlmClient {
 }
 
 async function run(label: string, n: number, work: (onDone: (f: number, ok: boolean) => void) => Promise<BatchResult>, c?: LlmClient): Promise<BatchResult> {
-  const bar = new cliProgress.SingleBar({ format: ` ${label} [{bar}] {value}/{total} features | {failed} failed | {calls} calls, {cached} cached, {tokens} tokens, \${cost}`, stream: process.stderr }, cliProgress.Presets.shades_classic);
+  const bar = progressBar(` ${label} [{bar}] {value}/{total} features | {failed} failed | {calls} calls, {cached} cached, {tokens} tokens, \${cost}`);
   let failed = 0;
   const stats = () => ({ failed, calls: c?.tally.calls ?? 0, cached: c?.tally.cached ?? 0, tokens: (c?.tally.promptTokens ?? 0) + (c?.tally.completionTokens ?? 0), cost: (c?.tally.cost ?? 0).toFixed(4) });
   bar.start(n, 0, stats());

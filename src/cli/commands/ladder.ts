@@ -6,6 +6,7 @@ import type { SaeArchitecture } from '../../sae/config.ts';
 import { checkWidths, ladderCsv, modelLadder } from '../../sae/ladder/ladder.ts';
 import { ladderReport } from '../../sae/ladder/report.ts';
 import { loadForCli } from '../loadForCli.ts';
+import { progressBar } from '../progress.ts';
 import { parseCount, parseNumber } from '../options.ts';
 import { table } from '../table.ts';
 
@@ -43,11 +44,23 @@ export function registerLadder(program: Command): void {
       if (!(o.precision > 0)) throw new Error(`--precision must be positive, got ${o.precision}`);
       checkWritable(path.join(o.out, 'ladder.json'), '--out', true);
       const model = await loadForCli(o.model, o);
+      const bar = progressBar(` ladder: train ${o.widths.length} SAEs [{bar}] {percentage}% | {value}/{total} tok`);
+      bar.start(o.tokens, 0);
       const l = await modelLadder(model, o.hook, {
         corpus: o.corpus, evalCorpus: o.evalCorpus, widths: o.widths, architecture: o.arch as SaeArchitecture, k: needsK ? o.k : undefined,
         tokens: o.tokens, evalTokens: o.evalTokens, out: o.out, precision: o.precision, lr: o.lr, sparsityCoef: o.l1,
-        train: { batchSize: o.batchSize, contextSize: o.contextSize, seed: o.seed },
+        train: {
+          batchSize: o.batchSize, contextSize: o.contextSize, seed: o.seed,
+          onStep: (m) => {
+            bar.update(Math.min(m.tokens, o.tokens));
+            if (m.tokens >= o.tokens) {
+              bar.stop();
+              process.stderr.write(`ladder: evaluating ${o.widths.length} SAEs on ${o.evalTokens} held-out tokens (description length, CE loss, MMCS)\n`);
+            }
+          },
+        },
       });
+      bar.stop();
       writeTextAtomic(path.join(o.out, 'ladder.json'), JSON.stringify(l, null, 2) + '\n');
       writeTextAtomic(path.join(o.out, 'ladder.csv'), ladderCsv(l));
       writeTextAtomic(path.join(o.out, 'report.html'), ladderReport(l));

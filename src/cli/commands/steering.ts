@@ -1,7 +1,7 @@
 /** `saescope steer` and `saescope sweep`. */
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
+import { progressBar } from '../progress.ts';
 import { Registry, type RecordKeys } from '../../registry/registry.ts';
 import { registryIfExists } from '../record.ts';
 import { loadSaeForCli } from '../saeForCli.ts';
@@ -87,7 +87,7 @@ export function registerSteering(program: Command): void {
       const magnitudes = o.magnitudes ? list(o.magnitudes, '--magnitudes') : undefined;
       const registry = o.registry ? Registry.open(o.registry) : registryIfExists(undefined);
       const keys = registry?.file(model, sae, o.sae);
-      const bar = new cliProgress.SingleBar({ format: ' sweep [{bar}] {percentage}% | {value}/{total} outputs | {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);
+      const bar = progressBar(' sweep [{bar}] {percentage}% | {value}/{total} outputs | {eta_formatted}');
       bar.start(1, 0);
       const r = await sweep(model, sae, { features, prompts, magnitudes, maxNewTokens: o.maxNewTokens, positions: o.positions as SteerPositions, registry, keys, apply: o.apply === true, chat: o.chat === true, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
       bar.stop();
@@ -115,7 +115,7 @@ async function describe(o: Record<string, unknown>, r: SweepResult, prompts: rea
   const warn = (m: string) => process.stderr.write(`note: ${m}\n`);
   const embedder = await embedderWithFallback(cfg, o.embeddingModel as string | undefined, registry, warn);
   const client = new LlmClient(cfg, registry);
-  const bar = new cliProgress.SingleBar({ format: ' describe [{bar}] {value}/{total} outputs', stream: process.stderr }, cliProgress.Presets.shades_classic);
+  const bar = progressBar(' describe [{bar}] {value}/{total} outputs');
   bar.start(1, 0);
   try {
     return await describeSweep(r, prompts, { client, embedder, registry, keys, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });

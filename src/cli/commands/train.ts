@@ -6,7 +6,7 @@ import { refuseOverwrite } from '../../sae/existing.ts';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { checkWritable } from '../../io/atomicFile.ts';
-import cliProgress from 'cli-progress';
+import { progressBar } from '../progress.ts';
 import type { SaeArchitecture } from '../../sae/config.ts';
 import type { SaeSpec } from '../../sae/train/options.ts';
 import { trainSaes } from '../../sae/train/trainer.ts';
@@ -91,7 +91,7 @@ export function registerTrain(program: Command): void {
       };
       if (o.redis) {
         if (o.log || o.report || o.checkpointDir) throw new Error('--log, --report and --checkpoint-dir are for one-process training; with --redis each SAE checkpoints to OUT.checkpoint and reports its final metrics here');
-        const bar = o.quiet ? undefined : new cliProgress.SingleBar({ format: ' train [{bar}] {percentage}% | {value}/{total} tok over all SAEs | {done}/{n} SAEs', stream: process.stderr }, cliProgress.Presets.shades_classic);
+        const bar = o.quiet ? undefined : progressBar(' train [{bar}] {percentage}% | {value}/{total} tok over all SAEs | {done}/{n} SAEs');
         const steps = Math.ceil(o.tokens / o.batchSize);
         bar?.start(steps * o.batchSize * specs.length, 0, { done: 0, n: specs.length });
         const done = await distributedTrain(model, {
@@ -105,10 +105,7 @@ export function registerTrain(program: Command): void {
         }
         return;
       }
-      const bar = o.quiet ? undefined : new cliProgress.SingleBar({
-        format: ' train [{bar}] {percentage}% | {value}/{total} tok | {tps} tok/s | loss {loss} | L0 {l0} | EV {ev} | dead {dead}',
-        stream: process.stderr, hideCursor: true,
-      }, cliProgress.Presets.shades_classic);
+      const bar = o.quiet ? undefined : progressBar(' train [{bar}] {percentage}% | {value}/{total} tok | {tps} tok/s | loss {loss} | L0 {l0} | EV {ev} | dead {dead}', { hideCursor: true });
       bar?.start(o.tokens, 0, { tps: '-', loss: '-', l0: '-', ev: '-', dead: '-' });
       const r = await trainSaes(model, specs, {
         ...options, checkpointDir: o.checkpointDir, metricsLog: o.log, logEverySteps: o.logEvery,
