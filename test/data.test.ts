@@ -163,7 +163,7 @@ test('SAEs train from an on-disk activation store', { skip: needsShared() }, asy
   const out = tmpDir();
   const seen: number[] = [];
   await trainSaes(model, [{ hook: 'blocks.1.hook_resid_pre', architecture: 'topk', dSae: 128, k: 4, out, lr: 2e-3 }], {
-    corpus, activations: store, tokens: 30 * 512, batchSize: 512, bufferBatches: 2, onStep: (m) => seen.push(m.saes[0].mse),
+    corpus, activations: store, tokens: 30 * 512, batchSize: 512, bufferBatches: 2, onStep: (m) => seen.push(m.saes[0].mseLoss),
   });
   assert.ok(seen[seen.length - 1] < seen[0]);
   assert.equal(loadSae(out).cfg.dSae, 128);

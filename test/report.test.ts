@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 import { needsShared, root, storiesCorpus, tinyStories, tmpDir } from './helpers.ts';
+import { readTrainingLog } from '../src/sae/report.ts';
 
 const BIN = path.join(root, 'bin', 'saescope.js');
 const CHROMIUM = '/usr/bin/chromium';
@@ -47,7 +48,7 @@ test('train --report writes a self-contained page whose every chart draws data; 
       for (let i = 3; i < px.length; i += 4) if (px[i] > 0) inked++;
       return { id: c.id, points: chart?.data.datasets[0].data.filter((v) => v !== null && Number.isFinite(v)).length ?? 0, inked };
     }));
-    assert.deepEqual(charts.map((c) => c.id).sort(), ['chart-cosines', 'chart-dead_fraction', 'chart-density', 'chart-explained_variance', 'chart-l0', 'chart-loss', 'chart-mse', 'chart-norms']);
+    assert.deepEqual(charts.map((c) => c.id).sort(), ['chart-cosines', 'chart-dead_fraction', 'chart-density', 'chart-explained_variance', 'chart-l0', 'chart-loss', 'chart-mse_loss', 'chart-norms']);
     for (const c of charts) {
       assert.ok(c.points > 0, `${c.id} has data`);
       assert.ok(c.inked > 500, `${c.id} drew something (${c.inked} pixels)`);
@@ -65,4 +66,15 @@ test('train --report writes a self-contained page whose every chart draws data; 
   } finally {
     await browser.close();
   }
+});
+
+test("a training log's mse_loss series is read under its name, and logs from before the rename (mse) still read", () => {
+  const dir = tmpDir();
+  const line = (mse: Record<string, number>, tokens: number) => JSON.stringify({ step: tokens / 8, tokens, saes: [{ out: dir, loss: 9, ...mse, l0: 4, explainedVariance: 0.5, deadFraction: 0 }] });
+  const file = path.join(dir, 'train_log.jsonl');
+  fs.writeFileSync(file, `${line({ mse: 3 }, 8)}\n${line({ mseLoss: 2 }, 16)}\n`);
+  const r = readTrainingLog(file, dir);
+  assert.deepEqual(r.tokens, [8, 16]);
+  assert.deepEqual(r.series.mse_loss, [3, 2]);
+  assert.equal(r.series.mse, undefined, 'one name per metric');
 });

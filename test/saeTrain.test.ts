@@ -25,7 +25,7 @@ test('topk trains: loss falls, L0 is k, the metrics log and the SAELens folder a
   const first = seen[0].saes[0];
   const last = seen[seen.length - 1].saes[0];
   assert.equal(seen.length, 80);
-  assert.ok(last.mse < 0.5 * first.mse, `mse ${first.mse} -> ${last.mse}`);
+  assert.ok(last.mseLoss < 0.5 * first.mseLoss, `mse_loss ${first.mseLoss} -> ${last.mseLoss}`);
   assert.ok(last.explainedVariance > 0.6, `EV ${last.explainedVariance}`);
   assert.equal(last.l0, 8);
   const lines = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -72,7 +72,7 @@ test('standard (SAELens and tutorial form), batchtopk and jumprelu train and sav
   const seen: StepMetrics[] = [];
   await trainSaes(model, specs, { ...small, tokens: 30 * 1024, sparsityWarmupSteps: 10, lrWarmupSteps: 5, lrDecaySteps: 5, onStep: (m) => seen.push(m) });
   for (let i = 0; i < specs.length; i++) {
-    assert.ok(seen[seen.length - 1].saes[i].mse < seen[0].saes[i].mse, `${specs[i].out} improves`);
+    assert.ok(seen[seen.length - 1].saes[i].mseLoss < seen[0].saes[i].mseLoss, `${specs[i].out} improves`);
   }
   assert.equal(seen[0].saes[0].lr, 3e-4 / 5, 'learning rate warms up');
   assert.equal(seen[seen.length - 1].saes[0].lr, 0, 'and decays to zero');

@@ -46,7 +46,7 @@ export function histogram(values: ArrayLike<number>, bins: number): { edges: num
 export function readTrainingLog(file: string, dir: string): { tokens: number[]; series: Record<string, number[]> } {
   const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim());
   const tokens: number[] = [];
-  const series: Record<string, number[]> = { loss: [], mse: [], l0: [], explained_variance: [], dead_fraction: [] };
+  const series: Record<string, number[]> = { loss: [], mse_loss: [], l0: [], explained_variance: [], dead_fraction: [] };
   const want = path.resolve(dir);
   lines.forEach((line, i) => {
     let m: StepMetrics;
@@ -59,7 +59,8 @@ export function readTrainingLog(file: string, dir: string): { tokens: number[]; 
     const s = m.saes.find((x) => path.resolve(x.out) === want) ?? m.saes[0];
     tokens.push(m.tokens);
     series.loss.push(s.loss);
-    series.mse.push(s.mse);
+    // Logs written before the rename call it `mse`.
+    series.mse_loss.push(s.mseLoss ?? (s as { mse?: number }).mse ?? NaN);
     series.l0.push(s.l0);
     series.explained_variance.push(s.explainedVariance);
     series.dead_fraction.push(s.deadFraction);
@@ -180,7 +181,7 @@ const hist = (id, h, label) => new Chart(document.getElementById(id), { type: 'b
   options: { animation: false, plugins: { legend: { display: false } }, scales: { x: { title: { display: true, text: label } } } } });
 const curves = document.getElementById('curves');
 if (data.curves) {
-  for (const [key, label] of [['loss', 'loss'], ['mse', 'MSE'], ['l0', 'L0'], ['explained_variance', 'explained variance'], ['dead_fraction', 'dead fraction']]) {
+  for (const [key, label] of [['loss', 'loss'], ['mse_loss', 'MSE loss (Σ over d_in, per token)'], ['l0', 'L0'], ['explained_variance', 'explained variance'], ['dead_fraction', 'dead fraction']]) {
     const card = document.createElement('div');
     card.className = 'card';
     card.innerHTML = '<h3></h3><canvas></canvas>';

@@ -25,7 +25,7 @@ export function registerEval(program: Command): void {
         return;
       }
       const rows: [string, number][] = [
-        ['explained variance', r.reconstruction_quality.explained_variance], ['mse', r.reconstruction_quality.mse], ['cosine', r.reconstruction_quality.cossim],
+        ['explained variance', r.reconstruction_quality.explained_variance], ['mse (per element)', r.reconstruction_quality.mse], ['cosine', r.reconstruction_quality.cossim],
         ['L0', r.sparsity.l0], ['L1', r.sparsity.l1], ['L2 ratio (shrinkage)', r.shrinkage.l2_ratio],
         ['dead fraction', r.features.dead_fraction], ['dense fraction (>10%)', r.features.dense_fraction],
         ['CE loss clean', r.model_performance_preservation.ce_loss_without_sae], ['CE loss with SAE', r.model_performance_preservation.ce_loss_with_sae],

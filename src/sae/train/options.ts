@@ -104,7 +104,12 @@ export interface SaeMetrics {
   /** Output folder, naming the SAE. */
   readonly out: string;
   readonly loss: number;
-  readonly mse: number;
+  /**
+   * SAELens's training `mse_loss`: ‖x - x̂‖² summed over d_in, averaged over
+   * the batch's tokens. Not `eval`'s `mse`, which averages over d_in too
+   * (mseLoss = mse x d_in).
+   */
+  readonly mseLoss: number;
   /** Mean active latents per token. */
   readonly l0: number;
   /** 1 - Σ‖x - x̂‖² / Σ‖x - mean x‖² over the batch. */

@@ -65,7 +65,7 @@ export class TrainUnit {
     return {
       out: this.spec.out,
       loss: r.losses.loss,
-      mse: r.losses.mse,
+      mseLoss: r.losses.mse,
       l0: r.l0,
       explainedVariance: 1 - (r.losses.mse * B) / Math.max(r.varX, 1e-12),
       deadFraction: this.tracker.deadCount() / this.cfg.dSae,
