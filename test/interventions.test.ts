@@ -43,12 +43,29 @@ test('adding at given positions equals patching with the shifted activation', as
   assert.ok(maxDiff(added.logits!.data.subarray(0, 2 * V), base.logits!.data.subarray(0, 2 * V)) < 1e-6);
 });
 
-for (const hook of ['blocks.1.hook_resid_pre', 'blocks.0.hook_attn_out', 'blocks.1.hook_mlp_out', 'blocks.0.hook_resid_mid']) {
-  test(`patching ${hook} with its own cached value leaves the logits unchanged`, async () => {
+/** Where a patch of each hook shows up additively: the residual stream that sums it (resid_mid = resid_pre + attn_out; resid_post = resid_mid + mlp_out). */
+const SUMMED_INTO: Record<string, string | undefined> = {
+  'blocks.0.hook_attn_out': 'blocks.0.hook_resid_mid',
+  'blocks.1.hook_mlp_out': 'blocks.1.hook_resid_post',
+  'blocks.1.hook_resid_pre': undefined,
+  'blocks.0.hook_resid_mid': undefined,
+};
+for (const [hook, sum] of Object.entries(SUMMED_INTO)) {
+  test(`patching ${hook} with a shifted value: the hook reads it, the stream that sums it moves by the shift, and it equals adding the shift`, async () => {
     const model = await loadModel(path.join(fixtures, 'tiny-gpt2'));
-    const base = await model.run(TOKENS, { cache: [hook] });
-    const res = await model.run(TOKENS, { interventions: [{ kind: 'replace', hook, value: base.cache[hook] }] });
-    assert.ok(maxDiff(res.logits!.data, base.logits!.data) < 1e-6);
+    const d = model.spec.dModel;
+    const watch = [hook, ...(sum ? [sum] : [])];
+    const base = await model.run(TOKENS, { cache: watch });
+    const v = addVector(d);
+    const shifted = Float32Array.from(base.cache[hook].data, (x, i) => x + v[i % d]);
+    const value = { dtype: 'float32' as const, shape: [...base.cache[hook].shape], data: shifted };
+    const res = await model.run(TOKENS, { cache: watch, interventions: [{ kind: 'replace', hook, value }] });
+    assert.ok(maxDiff(res.logits!.data, base.logits!.data) > 1e-3, 'the patch changes the logits');
+    assert.ok(maxDiff(res.cache[hook].data, shifted) < 1e-6, 'the hook reads the patched value');
+    if (sum) assert.ok(maxDiff(res.cache[sum].data, Float32Array.from(base.cache[sum].data, (x, i) => x + v[i % d])) < 1e-5, `${sum} moved by exactly the shift`);
+    // Adding v at every position is the same edit (the add path is pinned to the reference above).
+    const added = await model.run(TOKENS, { interventions: [{ kind: 'add', hook, vector: v }] });
+    assert.ok(maxDiff(res.logits!.data, added.logits!.data) < 1e-5);
   });
 }
 

@@ -106,6 +106,17 @@ test('clamping keeps the SAE error term: a feature clamped to its own activation
   const { interventions } = await steeringInterventions(model, sae, [{ feature: f, clamp: activationAt(codes, p, f) }], 'all', ids.length);
   const same = await model.run([ids], { interventions: [{ ...interventions[0], positions: [p] } as (typeof interventions)[number]] });
   assert.ok(maxDiff(same.logits!.data, clean.logits!.data) < 1e-3);
+  // Clamped to another value v, the hook moves by exactly (v - f)·W_dec[f] at that position and nowhere else,
+  // so the SAE's reconstruction there holds the feature at v (recomputed here from the decoder weights).
+  const act = activationAt(codes, p, f);
+  const v = 2 * act + 1;
+  const moved = await steeringInterventions(model, sae, [{ feature: f, clamp: v }], 'all', ids.length);
+  const res = await model.run([ids], { cache: [hook], interventions: [{ ...moved.interventions[0], positions: [p] } as (typeof moved.interventions)[number]] });
+  const d = sae.cfg.dIn;
+  const wDec = sae.weights.W_dec.data.subarray(f * d, (f + 1) * d);
+  const expected = Float32Array.from(clean.cache[hook].data, (x, i) => (Math.floor(i / d) === p ? x + (v - act) * wDec[i % d] : x));
+  assert.ok(maxDiff(res.cache[hook].data, expected) < 1e-4 * Math.max(1, v), `max diff ${maxDiff(res.cache[hook].data, expected)}`);
+  assert.ok(maxDiff(res.logits!.data, clean.logits!.data) > 1e-3, 'the clamp changes the logits');
 });
 
 test('a small sweep runs end to end (4 features x 4 prompts x 8 magnitudes x 32 tokens) and writes its CSV', { skip }, async () => {
