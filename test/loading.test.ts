@@ -10,7 +10,12 @@ import { bf16ToF32 } from '../src/tensor/halfFloat.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
 import { toInterleaved } from '../src/io/llama2c.ts';
 import { Llama2cTokenizer } from '../src/tokenizer/llama2cTokenizer.ts';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { Rng } from '../src/tensor/random.ts';
 import { fixtures, maxDiff, needsShared, tinyStories, tmpDir } from './helpers.ts';
+
+/** Skips unless /usr/bin/python3 has torch (CI installs python3-torch). */
+const torchSkip = (): false | string => (spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0 ? false : 'needs /usr/bin/python3 with torch (apt-get install python3-torch)');
 
 const TOKENS = [[5, 17, 99, 3, 64, 127, 0, 42], [12, 1, 2, 3, 4, 5, 6, 7]];
 
@@ -185,4 +190,37 @@ test('llama2.c tokenizer.bin: merges by score, byte fallback, BOS and decoding',
   const e = tok.encode('é', { bos: false });
   assert.deepEqual(e, [id(' '), 0xc3 + 3, 0xa9 + 3]);
   assert.equal(tok.decode([1, ...e.slice(1)]), 'é');
+});
+
+test('F16 and BF16 decode and round as torch does: bits and values from torch, not from saescope\'s half-float module', { skip: torchSkip() }, () => {
+  // Ordinary values, ties, subnormals, overflow to infinity, signed zero, the largest finite values.
+  const rng = new Rng(3);
+  const values = [0, -0, 1, -1, 0.1, 1 / 3, 65504, 65520, 70000, -70000, 6e-8, 3e-8, 6.1e-5, 5.96e-8, 1e-40, 3.3895e38, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 1 + 2 ** -8, 1 + 3 * 2 ** -8,
+    ...Array.from({ length: 200 }, () => rng.normal() * 10 ** rng.int(12) * 10 ** -6)].map((v) => Math.fround(v));
+  const f32Bits = Array.from(new Uint32Array(Float32Array.from(values).buffer));
+  const script = `
+import json, sys, torch
+bits = json.load(sys.stdin)
+x = torch.tensor(bits, dtype=torch.int64).to(torch.int32).view(torch.float32)
+out = {}
+for name, dt in (("F16", torch.float16), ("BF16", torch.bfloat16)):
+    h = x.to(dt)
+    out[name] = {"bits": (h.view(torch.int16).to(torch.int64) & 0xFFFF).tolist(), "back": (h.to(torch.float32).view(torch.int32).to(torch.int64) & 0xFFFFFFFF).tolist()}
+print(json.dumps(out))`;
+  const ref = JSON.parse(execFileSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify(f32Bits.map((b) => (b | 0))), encoding: 'utf8' })) as Record<'F16' | 'BF16', { bits: number[]; back: number[] }>;
+  for (const dtype of ['F16', 'BF16'] as const) {
+    const { bits, back } = ref[dtype];
+    // Encoding: saescope rounds each float32 to the same 16 bits as torch.
+    const mine = values.map((v) => (dtype === 'F16' ? f32ToHalf(v) : f32ToBf16(v)));
+    mine.forEach((b, i) => assert.equal(b, bits[i], `${dtype} bits of ${values[i]}`));
+    // Decoding: a file of torch's bits reads back to torch's float32 values, bit for bit.
+    const file = path.join(tmpDir(), 'h.safetensors');
+    const data = Buffer.from(Uint16Array.from(bits).buffer);
+    const header = Buffer.from(JSON.stringify({ t: { dtype, shape: [bits.length], data_offsets: [0, data.length] } }));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(header.length));
+    fs.writeFileSync(file, Buffer.concat([len, header, data]));
+    const read = new Uint32Array(SafetensorsFile.open(file).readF32('t').data.buffer.slice(0));
+    read.forEach((b, i) => assert.equal(b >>> 0, back[i] >>> 0, `${dtype} value of bits ${bits[i].toString(16)}`));
+  }
 });

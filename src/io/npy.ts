@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { readFully } from './atomicFile.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+import { halfToFloat } from '../tensor/halfFloat.ts';
 
 /** A parsed `.npy` header. */
 export interface NpyHeader {
@@ -61,32 +62,9 @@ function readArray(fd: number, position: number, available: number, header: NpyH
     const raw = new Uint8Array(n * item);
     readFully(fd, raw, position, where);
     const dv = new DataView(raw.buffer);
-    for (let i = 0; i < n; i++) out[i] = item === 8 ? dv.getFloat64(i * 8, true) : f16(dv.getUint16(i * 2, true));
+    for (let i = 0; i < n; i++) out[i] = item === 8 ? dv.getFloat64(i * 8, true) : halfToFloat(dv.getUint16(i * 2, true));
   }
   return { dtype: 'float32', shape: [...header.shape], data: out };
-}
-
-function f16(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
-
-/** Reads one `.npy` file as float32. */
-export function readNpy(file: string): Tensor<'float32'> {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const size = fs.fstatSync(fd).size;
-    const head = new Uint8Array(Math.min(size, 65536 + 12));
-    readFully(fd, head, 0, file);
-    const h = parseNpyHeader(head, file);
-    return readArray(fd, h.dataOffset, size - h.dataOffset, h, file);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /** One member of a zip archive. */
@@ -216,7 +194,7 @@ function fromBytes(bytes: Uint8Array, h: NpyHeader, where: string): Tensor<'floa
   if (h.dataOffset + n * item > bytes.length) throw new Error(`${where}: array data is truncated`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset + h.dataOffset, n * item);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = item === 4 ? dv.getFloat32(i * 4, true) : item === 8 ? dv.getFloat64(i * 8, true) : f16(dv.getUint16(i * 2, true));
+  for (let i = 0; i < n; i++) out[i] = item === 4 ? dv.getFloat32(i * 4, true) : item === 8 ? dv.getFloat64(i * 8, true) : halfToFloat(dv.getUint16(i * 2, true));
   return { dtype: 'float32', shape: [...h.shape], data: out };
 }
 

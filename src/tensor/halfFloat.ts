@@ -16,13 +16,6 @@ export function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
-/** F16 elements to float32 through a 65,536-entry lookup table. */
-export function f16ToF32(src: Uint16Array): Float32Array {
-  const out = new Float32Array(src.length);
-  f16Into(src, out, 0);
-  return out;
-}
-
 /** BF16 elements to float32: bf16 is the top half of an f32. */
 export function bf16ToF32(src: Uint16Array): Float32Array {
   const out = new Float32Array(src.length);
@@ -62,21 +55,31 @@ export function f32ToBf16(x: number): number {
   return ((u + 0x7fff + ((u >> 16) & 1)) >>> 16) & 0xffff;
 }
 
-/** float32 to IEEE half bits, round-to-nearest (used by tests and writers). */
+/** `q >> shift` rounded to nearest, ties to even (shift >= 1). */
+function shiftRoundEven(q: number, shift: number): number {
+  const kept = q >>> shift;
+  const rest = q & ((1 << shift) - 1);
+  const half = 1 << (shift - 1);
+  return rest > half || (rest === half && kept & 1) ? kept + 1 : kept;
+}
+
+/** float32 to IEEE half bits, round-to-nearest-even as torch and numpy (overflow to infinity; subnormals kept). */
 export function f32ToHalf(x: number): number {
   f32Buf[0] = x;
   const u = u32Buf[0];
   const sign = (u >>> 16) & 0x8000;
-  const exp = ((u >>> 23) & 0xff) - 127 + 15;
+  const e8 = (u >>> 23) & 0xff;
   const mant = u & 0x7fffff;
-  if (((u >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  if (e8 === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const exp = e8 - 127 + 15;
   if (exp >= 31) return sign | 0x7c00;
   if (exp <= 0) {
+    // A half subnormal counts units of 2^-24; below half a unit (exp < -10) everything rounds to zero.
     if (exp < -10) return sign;
-    const m = (mant | 0x800000) >> (1 - exp);
-    return sign | ((m + 0x1000) >> 13);
+    return sign | shiftRoundEven(mant | 0x800000, 14 - exp);
   }
-  return (sign | (exp << 10) | (mant >> 13)) + ((mant >> 12) & 1);
+  // A carry out of the mantissa bumps the exponent, and from the largest finite value gives infinity (0x7c00): both right.
+  return sign | shiftRoundEven((exp << 23) | mant, 13);
 }
 
 let table: Float32Array | undefined;
