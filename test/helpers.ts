@@ -10,6 +10,18 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const root = ROOT;
 /** Committed fixtures. */
 export const fixtures = path.join(ROOT, 'test', 'fixtures');
+/** max |a - b| relative to the reference's largest magnitude (b is the reference). */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
+  let d = 0;
+  let m = 1e-12;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
+  }
+  return d / m;
+}
+
 /** ../shared beside the project (CI always has it; a user's clone may not). */
 export const shared = path.resolve(ROOT, '..', 'shared');
 /** The real TinyStories-656K model folder. */

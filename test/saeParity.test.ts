@@ -12,19 +12,7 @@ import { loadSae } from '../src/sae/load.ts';
 import { denseFromCodes } from '../src/sae/codes.ts';
 import { fromSaeWeights, transpose } from '../src/sae/train/params.ts';
 import { StepRunner } from '../src/sae/train/stepRunner.ts';
-import { fixtures } from './helpers.ts';
-
-/** max |a - b| relative to the reference's largest magnitude. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  let m = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return d / m;
-}
+import { fixtures, relErr } from './helpers.ts';
 
 const x = SafetensorsFile.open(path.join(fixtures, 'sae-x.safetensors')).readF32('x');
 const PLAN = { plainL1: false, unitNormDecoder: false, emitGrads: true, bandwidth: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 };

@@ -16,23 +16,11 @@ import { loadSae } from '../src/sae/load.ts';
 import { saveSae } from '../src/sae/saelensFormat.ts';
 import { Sae } from '../src/sae/sae.ts';
 import { Rng } from '../src/tensor/random.ts';
-import { fixtures, needsShared, shared, tmpDir, trainedSae } from './helpers.ts';
+import { fixtures, needsShared, relErr, shared, tmpDir, trainedSae } from './helpers.ts';
 
 const REF = path.join(shared, 'reference', 'torch_reference.py');
 const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0;
 const skip = needsShared() || (torch ? false : 'needs /usr/bin/python3 with torch (apt-get install python3-torch)');
-
-/** max |a - b| relative to the reference's largest magnitude. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  let m = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return d / m;
-}
 
 /** Runs the reference on a folder and compares its features and reconstruction with those of `sae` (the SAE before it was written). */
 async function agree(dir: string, rows: number, sae: Sae = loadSae(dir)): Promise<void> {
