@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { transpose } from '../src/sae/train/params.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -20,6 +21,11 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     m = Math.max(m, Math.abs(b[i]));
   }
   return d / m;
+}
+
+/** A training step's raw parameter gradients in SAELens's layouts (W_enc as [d_in, d_sae]). */
+export function stepGrads(raw: Readonly<Record<string, { data: Float32Array }>>, dSae: number, dIn: number): Record<'W_enc' | 'b_enc' | 'W_dec' | 'b_dec', Float32Array> {
+  return { W_enc: transpose(raw['grad.W_encT'].data, dSae, dIn), b_enc: raw['grad.b_enc'].data, W_dec: raw['grad.W_dec'].data, b_dec: raw['grad.b_dec'].data };
 }
 
 /** ../shared beside the project (CI always has it; a user's clone may not). */

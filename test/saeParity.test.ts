@@ -10,9 +10,9 @@ import { test } from 'node:test';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
 import { loadSae } from '../src/sae/load.ts';
 import { denseFromCodes } from '../src/sae/codes.ts';
-import { fromSaeWeights, transpose } from '../src/sae/train/params.ts';
+import { fromSaeWeights } from '../src/sae/train/params.ts';
 import { StepRunner } from '../src/sae/train/stepRunner.ts';
-import { fixtures, relErr } from './helpers.ts';
+import { fixtures, relErr, stepGrads } from './helpers.ts';
 
 const x = SafetensorsFile.open(path.join(fixtures, 'sae-x.safetensors')).readF32('x');
 const PLAN = { plainL1: false, unitNormDecoder: false, emitGrads: true, bandwidth: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
@@ -37,12 +37,7 @@ for (const arch of ['standard', 'topk', 'jumprelu']) {
     if (arch === 'standard') assert.ok(relErr([r.losses.l1], ref.readF32('l1_loss').data) < 1e-4, 'l1');
     assert.ok(relErr(r.raw.hidden_pre.data, ref.readF32('hidden_pre').data) < 1e-4, 'step hidden_pre');
     assert.ok(relErr(r.raw.sae_out.data, ref.readF32('sae_out').data) < 1e-4, 'step sae_out');
-    const grads: Record<string, ArrayLike<number>> = {
-      W_enc: transpose(r.raw['grad.W_encT'].data, dSae, dIn),
-      b_enc: r.raw['grad.b_enc'].data,
-      W_dec: r.raw['grad.W_dec'].data,
-      b_dec: r.raw['grad.b_dec'].data,
-    };
+    const grads = stepGrads(r.raw, dSae, dIn);
     for (const [name, got] of Object.entries(grads)) {
       const e = relErr(got, ref.readF32(`grad.${name}`).data);
       assert.ok(e < 1e-4, `grad.${name}: relative error ${e}`);

@@ -10,15 +10,66 @@
  *   loss = Σ_d (x̂ − x)² / B + c · Σ_i H(pre_i − θ_i) / B
  *   ∂f/∂pre = H(pre − θ); ∂f/∂θ ≈ −(θ/ε) · rect((pre − θ)/ε); ∂H/∂θ ≈ −(1/ε) · rect((pre − θ)/ε)
  *   rect(u) = 1 for −½ < u < ½; ∂/∂log θ = θ · ∂/∂θ.
+ *
+ * BatchTopK (Bussmann et al. 2024; SAELens's `BatchTopK.forward` in
+ * sae_lens/saes/batchtopk_sae.py at 1edaa68, lines 23-31): of ReLU(pre) over
+ * the whole batch, the k·B largest entries are kept, the rest zeroed; the
+ * gradient reaches pre only through the kept entries; the smallest kept value
+ * is the batch's threshold (what `update_topk_threshold` averages).
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
 import { loadSae } from '../src/sae/load.ts';
-import { fromSaeWeights, transpose } from '../src/sae/train/params.ts';
+import { fromSaeWeights } from '../src/sae/train/params.ts';
 import { StepRunner } from '../src/sae/train/stepRunner.ts';
-import { fixtures, relErr } from './helpers.ts';
+import { fixtures, relErr, stepGrads } from './helpers.ts';
+
+/** Encoder, decoder and their gradients for given keep-masks: the part every dense architecture shares. */
+function denseBackward(x: Float32Array, B: number, dIn: number, dSae: number, w: Record<string, Float32Array>, pre: Float64Array, keep: (b: number, i: number) => boolean,
+  onLatent?: (b: number, i: number, dF: number) => void) {
+  const g = { W_enc: new Float64Array(dIn * dSae), b_enc: new Float64Array(dSae), W_dec: new Float64Array(dSae * dIn), b_dec: new Float64Array(dIn) };
+  let sq = 0;
+  for (let b = 0; b < B; b++) {
+    const f = Float64Array.from({ length: dSae }, (_, i) => (keep(b, i) ? pre[b * dSae + i] : 0));
+    const dOut = new Float64Array(dIn);
+    for (let j = 0; j < dIn; j++) {
+      let r = w.b_dec[j];
+      for (let i = 0; i < dSae; i++) r += f[i] * w.W_dec[i * dIn + j];
+      const e = r - x[b * dIn + j];
+      sq += e * e;
+      dOut[j] = (2 * e) / B;
+      g.b_dec[j] += dOut[j];
+    }
+    for (let i = 0; i < dSae; i++) {
+      let dF = 0;
+      for (let j = 0; j < dIn; j++) {
+        dF += dOut[j] * w.W_dec[i * dIn + j];
+        g.W_dec[i * dIn + j] += f[i] * dOut[j];
+      }
+      onLatent?.(b, i, dF);
+      if (!keep(b, i)) continue;
+      g.b_enc[i] += dF;
+      for (let j = 0; j < dIn; j++) g.W_enc[j * dSae + i] += (x[b * dIn + j] - w.b_dec[j]) * dF;
+    }
+  }
+  for (let j = 0; j < dIn; j++) for (let i = 0; i < dSae; i++) g.b_dec[j] -= w.W_enc[j * dSae + i] * g.b_enc[i];
+  return { mse: sq / B, grads: g };
+}
+
+/** Pre-activations of every row, float64. */
+function preActivations(x: Float32Array, B: number, dIn: number, dSae: number, w: Record<string, Float32Array>): Float64Array {
+  const pre = new Float64Array(B * dSae);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < dSae; i++) {
+      let s = w.b_enc[i];
+      for (let j = 0; j < dIn; j++) s += (x[b * dIn + j] - w.b_dec[j]) * w.W_enc[j * dSae + i];
+      pre[b * dSae + i] = s;
+    }
+  }
+  return pre;
+}
 
 interface Reference {
   mse: number;
@@ -31,53 +82,18 @@ interface Reference {
 /** One JumpReLU training step in float64, straight from the formulas above. */
 function jumpReluStep(x: Float32Array, B: number, dIn: number, dSae: number, w: Record<string, Float32Array>, c: number, eps: number): Reference {
   const theta = Float64Array.from(w.threshold);
-  const gW_enc = new Float64Array(dIn * dSae);
-  const gb_enc = new Float64Array(dSae);
-  const gW_dec = new Float64Array(dSae * dIn);
-  const gb_dec = new Float64Array(dIn);
+  const pre = preActivations(x, B, dIn, dSae, w);
   const gTheta = new Float64Array(dSae);
-  let sq = 0;
   let fired = 0;
   let inKernel = 0;
-  for (let b = 0; b < B; b++) {
-    const saeIn = Float64Array.from({ length: dIn }, (_, j) => x[b * dIn + j] - w.b_dec[j]);
-    const pre = new Float64Array(dSae);
-    for (let i = 0; i < dSae; i++) {
-      let s = w.b_enc[i];
-      for (let j = 0; j < dIn; j++) s += saeIn[j] * w.W_enc[j * dSae + i];
-      pre[i] = s;
-    }
-    const on = Array.from(pre, (p, i) => p > theta[i]);
-    const f = Float64Array.from(pre, (p, i) => (on[i] ? p : 0));
-    const dOut = new Float64Array(dIn);
-    for (let j = 0; j < dIn; j++) {
-      let r = w.b_dec[j];
-      for (let i = 0; i < dSae; i++) r += f[i] * w.W_dec[i * dIn + j];
-      const e = r - x[b * dIn + j];
-      sq += e * e;
-      dOut[j] = (2 * e) / B;
-      gb_dec[j] += dOut[j];
-    }
-    for (let i = 0; i < dSae; i++) {
-      if (on[i]) fired++;
-      let dF = 0;
-      for (let j = 0; j < dIn; j++) {
-        dF += dOut[j] * w.W_dec[i * dIn + j];
-        gW_dec[i * dIn + j] += f[i] * dOut[j];
-      }
-      const u = (pre[i] - theta[i]) / eps;
-      const rect = u > -0.5 && u < 0.5 ? 1 : 0;
-      inKernel += rect;
-      gTheta[i] += -(theta[i] / eps) * rect * dF - (1 / eps) * rect * (c / B);
-      const dPre = on[i] ? dF : 0;
-      gb_enc[i] += dPre;
-      for (let j = 0; j < dIn; j++) gW_enc[j * dSae + i] += saeIn[j] * dPre;
-    }
-  }
-  // b_dec enters twice: in the reconstruction and, subtracted, in the encoder's input.
-  for (let j = 0; j < dIn; j++) for (let i = 0; i < dSae; i++) gb_dec[j] -= w.W_enc[j * dSae + i] * gb_enc[i];
-  const gLogTheta = Float64Array.from(gTheta, (g, i) => g * theta[i]);
-  return { mse: sq / B, l0Penalty: (c * fired) / B, grads: { W_enc: gW_enc, b_enc: gb_enc, W_dec: gW_dec, b_dec: gb_dec, log_threshold: gLogTheta }, inKernel };
+  const { mse, grads } = denseBackward(x, B, dIn, dSae, w, pre, (b, i) => pre[b * dSae + i] > theta[i], (b, i, dF) => {
+    const u = (pre[b * dSae + i] - theta[i]) / eps;
+    const rect = u > -0.5 && u < 0.5 ? 1 : 0;
+    inKernel += rect;
+    if (pre[b * dSae + i] > theta[i]) fired++;
+    gTheta[i] += -(theta[i] / eps) * rect * dF - (1 / eps) * rect * (c / B);
+  });
+  return { mse, l0Penalty: (c * fired) / B, grads: { ...grads, log_threshold: Float64Array.from(gTheta, (g, i) => g * theta[i]) }, inKernel };
 }
 
 test('a JumpReLU step: MSE, the L0 penalty and every gradient (the threshold\'s straight-through one included) match a float64 computation of the formulas', async () => {
@@ -95,15 +111,34 @@ test('a JumpReLU step: MSE, the L0 penalty and every gradient (the threshold\'s 
   const r = await runner.step(x, { lr: 0, sparsityCoef: c, maxGradNorm: 1e9 });
   assert.ok(relErr([r.losses.mse], [ref.mse]) < 1e-5, `mse ${r.losses.mse} vs ${ref.mse}`);
   assert.ok(relErr([r.losses.l0_penalty], [ref.l0Penalty]) < 1e-6, `l0 penalty ${r.losses.l0_penalty} vs ${ref.l0Penalty}`);
-  const got: Record<string, ArrayLike<number>> = {
-    W_enc: transpose(r.raw['grad.W_encT'].data, dSae, dIn),
-    b_enc: r.raw['grad.b_enc'].data,
-    W_dec: r.raw['grad.W_dec'].data,
-    b_dec: r.raw['grad.b_dec'].data,
-    log_threshold: r.raw['grad.log_threshold'].data,
-  };
+  const got = { ...stepGrads(r.raw, dSae, dIn), log_threshold: r.raw['grad.log_threshold'].data };
   for (const [name, g] of Object.entries(got)) {
     const e = relErr(g, ref.grads[name]);
+    assert.ok(e < 1e-4, `grad.${name}: relative error ${e}`);
+  }
+  await runner.dispose();
+});
+
+test('a BatchTopK step: the k·B largest activations of the batch, the batch threshold, MSE and every gradient match a float64 computation', async () => {
+  const fixture = loadSae(path.join(fixtures, 'sae-topk'));
+  const cfg = { ...fixture.cfg, architecture: 'batchtopk' as const };
+  const x = SafetensorsFile.open(path.join(fixtures, 'sae-x.safetensors')).readF32('x');
+  const { dIn, dSae, k } = cfg;
+  const B = x.shape[0];
+  const w = Object.fromEntries(Object.entries(fixture.weights).map(([name, t]) => [name, t.data]));
+  const pre = preActivations(x.data, B, dIn, dSae, w);
+  const kept = Array.from(pre, (p) => Math.max(p, 0)).sort((a, b) => b - a).slice(0, k! * B);
+  const t = kept[kept.length - 1];
+  assert.ok(t > 0 && kept.length < B * dSae / 2, 'the batch keeps some but not most activations');
+  const ref = denseBackward(x.data, B, dIn, dSae, w, pre, (b, i) => pre[b * dSae + i] >= t);
+  const runner = new StepRunner(cfg, fromSaeWeights(cfg, fixture.weights), { plainL1: false, unitNormDecoder: false, emitGrads: true, bandwidth: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+  const r = await runner.step(x, { lr: 0, sparsityCoef: 0, maxGradNorm: 1e9 });
+  assert.ok(Math.abs(r.batchThreshold! - t) < 1e-5 * t, `batch threshold ${r.batchThreshold} vs ${t}`);
+  assert.ok(Math.abs(r.l0 - (k! * B) / B) < 1e-6, `L0 ${r.l0} is k on average`);
+  assert.ok(relErr([r.losses.mse], [ref.mse]) < 1e-5, `mse ${r.losses.mse} vs ${ref.mse}`);
+  const got = stepGrads(r.raw, dSae, dIn);
+  for (const [name, g] of Object.entries(got)) {
+    const e = relErr(g, ref.grads[name as keyof typeof ref.grads]);
     assert.ok(e < 1e-4, `grad.${name}: relative error ${e}`);
   }
   await runner.dispose();
