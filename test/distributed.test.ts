@@ -109,6 +109,13 @@ async function waitFor(cond: () => boolean, ms: number, what: string): Promise<v
   }
 }
 
+/** At least `n` live workers, ready: each test that needs workers calls this, so none relies on another test's. */
+async function ensureWorkers(n: number): Promise<void> {
+  const live = workers.filter((w) => w.exitCode === null && !w.killed);
+  const ws = [...live, ...Array.from({ length: Math.max(0, n - live.length) }, () => startWorker())];
+  await waitFor(() => ws.every((w) => (w as ChildProcess & { log: () => string }).log().includes('ready')), 60_000, 'the workers');
+}
+
 before(async () => {
   if (skipRedis) return;
   ({ url: redisUrl, process: redis } = await startLocalRedis(10_000, REDIS_PASSWORD));
@@ -202,6 +209,7 @@ test('collection over 3 workers writes a store whose activations equal a one-pro
 });
 
 test('a worker refuses a job from another saescope version; the job fails at once with both versions named', { skip: skipRedis, timeout: 120_000 }, async () => {
+  await ensureWorkers(1);
   const connection = await connectRedis(redisUrl);
   const queue = new Queue(QUEUE, { connection });
   try {
@@ -223,6 +231,7 @@ test('a worker refuses a job from another saescope version; the job fails at onc
 
 test('a shard that keeps failing is tried three times, then fails with its error', { skip: skipRedis, timeout: 120_000 }, async () => {
   const { model } = await modelAndSae();
+  await ensureWorkers(1);
   const connection = await connectRedis(redisUrl);
   const queue = new Queue(QUEUE, { connection });
   try {
@@ -245,10 +254,7 @@ test('a shard that keeps failing is tried three times, then fails with its error
 
 test('a training sweep over 2 workers, one SAE per job, gives the same weights as training them together in one process', { skip: skipRedis, timeout: 300_000 }, async () => {
   const { model } = await modelAndSae();
-  if (workers.filter((w) => w.exitCode === null && !w.killed).length < 2) {
-    const ws = [startWorker(), startWorker()];
-    await waitFor(() => ws.every((w) => (w as ChildProcess & { log: () => string }).log().includes('ready')), 60_000, 'the workers');
-  }
+  await ensureWorkers(2);
   const dir = tmpDir('saescope-sweep-');
   const specs: SaeSpec[] = [
     { hook: 'blocks.0.hook_resid_post', architecture: 'topk', dSae: 256, k: 8, out: path.join(dir, 'a') },
