@@ -143,3 +143,80 @@ test('a BatchTopK step: the k·B largest activations of the batch, the batch thr
   }
   await runner.dispose();
 });
+
+/**
+ * TopK with AuxK in Gao et al. 2024's form (appendix A.2): per row, the k
+ * largest pre-activations (ReLU'd) reconstruct x; the k_aux largest among the
+ * dead latents (ReLU'd) reconstruct the error e = x̂ − x, which is held constant:
+ *   loss = Σ_d e² / B + s · Σ_d (ê_aux + e)² / B, ê_aux = Σ relu(pre_i) W_dec[i] over the aux latents,
+ * so b_dec gets no gradient from the aux term except through the encoder's input.
+ * SAELens's `TopKTrainingSAE.calculate_topk_aux_loss` (sae_lens/saes/topk_sae.py
+ * at 03a2eaf) differs: it decodes the raw pre-activations with b_dec and uses
+ * coefficient 1, not 1/32. This test found saescope's b_dec gradient counting
+ * the aux term as if b_dec were decoded there, inconsistent with its own loss.
+ */
+test('a TopK step with AuxK: both losses and every gradient match a float64 computation, the error held constant in the aux term', async () => {
+  const sae = loadSae(path.join(fixtures, 'sae-topk'));
+  const x = SafetensorsFile.open(path.join(fixtures, 'sae-x.safetensors')).readF32('x');
+  const { dIn, dSae, k } = sae.cfg;
+  const B = x.shape[0];
+  const w = Object.fromEntries(Object.entries(sae.weights).map(([name, t]) => [name, t.data]));
+  const dead = Float32Array.from({ length: dSae }, (_, i) => (i % 3 === 1 ? 1 : 0));
+  const auxK = 6;
+  const scale = 0.4;
+  const pre = preActivations(x.data, B, dIn, dSae, w);
+  const g = { W_enc: new Float64Array(dIn * dSae), b_enc: new Float64Array(dSae), W_dec: new Float64Array(dSae * dIn), b_dec: new Float64Array(dIn) };
+  let mse = 0;
+  let aux = 0;
+  const top = (row: Float64Array, n: number, allowed: (i: number) => boolean) => [...row.keys()].filter(allowed).sort((a, b) => row[b] - row[a]).slice(0, n);
+  /** Adds one path's gradients: latents `on` with values relu(pre), upstream gradient dOut on the output. */
+  const backward = (b: number, on: number[], dOut: Float64Array) => {
+    for (const i of on) {
+      const a = Math.max(pre[b * dSae + i], 0);
+      let dF = 0;
+      for (let j = 0; j < dIn; j++) {
+        dF += dOut[j] * w.W_dec[i * dIn + j];
+        g.W_dec[i * dIn + j] += a * dOut[j];
+      }
+      if (pre[b * dSae + i] <= 0) continue;
+      g.b_enc[i] += dF;
+      for (let j = 0; j < dIn; j++) {
+        g.W_enc[j * dSae + i] += (x.data[b * dIn + j] - w.b_dec[j]) * dF;
+        g.b_dec[j] -= w.W_enc[j * dSae + i] * dF;
+      }
+    }
+  };
+  for (let b = 0; b < B; b++) {
+    const row = pre.subarray(b * dSae, (b + 1) * dSae);
+    const on = top(row, k!, () => true);
+    const onAux = top(row, auxK, (i) => dead[i] > 0);
+    const e = new Float64Array(dIn);
+    const d = new Float64Array(dIn);
+    for (let j = 0; j < dIn; j++) {
+      let r = w.b_dec[j];
+      for (const i of on) r += Math.max(row[i], 0) * w.W_dec[i * dIn + j];
+      e[j] = r - x.data[b * dIn + j];
+      let ea = 0;
+      for (const i of onAux) ea += Math.max(row[i], 0) * w.W_dec[i * dIn + j];
+      d[j] = ea + e[j];
+      mse += e[j] * e[j];
+      aux += d[j] * d[j];
+    }
+    const dOut = Float64Array.from(e, (v) => (2 * v) / B);
+    for (let j = 0; j < dIn; j++) g.b_dec[j] += dOut[j];
+    backward(b, on, dOut);
+    backward(b, onAux, Float64Array.from(d, (v) => (2 * scale * v) / B));
+  }
+  mse /= B;
+  aux = (scale * aux) / B;
+  const runner = new StepRunner(sae.cfg, fromSaeWeights(sae.cfg, sae.weights), { plainL1: false, unitNormDecoder: false, emitGrads: true, bandwidth: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+  const r = await runner.step(x, { lr: 0, sparsityCoef: 0, maxGradNorm: 1e9, aux: { dead, k: auxK, scale } });
+  assert.ok(relErr([r.losses.mse], [mse]) < 1e-5, `mse ${r.losses.mse} vs ${mse}`);
+  assert.ok(aux > 1e-3 * mse && relErr([r.losses.aux], [aux]) < 1e-5, `aux ${r.losses.aux} vs ${aux}`);
+  const got = stepGrads(r.raw, dSae, dIn);
+  for (const [name, v] of Object.entries(got)) {
+    const err = relErr(v, g[name as keyof typeof g]);
+    assert.ok(err < 1e-4, `grad.${name}: relative error ${err}`);
+  }
+  await runner.dispose();
+});

@@ -141,8 +141,9 @@ export class StepRunner {
     const decSq = scatterDecoder(g.W_dec, terms, dIn);
     for (const [n, v] of Object.entries(g)) if (n !== 'W_dec') v.fill(0);
     for (const term of terms) scatterEncoderEntries(term, f.sae_in.data, dIn, g.W_encT, g.b_enc);
-    const dOutSum: Float32Array = aux ? f.d_out.data.map((v, i) => v + f.aux_d_out.data[i]) : f.d_out.data;
-    g.b_dec.set(decoderBiasGrad(dOutSum, g.b_enc, this.params.W_encT, dIn));
+    // b_dec reaches the loss through the reconstruction and the encoder's input. The AuxK term holds the error
+    // constant and decodes without b_dec (Gao et al.), so it reaches b_dec only through the encoder (inside g.b_enc).
+    g.b_dec.set(decoderBiasGrad(f.d_out.data, g.b_enc, this.params.W_encT, dIn));
     const out: Record<string, Tensor<'float32'>> = { ...f, loss: scalar(f.mse.data[0] + (f.aux?.data[0] ?? 0)) };
     return { ...(await this.finish(out, s, x, await decSq)), indices: ints(f.indices) };
   }
