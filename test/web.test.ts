@@ -541,10 +541,19 @@ test('issue 29: keyboard, links that name nothing, settings that survive a reloa
   await p.dispatchEvent('#value', 'change');
   await p.fill('#length', '6');
   await p.dispatchEvent('#length', 'change');
+  // The first steer is held at the network until both presses are made, so the second lands while it is in flight.
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  await p.route('**/api/steer', async (route) => {
+    await held;
+    await route.continue();
+  });
   await p.focus('#prompt');
   await p.keyboard.press('Enter');
   await p.keyboard.press('Enter');
+  release();
   await p.waitForSelector('#steer-status:has-text("strengths used")', { timeout: 60_000 });
+  await p.unroute('**/api/steer');
   assert.equal(steers, 1, 'Enter twice while it streams starts one stream');
   await p.reload();
   await p.waitForSelector('#features');
