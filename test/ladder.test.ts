@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { writeSafetensors } from '../src/io/safetensors.ts';
 import { bounceEvidence, rowsLadder } from '../src/sae/ladder/ladder.ts';
 import { Rng } from '../src/tensor/random.ts';
 import { sparseFactorRows } from './ladderSynthetic.ts';
@@ -120,4 +121,37 @@ test('saescope ladder refuses widths that do not increase, before loading anythi
   const one = await saescope('ladder', '--model', 'm', '--hook', 'h', '--widths', '128', '--corpus', 'x', '--tokens', '100', '--out', out);
   assert.match(one.stderr, /at least two widths/);
   assert.deepEqual(fs.readdirSync(out), [], 'nothing written');
+});
+
+test('saescope ladder --rows trains on rows in a safetensors file: the same ladder as rowsLadder on the same split, and clear errors (a failure with a bar running still exits)', { timeout: 120_000 }, async () => {
+  const dIn = 32;
+  const F = 8;
+  const { rows } = sparseFactorRows({ F, dIn, s: 2, n: 5000, noise: 0.02, seed: 5 });
+  const dir = tmpDir();
+  const file = path.join(dir, 'acts.safetensors');
+  writeSafetensors(file, { acts: rows });
+  const opts = { widths: [4, 8, 16], tokens: 40 * 256, evalTokens: 1000 };
+  const out = path.join(dir, 'cli');
+  const r = await saescope('ladder', '--rows', file, '--widths', opts.widths.join(','), '--arch', 'topk', '--k', '2', '--tokens', String(opts.tokens),
+    '--eval-tokens', String(opts.evalTokens), '--batch-size', '256', '--lr', '1e-2', '--out', out, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const cli = JSON.parse(r.stdout);
+  // Recomputed in process: the last 1000 rows held out (a fifth of 5000), the rest trained on.
+  const cut = 5000 - 1000;
+  const train = { dtype: 'float32' as const, shape: [cut, dIn], data: rows.data.subarray(0, cut * dIn) };
+  const held = { dtype: 'float32' as const, shape: [1000, dIn], data: rows.data.subarray(cut * dIn) };
+  const l = await rowsLadder(train, held, { widths: opts.widths, architecture: 'topk', k: 2, tokens: opts.tokens, evalTokens: opts.evalTokens, out: path.join(dir, 'lib'), lr: 1e-2, precision: 1 / 64, train: { batchSize: 256, seed: 0 } });
+  assert.deepEqual(cli.rungs.map((x: { width: number }) => x.width), opts.widths);
+  cli.rungs.forEach((x: { description_length: { bits_per_token: number }; explained_variance: number }, i: number) => {
+    assert.ok(Math.abs(x.description_length.bits_per_token - l.rungs[i].description_length.bits_per_token) < 1e-6 * Math.abs(l.rungs[i].description_length.bits_per_token), `width ${opts.widths[i]}`);
+    assert.ok(Math.abs(x.explained_variance - l.rungs[i].explained_variance) < 1e-6);
+  });
+  assert.ok(fs.existsSync(path.join(out, 'report.html')));
+  writeSafetensors(path.join(dir, 'two.safetensors'), { a: rows, b: rows });
+  const two = await saescope('ladder', '--rows', path.join(dir, 'two.safetensors'), '--widths', '4,8', '--k', '2', '--tokens', '100', '--out', path.join(dir, 'x'));
+  assert.match(two.stderr, /holds 2 tensors \(a, b\): name one with --rows-tensor/);
+  const both = await saescope('ladder', '--rows', file, '--model', tinyStories, '--widths', '4,8', '--k', '2', '--tokens', '100', '--out', path.join(dir, 'y'));
+  assert.match(both.stderr, /give it without --model, --corpus and --eval-corpus/);
+  const neither = await saescope('ladder', '--widths', '4,8', '--k', '2', '--tokens', '100', '--out', path.join(dir, 'z'));
+  assert.match(neither.stderr, /give --model, --hook and --corpus \(or --rows FILE\.safetensors\)/);
 });

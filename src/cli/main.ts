@@ -18,6 +18,7 @@ import { registerLadder } from './commands/ladder.ts';
 import { registerConditional } from './commands/conditional.ts';
 import { registerSite } from './commands/site.ts';
 import { addModelFlags } from './loadForCli.ts';
+import { stopProgress } from './progress.ts';
 import { addSaeFlags } from './saeForCli.ts';
 import { VERSION } from '../version.ts';
 
@@ -50,6 +51,7 @@ addSaeFlags(program);
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
+  stopProgress();
   process.stderr.write(`saescope: ${(e as Error).message}\n`);
   process.exitCode = 1;
 }

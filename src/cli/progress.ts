@@ -15,9 +15,28 @@ function preset(): cliProgress.Preset {
   return process.stderr.isTTY ? cliProgress.Presets.shades_classic : cliProgress.Presets.legacy;
 }
 
+/** Bars that have not been stopped: their timers would keep a failed command's process alive. */
+const live = new Set<cliProgress.SingleBar>();
+
 /** A progress bar on stderr; prints a line every NOT_TTY_SECONDS when stderr is redirected. */
 export function progressBar(format: string, extra: cliProgress.Options = {}): cliProgress.SingleBar {
-  return new cliProgress.SingleBar(barOptions(format, extra), preset());
+  const bar = new cliProgress.SingleBar(barOptions(format, extra), preset());
+  const start = bar.start.bind(bar);
+  const stop = bar.stop.bind(bar);
+  bar.start = (...args: Parameters<typeof start>) => {
+    live.add(bar);
+    start(...args);
+  };
+  bar.stop = () => {
+    live.delete(bar);
+    stop();
+  };
+  return bar;
+}
+
+/** Stops every running bar (a command failed), so its timer does not hold the process open. */
+export function stopProgress(): void {
+  for (const bar of [...live]) bar.stop();
 }
 
 /** A download progress callback drawing one bar per file; draws nothing until bytes arrive. */

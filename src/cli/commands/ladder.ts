@@ -3,7 +3,9 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { checkWritable, writeTextAtomic } from '../../io/atomicFile.ts';
 import type { SaeArchitecture } from '../../sae/config.ts';
-import { checkWidths, ladderCsv, modelLadder } from '../../sae/ladder/ladder.ts';
+import { checkWidths, ladderCsv, modelLadder, rowsLadder, type Ladder } from '../../sae/ladder/ladder.ts';
+import { SafetensorsFile } from '../../io/safetensors.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
 import { ladderReport } from '../../sae/ladder/report.ts';
 import { loadForCli } from '../loadForCli.ts';
 import { progressBar } from '../progress.ts';
@@ -17,13 +19,39 @@ function parseWidths(v: string): number[] {
   return v.split(',').map((w) => parseCount('--widths')(w.trim()));
 }
 
+/** A 2-D float tensor [N, d_in] from a safetensors file: the one it holds, or the named one. */
+function readRows(file: string, name: string | undefined, flag: string): Tensor<'float32'> {
+  const f = SafetensorsFile.open(file);
+  const names = [...f.tensors.keys()];
+  const pick = name ?? (names.length === 1 ? names[0] : undefined);
+  if (pick === undefined) throw new Error(`${flag} ${file} holds ${names.length} tensors (${names.slice(0, 8).join(', ')}${names.length > 8 ? ', ...' : ''}): name one with --rows-tensor`);
+  const info = f.tensors.get(pick);
+  if (!info) throw new Error(`${flag} ${file} has no tensor '${pick}' (it has ${names.slice(0, 8).join(', ')})`);
+  if (info.shape.length !== 2 || info.shape[0] < 2) throw new Error(`${flag} ${file}: tensor '${pick}' must be [N, d_in] with N >= 2, got [${info.shape.join(', ')}]`);
+  return f.readF32(pick);
+}
+
+/** Holds out the last rows (`evalTokens`, at most a fifth) and trains on the rest. */
+function splitHeldOut(rows: Tensor<'float32'>, evalTokens: number): { train: Tensor<'float32'>; heldOut: Tensor<'float32'> } {
+  const [n, d] = rows.shape;
+  const held = Math.max(1, Math.min(evalTokens, Math.floor(n / 5)));
+  const cut = n - held;
+  return {
+    train: { dtype: 'float32', shape: [cut, d], data: rows.data.subarray(0, cut * d) },
+    heldOut: { dtype: 'float32', shape: [held, d], data: rows.data.subarray(cut * d) },
+  };
+}
+
 export function registerLadder(program: Command): void {
   program.command('ladder')
     .description('the dictionary-size ladder: train one SAE per width in one pass and report, on held-out text, explained variance, CE loss recovered, description length (bits per token) and MMCS with the neighbouring widths; JSON, CSV and an HTML report with the bounce marked')
-    .requiredOption('--model <pathOrId>', 'HF model folder, HF id, or llama2.c .bin')
-    .requiredOption('--hook <hook>', 'hook name')
+    .option('--model <pathOrId>', 'HF model folder, HF id, or llama2.c .bin (not with --rows)')
+    .option('--hook <hook>', 'hook name (with --rows: only a label, default "rows")')
+    .option('--rows <file>', 'train on rows already collected: a .safetensors file with one 2-D float tensor [N, d_in] (or --rows-tensor), instead of --model and --corpus')
+    .option('--rows-tensor <name>', 'with --rows: the tensor to read, when the file has several')
+    .option('--eval-rows <file>', 'with --rows: held-out rows (default: the last --eval-tokens rows of --rows, at most a fifth, are held out)')
     .requiredOption('--widths <list>', 'strictly increasing widths (d_sae), comma-separated, e.g. 256,512,1024', parseWidths)
-    .requiredOption('--corpus <spec>', 'training corpus')
+    .option('--corpus <spec>', 'training corpus (with --model)')
     .option('--eval-corpus <spec>', 'held-out corpus (default: the training corpus after the rows training read)')
     .requiredOption('--tokens <n>', 'training tokens per width', parseCount('--tokens'))
     .option('--eval-tokens <n>', 'held-out tokens', parseCount('--eval-tokens'), 20_000)
@@ -42,24 +70,35 @@ export function registerLadder(program: Command): void {
       const needsK = o.arch === 'topk' || o.arch === 'batchtopk';
       checkWidths(o.widths, needsK ? o.k : undefined);
       if (!(o.precision > 0)) throw new Error(`--precision must be positive, got ${o.precision}`);
+      if (o.rows && (o.model || o.corpus || o.evalCorpus)) throw new Error('--rows trains on rows already collected: give it without --model, --corpus and --eval-corpus');
+      if (!o.rows && !(o.model && o.corpus && o.hook)) throw new Error('give --model, --hook and --corpus (or --rows FILE.safetensors)');
+      if (!o.rows && (o.evalRows || o.rowsTensor)) throw new Error('--eval-rows and --rows-tensor go with --rows');
       checkWritable(path.join(o.out, 'ladder.json'), '--out', true);
-      const model = await loadForCli(o.model, o);
       const bar = progressBar(` ladder: train ${o.widths.length} SAEs [{bar}] {percentage}% | {value}/{total} tok`);
-      bar.start(o.tokens, 0);
-      const l = await modelLadder(model, o.hook, {
-        corpus: o.corpus, evalCorpus: o.evalCorpus, widths: o.widths, architecture: o.arch as SaeArchitecture, k: needsK ? o.k : undefined,
+      const common = {
+        widths: o.widths, architecture: o.arch as SaeArchitecture, k: needsK ? o.k : undefined,
         tokens: o.tokens, evalTokens: o.evalTokens, out: o.out, precision: o.precision, lr: o.lr, sparsityCoef: o.l1,
         train: {
           batchSize: o.batchSize, contextSize: o.contextSize, seed: o.seed,
-          onStep: (m) => {
+          onStep: (m: { tokens: number }) => {
             bar.update(Math.min(m.tokens, o.tokens));
             if (m.tokens >= o.tokens) {
               bar.stop();
-              process.stderr.write(`ladder: evaluating ${o.widths.length} SAEs on ${o.evalTokens} held-out tokens (description length, CE loss, MMCS)\n`);
+              process.stderr.write(`ladder: evaluating ${o.widths.length} SAEs on ${o.evalTokens} held-out tokens (description length${o.rows ? '' : ', CE loss'}, MMCS)\n`);
             }
           },
         },
-      });
+      };
+      bar.start(o.tokens, 0);
+      let l: Ladder;
+      if (o.rows) {
+        const all = readRows(o.rows, o.rowsTensor, '--rows');
+        const { train, heldOut } = o.evalRows ? { train: all, heldOut: readRows(o.evalRows, o.rowsTensor, '--eval-rows') } : splitHeldOut(all, o.evalTokens);
+        l = await rowsLadder(train, heldOut, { ...common, hook: o.hook });
+      } else {
+        const model = await loadForCli(o.model, o);
+        l = await modelLadder(model, o.hook, { ...common, corpus: o.corpus, evalCorpus: o.evalCorpus });
+      }
       bar.stop();
       writeTextAtomic(path.join(o.out, 'ladder.json'), JSON.stringify(l, null, 2) + '\n');
       writeTextAtomic(path.join(o.out, 'ladder.csv'), ladderCsv(l));
