@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { readCorpus } from '../src/data/corpus.ts';
 import { CHUNK_CHARS, locatePacked, MAX_DOC_CHARS, packRows, textChunks } from '../src/data/pack.ts';
+import { exampleDocument } from '../src/analysis/documents.ts';
 import { ShuffleBuffer } from '../src/data/shuffleBuffer.ts';
 import { collectActivations, readManifest, readShards } from '../src/data/activationStore.ts';
 import { loadModel } from '../src/model/load.ts';
@@ -89,6 +90,31 @@ test('every packed token is traced back to its document and its index there; BOS
     assert.equal(seen.length, rows.flat().filter((v) => v !== 1).length, 'every non-BOS token is placed (letters never encode to 1)');
   }
   await assert.rejects(locatePacked(docs(), tok, { contextSize: 4 }, [{ row: 0, pos: 4 }]), /not in a packed row of 4 tokens/);
+});
+
+test('an example expands to its document: the window’s activations at its offset, a long document cut around the example', async () => {
+  const tok: TextTokenizer = { vocabSize: 100, bosId: 1, eosId: 2, encode: (t) => [...t].map((c) => c.charCodeAt(0) - 90), decode: (ids) => ids.map((id) => String.fromCharCode(id + 90)).join(''), idToToken: (id) => String.fromCharCode(id + 90) };
+  const dir = tmpDir();
+  const file = path.join(dir, 'docs.txt');
+  const texts = ['abc', 'defghijklmnopqrstuvwxyz', 'ab'];
+  fs.writeFileSync(file, texts.join('\n\n'));
+  // Rows of 4 (BOS + 3): document 1 starts at stream index 4 (after 'abc' and its separating BOS); row 3 holds stream 9..11 = 'ijk'.
+  const e = { act: 5, row: 3, pos: 2, focus: 1, tokens: ['i', 'j', 'k'], ids: [], acts: [1, 5, 2] };
+  const full = (await exampleDocument(tok, { corpus: file, contextSize: 4 }, e))!;
+  assert.equal(full.doc, 1);
+  assert.equal(full.tokens.join(''), texts[1]);
+  assert.equal(full.first, 0);
+  assert.equal(full.tokens[full.focus], 'j');
+  assert.deepEqual(full.acts.map((a, i) => (a === null ? null : `${full.tokens[i]}${a}`)).filter((x) => x !== null), ['i1', 'j5', 'k2']);
+  // Cut to 6 tokens around the firing token: 'ghijkl' (3 before it, 2 after).
+  const cut = (await exampleDocument(tok, { corpus: file, contextSize: 4 }, e, 6))!;
+  assert.equal(cut.tokens.join(''), 'ghijkl');
+  assert.equal(cut.first, 3);
+  assert.equal(cut.total, texts[1].length);
+  assert.equal(cut.tokens[cut.focus], 'j');
+  assert.deepEqual(cut.acts, [null, null, 1, 5, 2, null]);
+  // A row's leading BOS is in no document.
+  assert.equal(await exampleDocument(tok, { corpus: file, contextSize: 4 }, { ...e, pos: 0, focus: 0 }), null);
 });
 
 test('a long one-line document is tokenized in pieces cut at whitespace, packed the same, and cut at the length limit with a notice', async () => {

@@ -34,6 +34,8 @@ let saeDir: string;
 let busiest: number;
 let maxAct: number;
 let data: string;
+let scannedCorpus: string;
+let dbFile: string;
 let scanned: number;
 let judged: number[];
 
@@ -48,10 +50,14 @@ before(async () => {
   model = await loadModel(tinyStories);
   saeDir = await trainedSae();
   const sae = loadSae(saeDir);
-  const dbFile = path.join(tmpDir(), 'web.db');
+  dbFile = path.join(tmpDir(), 'web.db');
   const reg = Registry.open(dbFile);
   const k = reg.file(model, sae, saeDir);
-  const s = await scan(model, sae, { corpus: storiesCorpus + '[400:600]', tokens: 6000, contextSize: 128 });
+  // The scanned corpus sits in the data folder, so examples expand to their documents.
+  data = tmpDir();
+  scannedCorpus = path.join(data, 'scanned.jsonl');
+  fs.writeFileSync(scannedCorpus, fs.readFileSync(storiesCorpus, 'utf8').split('\n').slice(400, 600).join('\n'));
+  const s = await scan(model, sae, { corpus: scannedCorpus, tokens: 6000, contextSize: 128 });
   busiest = s.features.map((f, i) => ({ i, n: f.count })).sort((a, b) => b.n - a.n)[0].i;
   maxAct = s.features[busiest].max;
   const dashboards = await buildDashboards(model, sae, s);
@@ -68,7 +74,6 @@ before(async () => {
     reg.scoreExplanation(id, { detection: { balancedAccuracy: 0.5 + 0.2 * i }, ...(i === 0 ? { conditional: { examples, offTotal: 8, offMatched: 1 } } : {}) });
   });
   reg.close();
-  data = tmpDir();
   fs.writeFileSync(path.join(data, 'stories.jsonl'), fs.readFileSync(storiesCorpus, 'utf8').split('\n').slice(0, 60).join('\n'));
   const { app } = await buildServer(model, { saes: [{ name: 'ts', dir: saeDir }], registry: dbFile, dataDirs: [data], queueLimit: 64 });
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -633,4 +638,45 @@ test('issue 29: what a Neuronpedia user expects on the feature page: a test box 
   await p.click('#search-all-btn');
   await p.waitForSelector(`#search-all-results tr[data-feature="${f}"][data-sae="ts"]`);
   await p.close();
+});
+
+test('issue 29: top activations expand to their whole documents (read from the scan\'s corpus, only inside --data)', { skip }, async () => {
+  const p = await page(`feature/ts/${busiest}`);
+  await p.waitForSelector('#top-examples .example .expand');
+  const feature = (await (await fetch(`${base}/api/feature/ts/${busiest}`)).json()) as { documents: boolean; dashboard: { top: { row: number; pos: number; act: number; focus: number; acts: number[] }[] } };
+  assert.equal(feature.documents, true);
+  const e = feature.dashboard.top[0];
+  await p.locator('#top-examples .example .expand').first().click();
+  await p.waitForSelector('#top-examples .example .document');
+  const doc = (await (await fetch(`${base}/api/feature/ts/${busiest}/document?row=${e.row}&pos=${e.pos}`)).json()) as { doc: number; total: number; first: number; tokens: string[]; acts: (number | null)[]; focus: number };
+  // Independently: the document is that line of the corpus file, and its tokens are the model's tokenization of it.
+  const text = (JSON.parse(fs.readFileSync(scannedCorpus, 'utf8').split('\n')[doc.doc]) as { text: string }).text;
+  assert.equal(doc.tokens.join(''), text);
+  assert.equal(doc.total, model.tokenizer!.encode(text, { bos: false }).length);
+  // The example's window keeps its activations at its place in the document; the firing token carries the example's activation.
+  assert.ok(Math.abs(doc.acts[doc.focus]! - e.act) < 1e-6);
+  e.acts.forEach((a, i) => {
+    const at = doc.focus + i - e.focus;
+    if (at >= 0 && at < doc.tokens.length) assert.ok(Math.abs(doc.acts[at]! - a) < 1e-6, `window token ${i}`);
+  });
+  assert.equal(await p.locator('#top-examples .example').first().locator('.document .tok').count(), doc.tokens.length);
+  assert.match((await p.locator('#top-examples .example').first().locator('.doc-head').textContent())!, new RegExp(`document ${doc.doc}, ${doc.total} tokens`));
+  await p.screenshot({ path: path.join(shots, 'feature-document.png') });
+  // Toggled back, the window alone shows again.
+  await p.locator('#top-examples .example .expand').first().click();
+  assert.equal(await p.locator('#top-examples .example').first().locator('.document').count(), 0);
+  await p.close();
+  // Only the dashboard's own examples are served.
+  assert.equal((await fetch(`${base}/api/feature/ts/${busiest}/document?row=${e.row + 100000}&pos=${e.pos}`)).status, 404);
+  // A server whose data folders do not hold the scan's corpus offers no documents and reads none.
+  const other = await buildServer(model, { saes: [{ name: 'ts', dir: saeDir }], registry: dbFile, dataDirs: [tmpDir()], queueLimit: 4 });
+  try {
+    const r = await other.app.inject({ method: 'GET', url: `/api/feature/ts/${busiest}` });
+    assert.equal((r.json() as { documents: boolean }).documents, false);
+    const d = await other.app.inject({ method: 'GET', url: `/api/feature/ts/${busiest}/document?row=${e.row}&pos=${e.pos}` });
+    assert.equal(d.statusCode, 404);
+    assert.match((d.json() as { error: string }).error, /not one this server may read/);
+  } finally {
+    await other.app.close();
+  }
 });

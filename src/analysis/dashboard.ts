@@ -43,6 +43,8 @@ export interface FeatureDashboard {
   readonly neighbors: { feature: number; cosine: number }[];
   /** Random contexts where the feature is inactive throughout (for scoring explanations). */
   readonly negatives: ExampleView[];
+  /** The corpus the scan read (its spec) and its packed row length: examples expand to their documents from it (absent for scans of in-memory texts). */
+  readonly source?: { readonly corpus: string; readonly contextSize: number };
 }
 
 /** Dashboards for the given features (all by default). */
@@ -58,6 +60,8 @@ export async function buildDashboards(model: HookedModel, sae: Sae, s: ScanResul
     return { act: e.act, row: e.row, pos: e.pos, focus: e.pos - e.start, tokens: tok ? tokenPieces(tok, ids) : ids.map(String), ids, acts: [...e.acts] };
   };
   const named = (r: Ranked) => [...r.ids].map((id, i) => ({ token: tok?.decode([id], { skipSpecial: false }) ?? String(id), id, value: r.values[i] }));
+  const { corpus, contextSize } = s.options;
+  const source = typeof corpus === 'string' && typeof contextSize === 'number' ? { corpus, contextSize } : undefined;
   const out = new Map<number, FeatureDashboard>();
   for (const f of which) {
     const st = s.features[f];
@@ -76,6 +80,7 @@ export async function buildDashboards(model: HookedModel, sae: Sae, s: ScanResul
       logits: logits ? { positive: named(logits.positive[f]), negative: named(logits.negative[f]) } : { positive: [], negative: [] },
       neighbors: [...near[f].ids].map((id, i) => ({ feature: id, cosine: near[f].values[i] })),
       negatives: s.contexts.filter((c) => !binaryHas(c.active, f)).slice(0, 20).map((c) => view({ act: 0, row: c.row, pos: c.pos, start: c.start, ids: [...c.ids], acts: new Array<number>(c.ids.length).fill(0) })),
+      ...(source ? { source } : {}),
     });
   }
   return out;

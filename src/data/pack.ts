@@ -92,6 +92,8 @@ export interface PackedOrigin {
   readonly doc: number;
   readonly token: number;
   readonly text: string;
+  /** The document's tokens, as packing encoded them (no BOS or separator). */
+  readonly ids: readonly number[];
 }
 
 /**
@@ -113,12 +115,15 @@ export async function locatePacked(docs: AsyncIterable<string>, tok: TextTokeniz
   let start = 0;
   for await (const { doc, text, pieces } of documentPieces(docs)) {
     if (left === 0) break;
+    // A long replay leaves the event loop free between documents now and then (a server answers other requests meanwhile).
+    if (doc % 256 === 255) await new Promise((r) => setTimeout(r, 0));
     if (doc > 0 && bos !== undefined) start++;
-    let n = 0;
-    for (const piece of pieces) n += tok.encode(piece, { bos: false }).length;
+    const ids: number[] = [];
+    for (const piece of pieces) for (const id of tok.encode(piece, { bos: false })) ids.push(id);
+    const n = ids.length;
     stream.forEach((s, i) => {
       if (s >= start && s < start + n) {
-        out[i] = { doc, token: s - start, text };
+        out[i] = { doc, token: s - start, text, ids };
         left--;
       }
     });

@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { compareTexts } from '../analysis/compare.ts';
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
+import { exampleDocument } from '../analysis/documents.ts';
+import { confinedPath } from './paths.ts';
 import { activeByToken, featuresForText } from '../analysis/textFeatures.ts';
 import { conditionalViews } from '../interp/conditionalJudge.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
@@ -104,7 +106,26 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
       explanations, dashboard, labels, scanned: dashboard !== null || ctx.registry.dashboards.count(k.model, k.sae) > 0,
       explainer: explainEndpoint() !== undefined, calibration: ctx.registry.calibration(k.model, k.sae, f) ?? null, calibrations: ctx.registry.steering.calibrationHistory(k.model, k.sae, f),
       conditional: dashboard ? conditionalViews(dashboard, explanations) : null,
+      documents: dashboard !== null && scanCorpus(ctx, dashboard) !== null && ctx.model.tokenizer !== undefined,
     };
+  });
+
+  // An example of the dashboard in its whole document (Neuronpedia's expandable top activations).
+  app.get('/api/feature/:sae/:feature/document', { schema: { params: S.featureParams, querystring: S.documentQuery } }, async (req, reply): Promise<C.DocumentResponse | undefined> => {
+    const p = req.params as { sae: string; feature: string };
+    const q = req.query as { row: string; pos: string };
+    const s = saeOf(ctx, p.sae);
+    const f = featureOf(s.sae, p.feature);
+    const d = ctx.registry.dashboard<FeatureDashboard>(s.keys.model, s.keys.sae, f);
+    if (!d) return reply.code(404).send({ error: `feature ${f} of ${p.sae} has no scan, so no examples` });
+    // Only the dashboard's own examples: the route is not a reader of arbitrary corpus positions.
+    const e = [...d.top, ...d.quantiles.flatMap((x) => x.examples), ...d.negatives].find((x) => x.row === Number(q.row) && x.pos === Number(q.pos));
+    if (!e) return reply.code(404).send({ error: `feature ${f} has no example at row ${q.row}, position ${q.pos}` });
+    const corpus = scanCorpus(ctx, d);
+    if (!corpus || !d.source || !ctx.model.tokenizer) return reply.code(404).send({ error: d.source ? `the scan's corpus ${d.source.corpus} is not one this server may read (outside --data)` : 'this scan did not record its corpus (scanned from texts in memory, or before documents were kept)' });
+    const doc = await exampleDocument(ctx.model.tokenizer, { ...d.source, corpus }, e);
+    if (!doc) return reply.code(404).send({ error: `the example at row ${q.row}, position ${q.pos} is not in a document of ${d.source.corpus} (the corpus changed since the scan, or the token is a row's BOS)` });
+    return doc;
   });
 
   app.put('/api/feature/:sae/:feature', { schema: { params: S.featureParams, body: S.featureEdit } }, async (req, reply) => {
@@ -358,4 +379,17 @@ async function steerRoute(ctx: Ctx, b: C.SteerRequest, reply: FastifyReply): Pro
     }
     reply.raw.end();
   });
+}
+
+/** The scan's corpus when this server may read it (offered, or inside the data folders), else null. */
+function scanCorpus(ctx: Ctx, d: FeatureDashboard): string | null {
+  const c = d.source?.corpus;
+  if (!c) return null;
+  if ((ctx.opts.corpora ?? []).includes(c)) return c;
+  try {
+    const real = confinedPath(c, ctx.opts.dataDirs, 'corpus');
+    return real.startsWith('npm:') || fs.existsSync(real.replace(/(?::\w+)?(?:\[\d*:\d*\])?$/, '')) ? real : null;
+  } catch {
+    return null;
+  }
 }

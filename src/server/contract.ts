@@ -3,6 +3,7 @@
  * request and response. Types only, so the browser bundle imports nothing
  * from the server.
  */
+import type { ExampleDocument } from '../analysis/documents.ts';
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import type { CorpusDiff, TextDiff } from '../analysis/compare.ts';
 import type { BrowseRow, DensityScore, ExplanationRecord, FeatureRecord } from '../registry/registry.ts';
@@ -79,7 +80,12 @@ export interface FeatureResponse {
   readonly calibrations: readonly CalibrationRecord[];
   /** Conditional activation distributions: by firing token (with a scan), by explanation match (after score --conditional). */
   readonly conditional: { readonly token: ConditionalHistogram; readonly explanation: ConditionalHistogram | null } | null;
+  /** Whether examples expand to their whole documents here (the scan's corpus is one this server may read). */
+  readonly documents: boolean;
 }
+
+/** GET /api/feature/:sae/:feature/document?row=R&pos=P: an example of the dashboard in its whole document. */
+export type DocumentResponse = ExampleDocument;
 
 /** POST /api/feature/:sae/:feature/explain */
 export interface ExplainResponse {

@@ -17,6 +17,8 @@ const obj = (properties: Record<string, unknown>, required: string[] = []) => ({
 const TEXT = 100_000;
 
 export const featureParams = obj({ sae: str(200), feature: { type: 'string', pattern: '^\\d{1,9}$' } }, ['sae', 'feature']);
+/** An example's packed row and position (the route finds it among the dashboard's examples). */
+export const documentQuery = obj({ row: { type: 'string', pattern: '^\\d{1,12}$' }, pos: { type: 'string', pattern: '^\\d{1,9}$' } }, ['row', 'pos']);
 export const jobParams = obj({ id: str(64) }, ['id']);
 
 export const analyze = obj({ sae: str(200), text: str(TEXT), top: int(1, 64), pool: { enum: ['max', 'mean', 'sum'] } }, ['sae', 'text']);

@@ -115,6 +115,8 @@ export class SiteEngine implements RegistryReader {
       sae: saeName, saeId: s.id, scanned: dashboard !== null || s.data.rows.some((r) => r.density !== null), feature: f, dSae: s.sae.cfg.dSae, record: d?.record ?? null, explanations: [...(d?.explanations ?? [])], dashboard, labels,
       explainer: false, calibration: d?.calibration ?? null, calibrations: [],
       conditional: dashboard ? conditionalViews(dashboard, d?.explanations ?? []) : null,
+      // A static site carries no corpus to expand examples from.
+      documents: false,
     };
   }
 

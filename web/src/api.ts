@@ -21,6 +21,7 @@ export const api = {
   info: () => call<C.InfoResponse>('GET', '/api/info'),
   analyze: (r: C.AnalyzeRequest) => call<C.AnalyzeResponse>('POST', '/api/analyze', r),
   feature: (sae: string, f: number) => call<C.FeatureResponse>('GET', `/api/feature/${encodeURIComponent(sae)}/${f}`),
+  document: (sae: string, f: number, e: { row: number; pos: number }) => call<C.DocumentResponse>('GET', `/api/feature/${encodeURIComponent(sae)}/${f}/document?row=${e.row}&pos=${e.pos}`),
   editFeature: (sae: string, f: number, e: C.FeatureEditRequest) => call<unknown>('PUT', `/api/feature/${encodeURIComponent(sae)}/${f}`, e),
   compare: (r: C.CompareRequest) => call<C.CompareResponse>('POST', '/api/compare', r),
   sweep: (r: C.SweepRequest) => call<C.SweepResponse>('POST', '/api/sweep', r),

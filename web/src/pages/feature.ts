@@ -178,15 +178,67 @@ export async function featurePage(app: HTMLElement, info: C.InfoResponse, sae: s
     h('div', {}, h('h2', {}, 'Top negative logits'), logits(d.logits.negative, 'logits-neg')),
     h('div', {}, h('h2', {}, 'Nearest features'), h('ul', { id: 'neighbors' }, ...d.neighbors.map((n) => h('li', {}, featureLink(sae, n.feature), ` cos ${n.cosine.toFixed(3)}`, r.labels[n.feature] ? h('span', { class: 'name' }, ` ${r.labels[n.feature]}`) : null)))),
   ));
-  app.append(h('h2', {}, 'Top examples'), h('div', { id: 'top-examples' }, ...d.top.map((e) => example(e, d.maxAct))));
+  const expand = r.documents ? (e: Example) => api.document(sae, f, e) : undefined;
+  app.append(h('h2', {}, 'Top examples'), h('div', { id: 'top-examples' }, ...d.top.map((e) => example(e, d.maxAct, expand))));
   for (const q of [...d.quantiles].reverse()) {
     if (!q.examples.length) continue;
-    app.append(h('h3', {}, `Activations ${q.lo.toFixed(2)} to ${q.hi.toFixed(2)} (${q.count} tokens)`), h('div', { class: 'quantile' }, ...q.examples.map((e) => example(e, d.maxAct))));
+    app.append(h('h3', {}, `Activations ${q.lo.toFixed(2)} to ${q.hi.toFixed(2)} (${q.count} tokens)`), h('div', { class: 'quantile' }, ...q.examples.map((e) => example(e, d.maxAct, expand))));
   }
 }
 
-function example(e: C.FeatureDashboard['top'][number], max: number): HTMLElement {
-  return h('div', { class: 'example', 'data-act': e.act }, h('span', { class: 'act' }, e.act.toFixed(2)), highlighted(e.tokens, e.acts, max, e.focus));
+type Example = C.FeatureDashboard['top'][number];
+
+/**
+ * An example's window with its activations; where the server can read the
+ * scan's corpus, a toggle shows the whole document instead (the window's
+ * activations in place, the rest of the document uncoloured: the scan kept
+ * no activations there).
+ */
+function example(e: Example, max: number, expand?: (e: Example) => Promise<C.DocumentResponse>): HTMLElement {
+  const window = highlighted(e.tokens, e.acts, max, e.focus);
+  const box = h('div', { class: 'example', 'data-act': e.act }, h('span', { class: 'act' }, e.act.toFixed(2)), window);
+  if (!expand) return box;
+  let doc: HTMLElement | undefined;
+  const toggle = h('button', { type: 'button', class: 'expand link' }, 'whole document') as HTMLButtonElement;
+  toggle.addEventListener('click', async () => {
+    if (doc) {
+      const open = doc.isConnected;
+      (open ? doc : window).replaceWith(open ? window : doc);
+      toggle.textContent = open ? 'whole document' : 'window only';
+      return;
+    }
+    showError(null);
+    toggle.disabled = true;
+    toggle.textContent = 'loading…';
+    try {
+      const r = await expand(e);
+      const cut = r.first > 0 || r.first + r.tokens.length < r.total ? ` (tokens ${r.first}-${r.first + r.tokens.length - 1} of ${r.total})` : '';
+      doc = h('div', { class: 'document', 'data-doc': r.doc },
+        h('div', { class: 'doc-head' }, `document ${r.doc}, ${r.total} tokens${cut}; fired at its token ${r.first + r.focus}`),
+        documentTokens(r, max));
+      window.replaceWith(doc);
+      toggle.textContent = 'window only';
+    } catch (err) {
+      showError(err);
+      toggle.textContent = 'whole document';
+    } finally {
+      toggle.disabled = false;
+    }
+  });
+  box.append(toggle);
+  return box;
+}
+
+/** A document's tokens: the example's window in heat colours, the rest as plain text. */
+function documentTokens(r: C.DocumentResponse, max: number): HTMLElement {
+  const line = h('div', { class: 'tokens' });
+  r.tokens.forEach((t, i) => {
+    const a = r.acts[i];
+    line.append(a === null
+      ? h('span', { class: 'tok plain', title: 'outside the example\'s window: not kept by the scan' }, tokenText(t))
+      : h('span', { class: `tok${i === r.focus ? ' focus' : ''}`, title: a.toFixed(3), style: `background: ${heat(a, max)}` }, tokenText(t)));
+  });
+  return line;
 }
 
 /** Every explanation of the feature, with its source, explainer, prompt version and scores (Neuronpedia lists them all too). */
