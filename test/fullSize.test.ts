@@ -13,9 +13,9 @@ import { loadModel } from '../src/model/load.ts';
 import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.ts';
 import type { WriteFn } from '../src/io/atomicFile.ts';
 import { dequantAt, dequantizeNBits8, quantizeNBits } from '../src/model/quant/blockQuant.ts';
-import { maxDiff, needsShared, root, shared, tinyStories, tmpDir } from './helpers.ts';
+import { maxDiff, needsShared, root, tinyStories, tmpDir, torchReference } from './helpers.ts';
 
-const REF = path.join(shared, 'reference', 'torch_reference.py');
+const REF = torchReference;
 const GREEDY = [1137, 117, 1513, 101, 87, 1076, 1005, 361, 1377, 436, 1027, 1376, 1203, 615, 1377, 1257, 939, 306, 1307, 119, 71, 759, 1251, 1450, 77, 122, 1377, 265, 2029, 1307];
 const TEXT = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her dog.';
 

@@ -1,4 +1,5 @@
 /** Shared test helpers: fixture paths, the ../shared skip rule, comparisons. */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -34,6 +35,16 @@ export const shared = path.resolve(ROOT, '..', 'shared');
 export const tinyStories = path.join(shared, 'models', 'TinyStories-656K');
 
 /** A `skip` option for tests that need ../shared: false when present, else the reason. */
+/** The PyTorch reference script (../shared/reference/torch_reference.py). */
+export const torchReference = path.join(shared, 'reference', 'torch_reference.py');
+
+let torchChecked: boolean | undefined;
+/** Skips (a reason) unless /usr/bin/python3 has torch (CI installs python3-torch); checked once per process. */
+export function torchSkip(): false | string {
+  torchChecked ??= spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0;
+  return torchChecked ? false : 'needs /usr/bin/python3 with torch (apt-get install python3-torch)';
+}
+
 export function needsShared(): false | string {
   return fs.existsSync(tinyStories) ? false : `needs ../shared/models/TinyStories-656K beside the project (absent at ${shared})`;
 }

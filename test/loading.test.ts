@@ -10,12 +10,10 @@ import { bf16ToF32 } from '../src/tensor/halfFloat.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
 import { toInterleaved } from '../src/io/llama2c.ts';
 import { Llama2cTokenizer } from '../src/tokenizer/llama2cTokenizer.ts';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { Rng } from '../src/tensor/random.ts';
-import { fixtures, maxDiff, needsShared, tinyStories, tmpDir } from './helpers.ts';
+import { fixtures, maxDiff, needsShared, tinyStories, tmpDir, torchSkip } from './helpers.ts';
 
-/** Skips unless /usr/bin/python3 has torch (CI installs python3-torch). */
-const torchSkip = (): false | string => (spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0 ? false : 'needs /usr/bin/python3 with torch (apt-get install python3-torch)');
 
 const TOKENS = [[5, 17, 99, 3, 64, 127, 0, 42], [12, 1, 2, 3, 4, 5, 6, 7]];
 

@@ -7,16 +7,17 @@
  * Fixtures: test/fixtures/make.ts.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadModel } from '../src/model/load.ts';
-import { SafetensorsFile } from '../src/io/safetensors.ts';
-import { fixtures, maxDiff } from './helpers.ts';
+import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.ts';
+import { fixtures, maxDiff, tmpDir } from './helpers.ts';
 
 const TOL = 1e-4;
 const TOKENS = '5,17,99,3,64,127,0,42,8,8,77,1;12,1,2,3,4,5,6,7,100,101,102,103'.split(';').map((s) => s.split(',').map(Number));
 
-for (const arch of ['gpt2', 'neox', 'llama', 'gemma', 'gemma2', 'qwen3']) {
+for (const arch of ['gpt2', 'neox', 'llama', 'gemma', 'gemma2', 'qwen3', 'gemma3', 'gemma3-v5']) {
   test(`${arch}: every hook and the logits match the PyTorch reference`, async () => {
     const dir = path.join(fixtures, `tiny-${arch}`);
     const model = await loadModel(dir);
@@ -43,7 +44,7 @@ test('llama fixture has GQA and tied embeddings', async () => {
   assert.ok(!f.tensors.has('model.embed_tokens.weight') && f.tensors.has('lm_head.weight'));
 });
 
-for (const arch of ['gemma', 'gemma2', 'qwen3']) {
+for (const arch of ['gemma', 'gemma2', 'qwen3', 'gemma3', 'gemma3-v5']) {
   test(`${arch}: KV-cache generation equals full forwards at every step, past the sliding window`, async () => {
     const model = await loadModel(path.join(fixtures, `tiny-${arch}`));
     const prompt = [5, 17, 99, 3, 64, 127];
@@ -61,7 +62,7 @@ for (const arch of ['gemma', 'gemma2', 'qwen3']) {
   });
 }
 
-for (const arch of ['gemma2', 'qwen3']) {
+for (const arch of ['gemma2', 'qwen3', 'gemma3']) {
   test(`${arch}: steered KV-cache generation equals steered full forwards past the sliding window`, async () => {
     const model = await loadModel(path.join(fixtures, `tiny-${arch}`));
     const vector = Float32Array.from({ length: model.spec.dModel }, (_, i) => Math.sin(i + 1) * 2);
@@ -91,4 +92,43 @@ test('gemma2 and qwen3 fixtures: sliding layers, soft-caps, post norms and head_
   const q3 = await loadModel(path.join(fixtures, 'tiny-qwen3'));
   assert.deepEqual(q3.spec.windows, [null, 5, null]);
   assert.ok(q3.spec.qkNorm);
+});
+
+test('gemma3 fixtures: default pattern (every 6th layer global), two rotaries, q/k norms, no attention soft-cap', async () => {
+  const g3 = await loadModel(path.join(fixtures, 'tiny-gemma3'));
+  assert.deepEqual(g3.spec.windows, [4, 4, 4, 4, 4, null]);
+  assert.deepEqual(g3.spec.ropeScaling, { type: 'linear', factor: 4 });
+  assert.deepEqual(g3.spec.localRope, { ropeTheta: 500 });
+  assert.ok(g3.spec.qkNorm && g3.spec.postNorms && g3.spec.attnSoftcap === undefined && g3.spec.finalSoftcap === 0.5);
+  const v5 = await loadModel(path.join(fixtures, 'tiny-gemma3-v5'));
+  assert.deepEqual(v5.spec.windows, [null, 5, 5]);
+  assert.equal(v5.spec.ropeTheta, 1e6);
+  assert.equal(v5.spec.localRope?.ropeTheta, 300);
+});
+
+test('gemma3: a multimodal checkpoint (text_config, language_model.model. names, a vision tower) runs its text model equal to the same weights as gemma3_text', async () => {
+  const src = path.join(fixtures, 'tiny-gemma3');
+  const dir = tmpDir();
+  const cfg = JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const { model_type: _t, architectures: _a, ...text } = cfg;
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'gemma3', architectures: ['Gemma3ForConditionalGeneration'], text_config: text, vision_config: { hidden_size: 8 } }));
+  const w = SafetensorsFile.open(path.join(src, 'model.safetensors')).readAll();
+  const renamed = Object.fromEntries(Object.entries(w).map(([k, v]) => [k === 'lm_head.weight' ? 'language_model.lm_head.weight' : `language_model.${k}`, v]));
+  renamed['vision_tower.vision_model.embeddings.patch_embedding.weight'] = { dtype: 'float32', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) };
+  renamed['multi_modal_projector.mm_input_projection_weight'] = { dtype: 'float32', shape: [2, 2], data: new Float32Array(4) };
+  writeSafetensors(path.join(dir, 'model.safetensors'), renamed);
+  const model = await loadModel(dir);
+  assert.equal(model.spec.modelType, 'gemma3_text');
+  const golden = SafetensorsFile.open(path.join(src, 'golden.safetensors'));
+  const res = await model.run(TOKENS, { cache: ['blocks.5.hook_resid_post'] });
+  assert.ok(maxDiff(res.logits!.data, golden.readF32('logits').data) < TOL);
+  assert.ok(maxDiff(res.cache['blocks.5.hook_resid_post'].data, golden.readF32('blocks.5.hook_resid_post').data) < TOL);
+  // The newer layout (transformers 4.52+): model.language_model.*, lm_head.* at the top.
+  const dir2 = tmpDir();
+  fs.copyFileSync(path.join(dir, 'config.json'), path.join(dir2, 'config.json'));
+  writeSafetensors(path.join(dir2, 'model.safetensors'), Object.fromEntries(Object.entries(w).map(([k, v]) => [k === 'lm_head.weight' ? k : k.replace(/^model\./, 'model.language_model.'), v])));
+  const newer = await loadModel(dir2);
+  assert.ok(maxDiff((await newer.run(TOKENS)).logits!.data, golden.readF32('logits').data) < TOL);
+  await model.dispose();
+  await newer.dispose();
 });

@@ -8,18 +8,17 @@
  * A quality check, not a time check.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { activationGroups } from '../src/data/activationSource.ts';
 import { writeSafetensors } from '../src/io/safetensors.ts';
 import { loadModel } from '../src/model/load.ts';
 import { trainSaes } from '../src/sae/train/trainer.ts';
-import { needsShared, shared, storiesCorpus, tinyStories, tmpDir } from './helpers.ts';
+import { needsShared, storiesCorpus, tinyStories, tmpDir, torchReference, torchSkip } from './helpers.ts';
 
-const REF = path.join(shared, 'reference', 'torch_reference.py');
-const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0;
-const skip = needsShared() || (torch ? false : 'needs /usr/bin/python3 with torch (apt-get install python3-torch)');
+const REF = torchReference;
+const skip = needsShared() || torchSkip();
 const HOOK = 'blocks.1.hook_resid_pre';
 
 test('saescope\'s topk SAE reaches the reference\'s MSE (within 2%) on the same 20k rows, order, lr, batch and steps', { skip }, async (t) => {

@@ -7,7 +7,7 @@
  * field both sides got wrong the same way.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.ts';
@@ -16,11 +16,10 @@ import { loadSae } from '../src/sae/load.ts';
 import { saveSae } from '../src/sae/saelensFormat.ts';
 import { Sae } from '../src/sae/sae.ts';
 import { Rng } from '../src/tensor/random.ts';
-import { fixtures, needsShared, relErr, shared, tmpDir, trainedSae } from './helpers.ts';
+import { fixtures, needsShared, relErr, tmpDir, torchReference, torchSkip, trainedSae } from './helpers.ts';
 
-const REF = path.join(shared, 'reference', 'torch_reference.py');
-const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0;
-const skip = needsShared() || (torch ? false : 'needs /usr/bin/python3 with torch (apt-get install python3-torch)');
+const REF = torchReference;
+const skip = needsShared() || torchSkip();
 
 /** Runs the reference on a folder and compares its features and reconstruction with those of `sae` (the SAE before it was written). */
 async function agree(dir: string, rows: number, sae: Sae = loadSae(dir)): Promise<void> {

@@ -12,7 +12,7 @@ import type { RuntimeOptions } from '../runtime/session.ts';
 import { HfTokenizer } from '../tokenizer/hfTokenizer.ts';
 import { ChatTemplate } from '../tokenizer/chatTemplate.ts';
 import { Llama2cTokenizer } from '../tokenizer/llama2cTokenizer.ts';
-import { adapterFor } from './adapters/registry.ts';
+import { adapterFor, textModelConfig } from './adapters/registry.ts';
 import { llama } from './adapters/llama.ts';
 import { HookedModel, type ModelOptions } from './hookedModel.ts';
 import { checkSpec } from './spec.ts';
@@ -36,7 +36,7 @@ export async function loadModel(pathOrId: string, opts: LoadOptions = {}): Promi
 export function loadHfFolder(dir: string, opts: LoadOptions = {}): HookedModel {
   const cfgPath = path.join(dir, 'config.json');
   if (!fs.existsSync(cfgPath)) throw new Error(`${dir}: no config.json (is this an HF model folder?)`);
-  const cfg = readJsonFile(cfgPath);
+  const cfg = textModelConfig(readJsonFile(cfgPath));
   const adapter = adapterFor(cfg.model_type, cfgPath);
   const spec = adapter.spec(cfg);
   checkSpec(spec, cfgPath);

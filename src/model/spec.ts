@@ -46,6 +46,8 @@ export interface ModelSpec {
   readonly ropeTheta: number;
   /** Rotary frequency scaling, when the config asks for it. */
   readonly ropeScaling?: RopeScaling;
+  /** A second rotary for the sliding-window layers (Gemma 3: `rope_local_base_freq`, never scaled); absent: every layer uses the one above. */
+  readonly localRope?: { readonly ropeTheta: number; readonly ropeScaling?: RopeScaling };
   /** MLP activation. */
   readonly act: 'gelu_tanh' | 'gelu' | 'silu' | 'relu';
   /** SwiGLU-style gated MLP (gate and up projections). */
@@ -92,8 +94,9 @@ export function checkSpec(s: ModelSpec, where: string): void {
   pos(s.attnSoftcap, 'attn_logit_softcapping');
   pos(s.finalSoftcap, 'final_logit_softcapping');
   pos(s.embedScale, 'the embedding scale');
-  const r = s.ropeScaling;
-  if (r) {
+  if (s.localRope) pos(s.localRope.ropeTheta, 'the sliding layers\' rope theta (rope_local_base_freq)');
+  for (const r of [s.ropeScaling, s.localRope?.ropeScaling]) {
+    if (!r) continue;
     pos(r.factor, 'rope_scaling.factor');
     if (r.type === 'llama3') {
       pos(r.lowFreqFactor, 'rope_scaling.low_freq_factor');

@@ -35,7 +35,9 @@ export class HfTokenizer implements TextTokenizer {
 
   /** A tokenizer from the parsed `tokenizer.json` and `tokenizer_config.json` (no files: browsers, bundles). */
   static fromJson(json: object, cfg: Readonly<Record<string, unknown>>, modelConfig: Readonly<Record<string, unknown>> = {}): HfTokenizer {
-    const inner = new Tokenizer(json, cfg);
+    // Decode as the Rust tokenizers library and transformers v5 do: no space clean-up unless the folder asks for it
+    // (@huggingface/tokenizers would otherwise default it on and turn "and !!" into "and!!").
+    const inner = new Tokenizer(json, { clean_up_tokenization_spaces: false, ...cfg });
     const idOf = (tokenField: unknown, idField: unknown): number | undefined => {
       const content = typeof tokenField === 'string' ? tokenField : (tokenField as { content?: string } | undefined)?.content;
       const byToken = content !== undefined ? inner.token_to_id(content) : undefined;
@@ -55,6 +57,7 @@ export class HfTokenizer implements TextTokenizer {
   }
 
   decode(ids: readonly number[], opts: { skipSpecial?: boolean } = {}): string {
+    if (ids.length === 0) return '';
     return this.inner.decode([...ids], { skip_special_tokens: opts.skipSpecial ?? true });
   }
 

@@ -20,7 +20,7 @@
  */
 import type { ModelSpec } from '../spec.ts';
 import { activation, num, optNum, slidingWindows, type ArchAdapter, type CanonicalWeight, type WeightRef } from './adapter.ts';
-import { rope } from './llama.ts';
+import { rope, ropeScaling } from './llama.ts';
 
 const COMMON: Readonly<Partial<Record<CanonicalWeight, WeightRef>>> = {
   W_E: { from: ['embed_tokens.weight', 'lm_head.weight'] },
@@ -74,6 +74,69 @@ export const gemma2: ArchAdapter = {
     };
   },
 };
+
+/**
+ * Gemma 3's text model (`Gemma3ForCausalLM`, and the language model inside
+ * the multimodal `Gemma3ForConditionalGeneration`: its `text_config`, with
+ * weights under `language_model.model.` or `model.language_model.`; the
+ * vision tower is never read), as HF's modeling_gemma3.py computes it:
+ * Gemma 2's four norms, plus q_norm and k_norm ((1 + w) RMSNorm per head)
+ * on queries and keys after hook_q/hook_k and before rotary, as for Qwen3;
+ * scores times query_pre_attn_scalar^-0.5 and never soft-capped
+ * (Gemma3Attention does not pass attn_logit_softcapping on); the final
+ * soft-cap only when set; every `sliding_window_pattern`-th layer global
+ * (or `layer_types`); two rotaries: full-attention layers use `rope_theta`
+ * with `rope_scaling`, sliding layers `rope_local_base_freq` unscaled (or
+ * v5's `rope_parameters` keyed by layer type). Missing fields take
+ * Gemma3TextConfig's defaults.
+ */
+export const gemma3: ArchAdapter = {
+  modelTypes: ['gemma3_text'],
+  stripPrefixes: ['language_model.model.', 'model.language_model.', 'language_model.', 'model.'],
+  qkv: 'separate',
+  weights: {
+    ...gemma2.weights,
+    'q_norm.w': { from: 'layers.{L}.self_attn.q_norm.weight' },
+    'k_norm.w': { from: 'layers.{L}.self_attn.k_norm.weight' },
+  },
+  spec(raw) {
+    const c: Record<string, unknown> = { ...GEMMA3_DEFAULTS, ...Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)) };
+    const base = gemmaSpec(c, String(c.hidden_activation ?? 'gelu_pytorch_tanh'), 4);
+    const n = optNum(c, 'sliding_window_pattern') ?? 6;
+    if (!Number.isInteger(n) || n < 1) throw new Error(`config.json: sliding_window_pattern must be a positive integer, got ${JSON.stringify(c.sliding_window_pattern)}`);
+    const ropes = gemma3Ropes(c);
+    return {
+      ...base,
+      ...ropes.full,
+      localRope: ropes.local,
+      postNorms: true,
+      qkNorm: true,
+      attnScale: (optNum(c, 'query_pre_attn_scalar') ?? 256) ** -0.5,
+      finalSoftcap: optNum(c, 'final_logit_softcapping'),
+      windows: slidingWindows(c, base.nLayers, c.sliding_window, (i) => ((i + 1) % n ? 'sliding_attention' : 'full_attention')),
+    };
+  },
+};
+
+/** What Gemma3TextConfig gives a field config.json leaves out (the multimodal checkpoints' text_config omits several). */
+const GEMMA3_DEFAULTS: Readonly<Record<string, unknown>> = {
+  vocab_size: 262_208, hidden_size: 2304, intermediate_size: 9216, num_hidden_layers: 26, num_attention_heads: 8, num_key_value_heads: 4,
+  head_dim: 256, max_position_embeddings: 131_072, rms_norm_eps: 1e-6, bos_token_id: 2, eos_token_id: 1, query_pre_attn_scalar: 256,
+  sliding_window: 4096, sliding_window_pattern: 6, rope_theta: 1_000_000, rope_local_base_freq: 10_000, hidden_activation: 'gelu_pytorch_tanh',
+};
+
+/** Gemma 3's two rotaries: v5's `rope_parameters` by layer type, else `rope_theta` + `rope_scaling` (global) and `rope_local_base_freq` (local). */
+function gemma3Ropes(c: Readonly<Record<string, unknown>>): { full: ModelSpec['localRope'] & object; local: ModelSpec['localRope'] & object } {
+  const rp = c.rope_parameters as Record<string, unknown> | null | undefined;
+  if (rp && typeof rp === 'object' && ('full_attention' in rp || 'sliding_attention' in rp)) {
+    const part = (k: string, theta: number) => {
+      const p = (rp[k] ?? {}) as Record<string, unknown>;
+      return { ropeTheta: optNum(p, 'rope_theta') ?? theta, ropeScaling: ropeScaling(p) };
+    };
+    return { full: part('full_attention', 1_000_000), local: part('sliding_attention', 10_000) };
+  }
+  return { full: rope(c), local: { ropeTheta: optNum(c, 'rope_local_base_freq') ?? 10_000 } };
+}
 
 /** The fields Gemma and Gemma 2 share; `kvHeads` is HF's config default when config.json has none. */
 function gemmaSpec(c: Readonly<Record<string, unknown>>, act: string, kvHeads: number): ModelSpec {

@@ -101,7 +101,8 @@ export function rope(c: Readonly<Record<string, unknown>>): { ropeTheta: number;
   return { ropeTheta: optNum(c, 'rope_theta') ?? (params ? optNum(params, 'rope_theta') : undefined) ?? 10000, ropeScaling: ropeScaling(c.rope_scaling ?? params) };
 }
 
-function ropeScaling(raw: unknown): RopeScaling | undefined {
+/** HF's `rope_scaling` (or a `rope_parameters` entry) as saescope's; undefined for the default rotary. */
+export function ropeScaling(raw: unknown): RopeScaling | undefined {
   if (raw == null) return undefined;
   const r = raw as Record<string, unknown>;
   const type = String(r.rope_type ?? r.type ?? 'default');

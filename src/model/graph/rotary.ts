@@ -6,12 +6,15 @@
 import type { ModelSpec } from '../spec.ts';
 import type { BuildCtx } from './context.ts';
 
+/** A rotary's base and scaling: the model's, or Gemma 3's local one. */
+export type Rope = Pick<ModelSpec, 'ropeTheta' | 'ropeScaling'>;
+
 /** Inverse frequencies [rotaryDim / 2], with HF's linear or llama3 scaling. */
-export function inverseFrequencies(spec: ModelSpec): Float64Array {
+export function inverseFrequencies(spec: ModelSpec, rope: Rope = spec): Float64Array {
   const dim = spec.rotaryDim;
   const inv = new Float64Array(dim / 2);
-  for (let i = 0; i < dim / 2; i++) inv[i] = 1 / spec.ropeTheta ** ((2 * i) / dim);
-  const s = spec.ropeScaling;
+  for (let i = 0; i < dim / 2; i++) inv[i] = 1 / rope.ropeTheta ** ((2 * i) / dim);
+  const s = rope.ropeScaling;
   if (s?.type === 'linear') for (let i = 0; i < inv.length; i++) inv[i] /= s.factor;
   if (s?.type === 'llama3') {
     const lowWave = s.originalMaxPositions / s.lowFreqFactor;
@@ -33,9 +36,9 @@ export function inverseFrequencies(spec: ModelSpec): Float64Array {
  * the graph as HF does (float32 angles pos x inv_freq, then cos/sin), so no
  * table of the whole context is stored (131,072 positions on Llama 3).
  */
-export function rotaryTables(c: BuildCtx, positionIds: string): { cos: string; sin: string } {
+export function rotaryTables(c: BuildCtx, positionIds: string, rope: Rope = c.spec): { cos: string; sin: string } {
   const { spec, g } = c;
-  const inv = Float32Array.from(inverseFrequencies(spec));
+  const inv = Float32Array.from(inverseFrequencies(spec, rope));
   const pos = g.op('Unsqueeze', [g.op('Cast', [positionIds], { to: 1 }), g.ints([-1])]); // [b, pos, 1]
   const half = g.op('Mul', [pos, g.floats([...inv], [inv.length])]); // [b, pos, rotaryDim / 2]
   const angles = g.op('Unsqueeze', [g.op('Concat', [half, half], { axis: -1 }), g.ints([2])]);

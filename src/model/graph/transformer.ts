@@ -34,12 +34,14 @@ export function buildTransformer(c: BuildCtx): Uint8Array {
       bias5: g.op('Unsqueeze', [bias, g.ints([1])]),
       rope: spec.positions === 'rotary' ? rotaryTables(c, pos) : undefined,
     };
+    // Gemma 3's sliding layers rotate with their own base.
+    const local: AttnShared = spec.localRope ? { ...full, rope: rotaryTables(c, pos, spec.localRope) } : full;
     const windowed = new Map<number, AttnShared>();
     for (let L = 0; L < spec.nLayers; L++) {
       const w = spec.windows?.[L];
       let shared = full;
       if (w != null) {
-        shared = windowed.get(w) ?? withWindow(c, full, w);
+        shared = windowed.get(w) ?? withWindow(c, local, w);
         windowed.set(w, shared);
       }
       x = block(c, x, L, shared);
