@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Entry for the `saescope` command: runs the TypeScript CLI through tsx.
+// Entry for the `saescope` command: in a checkout (src/ beside bin/) it runs the
+// TypeScript CLI through tsx; in the installed package, the compiled dist/.
 //
 // On Linux the command re-runs itself once with glibc's malloc asked to back
 // large allocations with transparent huge pages (GLIBC_TUNABLES
@@ -8,6 +9,8 @@
 // f32: 5.9 s instead of 12.5 s on this project's machine). SAESCOPE_NO_REEXEC=1
 // turns this off.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { URL } from 'node:url';
 import process from 'node:process';
 
 const tunables = process.env.GLIBC_TUNABLES ?? '';
@@ -22,8 +25,10 @@ if (process.platform === 'linux' && !process.env.SAESCOPE_NO_REEXEC && !tunables
       process.kill(process.pid, signal);
     } else process.exit(code ?? 1);
   });
-} else {
+} else if (existsSync(new URL('../src/cli/main.ts', import.meta.url))) {
   const { register } = await import('tsx/esm/api');
   register();
   await import('../src/cli/main.ts');
+} else {
+  await import('../dist/cli/main.js');
 }

@@ -32,7 +32,7 @@ export { saeIdentity } from './sae/identity.ts';
 export { trainSaes, trainSaesOnRows, type TrainResult } from './sae/train/trainer.ts';
 export type { SaeSpec, TrainOptions, StepMetrics, SaeMetrics } from './sae/train/options.ts';
 export { evaluateSae, type EvalOptions, type EvalResult } from './sae/eval/evaluate.ts';
-export { modelLadder, rowsLadder, type Ladder, type LadderRung, type LadderOptions } from './sae/ladder/ladder.ts';
+export { modelLadder, rowsLadder, type Ladder, type LadderRung, type LadderOptions } from './analysis/ladder/ladder.ts';
 
 // Feature analysis.
 export { scan, mergeScans, type ScanOptions, type ScanResult } from './analysis/scan.ts';

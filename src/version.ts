@@ -3,13 +3,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The nearest package.json above this file: the repository's from src/, and also from a build under dist/src/. */
-function packageVersion(): string {
+/** The folder of the nearest package.json above this file: the repository from src/, the installed package from its dist/. */
+function findPackageRoot(): string {
   for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
-    const file = path.join(dir, 'package.json');
-    if (fs.existsSync(file)) return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
     if (path.dirname(dir) === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
   }
 }
 
-export const VERSION: string = packageVersion();
+/** saescope's own folder (where web/dist, the built web app, lives). */
+export const PACKAGE_ROOT: string = findPackageRoot();
+
+export const VERSION: string = (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;

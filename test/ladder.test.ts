@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { writeSafetensors } from '../src/io/safetensors.ts';
-import { bounceEvidence, rowsLadder } from '../src/sae/ladder/ladder.ts';
+import { bounceEvidence, rowsLadder } from '../src/analysis/ladder/ladder.ts';
 import { Rng } from '../src/tensor/random.ts';
 import { sparseFactorRows } from './ladderSynthetic.ts';
 import { needsShared, storiesCorpus, tinyStories, tmpDir, saescopeCli } from './helpers.ts';

@@ -10,6 +10,9 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import { writeTextAtomic } from '../io/atomicFile.ts';
+import { readJsonFile } from '../io/json.ts';
+import { loadSae } from './load.ts';
 import { loadSparsity } from './saelensFormat.ts';
 import type { Sae } from './sae.ts';
 import type { StepMetrics } from './train/options.ts';
@@ -207,4 +210,11 @@ table('evaluation', ['metric (SAELens name)', 'value'], data.evaluation.map(([k,
 </script>
 </body></html>
 `;
+}
+
+/** Writes the report of the SAE in `dir` (log: `dir/train_log.jsonl` when present and none is given). */
+export function writeReport(dir: string, out: string, o: { log?: string; evalFile?: string } = {}): void {
+  const log = o.log ?? (fs.existsSync(path.join(dir, 'train_log.jsonl')) ? path.join(dir, 'train_log.jsonl') : undefined);
+  const evaluation = o.evalFile ? readJsonFile(o.evalFile) : undefined;
+  writeTextAtomic(out, trainingReport({ sae: loadSae(dir), dir, log, evaluation }));
 }

@@ -32,6 +32,7 @@ import { LlmClient } from '../interp/llmClient.ts';
 import * as S from './schemas.ts';
 import { ModelQueue, QueueFullError } from './queue.ts';
 import { guardOrigin } from '../site/httpGuard.ts';
+import { PACKAGE_ROOT } from '../version.ts';
 
 /** Builds the server (not listening yet). */
 export async function buildServer(model: HookedModel, opts: ServerOptions): Promise<{ app: FastifyInstance; ctx: Ctx; jobs: Jobs }> {
@@ -254,7 +255,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
     return jobs.cancel(id) ? jobs.get(id) : reply.code(404).send({ error: `no job '${id}'` });
   });
 
-  const web = opts.webDir ?? path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'web', 'dist');
+  const web = opts.webDir ?? path.join(PACKAGE_ROOT, 'web', 'dist');
   if (fs.existsSync(path.join(web, 'index.html'))) {
     const { default: fastifyStatic } = await import('@fastify/static');
     await app.register(fastifyStatic, { root: web });

@@ -86,7 +86,7 @@ async function run(task: JobTask, signal: AbortSignal, send: (m: JobMessage) => 
       },
     });
     // The run's report (plots of the log, the latents, no network needed) goes beside the SAE; the Jobs page links to it.
-    const { writeReport } = await import('../cli/commands/report.ts');
+    const { writeReport } = await import('../sae/report.ts');
     writeReport(task.out!, path.join(task.out!, 'report.html'));
     // The card shows the explained variance once, from `ev`.
     return { message: `saved ${task.out}`, ev };

@@ -200,9 +200,11 @@ export class Jobs {
 
   /** Runs one job in a child process; resolves with its result, rejects with its error. */
   private runChild(job: MutableJob, task: JobTask): Promise<{ message: string; ev?: number }> {
-    const entry = fileURLToPath(new URL('./jobProcess.ts', import.meta.url));
-    // The child runs TypeScript through tsx like the command does, resolved from here (not the working folder).
-    const proc = fork(entry, [], { execArgv: ['--import', import.meta.resolve('tsx')], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    // From the sources the child runs TypeScript through tsx like the command does (resolved from here, not the working
+    // folder); from the built package (dist/) it runs the compiled JavaScript.
+    const source = import.meta.url.endsWith('.ts');
+    const entry = fileURLToPath(new URL(source ? './jobProcess.ts' : './jobProcess.js', import.meta.url));
+    const proc = fork(entry, [], { execArgv: source ? ['--import', import.meta.resolve('tsx')] : [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     const child = { id: job.id, proc, working: false };
     this.child = child;
     let stderr = '';

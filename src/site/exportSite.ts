@@ -9,8 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import { writeFileAtomic, writeTextAtomic } from '../io/atomicFile.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
@@ -21,7 +21,7 @@ import type { Tensor } from '../tensor/tensor.ts';
 import type { RecordKeys, Registry } from '../registry/registry.ts';
 import type { Sae } from '../sae/sae.ts';
 import type { FeatureCalibration } from '../steering/sweep.ts';
-import { VERSION } from '../version.ts';
+import { PACKAGE_ROOT, VERSION } from '../version.ts';
 import type { SiteFeatures, SiteFile, SiteManifest } from './manifest.ts';
 
 /** What to put in the site. */
@@ -55,7 +55,7 @@ export interface ExportSiteResult {
 
 /** The site app built by `npm run build:web`, beside this installation's sources. */
 export function defaultAppDir(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'web', 'dist-site');
+  return path.join(PACKAGE_ROOT, 'web', 'dist-site');
 }
 
 /** Writes the site. */
@@ -179,9 +179,22 @@ function copyApp(app: string, out: string): number {
     }
   };
   walk('');
+  // The installed package ships the app without ONNX Runtime's WebAssembly (41 MB): it is onnxruntime-web's own, a dependency.
+  if (!fs.existsSync(path.join(app, 'ort'))) {
+    const dist = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
+    fs.mkdirSync(path.join(out, 'ort'), { recursive: true });
+    for (const f of ORT_FILES) {
+      fs.copyFileSync(path.join(dist, f), path.join(out, 'ort', f));
+      bytes += fs.statSync(path.join(out, 'ort', f)).size;
+      if (!f.includes('.asyncify.')) shell.push(`ort/${f}`);
+    }
+  }
   writeTextAtomic(path.join(out, 'shell.json'), JSON.stringify(shell) + '\n');
   return bytes;
 }
+
+/** ONNX Runtime's loader and WebAssembly, as the site build puts them in ort/ (web/vite.site.config.ts). */
+const ORT_FILES = ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.asyncify.wasm', 'ort-wasm-simd-threaded.asyncify.mjs'];
 
 function describe(out: string, rel: string): SiteFile {
   const h = createHash('sha256');

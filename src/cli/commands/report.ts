@@ -1,18 +1,6 @@
 /** `saescope report`: a training run as one self-contained HTML page with plots. */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Command } from 'commander';
-import { writeTextAtomic } from '../../io/atomicFile.ts';
-import { readJsonFile } from '../../io/json.ts';
-import { loadSae } from '../../sae/load.ts';
-import { trainingReport } from '../../sae/report.ts';
-
-/** Writes the report of the SAE in `dir` (log: `dir/train_log.jsonl` when present and none is given). */
-export function writeReport(dir: string, out: string, o: { log?: string; evalFile?: string } = {}): void {
-  const log = o.log ?? (fs.existsSync(path.join(dir, 'train_log.jsonl')) ? path.join(dir, 'train_log.jsonl') : undefined);
-  const evaluation = o.evalFile ? readJsonFile(o.evalFile) : undefined;
-  writeTextAtomic(out, trainingReport({ sae: loadSae(dir), dir, log, evaluation }));
-}
+import { writeReport } from '../../sae/report.ts';
 
 export function registerReport(program: Command): void {
   program.command('report')

@@ -11,7 +11,7 @@ import type { SaeArchitecture } from '../../sae/config.ts';
 import type { SaeSpec } from '../../sae/train/options.ts';
 import { trainSaes } from '../../sae/train/trainer.ts';
 import { loadForCli } from '../loadForCli.ts';
-import { writeReport } from './report.ts';
+import { writeReport } from '../../sae/report.ts';
 import { distributedTrain } from '../../distributed/coordinator.ts';
 import { queueSecret } from '../../distributed/jobs.ts';
 import { parseCount, parseNumber } from '../options.ts';

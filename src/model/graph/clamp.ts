@@ -10,7 +10,7 @@ import type { ClampPlan, FeatureEncoder } from '../../hooks/interventions.ts';
 import { interventionInput } from '../../hooks/interventions.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
 import type { BuildCtx } from './context.ts';
-import { inputTransform } from '../../sae/graph.ts';
+import { inputTransform } from './saeInput.ts';
 
 /** Applies a clamp to hook value `x` [batch, pos, dIn]; returns the edited value. */
 export function applyClamp(c: BuildCtx, x: string, plan: ClampPlan, enc: FeatureEncoder): string {

@@ -10,9 +10,9 @@
  * code is plain JavaScript, so it needs no TypeScript loader.
  */
 import { Worker } from 'node:worker_threads';
-import { adamUpdate, normalizeRows } from './adam.ts';
+import { adamUpdate, normalizeRows } from './kernels.ts';
 
-/** The worker's source, built when it starts (adam.ts imports this module too). */
+/** The worker's source, built when it starts. */
 const workerSource = (): string => `
 const { parentPort } = require('node:worker_threads');
 ${adamUpdate.toString()}

@@ -12,15 +12,15 @@
  * of each difference below zero); the MMCS peak likewise, resampling latents.
  */
 import * as path from 'node:path';
-import { crossNearest } from '../../analysis/weightEffects.ts';
+import { crossNearest } from '../weightEffects.ts';
 import type { HookedModel } from '../../model/hookedModel.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
-import type { SaeArchitecture } from '../config.ts';
-import { activationRows } from '../eval/rows.ts';
-import { evaluateSae } from '../eval/evaluate.ts';
-import type { Sae } from '../sae.ts';
-import type { SaeSpec, TrainOptions } from '../train/options.ts';
-import { trainSaes, trainSaesOnRows } from '../train/trainer.ts';
+import type { SaeArchitecture } from '../../sae/config.ts';
+import { activationRows } from '../../sae/eval/rows.ts';
+import { evaluateSae } from '../../sae/eval/evaluate.ts';
+import type { Sae } from '../../sae/sae.ts';
+import type { SaeSpec, TrainOptions } from '../../sae/train/options.ts';
+import { trainSaes, trainSaesOnRows } from '../../sae/train/trainer.ts';
 import { DescriptionLengthMeter, type DescriptionLength } from './descriptionLength.ts';
 import { Rng } from '../../tensor/random.ts';
 

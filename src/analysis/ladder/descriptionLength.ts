@@ -17,8 +17,8 @@
  * - the dictionary: its d_sae·d_in unit-row entries as one Gaussian at
  *   δ_w = precision / √d_in, sent once and amortized over the dataset's tokens.
  */
-import type { Sae } from '../sae.ts';
-import type { SaeForward } from '../sae.ts';
+import type { Sae } from '../../sae/sae.ts';
+import type { SaeForward } from '../../sae/sae.ts';
 
 /** Description length of one SAE on held-out rows, in bits per token. */
 export interface DescriptionLength {

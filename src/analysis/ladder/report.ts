@@ -3,7 +3,7 @@
  * length (total and its parts), explained variance, CE loss recovered and
  * MMCS against the width on a log axis, with the bounce marked, and the table.
  */
-import { chartJsScript } from '../report.ts';
+import { chartJsScript } from '../../sae/report.ts';
 import type { Ladder } from './ladder.ts';
 
 /** The ladder report's HTML. */
