@@ -12,7 +12,7 @@ export { HookedModel, type ModelInput, type RunOptions, type RunResult } from '.
 export type { GenerateOptions, GenerateResult } from './model/generate.ts';
 export type { ModelSpec } from './model/spec.ts';
 export type { Intervention, AddIntervention, ReplaceIntervention } from './hooks/interventions.ts';
-export type { HookPoint } from './hooks/points.ts';
+export { parseHookName, type HookPoint } from './hooks/points.ts';
 export { SafetensorsFile, writeSafetensors } from './io/safetensors.ts';
 export { resolveHfModel, downloadModel, hubCacheDir } from './io/hub.ts';
 export type { Tensor } from './tensor/tensor.ts';

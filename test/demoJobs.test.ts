@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort } from '../src/distributed/localRedis.ts';
+import { freePort } from './localRedis.ts';
 import { needsShared, root, storiesCorpus, tinyStories, tmpDir } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -15,7 +15,7 @@ import { packScan, unpackScan } from '../src/analysis/scanCodec.ts';
 import { planShards } from '../src/distributed/plan.ts';
 import { Queue } from 'bullmq';
 import { collectActivations, readShards, shardFile } from '../src/data/activationStore.ts';
-import { freePort, startLocalRedis } from '../src/distributed/localRedis.ts';
+import { freePort, startLocalRedis } from './localRedis.ts';
 import { connectRedis } from '../src/distributed/connection.ts';
 import { distributedCollect, distributedScan, distributedTrain } from '../src/distributed/coordinator.ts';
 import { QUEUE, signJob, type ShardJobData } from '../src/distributed/jobs.ts';

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { loadModel } from '../src/model/load.ts';
 import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.ts';
 import type { WriteFn } from '../src/io/atomicFile.ts';
-import { dequantAt, dequantizeNBits8, quantizeNBits } from '../src/model/quant/blockQuant.ts';
+import { dequantizeNBits8, nBlocks, quantizeNBits, type NBitsMatrix } from '../src/model/quant/blockQuant.ts';
 import { maxDiff, needsShared, root, tinyStories, tmpDir, torchReference } from './helpers.ts';
 
 const REF = torchReference;
@@ -235,3 +235,17 @@ test('saescope info and generate --json report parameters, load time and memory'
   assert.equal((gen.ids as number[]).length, 4);
   assert.ok(Number(gen.load_seconds) > 0 && Number(gen.peak_rss_mib) > 0 && Number(gen.quantized_mib) >= 0);
 });
+
+/** The float value of element [n, k] of a quantized matrix, read from MatMulNBits's layout as ONNX Runtime's contrib op documents it (independently of saescope's dequantizer). */
+function dequantAt(m: NBitsMatrix, n: number, k: number): number {
+  const nb = nBlocks(m.K, m.blockSize);
+  const blob = (m.blockSize * m.bits) / 8;
+  const b = Math.floor(k / m.blockSize);
+  const j = k - b * m.blockSize;
+  const zpRow = Math.ceil((nb * m.bits) / 8);
+  const byte = m.B[(n * nb + b) * blob + (m.bits === 8 ? j : j >> 1)];
+  const q = m.bits === 8 ? byte : (j & 1) === 0 ? byte & 15 : byte >> 4;
+  const zb = m.zeroPoints[n * zpRow + (m.bits === 8 ? b : b >> 1)];
+  const zp = m.bits === 8 ? zb : (b & 1) === 0 ? zb & 15 : zb >> 4;
+  return (q - zp) * m.scales[n * nb + b];
+}

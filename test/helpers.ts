@@ -4,7 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { transpose } from '../src/sae/train/params.ts';
+import { transpose, type Params } from '../src/sae/train/params.ts';
+import type { SaeConfig } from '../src/sae/config.ts';
+import type { SaeWeights } from '../src/sae/sae.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -159,4 +161,16 @@ export async function demoSae(): Promise<{ dir: string; registry: string }> {
     fs.writeFileSync(path.join(root, 'done'), '');
   }
   return { dir, registry };
+}
+
+/** Trainer parameters from SAELens weights (to fine-tune or test a loaded SAE). */
+export function fromSaeWeights(cfg: SaeConfig, w: SaeWeights): Params {
+  const p: Params = {
+    W_encT: transpose(w.W_enc.data, cfg.dIn, cfg.dSae),
+    b_enc: Float32Array.from(w.b_enc.data),
+    W_dec: Float32Array.from(w.W_dec.data),
+    b_dec: Float32Array.from(w.b_dec.data),
+  };
+  if (cfg.architecture === 'jumprelu' && w.threshold) p.log_threshold = w.threshold.data.map((x) => Math.log(Math.max(x, 1e-12)));
+  return p;
 }

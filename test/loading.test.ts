@@ -5,10 +5,9 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadModel } from '../src/model/load.ts';
 import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.ts';
-import { f32ToBf16, f32ToHalf, halfToFloat } from '../src/tensor/halfFloat.ts';
-import { bf16ToF32 } from '../src/tensor/halfFloat.ts';
+import { bf16Into, halfToFloat } from '../src/tensor/halfFloat.ts';
+import { f32ToBf16, f32ToHalf } from './halfFloat.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
-import { toInterleaved } from '../src/io/llama2c.ts';
 import { Llama2cTokenizer } from '../src/tokenizer/llama2cTokenizer.ts';
 import { execFileSync } from 'node:child_process';
 import { Rng } from '../src/tensor/random.ts';
@@ -44,7 +43,7 @@ for (const dtype of ['F16', 'BF16'] as const) {
     const rounded = tmpDir();
     for (const d of [half, rounded]) fs.copyFileSync(path.join(src, 'config.json'), path.join(d, 'config.json'));
     write16(path.join(half, 'model.safetensors'), w, dtype);
-    const round = (x: number) => (dtype === 'F16' ? halfToFloat(f32ToHalf(x)) : bf16ToF32(Uint16Array.of(f32ToBf16(x)))[0]);
+    const round = (x: number) => (dtype === 'F16' ? halfToFloat(f32ToHalf(x)) : widenBf16(f32ToBf16(x)));
     const r: Record<string, Tensor<'float32'>> = {};
     for (const [k, t] of Object.entries(w)) r[k] = { ...t, data: t.data.map(round) };
     writeSafetensors(path.join(rounded, 'model.safetensors'), r);
@@ -117,6 +116,36 @@ test('HF ids resolve from the local HF cache layout', async () => {
   await assert.rejects(loadModel('tiny-org/absent', { cacheDir: cache, offline: true }), /not in the HF cache/);
 });
 
+/**
+ * llama2.c's export.py (`permute_reverse`): HF's q/k rows of each head, in
+ * rotate-half order [2, hd/2], viewed as [heads, 2, hd/2, cols], transposed
+ * to [heads, hd/2, 2, cols]: the interleaved pairs llama2.c's run.c rotates.
+ * Written here from that reshape, independently of saescope's reader.
+ */
+function interleaveLikeExportPy(t: Tensor<'float32'>, heads: number): Tensor<'float32'> {
+  const [rows, cols] = t.shape;
+  const half = rows / heads / 2;
+  const out = new Float32Array(t.data.length);
+  // out[h, i, j, :] = in[h, j, i, :]
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let j = 0; j < 2; j++) {
+        const from = ((h * 2 + j) * half + i) * cols;
+        const to = ((h * half + i) * 2 + j) * cols;
+        out.set(t.data.subarray(from, from + cols), to);
+      }
+    }
+  }
+  return { ...t, data: out };
+}
+
+/** One BF16 value widened by saescope's reader. */
+function widenBf16(bits: number): number {
+  const out = new Float32Array(1);
+  bf16Into(Uint16Array.of(bits), out, 0);
+  return out[0];
+}
+
 /** Writes HF Llama weights as a llama2.c checkpoint (legacy or version 1). */
 function writeLlama2c(file: string, version: 0 | 1, w: Record<string, Tensor<'float32'>>, cfg: Record<string, number>): void {
   const L = cfg.num_hidden_layers;
@@ -125,8 +154,8 @@ function writeLlama2c(file: string, version: 0 | 1, w: Record<string, Tensor<'fl
   const d = cfg.hidden_size;
   const emb = w['model.embed_tokens.weight'] ?? w['lm_head.weight'];
   const layer = (n: string) => Array.from({ length: L }, (_, l) => w[`model.layers.${l}.${n}`]);
-  const q = layer('self_attn.q_proj.weight').map((t) => toInterleaved(t, H));
-  const k = layer('self_attn.k_proj.weight').map((t) => toInterleaved(t, KV));
+  const q = layer('self_attn.q_proj.weight').map((t) => interleaveLikeExportPy(t, H));
+  const k = layer('self_attn.k_proj.weight').map((t) => interleaveLikeExportPy(t, KV));
   const ints = [d, cfg.intermediate_size, L, H, KV, cfg.vocab_size, cfg.max_position_embeddings];
   const parts: Float32Array[] = [];
   let header: Buffer;

@@ -22,7 +22,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
 import { loadSae } from '../src/sae/load.ts';
-import { fromSaeWeights } from '../src/sae/train/params.ts';
+import { fromSaeWeights } from './helpers.ts';
 import { StepRunner } from '../src/sae/train/stepRunner.ts';
 import { fixtures, relErr, stepGrads } from './helpers.ts';
 

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { scan } from '../../src/analysis/scan.ts';
-import { startLocalRedis } from '../../src/distributed/localRedis.ts';
+import { startLocalRedis } from '../../test/localRedis.ts';
 import { distributedScan } from '../../src/distributed/coordinator.ts';
 import type { ShardDone } from '../../src/distributed/jobs.ts';
 import { loadModel } from '../../src/model/load.ts';

@@ -6,9 +6,7 @@
  * one model only.
  */
 import * as fs from 'node:fs';
-import { defaultRegistryPath, Registry, type FiledSae, type RecordKeys, type SaeEntry } from '../registry/registry.ts';
-import type { HookedModel } from '../model/hookedModel.ts';
-import type { Sae } from '../sae/sae.ts';
+import { defaultRegistryPath, Registry, type RecordKeys, type SaeEntry } from '../registry/registry.ts';
 import { loadSaeForCli, type SaeFlags } from './saeForCli.ts';
 
 /** Opens `--registry` (or the default) when the file exists. */
@@ -32,10 +30,6 @@ export async function withRegistry<T>(file: string | undefined, fn: (r: Registry
   }
 }
 
-/** The keys of a loaded model and SAE (filing both). */
-export function fileLoaded(reg: Registry, model: HookedModel, sae: Sae, dir: string, name?: string): FiledSae {
-  return reg.file(model, sae, dir, name);
-}
 
 /** An SAE given as a folder (loaded and filed), or as a name or id the registry knows. */
 export function saeEntryFor(reg: Registry, flags: SaeFlags): SaeEntry {

@@ -114,16 +114,7 @@ export function loadLlama2c(file: string): { spec: ModelSpec; weights: MemoryWei
  * rotary pairs (2i, 2i+1) to rotate-half (i, i + hd/2), per head; the same
  * permutation HF's Llama conversion applies.
  */
-export function toRotateHalf(t: Tensor<'float32'>, heads: number): Tensor<'float32'> {
-  return permuteRotaryRows(t, heads, false);
-}
-
-/** The inverse of `toRotateHalf` (for writing llama2.c files from HF weights). */
-export function toInterleaved(t: Tensor<'float32'>, heads: number): Tensor<'float32'> {
-  return permuteRotaryRows(t, heads, true);
-}
-
-function permuteRotaryRows(t: Tensor<'float32'>, heads: number, inverse: boolean): Tensor<'float32'> {
+function toRotateHalf(t: Tensor<'float32'>, heads: number): Tensor<'float32'> {
   const [rows, cols] = t.shape;
   const hd = rows / heads;
   const out = new Float32Array(t.data.length);
@@ -132,8 +123,7 @@ function permuteRotaryRows(t: Tensor<'float32'>, heads: number, inverse: boolean
       for (let j = 0; j < 2; j++) {
         const interleaved = h * hd + 2 * i + j;
         const half = h * hd + j * (hd / 2) + i;
-        const [src, dst] = inverse ? [half, interleaved] : [interleaved, half];
-        out.set(t.data.subarray(src * cols, (src + 1) * cols), dst * cols);
+        out.set(t.data.subarray(interleaved * cols, (interleaved + 1) * cols), half * cols);
       }
     }
   }

@@ -184,13 +184,6 @@ function contextSize(v: unknown, where: string): number {
   return v;
 }
 
-/** Where the model and corpus came from, for the metadata SAELens and Neuronpedia resolve. */
-export interface SaveProvenance {
-  /** Local model folder or file, kept under `saescope_model_path` when model_name is an HF id. */
-  readonly modelPath?: string;
-  /** saescope's corpus spec, kept under `saescope_dataset` when dataset_path is an HF dataset id. */
-  readonly corpusSpec?: string;
-}
 
 /**
  * The SAELens v6 `cfg.json` object for a config (SAELens 6.18 reads it with

@@ -82,19 +82,6 @@ export function quantizeNBits(w: Float32Array, N: number, K: number, kMajor: boo
   return { N, K, bits, blockSize, B, scales, zeroPoints };
 }
 
-/** The float value of element [n, k] of a quantized matrix (tests, fidelity checks). */
-export function dequantAt(m: NBitsMatrix, n: number, k: number): number {
-  const nb = nBlocks(m.K, m.blockSize);
-  const blob = (m.blockSize * m.bits) / 8;
-  const b = Math.floor(k / m.blockSize);
-  const j = k - b * m.blockSize;
-  const zpRow = Math.ceil((nb * m.bits) / 8);
-  const byte = m.B[(n * nb + b) * blob + (m.bits === 8 ? j : j >> 1)];
-  const q = m.bits === 8 ? byte : (j & 1) === 0 ? byte & 15 : byte >> 4;
-  const zb = m.zeroPoints[n * zpRow + (m.bits === 8 ? b : b >> 1)];
-  const zp = m.bits === 8 ? zb : (b & 1) === 0 ? zb & 15 : zb >> 4;
-  return (q - zp) * m.scales[n * nb + b];
-}
 
 /** An embedding [rows, cols] as symmetric int8 blocks along cols. */
 export interface Int8Rows {

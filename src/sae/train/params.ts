@@ -65,14 +65,3 @@ export function toSaeWeights(cfg: SaeConfig, p: Params, scale = 1, threshold?: F
   return w;
 }
 
-/** Trainer parameters from SAELens weights (to fine-tune or test a loaded SAE). */
-export function fromSaeWeights(cfg: SaeConfig, w: SaeWeights): Params {
-  const p: Params = {
-    W_encT: transpose(w.W_enc.data, cfg.dIn, cfg.dSae),
-    b_enc: Float32Array.from(w.b_enc.data),
-    W_dec: Float32Array.from(w.W_dec.data),
-    b_dec: Float32Array.from(w.b_dec.data),
-  };
-  if (cfg.architecture === 'jumprelu' && w.threshold) p.log_threshold = w.threshold.data.map((x) => Math.log(Math.max(x, 1e-12)));
-  return p;
-}

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
-import { connectRedis } from './connection.ts';
+import { connectRedis } from '../src/distributed/connection.ts';
 
 /** A free TCP port on 127.0.0.1 (free when asked; the caller binds it next). */
 export function freePort(): Promise<number> {
