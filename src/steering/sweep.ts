@@ -58,6 +58,7 @@ export interface SweepOptions {
   readonly apply?: boolean;
   /** Densities per feature for the robustness correlation (default: measured with the typical maxima). */
   readonly densities?: ReadonlyMap<number, number>;
+  /** Called after each generation with the count done and the total. */
   readonly onProgress?: (done: number, total: number) => void;
   /** Awaited between generations (a server lets waiting requests run there). */
   readonly between?: () => Promise<void>;
