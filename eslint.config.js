@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'web/dist/', 'web/dist-site/', 'tmp/', '.bench-cache/'] },
+  { ignores: ['node_modules/', 'dist/', 'docs/api/', 'web/dist/', 'web/dist-site/', 'tmp/', '.bench-cache/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

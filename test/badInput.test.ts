@@ -66,7 +66,7 @@ test('a missing tensor is named', async () => {
 test('an unknown model_type lists the supported ones', async () => {
   const dir = tmpDir();
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'bert' }));
-  await assert.rejects(loadModel(dir), /config\.json: unknown model_type "bert" \(supported: gpt2, gpt_neox, llama, mistral, qwen2, qwen3, gemma, gemma2\)/);
+  await assert.rejects(loadModel(dir), /config\.json: unknown model_type "bert" \(supported: gpt2, gpt_neox, llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text\)/);
 });
 
 test('an unknown hook name lists the valid ones', async () => {
