@@ -33,7 +33,7 @@ export function registerTrain(program: Command): void {
     .option('--k <k>', 'active latents per token (topk, batchtopk)', parseCount('--k'), 32)
     .option('--expansion <e>', 'd_sae = e x d_in; comma-separated for several widths', '8')
     .option('--lr <lr>', 'peak learning rate', parseNumber('--lr'), 3e-4)
-    .option('--l1 <c>', 'sparsity coefficient (L1 for standard, L0 for jumprelu) on SAELens\'s scale: per token, against the MSE summed over d_in (README: Scales and names)', parseNumber('--l1'))
+    .option('--l1 <c>', 'sparsity coefficient (L1 for standard, L0 for jumprelu) on SAELens\'s scale: per token, against the MSE summed over d_in (docs/formats.md: Scales and names)', parseNumber('--l1'))
     .option('--tutorial-l1', 'standard SAE in the classic tutorial form: plain L1, unit-norm decoder rows')
     .option('--b-dec-init <how>', 'initial decoder bias: zeros (SAELens 6) or mean (of the first batch); default mean for topk/batchtopk, zeros otherwise')
     .option('--normalize', 'scale activations to an expected norm of sqrt(d_in) (folded back at save)')
