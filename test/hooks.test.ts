@@ -13,7 +13,7 @@ test('globs resolve once, naturally sorted', () => {
   assert.deepEqual(names.slice(0, 3), ['blocks.0.hook_resid_post', 'blocks.1.hook_resid_post', 'blocks.2.hook_resid_post']);
   assert.equal(names[11], 'blocks.11.hook_resid_post');
   assert.equal(resolveHooks(['blocks.3.attn.*'], gpt2).length, 5);
-  assert.equal(resolveHooks(['blocks.**'], gpt2).length, 12 * 14);
+  assert.equal(resolveHooks(['blocks.**'], gpt2).length, 12 * 15);
   assert.equal(resolveHooks(['hook_embed', 'hook_embed', 'hook_*'], gpt2).length, 2);
 });
 

@@ -15,6 +15,17 @@ import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.ts';
 import { fixtures, maxDiff, tmpDir } from './helpers.ts';
 
 const TOL = 1e-4;
+
+/** The pre-MLP norm's weight (and bias) per architecture, by HF tensor name: mlp.hook_in is ln2's x̂ times them. */
+const MLP_NORM: Record<string, (L: number) => [string, string?]> = {
+  gpt2: (L) => [`h.${L}.ln_2.weight`, `h.${L}.ln_2.bias`],
+  neox: (L) => [`gpt_neox.layers.${L}.post_attention_layernorm.weight`, `gpt_neox.layers.${L}.post_attention_layernorm.bias`],
+  llama: (L) => [`model.layers.${L}.post_attention_layernorm.weight`],
+  qwen3: (L) => [`model.layers.${L}.post_attention_layernorm.weight`],
+  gemma: (L) => [`model.layers.${L}.post_attention_layernorm.weight`],
+  gemma2: (L) => [`model.layers.${L}.pre_feedforward_layernorm.weight`],
+  gemma3: (L) => [`model.layers.${L}.pre_feedforward_layernorm.weight`],
+};
 const TOKENS = '5,17,99,3,64,127,0,42,8,8,77,1;12,1,2,3,4,5,6,7,100,101,102,103'.split(';').map((s) => s.split(',').map(Number));
 
 for (const arch of ['gpt2', 'neox', 'llama', 'gemma', 'gemma2', 'qwen3', 'gemma3', 'gemma3-v5']) {
@@ -24,10 +35,23 @@ for (const arch of ['gpt2', 'neox', 'llama', 'gemma', 'gemma2', 'qwen3', 'gemma3
     const golden = SafetensorsFile.open(path.join(dir, 'golden.safetensors'));
     const names = model.hooks.map((h) => h.name);
     const refHooks = [...golden.tensors.keys()].filter((k) => k !== 'logits');
-    assert.deepEqual([...names].sort(), [...refHooks].sort(), 'saescope offers exactly the reference hooks');
+    // mlp.hook_in (what the MLP reads) is saescope's addition: checked below against the reference's ln2 output and the norm's weights.
+    assert.deepEqual(names.filter((n) => !n.endsWith('.mlp.hook_in')).sort(), [...refHooks].sort(), 'saescope offers exactly the reference hooks, plus mlp.hook_in');
     const res = await model.run(TOKENS, { cache: names });
+    const weights = SafetensorsFile.open(path.join(dir, 'model.safetensors'));
+    const plusOne = arch.startsWith('gemma');
+    for (let L = 0; L < model.spec.nLayers; L++) {
+      const [w, b] = MLP_NORM[arch.replace('-v5', '')](L);
+      const gain = weights.readF32(w).data;
+      const bias = b ? weights.readF32(b).data : undefined;
+      const xhat = golden.readF32(`blocks.${L}.ln2.hook_normalized`).data;
+      const d = gain.length;
+      const want = xhat.map((v, i) => v * (plusOne ? 1 + gain[i % d] : gain[i % d]) + (bias ? bias[i % d] : 0));
+      const diff = maxDiff(res.cache[`blocks.${L}.mlp.hook_in`].data, want);
+      assert.ok(diff < TOL, `blocks.${L}.mlp.hook_in: max |diff| ${diff}`);
+    }
     assert.ok(maxDiff(res.logits!.data, golden.readF32('logits').data) < TOL, 'logits');
-    for (const name of names) {
+    for (const name of refHooks) {
       const want = golden.readF32(name);
       const got = res.cache[name];
       const d = maxDiff(got.data, want.data);

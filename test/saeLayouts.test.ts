@@ -139,9 +139,11 @@ test('hf_hook_name: an HF module path decides the hook; one that names no TL hoo
   const mlp = loadSae(saelensFolder(withHf('model.layers.2.post_feedforward_layernorm.output', 'blocks.2.hook_mlp_in'), w));
   assert.equal(mlp.cfg.hookName, 'blocks.2.hook_mlp_out');
   assert.match(mlp.origin.folds.join(), /hf_hook_name model\.layers\.2\.post_feedforward_layernorm\.output read as blocks\.2\.hook_mlp_out \(hook_name blocks\.2\.hook_mlp_in set aside\)/);
+  // The pre-MLP norm's output is what the MLP reads: saescope's mlp.hook_in (TL's hook_mlp_in is before the norm).
+  assert.equal(loadSae(saelensFolder(withHf('model.layers.2.pre_feedforward_layernorm.output', 'blocks.2.hook_mlp_in'), w)).cfg.hookName, 'blocks.2.mlp.hook_in');
   // A module with no TL equivalent: hook_name stands when given, else a named error.
-  assert.equal(loadSae(saelensFolder(withHf('model.layers.2.pre_feedforward_layernorm.output', 'blocks.2.ln2.hook_normalized'), w)).cfg.hookName, 'blocks.2.ln2.hook_normalized');
-  assert.throws(() => loadSae(saelensFolder(withHf('model.layers.2.pre_feedforward_layernorm.output'), w)), /hf_hook_name 'model\.layers\.2\.pre_feedforward_layernorm\.output' names no TransformerLens hook.*pass --hook/);
+  assert.equal(loadSae(saelensFolder(withHf('model.layers.2.self_attn.q_norm.output', 'blocks.2.attn.hook_q'), w)).cfg.hookName, 'blocks.2.attn.hook_q');
+  assert.throws(() => loadSae(saelensFolder(withHf('model.layers.2.self_attn.q_norm.output'), w)), /hf_hook_name 'model\.layers\.2\.self_attn\.q_norm\.output' names no TransformerLens hook.*pass --hook/);
 });
 
 test('expected_average_only_in: activation_scaler.json is folded in; without it the scale is asked for', async () => {

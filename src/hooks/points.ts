@@ -54,6 +54,7 @@ const BLOCK: readonly Template[] = [
   ['hook_attn_out', BSD],
   ['hook_resid_mid', BSD, (f) => !f.parallelResidual],
   ['ln2.hook_normalized', BSD],
+  ['mlp.hook_in', BSD],
   ['mlp.hook_pre', ['batch', 'pos', 'dMlp']],
   ['mlp.hook_pre_linear', ['batch', 'pos', 'dMlp'], (f) => f.gatedMlp],
   ['mlp.hook_post', ['batch', 'pos', 'dMlp']],

@@ -38,6 +38,16 @@ export interface SaeConfig {
   readonly centerInput?: boolean;
   /** The hook the SAE reads, in TransformerLens names. */
   readonly hookName: string;
+  /**
+   * A transcoder's output hook: it reads `hookName` and writes here (e.g. the
+   * MLP's input to `hook_mlp_out`). Absent for an SAE, which reconstructs
+   * the hook it reads.
+   */
+  readonly hookNameOut?: string;
+  /** A transcoder's output width (d_out; absent: d_in). */
+  readonly dOut?: number;
+  /** A transcoder's affine skip connection: W_skip [d_out, d_in] adds W_skip x to the output (SAELens skip_transcoder). */
+  readonly skip?: boolean;
   /** The model's HF id (or name). */
   readonly modelName: string;
   /** Context size of the training rows. */
@@ -53,7 +63,28 @@ export interface SaeConfig {
 }
 
 const ARCHS: readonly SaeArchitecture[] = ['standard', 'topk', 'batchtopk', 'jumprelu'];
-const OTHER_ARCHS = ['gated', 'matryoshka_batchtopk', 'transcoder', 'skip_transcoder', 'jumprelu_transcoder'];
+const OTHER_ARCHS = ['gated', 'matryoshka_batchtopk'];
+/** SAELens's transcoder architectures, as saescope's activation plus the transcoder's parts. */
+const TRANSCODERS: Readonly<Record<string, { arch: SaeArchitecture; skip: boolean }>> = {
+  transcoder: { arch: 'standard', skip: false },
+  skip_transcoder: { arch: 'standard', skip: true },
+  jumprelu_transcoder: { arch: 'jumprelu', skip: false },
+};
+
+/** Whether the config is a transcoder (reads one hook, writes another). */
+export function isTranscoder(cfg: SaeConfig): boolean {
+  return cfg.hookNameOut !== undefined;
+}
+
+/** The hook a dictionary's decoder writes to: a transcoder's output hook, else the hook it reads. */
+export function writeHook(cfg: SaeConfig): string {
+  return cfg.hookNameOut ?? cfg.hookName;
+}
+
+/** The decoder's output width: d_out for a transcoder, else d_in. */
+export function outWidth(cfg: SaeConfig): number {
+  return cfg.dOut ?? cfg.dIn;
+}
 
 /** What the config asks the loader to do to the weights (`folds.ts`). */
 export interface ConfigFolds {
@@ -67,13 +98,14 @@ export interface ConfigFolds {
 const KNOWN_META = new Set([
   'model_name', 'hook_name', 'hook_point', 'hook_head_index', 'prepend_bos', 'context_size', 'dataset_path',
   'sae_lens_version', 'sae_lens_training_version', 'model_from_pretrained_kwargs', 'model_class_name', 'hook_point_layer',
+  'hook_name_out', 'hook_point_out', 'hf_hook_name_out', 'hook_head_index_out',
 ]);
 const KNOWN_TOP = new Set([
   'architecture', 'd_in', 'd_sae', 'k', 'apply_b_dec_to_input', 'normalize_activations', 'reshape_activations', 'dtype', 'device',
   'metadata', 'activation_fn', 'activation_fn_str', 'activation_fn_kwargs', 'rescale_acts_by_decoder_norm', 'topk_threshold',
   'finetuning_scaling_factor', 'hook_name', 'hook_point', 'hook_head_index', 'model_name', 'context_size', 'prepend_bos',
   'dataset_path', 'sae_lens_version', 'sae_lens_training_version', 'model_from_pretrained_kwargs', 'hook_point_layer',
-  'model_class_name',
+  'model_class_name', 'd_out', 'hook_name_out', 'hook_point_out', 'hf_hook_name_out', 'hook_head_index_out',
 ]);
 
 /** Residual-stream hooks, where TransformerLens's center_writing_weights removes each row's mean. */
@@ -88,6 +120,8 @@ export function parseSaeConfig(raw: Record<string, unknown>, where: string): Sae
   const fnKwargs = (raw.activation_fn_kwargs ?? {}) as Record<string, unknown>;
   const fn = raw.activation_fn ?? raw.activation_fn_str;
   let arch = String(raw.architecture ?? 'standard');
+  const tc = TRANSCODERS[arch];
+  if (tc) arch = tc.arch;
   if (OTHER_ARCHS.includes(arch)) throw new Error(`${where}: SAE architecture '${arch}' is not supported (supported: ${ARCHS.join(', ')})`);
   if (!ARCHS.includes(arch as SaeArchitecture)) {
     throw new Error(`${where}: unknown SAE architecture '${arch}' (supported: ${ARCHS.join(', ')})`);
@@ -131,7 +165,7 @@ export function parseSaeConfig(raw: Record<string, unknown>, where: string): Sae
     dIn: int('d_in', raw.d_in),
     dSae: int('d_sae', raw.d_sae),
     k: kRaw === undefined || kRaw === null ? undefined : int('k', kRaw),
-    applyBDecToInput: raw.apply_b_dec_to_input !== false,
+    applyBDecToInput: tc ? false : raw.apply_b_dec_to_input !== false,
     normalizeActivations: norm as Normalization,
     centerInput: kwargs.center_writing_weights === true && isResidualHook(hook) ? true : undefined,
     hookName: hook,
@@ -143,11 +177,26 @@ export function parseSaeConfig(raw: Record<string, unknown>, where: string): Sae
     extraMetadata: Object.keys(extra).length ? extra : undefined,
     folds: { decoderNorm: raw.rescale_acts_by_decoder_norm === true, hookNote },
   };
+  if (tc) return { ...cfg, ...transcoderFields(raw, pick, cfg, tc.skip, where) };
   if ((cfg.architecture === 'topk' || cfg.architecture === 'batchtopk') && cfg.k === undefined) {
     throw new Error(`${where}: a ${cfg.architecture} SAE needs 'k' (or activation_fn_kwargs.k)`);
   }
   if (cfg.k !== undefined && cfg.k > cfg.dSae) throw new Error(`${where}: k ${cfg.k} exceeds d_sae ${cfg.dSae}`);
   return cfg;
+}
+
+/** A SAELens transcoder's output hook, width and skip, checked as SAELens's TranscoderConfig checks them. */
+function transcoderFields(raw: Record<string, unknown>, pick: (k: string) => unknown, cfg: SaeConfig, skip: boolean, where: string): Pick<SaeConfig, 'hookNameOut' | 'dOut' | 'skip'> {
+  const out = pick('hook_name_out') ?? pick('hook_point_out');
+  const hfOut = pick('hf_hook_name_out');
+  const hookOut = (typeof hfOut === 'string' && hfOut ? hfModuleHook(hfOut) : undefined) ?? out;
+  if (typeof hookOut !== 'string' || !hookOut) throw new Error(`${where}: a transcoder needs its output hook (hook_name_out)`);
+  const dOut = raw.d_out ?? cfg.dIn;
+  if (typeof dOut !== 'number' || !Number.isInteger(dOut) || dOut <= 0) throw new Error(`${where}: 'd_out' must be a positive integer, got ${JSON.stringify(dOut)}`);
+  // transcoder.py: b_dec has the output's width, so it is never subtracted from the input.
+  if (raw.apply_b_dec_to_input === true) throw new Error(`${where}: apply_b_dec_to_input is not supported for transcoders (SAELens refuses it too)`);
+  if (cfg.normalizeActivations !== 'none') throw new Error(`${where}: a transcoder with normalize_activations '${cfg.normalizeActivations}' is not supported (none only)`);
+  return { hookNameOut: hookOut, dOut, ...(skip ? { skip: true } : {}) };
 }
 
 /**
@@ -167,6 +216,9 @@ export function hfModuleHook(name: string): string | undefined {
   if (!sub) return input ? `blocks.${l}.hook_resid_pre` : `blocks.${l}.hook_resid_post`;
   if (input && /^(self_attn\.o_proj|attn\.c_proj|attention\.dense)$/.test(sub)) return `blocks.${l}.attn.hook_z`;
   if (input && /^mlp\.(down_proj|c_proj|dense_4h_to_h)$/.test(sub)) return `blocks.${l}.mlp.hook_post`;
+  // What the MLP reads: its own input, or Gemma 2/3's pre-MLP norm's output (Gemma Scope 2 transcoders).
+  if (input && sub === 'mlp') return `blocks.${l}.mlp.hook_in`;
+  if (!input && sub === 'pre_feedforward_layernorm') return `blocks.${l}.mlp.hook_in`;
   if (input) return undefined;
   if (sub === 'post_feedforward_layernorm') return `blocks.${l}.hook_mlp_out`;
   // GPT-2 and GPT-NeoX have no norms after their sublayers; in model.layers.* (llama, Gemma 2) the
@@ -195,8 +247,15 @@ export function toSaeLensConfig(cfg: SaeConfig, extra: Record<string, unknown> =
     throw new Error(`cannot save an SAE on ${cfg.hookName} in SAELens format: SAELens reshapes only hook_z activations (sae.py:366-371)`);
   }
   if (cfg.normalizeActivations === 'expected_average_only_in') throw new Error('internal: fold the activation scale before saving');
+  let architecture: string = cfg.architecture === 'batchtopk' ? 'jumprelu' : cfg.architecture;
+  if (isTranscoder(cfg)) {
+    // SAELens's transcoder classes (transcoder.py): ReLU (optionally with a skip) or JumpReLU.
+    if (architecture === 'standard') architecture = cfg.skip ? 'skip_transcoder' : 'transcoder';
+    else if (architecture === 'jumprelu' && !cfg.skip) architecture = 'jumprelu_transcoder';
+    else throw new Error(`cannot save a ${cfg.architecture}${cfg.skip ? ' skip' : ''} transcoder in SAELens format: SAELens has transcoder, skip_transcoder and jumprelu_transcoder only`);
+  }
   const out: Record<string, unknown> = {
-    architecture: cfg.architecture === 'batchtopk' ? 'jumprelu' : cfg.architecture,
+    architecture,
     d_in: cfg.dIn,
     d_sae: cfg.dSae,
     dtype: 'float32',
@@ -219,5 +278,9 @@ export function toSaeLensConfig(cfg: SaeConfig, extra: Record<string, unknown> =
     },
   };
   if (cfg.k !== undefined && cfg.architecture === 'topk') out.k = cfg.k;
+  if (isTranscoder(cfg)) {
+    out.d_out = outWidth(cfg);
+    (out.metadata as Record<string, unknown>).hook_name_out = cfg.hookNameOut;
+  }
   return out;
 }

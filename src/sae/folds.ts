@@ -28,7 +28,9 @@ export function foldDecoderNorm(w: W): W {
     for (let j = 0; j < dIn; j++) dec[i * dIn + j] /= norms[i];
   }
   const enc = new Float32Array(w.W_enc.data);
-  for (let j = 0; j < dIn; j++) for (let i = 0; i < dSae; i++) enc[j * dSae + i] *= norms[i];
+  // The encoder's rows are the input's width (a transcoder's differs from the decoder's).
+  const dEnc = w.W_enc.shape[0];
+  for (let j = 0; j < dEnc; j++) for (let i = 0; i < dSae; i++) enc[j * dSae + i] *= norms[i];
   const bEnc = Float32Array.from(w.b_enc.data, (v, i) => v * norms[i]);
   return { ...w, W_enc: like(w.W_enc, enc), b_enc: like(w.b_enc, bEnc), W_dec: like(w.W_dec, dec) };
 }

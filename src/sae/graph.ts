@@ -9,7 +9,7 @@
 import { GraphBuilder } from '../runtime/graph.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { architecture } from './architectures/registry.ts';
-import type { SaeConfig } from './config.ts';
+import { outWidth, type SaeConfig } from './config.ts';
 import { inputTransform } from '../model/graph/saeInput.ts';
 
 /** Which outputs a compiled SAE graph returns. */
@@ -48,14 +48,17 @@ export function buildSaeGraph(cfg: SaeConfig, weights: Readonly<Record<string, T
     g.output('hidden_pre', 'float32', ['n', cfg.dSae]);
   }
   const act = architecture(cfg.architecture).activation(g, pre, cfg, w);
+  const dOut = outWidth(cfg);
+  // A skip transcoder adds W_skip x (W_skip [d_out, d_in], SAELens transcoder.py) to its output.
+  const decoded = (y: string) => t.out(cfg.skip ? g.op('Add', [y, g.op('Gemm', [raw, w('W_skip')], { transB: 1 })]) : y);
   if ('dense' in act) {
     if (plan.codes) {
       g.op('Identity', [act.dense], {}, { out: 'acts' });
       g.output('acts', 'float32', ['n', cfg.dSae]);
     }
     if (plan.recon) {
-      g.op('Identity', [t.out(g.op('Add', [g.op('MatMul', [act.dense, w('W_dec')]), w('b_dec')]))], {}, { out: 'recon' });
-      g.output('recon', 'float32', ['n', cfg.dIn]);
+      g.op('Identity', [decoded(g.op('Add', [g.op('MatMul', [act.dense, w('W_dec')]), w('b_dec')]))], {}, { out: 'recon' });
+      g.output('recon', 'float32', ['n', dOut]);
     }
   } else {
     if (plan.codes) {
@@ -67,8 +70,8 @@ export function buildSaeGraph(cfg: SaeConfig, weights: Readonly<Record<string, T
     if (plan.recon) {
       const rows = g.op('Gather', [w('W_dec'), act.indices]);
       const mixed = g.op('MatMul', [g.op('Unsqueeze', [act.values, g.ints([1])]), rows]);
-      g.op('Identity', [t.out(g.op('Add', [g.op('Squeeze', [mixed, g.ints([1])]), w('b_dec')]))], {}, { out: 'recon' });
-      g.output('recon', 'float32', ['n', cfg.dIn]);
+      g.op('Identity', [decoded(g.op('Add', [g.op('Squeeze', [mixed, g.ints([1])]), w('b_dec')]))], {}, { out: 'recon' });
+      g.output('recon', 'float32', ['n', dOut]);
     }
   }
   return g.toBytes('sae');

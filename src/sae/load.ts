@@ -28,7 +28,7 @@ import { readJsonFile } from '../io/json.ts';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import type { RuntimeOptions } from '../runtime/session.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { parseSaeConfig, type SaeConfig } from './config.ts';
+import { hfModuleHook, parseSaeConfig, type SaeConfig } from './config.ts';
 import { filled, foldDecoderNorm, foldInputScale, foldLatentScale, transpose2d } from './folds.ts';
 import { Sae } from './sae.ts';
 import { recoverSaeSwap } from './saelensFormat.ts';
@@ -57,10 +57,12 @@ export function loadSae(target: string, opts: SaeLoadOptions = {}): Sae {
   if (!fs.existsSync(target)) throw new Error(`${target}: no such SAE folder or file`);
   const isFile = fs.statSync(target).isFile();
   if (isFile && target.endsWith('.npz')) return gemmaScope(target, opts);
+  if (isFile && /(^|[\\/])layer_\d+\.safetensors$/.test(target)) return perLayerTranscoder(target, opts);
   if (isFile && PICKLE.test(target)) refusePickle(target);
   if (isFile) throw new Error(`${target}: not an SAE folder (give the folder with cfg.json, or a Gemma Scope params.npz)`);
   const has = (f: string) => fs.existsSync(path.join(target, f));
   if (has('cfg.json') && has('sae_weights.safetensors')) return saeLens(target, opts);
+  if (has('config.json') && has('params.safetensors')) return gemmaScope2(target, opts);
   if (has('params.npz')) return gemmaScope(path.join(target, 'params.npz'), opts);
   if (has('hyperparams.json') && has(path.join('checkpoints', 'final.safetensors'))) return llamaScope(target, opts);
   if (has('cfg.json') && has('sae.safetensors')) return sparsify(target, opts);
@@ -70,7 +72,7 @@ export function loadSae(target: string, opts: SaeLoadOptions = {}): Sae {
   const hookpoints = entries.filter((e) => fs.existsSync(path.join(target, e, 'sae.safetensors')));
   if (hookpoints.length) throw new Error(`${target}: a sparsify run with ${hookpoints.length} hookpoints; give one of its folders: ${hookpoints.slice(0, 8).join(', ')}`);
   if (has('cfg.json')) throw new Error(`${target}: cfg.json but no sae_weights.safetensors (SAELens) or sae.safetensors (sparsify)`);
-  throw new Error(`${target}: no SAE found (expected SAELens cfg.json + sae_weights.safetensors, Gemma Scope params.npz, Llama Scope hyperparams.json, or sparsify cfg.json + sae.safetensors)`);
+  throw new Error(`${target}: no SAE found (expected SAELens cfg.json + sae_weights.safetensors, Gemma Scope params.npz, Gemma Scope 2 config.json + params.safetensors, Llama Scope hyperparams.json, or sparsify cfg.json + sae.safetensors)`);
 }
 
 function refusePickle(file: string): never {
@@ -135,7 +137,7 @@ function saeLens(dir: string, opts: SaeLoadOptions): Sae {
     folds.push(`activation scale ${s} folded into W_enc, W_dec and b_dec`);
     cfg = { ...cfg, normalizeActivations: 'none' };
   }
-  const wanted2 = ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'threshold'];
+  const wanted2 = ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'threshold', ...(cfg.skip ? ['W_skip'] : [])];
   const extra = Object.keys(w).filter((k) => !wanted2.includes(k));
   if (extra.length) throw new Error(`${wPath}: unexpected SAE tensors ${extra.join(', ')} (SAELens would refuse them in load_state_dict)`);
   if (cfg.architecture !== 'jumprelu' && cfg.architecture !== 'batchtopk') delete w.threshold;
@@ -164,8 +166,15 @@ function gemmaScope(file: string, opts: SaeLoadOptions): Sae {
   const release = where.split('/').find((s) => /gemma-scope/.test(s)) ?? '';
   const embedding = /embedding/.test(where);
   let hook = opts.hook;
+  // Transcoders (gemma-scope-2b-pt-transcoders): the MLP's input to its output, d_out = d_in.
+  const transcoder = /-transcoders?(-|$)/.test(release);
+  if (transcoder) {
+    if (layer === undefined) throw new Error(`${file}: a Gemma Scope transcoder needs layer_N in its path`);
+    if (w.W_dec.shape[1] !== dIn) throw new Error(`${file}: W_dec has shape (${w.W_dec.shape.join(', ')}), expected (d_sae, ${dIn})`);
+  }
   if (!hook) {
-    if (embedding) hook = 'hook_embed';
+    if (transcoder) hook = `blocks.${layer}.mlp.hook_in`;
+    else if (embedding) hook = 'hook_embed';
     else if (layer !== undefined && /-res(-|$)/.test(release)) hook = `blocks.${layer}.hook_resid_post`;
     else if (layer !== undefined && /-mlp(-|$)/.test(release)) hook = `blocks.${layer}.hook_mlp_out`;
     else if (layer !== undefined && /-att(-|$)/.test(release)) hook = `blocks.${layer}.attn.hook_z`;
@@ -184,8 +193,94 @@ function gemmaScope(file: string, opts: SaeLoadOptions): Sae {
   const cfg: SaeConfig = {
     architecture: 'jumprelu', dIn, dSae, applyBDecToInput: false, normalizeActivations: 'none', hookName: hook,
     modelName, contextSize: 1024, prependBos: true, datasetPath: 'monology/pile-uncopyrighted', dtype: 'float32',
+    ...(transcoder ? { hookNameOut: `blocks.${layer}.hook_mlp_out`, dOut: dIn } : {}),
   };
+  if (transcoder) folds.push(`transcoder: reads ${hook} (the MLP's input, after the pre-MLP norm), writes blocks.${layer}.hook_mlp_out`);
   return new Sae(cfg, weights, opts.runtime, file, { format: 'gemma-scope', folds });
+}
+
+/**
+ * Gemma Scope 2 (`{site}/layer_{L}_width_{W}_l0_{level}/params.safetensors`
+ * with `config.json`): JumpReLU SAEs on resid_post, attn_out and mlp_out,
+ * and transcoders; lowercase `w_enc` [d_in, d_sae], `w_dec` [d_sae, d_out],
+ * `b_enc`, `b_dec`, `threshold`; b_dec is never subtracted from the input
+ * and nothing is normalized (as SAELens's gemma_3 loader reads them). The
+ * hooks come from the config's HF module names (`hf_hook_point_in`,
+ * `hf_hook_point_out`) where it has them, else from the site folder and
+ * `layer_N` in the path; HF cache snapshot paths work the same.
+ */
+function gemmaScope2(dir: string, opts: SaeLoadOptions): Sae {
+  const cfgPath = path.join(dir, 'config.json');
+  const raw = readJsonFile(cfgPath);
+  const wPath = path.join(dir, 'params.safetensors');
+  const p = readSafetensors(wPath);
+  const arch = String(raw.architecture ?? 'jump_relu');
+  if (arch !== 'jump_relu' && arch !== 'jumprelu') throw new Error(`${cfgPath}: architecture '${arch}' is not a Gemma Scope 2 JumpReLU (jump_relu)`);
+  const need = ['w_enc', 'w_dec', 'b_enc', 'b_dec', 'threshold'];
+  for (const n of need) if (!p[n]) throw new Error(`${wPath}: missing tensor '${n}' (Gemma Scope 2 has ${need.join(', ')}; found ${Object.keys(p).join(', ')})`);
+  const extra = Object.keys(p).filter((k) => !need.includes(k));
+  if (extra.length) throw new Error(`${wPath}: unexpected tensors ${extra.join(', ')} (Gemma Scope 2 has ${need.join(', ')})`);
+  if (p.w_enc.shape.length !== 2 || p.w_dec.shape.length !== 2) throw new Error(`${wPath}: w_enc and w_dec must be matrices`);
+  const [dIn, dSae] = p.w_enc.shape;
+  const dOut = p.w_dec.shape[1];
+  const where = path.resolve(dir).split(path.sep).join('/');
+  const layer = /(?:^|\/)layer_(\d+)(?:_|\/|$)/.exec(where)?.[1];
+  const site = where.split('/').reverse().find((s) => /^(resid_post|attn_out|mlp_out|transcoder|clt|crosscoder)/.test(s)) ?? '';
+  if (/^(clt|crosscoder)/.test(site)) throw new Error(`${dir}: Gemma Scope 2 ${site} dictionaries span several layers; saescope reads its per-layer SAEs and transcoders`);
+  const transcoder = site.startsWith('transcoder') || (typeof raw.hf_hook_point_out === 'string' && raw.hf_hook_point_out !== raw.hf_hook_point_in);
+  const folds: string[] = [];
+  const fromHf = (k: string) => (typeof raw[k] === 'string' && raw[k] ? hfModuleHook(raw[k] as string) : undefined);
+  const bySite = (): string | undefined => {
+    if (layer === undefined) return undefined;
+    if (site.startsWith('resid_post')) return `blocks.${layer}.hook_resid_post`;
+    if (site.startsWith('mlp_out')) return `blocks.${layer}.hook_mlp_out`;
+    if (site.startsWith('attn_out')) return `blocks.${layer}.attn.hook_z`;
+    if (site.startsWith('transcoder')) return `blocks.${layer}.mlp.hook_in`;
+    return undefined;
+  };
+  const hook = opts.hook ?? fromHf('hf_hook_point_in') ?? bySite();
+  if (!hook) throw new Error(`${dir}: cannot tell the hook (no hf_hook_point_in in config.json, and no resid_post|attn_out|mlp_out|transcoder folder with layer_N in the path); pass --hook`);
+  if (opts.hook) folds.push(`hook ${hook} from --hook`);
+  const out = transcoder ? (fromHf('hf_hook_point_out') ?? (layer !== undefined ? `blocks.${layer}.hook_mlp_out` : undefined)) : undefined;
+  if (transcoder && !out) throw new Error(`${dir}: a transcoder without hf_hook_point_out or layer_N in its path; cannot tell where it writes`);
+  if (!transcoder && dOut !== dIn) throw new Error(`${wPath}: w_dec writes ${dOut} values but w_enc reads ${dIn}: not an SAE`);
+  const name = String(raw.model_name ?? '');
+  const modelName = name && !name.includes('/') ? `google/${name}` : name;
+  const cfg: SaeConfig = {
+    architecture: 'jumprelu', dIn, dSae, applyBDecToInput: false, normalizeActivations: 'none', hookName: hook,
+    modelName, contextSize: 1024, prependBos: true, datasetPath: '', dtype: 'float32',
+    ...(transcoder ? { hookNameOut: out, dOut } : {}),
+  };
+  folds.push(transcoder ? `Gemma Scope 2 transcoder: reads ${hook}, writes ${out}` : `Gemma Scope 2 ${site || 'SAE'} on ${hook}`);
+  return new Sae(cfg, { W_enc: p.w_enc, W_dec: p.w_dec, b_enc: p.b_enc, b_dec: p.b_dec, threshold: p.threshold }, opts.runtime, wPath, { format: 'gemma-scope-2', folds });
+}
+
+/**
+ * A per-layer transcoder file (`layer_N.safetensors`, the layout SAELens's
+ * mwhanna_transcoder loader reads, as circuit-tracing tools publish them for
+ * Qwen3 and Llama-3.2-1B): `W_enc` [d_sae, d_in] (transposed on load),
+ * `W_dec` [d_sae, d_out], `b_enc`, `b_dec`, optional `W_skip` [d_out, d_in];
+ * a ReLU transcoder from `blocks.N.mlp.hook_in` to `blocks.N.hook_mlp_out`.
+ */
+function perLayerTranscoder(file: string, opts: SaeLoadOptions): Sae {
+  const w = readSafetensors(file);
+  const layer = /layer_(\d+)\.safetensors$/.exec(file)![1];
+  for (const n of ['W_enc', 'W_dec', 'b_enc', 'b_dec']) if (!w[n]) throw new Error(`${file}: missing tensor '${n}' (a per-layer transcoder has W_enc, W_dec, b_enc, b_dec and maybe W_skip)`);
+  const extra = Object.keys(w).filter((k) => !['W_enc', 'W_dec', 'b_enc', 'b_dec', 'W_skip', 'threshold'].includes(k));
+  if (extra.length) throw new Error(`${file}: unexpected tensors ${extra.join(', ')}`);
+  const [dSae, dIn] = w.W_enc.shape;
+  const dOut = w.W_dec.shape[1];
+  const folds = ['W_enc stored [d_sae, d_in]: transposed'];
+  const hook = opts.hook ?? `blocks.${layer}.mlp.hook_in`;
+  const cfg: SaeConfig = {
+    architecture: w.threshold ? 'jumprelu' : 'standard', dIn, dSae, applyBDecToInput: false, normalizeActivations: 'none', hookName: hook,
+    hookNameOut: `blocks.${layer}.hook_mlp_out`, dOut, ...(w.W_skip ? { skip: true } : {}),
+    modelName: '', contextSize: 1024, prependBos: true, datasetPath: '', dtype: 'float32',
+  };
+  const weights: Weights = { W_enc: transpose2d(w.W_enc), W_dec: w.W_dec, b_enc: w.b_enc, b_dec: w.b_dec };
+  if (w.W_skip) weights.W_skip = w.W_skip;
+  if (w.threshold) weights.threshold = w.threshold;
+  return new Sae(cfg, weights, opts.runtime, file, { format: 'saelens', folds });
 }
 
 /** Llama Scope: hyperparams.json + checkpoints/final.safetensors. */

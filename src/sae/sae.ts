@@ -8,7 +8,7 @@ import { Session, type RuntimeOptions } from '../runtime/session.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { architecture } from './architectures/registry.ts';
 import { codesFromDense, codesFromTopK, denseFromCodes, type SparseCodes } from './codes.ts';
-import type { SaeConfig } from './config.ts';
+import { isTranscoder, outWidth, type SaeConfig } from './config.ts';
 import { buildSaeGraph, type SaeGraphPlan } from './graph.ts';
 
 /** SAE weights by SAELens name. */
@@ -27,7 +27,7 @@ export interface SaeForward {
 /** Where a loaded SAE came from and what was done to its weights to read it. */
 export interface SaeOrigin {
   /** The layout detected. */
-  readonly format: 'saelens' | 'gemma-scope' | 'llama-scope' | 'sparsify' | 'saescope';
+  readonly format: 'saelens' | 'gemma-scope' | 'gemma-scope-2' | 'llama-scope' | 'sparsify' | 'saescope';
   /** Each fold or mapping applied, in words. */
   readonly folds: readonly string[];
 }
@@ -59,9 +59,12 @@ export class Sae {
     return { dtype: 'float32', shape: [codes.n, this.cfg.dSae], data: denseFromCodes(codes, this.cfg.dSae) };
   }
 
-  /** Reconstruction [n, dIn] from codes. */
-  decode(codes: SparseCodes): Tensor<'float32'> {
-    const { dIn } = this.cfg;
+  /**
+   * Reconstruction [n, dIn] from codes (a transcoder's output [n, dOut]; one
+   * with a skip connection needs the input `x` for W_skip x).
+   */
+  decode(codes: SparseCodes, x?: Tensor<'float32'>): Tensor<'float32'> {
+    const dIn = outWidth(this.cfg);
     const W = this.weights.W_dec.data;
     const b = this.weights.b_dec.data;
     const out = new Float32Array(codes.n * dIn);
@@ -74,16 +77,34 @@ export class Sae {
         for (let i = 0; i < dIn; i++) row[i] += v * W[base + i];
       }
     }
+    if (this.cfg.skip) {
+      if (!x) throw new Error('decoding a skip transcoder needs its input x (for W_skip x)');
+      const S = this.weights.W_skip.data;
+      const d = this.cfg.dIn;
+      for (let r = 0; r < codes.n; r++) {
+        for (let o = 0; o < dIn; o++) {
+          let acc = 0;
+          for (let i = 0; i < d; i++) acc += S[o * d + i] * x.data[r * d + i];
+          out[r * dIn + o] += acc;
+        }
+      }
+    }
     return { dtype: 'float32', shape: [codes.n, dIn], data: out };
   }
 
-  /** Codes, reconstruction and error for x [n, dIn]. */
-  async forward(x: Tensor<'float32'>): Promise<SaeForward> {
+  /**
+   * Codes, reconstruction and error for x [n, dIn]. A transcoder's error is
+   * against `target`, the output hook's activations [n, dOut].
+   */
+  async forward(x: Tensor<'float32'>, target?: Tensor<'float32'>): Promise<SaeForward> {
     const out = await this.run(x, { codes: true, recon: true, hiddenPre: false });
     const recon = out.recon;
-    const error = new Float32Array(x.data.length);
-    for (let i = 0; i < error.length; i++) error[i] = x.data[i] - recon.data[i];
-    return { codes: this.toCodes(out, x.shape[0]), recon, error: { dtype: 'float32', shape: x.shape, data: error } };
+    const want = target ?? x;
+    if (isTranscoder(this.cfg) && !target) throw new Error(`a transcoder's error is against its output hook (${this.cfg.hookNameOut}): pass its activations as target`);
+    if (want.data.length !== recon.data.length) throw new Error(`target has ${want.data.length} values, the output has ${recon.data.length}`);
+    const error = new Float32Array(recon.data.length);
+    for (let i = 0; i < error.length; i++) error[i] = want.data[i] - recon.data[i];
+    return { codes: this.toCodes(out, x.shape[0]), recon, error: { dtype: 'float32', shape: recon.shape, data: error } };
   }
 
   /** Reconstruction only [n, dIn]. */
@@ -123,13 +144,15 @@ export class Sae {
 
 /** Throws naming the tensor when a weight is missing, misshapen or not finite. */
 export function validateWeights(cfg: SaeConfig, w: SaeWeights, where: string): void {
-  const want: Record<string, number[]> = { W_enc: [cfg.dIn, cfg.dSae], b_enc: [cfg.dSae], W_dec: [cfg.dSae, cfg.dIn], b_dec: [cfg.dIn] };
+  const dOut = outWidth(cfg);
+  const want: Record<string, number[]> = { W_enc: [cfg.dIn, cfg.dSae], b_enc: [cfg.dSae], W_dec: [cfg.dSae, dOut], b_dec: [dOut] };
+  if (cfg.skip) want.W_skip = [dOut, cfg.dIn];
   for (const extra of architecture(cfg.architecture).extraWeights) want[extra] = [cfg.dSae];
   for (const [name, shape] of Object.entries(want)) {
     const t = w[name];
     if (!t) throw new Error(`${where}: missing SAE tensor '${name}' (a ${cfg.architecture} SAE needs ${Object.keys(want).join(', ')})`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new Error(`${where}: SAE tensor '${name}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] from cfg.json (d_in ${cfg.dIn}, d_sae ${cfg.dSae})`);
+      throw new Error(`${where}: SAE tensor '${name}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] from cfg.json (d_in ${cfg.dIn}, d_sae ${cfg.dSae}${isTranscoder(cfg) ? `, d_out ${dOut}` : ''})`);
     }
     const d = t.data;
     for (let i = 0; i < d.length; i++) {

@@ -38,7 +38,7 @@ export function saveSae(sae: Sae, dir: string, opts: { log10Density?: Float32Arr
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp);
   try {
-    const keep = ['W_enc', 'b_enc', 'W_dec', 'b_dec', ...architecture(sae.cfg.architecture).extraWeights];
+    const keep = ['W_enc', 'b_enc', 'W_dec', 'b_dec', ...architecture(sae.cfg.architecture).extraWeights, ...(sae.cfg.skip ? ['W_skip'] : [])];
     const tensors = Object.fromEntries(keep.map((k) => [k, sae.weights[k]]));
     writeSafetensors(path.join(tmp, 'sae_weights.safetensors'), tensors, undefined, opts.write);
     if (opts.log10Density) {

@@ -11,6 +11,7 @@ import type { HookedModel } from '../model/hookedModel.ts';
 import type { RecordKeys, RegistryReader } from '../registry/types.ts';
 import { checkSaeFitsModel } from '../sae/compat.ts';
 import type { Sae } from '../sae/sae.ts';
+import { isTranscoder, outWidth, writeHook } from '../sae/config.ts';
 import { checkFeature, PRESETS, presetMultiples, typicalMax, type Preset, type PresetCalibration } from './presets.ts';
 
 /** How to steer one feature: a raw strength, a preset, or a clamp value. */
@@ -90,8 +91,9 @@ export async function steeringInterventions(model: HookedModel, sae: Sae, featur
   const presetFeatures = features.filter((s) => s.preset).map((s) => s.feature);
   const maxes = presetFeatures.length ? (await typicalMax(model, sae, presetFeatures, o)).values : new Map<number, number>();
   const pos = positionsFor(positions, promptLength, model.spec.nCtx);
-  const { dIn } = sae.cfg;
-  const hook = sae.cfg.hookName;
+  // Decoder rows are added where the decoder writes: a transcoder's output hook.
+  const dIn = outWidth(sae.cfg);
+  const hook = writeHook(sae.cfg);
   const vector = new Float32Array(dIn);
   const strengths: SteerStrength[] = [];
   const clampF: number[] = [];
@@ -116,6 +118,7 @@ export async function steeringInterventions(model: HookedModel, sae: Sae, featur
   }
   const interventions: (AddIntervention | ClampIntervention)[] = [];
   if (strengths.some((s) => s.strength !== undefined)) interventions.push({ kind: 'add', hook, vector, positions: pos });
+  if (clampF.length && isTranscoder(sae.cfg)) throw new Error(`clamping is for SAEs: a transcoder reads ${sae.cfg.hookName} and writes ${sae.cfg.hookNameOut}, so its features are steered by strength or preset`);
   if (clampF.length) interventions.push({ kind: 'clamp', hook, encoder: featureEncoder(sae), features: clampF, values: clampV, positions: pos });
   return { interventions, strengths };
 }

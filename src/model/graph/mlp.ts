@@ -2,9 +2,10 @@
 import type { BuildCtx } from './context.ts';
 import { norm } from './norm.ts';
 
-export function mlp(c: BuildCtx, x: string, L: number): string {
+export function mlp(c: BuildCtx, input: string, L: number): string {
   const { g, spec } = c;
   const p = `blocks.${L}.mlp.`;
+  const x = c.hook(p + 'hook_in', input);
   let post: string;
   if (spec.gatedMlp) {
     const gate = c.hook(p + 'hook_pre', c.linear(x, 'W_gate', L));

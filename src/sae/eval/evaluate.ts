@@ -12,6 +12,8 @@ import type { HookedModel } from '../../model/hookedModel.ts';
 import type { Sae } from '../sae.ts';
 import { klDivergence, logSoftmax } from './lossMath.ts';
 import { checkSaeFitsModel } from '../compat.ts';
+import { outWidth, writeHook } from '../config.ts';
+import { gatherPositions } from '../../data/activationSource.ts';
 
 /** Options of `evaluateSae`. */
 export interface EvalOptions {
@@ -70,7 +72,11 @@ export function evalWarnings(cleanCe: number, zeroCe: number, unigram: number): 
 export async function evaluateSae(model: HookedModel, sae: Sae, o: EvalOptions): Promise<EvalResult> {
   checkSaeFitsModel(sae, model);
   const hook = model.resolveHooks([sae.cfg.hookName])[0].name;
-  const { dIn, dSae } = sae.cfg;
+  // A transcoder is judged where it writes: its output against the output hook's activations, spliced in there.
+  const out = model.resolveHooks([writeHook(sae.cfg)])[0].name;
+  const transcoder = out !== hook;
+  const { dSae } = sae.cfg;
+  const dIn = outWidth(sae.cfg);
   const V = model.spec.dVocab;
   const acc = { n: 0, sqErr: 0, sumSq: 0, cos: 0, l0: 0, l1: 0, normIn: 0, normOut: 0, ratio: 0 };
   const sumX = new Float64Array(dIn);
@@ -78,10 +84,11 @@ export async function evaluateSae(model: HookedModel, sae: Sae, o: EvalOptions):
   const ce = { clean: 0, sae: 0, zero: 0, klSae: 0, klZero: 0, n: 0 };
   const lp = [new Float64Array(V), new Float64Array(V), new Float64Array(V)];
   const targets = new Float64Array(V);
-  for await (const batch of activationRows(model, { ...o, contextSize: o.contextSize ?? sae.cfg.contextSize, hook })) {
-    const { rows, clean, acts, keep } = batch;
-    const x = { dtype: 'float32' as const, shape: [keep.length, dIn], data: acts };
-    const f = await sae.forward(x);
+  for await (const batch of activationRows(model, { ...o, contextSize: o.contextSize ?? sae.cfg.contextSize, hook, alsoCache: transcoder ? [out] : [] })) {
+    const { rows, clean, keep } = batch;
+    const x = { dtype: 'float32' as const, shape: [keep.length, sae.cfg.dIn], data: batch.acts };
+    const acts = transcoder ? gatherPositions(clean.cache[out], keep) : batch.acts;
+    const f = await sae.forward(x, transcoder ? { dtype: 'float32', shape: [keep.length, dIn], data: acts } : undefined);
     for (let r = 0; r < keep.length; r++) {
       let err = 0, xx = 0, yy = 0, xy = 0;
       for (let i = 0; i < dIn; i++) {
@@ -106,15 +113,15 @@ export async function evaluateSae(model: HookedModel, sae: Sae, o: EvalOptions):
       acc.l0 += f.codes.offsets[r + 1] - f.codes.offsets[r];
     }
     acc.n += keep.length;
-    const full = clean.cache[hook];
+    const full = clean.cache[out];
     const spliced = Float32Array.from(full.data);
     const zeroed = Float32Array.from(full.data);
     keep.forEach((pos, r) => {
       spliced.set(f.recon.data.subarray(r * dIn, (r + 1) * dIn), pos * dIn);
       zeroed.fill(0, pos * dIn, (pos + 1) * dIn);
     });
-    const withSae = await model.run(rows, { interventions: [{ kind: 'replace', hook, value: { ...full, data: spliced } }] });
-    const withZero = await model.run(rows, { interventions: [{ kind: 'replace', hook, value: { ...full, data: zeroed } }] });
+    const withSae = await model.run(rows, { interventions: [{ kind: 'replace', hook: out, value: { ...full, data: spliced } }] });
+    const withZero = await model.run(rows, { interventions: [{ kind: 'replace', hook: out, value: { ...full, data: zeroed } }] });
     const T = rows[0].length;
     for (let b = 0; b < rows.length; b++) {
       for (let t = 0; t + 1 < T; t++) {

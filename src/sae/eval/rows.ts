@@ -20,13 +20,13 @@ export interface RowBatch {
 }
 
 /** Streams batches until `tokens` kept positions have been read. */
-export async function* activationRows(model: HookedModel, o: { corpus: string; hook: string; tokens: number; contextSize: number; rowsPerPass?: number; skipRows?: number }): AsyncGenerator<RowBatch> {
+export async function* activationRows(model: HookedModel, o: { corpus: string; hook: string; tokens: number; contextSize: number; rowsPerPass?: number; skipRows?: number; alsoCache?: readonly string[] }): AsyncGenerator<RowBatch> {
   if (!model.tokenizer) throw new Error(`${model.name}: has no tokenizer, so it cannot read a text corpus`);
   const per = o.rowsPerPass ?? 8;
   let seen = 0;
   let rows: number[][] = [];
   const flush = async (): Promise<RowBatch> => {
-    const clean = await model.run(rows, { cache: [o.hook] });
+    const clean = await model.run(rows, { cache: [o.hook, ...(o.alsoCache ?? [])] });
     const keep = keptPositions(rows, model.tokenizer!.bosId);
     const out = { rows, clean, acts: gatherPositions(clean.cache[o.hook], keep), keep };
     seen += keep.length;

@@ -1,0 +1,199 @@
+/**
+ * Transcoders (issue 30): a dictionary that reads one hook and writes
+ * another. Each published layout is written here as its publisher lays it
+ * out and read back, and its output is recomputed independently: by numpy
+ * (Gemma Scope 2, reading the safetensors bytes itself) or by plain loops in
+ * the test (SAELens's transcoder, skip_transcoder and jumprelu_transcoder,
+ * transcoder.py; the per-layer layout of SAELens's mwhanna loader). On a
+ * real graph: steering adds decoder rows at the output hook, and eval splices
+ * the output there.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { writeSafetensors } from '../src/io/safetensors.ts';
+import { loadModel } from '../src/model/load.ts';
+import { loadSae } from '../src/sae/load.ts';
+import { saveSae } from '../src/sae/saelensFormat.ts';
+import { evaluateSae } from '../src/sae/eval/evaluate.ts';
+import { steeringInterventions } from '../src/steering/steer.ts';
+import type { Tensor } from '../src/tensor/tensor.ts';
+import { Rng } from '../src/tensor/random.ts';
+import { maxDiff, needsShared, storiesCorpus, tinyStories, tmpDir } from './helpers.ts';
+
+const t = (shape: number[], data: Float32Array): Tensor<'float32'> => ({ dtype: 'float32', shape, data });
+function rand(rng: Rng, shape: number[], scale = 1): Tensor<'float32'> {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return t(shape, Float32Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale));
+}
+
+/** relu(x W_enc + b_enc), zeroed at or below the threshold when given; then W_dec, b_dec and W_skip x. Plain loops, float64. */
+function reference(x: Tensor<'float32'>, w: Record<string, Tensor<'float32'>>): { acts: Float64Array; out: Float64Array } {
+  const [n, dIn] = x.shape;
+  const dSae = w.W_enc.shape[1];
+  const dOut = w.W_dec.shape[1];
+  const acts = new Float64Array(n * dSae);
+  const out = new Float64Array(n * dOut);
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < dSae; j++) {
+      let pre = w.b_enc.data[j];
+      for (let i = 0; i < dIn; i++) pre += x.data[r * dIn + i] * w.W_enc.data[i * dSae + j];
+      acts[r * dSae + j] = w.threshold ? (pre > w.threshold.data[j] ? Math.max(pre, 0) : 0) : Math.max(pre, 0);
+    }
+    for (let o = 0; o < dOut; o++) {
+      let y = w.b_dec.data[o];
+      for (let j = 0; j < dSae; j++) y += acts[r * dSae + j] * w.W_dec.data[j * dOut + o];
+      if (w.W_skip) for (let i = 0; i < dIn; i++) y += w.W_skip.data[o * dIn + i] * x.data[r * dIn + i];
+      out[r * dOut + o] = y;
+    }
+  }
+  return { acts, out };
+}
+
+async function outputs(dir: string, x: Tensor<'float32'>) {
+  const sae = loadSae(dir);
+  const f = await sae.forward(x, t([x.shape[0], sae.cfg.dOut ?? sae.cfg.dIn], new Float32Array(x.shape[0] * (sae.cfg.dOut ?? sae.cfg.dIn))));
+  return { sae, acts: await sae.featureActs(x), out: f.recon };
+}
+
+test('SAELens transcoder, skip_transcoder and jumprelu_transcoder folders read with their output hook and width, recomputed in the test, and written back in the same layout', async () => {
+  const rng = new Rng(3);
+  const [dIn, dSae, dOut, n] = [6, 10, 5, 7];
+  const x = rand(rng, [n, dIn]);
+  for (const arch of ['transcoder', 'skip_transcoder', 'jumprelu_transcoder']) {
+    const dir = tmpDir();
+    const w: Record<string, Tensor<'float32'>> = { W_enc: rand(rng, [dIn, dSae]), b_enc: rand(rng, [dSae], 0.3), W_dec: rand(rng, [dSae, dOut]), b_dec: rand(rng, [dOut]) };
+    if (arch === 'skip_transcoder') w.W_skip = rand(rng, [dOut, dIn], 0.5);
+    if (arch === 'jumprelu_transcoder') w.threshold = rand(rng, [dSae], 0.5);
+    writeSafetensors(path.join(dir, 'sae_weights.safetensors'), w);
+    fs.writeFileSync(path.join(dir, 'cfg.json'), JSON.stringify({
+      architecture: arch, d_in: dIn, d_sae: dSae, d_out: dOut, dtype: 'float32', device: 'cpu', apply_b_dec_to_input: false, normalize_activations: 'none',
+      metadata: { sae_lens_version: '6.18.0', model_name: 'Qwen/Qwen3-0.6B', hook_name: 'blocks.2.mlp.hook_in', hook_name_out: 'blocks.2.hook_mlp_out', context_size: 128 },
+    }));
+    const got = await outputs(dir, x);
+    assert.equal(got.sae.cfg.hookName, 'blocks.2.mlp.hook_in');
+    assert.equal(got.sae.cfg.hookNameOut, 'blocks.2.hook_mlp_out');
+    assert.equal(got.sae.cfg.dOut, dOut);
+    const want = reference(x, w);
+    assert.ok(maxDiff(got.acts.data, Float32Array.from(want.acts)) < 1e-5, `${arch}: feature activations`);
+    assert.ok(maxDiff(got.out.data, Float32Array.from(want.out)) < 1e-5, `${arch}: output`);
+    // decode() agrees with the graph, given x for the skip.
+    assert.ok(maxDiff(got.sae.decode(await got.sae.encode(x), x).data, Float32Array.from(want.out)) < 1e-5, `${arch}: decode`);
+    // Saved back: the same SAELens architecture name, d_out and hook_name_out, and the same outputs.
+    const back = tmpDir();
+    saveSae(got.sae, path.join(back, 'sae'));
+    const cfg = JSON.parse(fs.readFileSync(path.join(back, 'sae', 'cfg.json'), 'utf8'));
+    assert.equal(cfg.architecture, arch);
+    assert.equal(cfg.d_out, dOut);
+    assert.equal(cfg.metadata.hook_name_out, 'blocks.2.hook_mlp_out');
+    assert.equal(cfg.apply_b_dec_to_input, false);
+    assert.ok(maxDiff((await outputs(path.join(back, 'sae'), x)).out.data, got.out.data) === 0, `${arch}: round trip`);
+  }
+  const bad = tmpDir();
+  writeSafetensors(path.join(bad, 'sae_weights.safetensors'), { W_enc: rand(rng, [dIn, dSae]), b_enc: rand(rng, [dSae]), W_dec: rand(rng, [dSae, dOut]), b_dec: rand(rng, [dOut]) });
+  fs.writeFileSync(path.join(bad, 'cfg.json'), JSON.stringify({ architecture: 'transcoder', d_in: dIn, d_sae: dSae, d_out: dOut, metadata: { hook_name: 'blocks.0.mlp.hook_in' } }));
+  assert.throws(() => loadSae(bad), /a transcoder needs its output hook \(hook_name_out\)/);
+});
+
+test('Gemma Scope 2 SAE and transcoder folders (config.json + params.safetensors, lowercase names) encode and decode as numpy computes JumpReLU on the same activations', async () => {
+  const rng = new Rng(9);
+  const root = tmpDir();
+  const [dIn, dSae, n] = [8, 12, 5];
+  const x = rand(rng, [n, dIn], 2);
+  writeSafetensors(path.join(root, 'x.safetensors'), { x });
+  const cases = [
+    { rel: 'gemma-scope-2-270m-pt/resid_post/layer_3_width_16k_l0_small', cfg: { architecture: 'jump_relu', model_name: 'gemma-3-270m' }, dOut: dIn, hook: 'blocks.3.hook_resid_post', out: undefined },
+    { rel: 'gemma-scope-2-270m-pt/mlp_out_all/layer_4_width_16k_l0_big', cfg: { architecture: 'jump_relu', model_name: 'gemma-3-270m' }, dOut: dIn, hook: 'blocks.4.hook_mlp_out', out: undefined },
+    {
+      rel: 'gemma-scope-2-270m-pt/transcoder/layer_2_width_16k_l0_small',
+      cfg: { architecture: 'jump_relu', model_name: 'gemma-3-270m', hf_hook_point_in: 'model.layers.2.pre_feedforward_layernorm.output', hf_hook_point_out: 'model.layers.2.post_feedforward_layernorm.output' },
+      dOut: 6, hook: 'blocks.2.mlp.hook_in', out: 'blocks.2.hook_mlp_out',
+    },
+  ];
+  for (const c of cases) {
+    const dir = path.join(root, c.rel);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(c.cfg));
+    writeSafetensors(path.join(dir, 'params.safetensors'), {
+      w_enc: rand(rng, [dIn, dSae]), w_dec: rand(rng, [dSae, c.dOut]), b_enc: rand(rng, [dSae], 0.5), b_dec: rand(rng, [c.dOut]), threshold: rand(rng, [dSae], 0.8),
+    });
+    // numpy reads the same bytes (safetensors is a JSON header and raw little-endian arrays) and applies JumpReLU.
+    const py = `
+import json, struct, sys, numpy as np
+def st(f):
+    b = open(f, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n]); base = 8 + n
+    return {k: np.frombuffer(b[base + v['data_offsets'][0]: base + v['data_offsets'][1]], dtype=np.float32).reshape(v['shape']) for k, v in h.items() if k != '__metadata__'}
+p = st(sys.argv[1]); x = st(sys.argv[2])['x'].astype(np.float64)
+pre = x @ p['w_enc'] + p['b_enc']
+acts = np.where(pre > p['threshold'], np.maximum(pre, 0), 0)
+out = acts @ p['w_dec'] + p['b_dec']
+print(json.dumps({'acts': acts.ravel().tolist(), 'out': out.ravel().tolist()}))`;
+    const want = JSON.parse(execFileSync('/usr/bin/python3', ['-c', py, path.join(dir, 'params.safetensors'), path.join(root, 'x.safetensors')], { encoding: 'utf8' })) as { acts: number[]; out: number[] };
+    const got = await outputs(dir, x);
+    assert.equal(got.sae.origin.format, 'gemma-scope-2');
+    assert.equal(got.sae.cfg.hookName, c.hook, c.rel);
+    assert.equal(got.sae.cfg.hookNameOut, c.out, c.rel);
+    assert.equal(got.sae.cfg.modelName, 'google/gemma-3-270m');
+    assert.equal(got.sae.cfg.applyBDecToInput, false);
+    assert.ok(maxDiff(got.acts.data, Float32Array.from(want.acts)) < 1e-4, `${c.rel}: activations`);
+    assert.ok(maxDiff(got.out.data, Float32Array.from(want.out)) < 1e-4, `${c.rel}: output`);
+  }
+  // A crosscoder spans layers: refused by name.
+  const cc = path.join(root, 'gemma-scope-2-1b-it/crosscoder/layer_7_13_17_22_width_262k_l0_medium');
+  fs.mkdirSync(cc, { recursive: true });
+  fs.writeFileSync(path.join(cc, 'config.json'), '{"architecture":"jump_relu"}');
+  writeSafetensors(path.join(cc, 'params.safetensors'), { w_enc: rand(rng, [dIn, dSae]), w_dec: rand(rng, [dSae, dIn]), b_enc: rand(rng, [dSae]), b_dec: rand(rng, [dIn]), threshold: rand(rng, [dSae]) });
+  assert.throws(() => loadSae(cc), /crosscoder dictionaries span several layers/);
+});
+
+test('the per-layer transcoder layout (layer_N.safetensors: W_enc stored [d_sae, d_in], optional W_skip) reads as SAELens\'s mwhanna loader reads it', async () => {
+  const rng = new Rng(5);
+  const [dIn, dSae, n] = [6, 9, 4];
+  const x = rand(rng, [n, dIn]);
+  const encT = rand(rng, [dSae, dIn]);
+  const w = { W_enc: encT, W_dec: rand(rng, [dSae, dIn]), b_enc: rand(rng, [dSae], 0.3), b_dec: rand(rng, [dIn]), W_skip: rand(rng, [dIn, dIn], 0.2) };
+  const file = path.join(tmpDir(), 'layer_7.safetensors');
+  writeSafetensors(file, w);
+  const got = await outputs(file, x);
+  assert.equal(got.sae.cfg.hookName, 'blocks.7.mlp.hook_in');
+  assert.equal(got.sae.cfg.hookNameOut, 'blocks.7.hook_mlp_out');
+  // The encoder the test transposes itself.
+  const enc = new Float32Array(dIn * dSae);
+  for (let j = 0; j < dSae; j++) for (let i = 0; i < dIn; i++) enc[i * dSae + j] = encT.data[j * dIn + i];
+  const want = reference(x, { ...w, W_enc: t([dIn, dSae], enc) });
+  assert.ok(maxDiff(got.out.data, Float32Array.from(want.out)) < 1e-5);
+});
+
+test('on a model: steering adds decoder rows at the transcoder\'s output hook; eval splices its output there', { skip: needsShared() }, async () => {
+  const model = await loadModel(tinyStories);
+  const d = model.spec.dModel;
+  const rng = new Rng(11);
+  const dir = path.join(tmpDir(), 'gemma-scope-2-tiny/transcoder/layer_1_width_16k_l0_small');
+  fs.mkdirSync(dir, { recursive: true });
+  // No HF module names: the hooks come from the site folder and layer_1.
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ architecture: 'jump_relu', model_name: 'tiny' }));
+  const dSae = 16;
+  const zero = (shape: number[]) => t(shape, new Float32Array(shape.reduce((a, b) => a * b, 1)));
+  writeSafetensors(path.join(dir, 'params.safetensors'), { w_enc: rand(rng, [d, dSae]), w_dec: rand(rng, [dSae, d]), b_enc: zero([dSae]), b_dec: zero([d]), threshold: zero([dSae]) });
+  const sae = loadSae(dir);
+  assert.equal(sae.cfg.hookName, 'blocks.1.mlp.hook_in');
+  const tokens = [[1, 17, 99, 3, 64, 127, 300, 42]];
+  const { interventions } = await steeringInterventions(model, sae, [{ feature: 3, strength: 2 }], 'all', tokens[0].length);
+  assert.equal(interventions[0].hook, 'blocks.1.hook_mlp_out');
+  const steered = await model.run(tokens, { interventions, cache: ['blocks.1.hook_mlp_out'] });
+  const clean = await model.run(tokens, { cache: ['blocks.1.hook_mlp_out'] });
+  const row = sae.weights.W_dec.data.subarray(3 * d, 4 * d);
+  const want = clean.cache['blocks.1.hook_mlp_out'].data.map((v, i) => v + 2 * row[i % d]);
+  assert.ok(maxDiff(steered.cache['blocks.1.hook_mlp_out'].data, want) < 1e-4, 'W_dec row 3, times 2, added at hook_mlp_out');
+  await assert.rejects(steeringInterventions(model, sae, [{ feature: 3, clamp: 1 }], 'all', 8), /clamping is for SAEs/);
+  await model.dispose();
+  // Eval of a transcoder whose output is always zero: splicing at hook_mlp_out is exactly zero-ablation there.
+  const tiny = await loadModel(tinyStories);
+  writeSafetensors(path.join(dir, 'params.safetensors'), { w_enc: rand(rng, [d, dSae]), w_dec: zero([dSae, d]), b_enc: zero([dSae]), b_dec: zero([d]), threshold: zero([dSae]) });
+  const e = await evaluateSae(tiny, loadSae(dir), { corpus: `${storiesCorpus}[0:40]`, tokens: 400, contextSize: 64 });
+  assert.ok(Math.abs(e.model_performance_preservation.ce_loss_with_sae - e.model_performance_preservation.ce_loss_with_ablation) < 1e-9);
+  assert.ok(Math.abs(e.model_performance_preservation.ce_loss_with_sae - e.model_performance_preservation.ce_loss_without_sae) > 1e-3, 'the output hook matters to the loss');
+  await tiny.dispose();
+});
