@@ -36,7 +36,6 @@ export const shared = path.resolve(ROOT, '..', 'shared');
 /** The real TinyStories-656K model folder. */
 export const tinyStories = path.join(shared, 'models', 'TinyStories-656K');
 
-/** A `skip` option for tests that need ../shared: false when present, else the reason. */
 /** The PyTorch reference script (../shared/reference/torch_reference.py). */
 export const torchReference = path.join(shared, 'reference', 'torch_reference.py');
 
@@ -47,6 +46,7 @@ export function torchSkip(): false | string {
   return torchChecked ? false : 'needs /usr/bin/python3 with torch (apt-get install python3-torch)';
 }
 
+/** A `skip` option for tests that need ../shared: false when present, else the reason. */
 export function needsShared(): false | string {
   return fs.existsSync(tinyStories) ? false : `needs ../shared/models/TinyStories-656K beside the project (absent at ${shared})`;
 }

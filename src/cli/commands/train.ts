@@ -24,6 +24,7 @@ export function registerTrain(program: Command): void {
     .description('train SAEs on activations streamed from a model (several --hook/--expansion values train several SAEs from one pass)')
     .requiredOption('--model <pathOrId>', 'HF model folder, HF id, or llama2.c .bin')
     .requiredOption('--hook <hooks>', 'hook name(s), comma-separated')
+    .option('--hook-out <hook>', 'train a transcoder: read --hook (e.g. blocks.1.mlp.hook_in) and learn to produce this hook (e.g. blocks.1.hook_mlp_out); standard, jumprelu or batchtopk')
     .option('--corpus <spec>', 'corpus: .txt, folder, .jsonl[:field], npm:nlp-corpus; [a:b] keeps documents a..b-1 (not needed with --activations)')
     .requiredOption('--tokens <n>', 'training tokens', parseCount('--tokens'))
     .option('--activations <dirOrFile>', 'train from an activation store written by `saescope collect`, or a .safetensors file with rows `acts` [N, d_in], instead of running the model')
@@ -70,12 +71,13 @@ export function registerTrain(program: Command): void {
       const hooks = String(o.hook).split(',').map((h: string) => h.trim()).filter(Boolean);
       const expansions = String(o.expansion).split(',').map((e: string) => parseNumber('--expansion')(e));
       const specs: SaeSpec[] = [];
+      if (o.hookOut && hooks.length > 1) throw new Error('--hook-out trains one transcoder: give one --hook');
       for (const hook of hooks) {
         const width = model.resolveHooks([hook])[0];
         for (const e of expansions) {
           const several = hooks.length * expansions.length > 1;
           specs.push({
-            hook: width.name, architecture: o.arch as SaeArchitecture, dSae: Math.round(e * model.spec.dModel), k: o.k, lr: o.lr,
+            hook: width.name, ...(o.hookOut ? { hookOut: model.resolveHooks([o.hookOut])[0].name } : {}), architecture: o.arch as SaeArchitecture, dSae: Math.round(e * model.spec.dModel), k: o.k, lr: o.lr,
             sparsityCoef: o.l1, plainL1: o.tutorialL1 === true, bDecInit: o.bDecInit, normalizeActivations: o.normalize ? 'expected_average_only_in' : 'none',
             out: several ? `${o.out}/${width.name}-x${e}` : o.out,
           });

@@ -5,6 +5,12 @@ import type { Normalization, SaeArchitecture } from '../config.ts';
 export interface SaeSpec {
   /** Hook the SAE reads. */
   readonly hook: string;
+  /**
+   * A transcoder's output hook: the dictionary reads `hook` and learns to
+   * produce this hook's activations (e.g. `blocks.L.mlp.hook_in` to
+   * `blocks.L.hook_mlp_out`). Standard, jumprelu and batchtopk.
+   */
+  readonly hookOut?: string;
   /** Architecture. */
   readonly architecture: SaeArchitecture;
   /** Latents. */

@@ -6,7 +6,7 @@
  */
 import type { Tensor } from '../../tensor/tensor.ts';
 import { Rng } from '../../tensor/random.ts';
-import type { SaeConfig } from '../config.ts';
+import { outWidth, type SaeConfig } from '../config.ts';
 import type { SaeWeights } from '../sae.ts';
 
 /** Parameter tensors by name (`W_encT`, `b_enc`, `W_dec`, `b_dec`, optionally `threshold`). */
@@ -14,7 +14,8 @@ export type Params = Record<string, Float32Array>;
 
 /** Shapes of the trainable parameters. */
 export function paramShapes(cfg: SaeConfig): Record<string, number[]> {
-  const s: Record<string, number[]> = { W_encT: [cfg.dSae, cfg.dIn], b_enc: [cfg.dSae], W_dec: [cfg.dSae, cfg.dIn], b_dec: [cfg.dIn] };
+  const dOut = outWidth(cfg);
+  const s: Record<string, number[]> = { W_encT: [cfg.dSae, cfg.dIn], b_enc: [cfg.dSae], W_dec: [cfg.dSae, dOut], b_dec: [dOut] };
   if (cfg.architecture === 'jumprelu') s.log_threshold = [cfg.dSae];
   return s;
 }
@@ -26,18 +27,25 @@ export function paramShapes(cfg: SaeConfig): Record<string, number[]> {
 export function initParams(cfg: SaeConfig, seed: number, decoderNorm = 0.1, initThreshold = 0.001): Params {
   const rng = new Rng(seed);
   const { dIn, dSae } = cfg;
-  const W_dec = new Float32Array(dSae * dIn);
-  for (let s = 0; s < dSae; s++) {
-    let n = 0;
-    for (let i = 0; i < dIn; i++) {
-      const v = rng.normal();
-      W_dec[s * dIn + i] = v;
-      n += v * v;
+  const rows = (d: number) => {
+    const W = new Float32Array(dSae * d);
+    for (let s = 0; s < dSae; s++) {
+      let n = 0;
+      for (let i = 0; i < d; i++) {
+        const v = rng.normal();
+        W[s * d + i] = v;
+        n += v * v;
+      }
+      const scale = decoderNorm / Math.sqrt(n);
+      for (let i = 0; i < d; i++) W[s * d + i] *= scale;
     }
-    const scale = decoderNorm / Math.sqrt(n);
-    for (let i = 0; i < dIn; i++) W_dec[s * dIn + i] *= scale;
-  }
-  const p: Params = { W_encT: Float32Array.from(W_dec), b_enc: new Float32Array(dSae), W_dec, b_dec: new Float32Array(dIn) };
+    return W;
+  };
+  const dOut = outWidth(cfg);
+  const W_dec = rows(dOut);
+  // A transcoder's encoder reads another space: with another width it gets rows of its own.
+  const W_encT = dOut === dIn ? Float32Array.from(W_dec) : rows(dIn);
+  const p: Params = { W_encT, b_enc: new Float32Array(dSae), W_dec, b_dec: new Float32Array(dOut) };
   if (cfg.architecture === 'jumprelu') p.log_threshold = new Float32Array(dSae).fill(Math.log(initThreshold));
   return p;
 }
@@ -52,13 +60,14 @@ export function transpose(a: Float32Array, rows: number, cols: number): Float32A
 /** SAELens weights from trainer parameters, folding an input scale `s` (x_train = s * x) away. */
 export function toSaeWeights(cfg: SaeConfig, p: Params, scale = 1, threshold?: Float32Array): SaeWeights {
   const { dIn, dSae } = cfg;
+  const dOut = outWidth(cfg);
   const t = (data: Float32Array, shape: number[]): Tensor<'float32'> => ({ dtype: 'float32', shape, data });
   const W_enc = transpose(p.W_encT, dSae, dIn).map((x) => x * scale);
   const w: Record<string, Tensor<'float32'>> = {
     W_enc: t(W_enc, [dIn, dSae]),
     b_enc: t(Float32Array.from(p.b_enc), [dSae]),
-    W_dec: t(p.W_dec.map((x) => x / scale), [dSae, dIn]),
-    b_dec: t(p.b_dec.map((x) => x / scale), [dIn]),
+    W_dec: t(p.W_dec.map((x) => x / scale), [dSae, dOut]),
+    b_dec: t(p.b_dec.map((x) => x / scale), [dOut]),
   };
   if (p.log_threshold) w.threshold = t(p.log_threshold.map(Math.exp), [dSae]);
   else if (threshold) w.threshold = t(Float32Array.from(threshold), [dSae]);

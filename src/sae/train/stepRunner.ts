@@ -5,7 +5,7 @@
  */
 import { Session, type Feed, type RuntimeOptions } from '../../runtime/session.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
-import type { SaeConfig } from '../config.ts';
+import { outWidth, type SaeConfig } from '../config.ts';
 import { buildDenseStepGraph, buildTopkGraph, type StepPlan } from './graphs/stepGraph.ts';
 import { adamStep, adamStepSplit } from './adam.ts';
 import { scatterDecoder, shared, type ScatterTerm } from './parallel.ts';
@@ -70,9 +70,11 @@ export class StepRunner {
   }
 
   /** One step on x [B, dIn]; parameters and moments are replaced by the updated ones. */
-  async step(x: Tensor<'float32'>, s: StepScalars): Promise<StepResult> {
+  /** One step on x [B, dIn]; a transcoder's target y [B, dOut]. */
+  async step(x: Tensor<'float32'>, s: StepScalars, y?: Tensor<'float32'>): Promise<StepResult> {
+    if ((y === undefined) !== (this.cfg.hookNameOut === undefined)) throw new Error(y ? 'a target y is for transcoders' : `a transcoder's step needs its target y (${this.cfg.hookNameOut})`);
     this.t += 1;
-    return this.cfg.architecture === 'topk' ? this.topkStep(x, s) : this.denseStep(x, s);
+    return this.cfg.architecture === 'topk' ? this.topkStep(x, s) : this.denseStep(x, s, y);
   }
 
   /**
@@ -82,7 +84,7 @@ export class StepRunner {
    * (the graph divides by the whole batch's size). BatchTopK's threshold
    * needs the whole batch at once, and so do the raw tensors of `emitGrads`.
    */
-  private async denseStep(x: Tensor<'float32'>, s: StepScalars): Promise<StepResult> {
+  private async denseStep(x: Tensor<'float32'>, s: StepScalars, y?: Tensor<'float32'>): Promise<StepResult> {
     const session = await this.session('dense', { ...this.plan, aux: false }, buildDenseStepGraph);
     const { dIn, dSae } = this.cfg;
     const B = x.shape[0];
@@ -100,7 +102,9 @@ export class StepRunner {
       const into: Record<string, Tensor<'float32'>> = {};
       for (const [name, shape] of Object.entries(this.shapes)) into[`grad.${name}`] = { dtype: 'float32', shape, data: target[name] };
       const xs = n === 1 ? x : { dtype: 'float32' as const, shape: [r1 - r0, dIn], data: x.data.subarray(r0 * dIn, r1 * dIn) };
-      out = await session.run({ ...base, x: xs }, undefined, into);
+      const dOut = y?.shape[1] ?? 0;
+      const ys = y && (n === 1 ? y : { dtype: 'float32' as const, shape: [r1 - r0, dOut], data: y.data.subarray(r0 * dOut, r1 * dOut) });
+      out = await session.run({ ...base, x: xs, ...(ys ? { y: ys } : {}) }, undefined, into);
       if (c > 0) for (const name of Object.keys(this.shapes)) addInto(this.grads[name], this.scratch![name]);
       for (const k of SUMMED) {
         const t = out[k];
@@ -111,7 +115,7 @@ export class StepRunner {
       }
     }
     for (const [k, v] of sums) out[k] = { ...out[k], data: v };
-    return { ...(await this.finish(out, s, x)), fired: out.fired.data, batchThreshold: out.batch_threshold?.data[0] };
+    return { ...(await this.finish(out, s, y ?? x)), fired: out.fired.data, batchThreshold: out.batch_threshold?.data[0] };
   }
 
   /** Top-k: forward and per-entry backward on ORT, then the sparse scatter over active rows only. */
@@ -164,18 +168,19 @@ export class StepRunner {
   /**
    * Exposes gradients when asked, applies clipping and Adam (W_dec's part in the
    * training worker when `decSq`, its gradient's squared norm, is given), and
-   * summarizes the step.
+   * summarizes the step. `x` is the step's target (a transcoder's y), for
+   * the explained variance.
    */
   private async finish(out: Record<string, Tensor<'float32'>>, s: StepScalars, x: Tensor<'float32'>, decSq?: number): Promise<StepResult> {
     if (this.plan.emitGrads) {
       for (const [n, shape] of Object.entries(this.shapes)) out[`grad.${n}`] = { dtype: 'float32', shape, data: Float32Array.from(this.grads[n]) };
     }
     const gradNorm = decSq === undefined
-      ? adamStep(this.params, this.grads, this.m, this.v, this.t, s.lr, s.maxGradNorm, this.cfg.dIn, this.plan)
+      ? adamStep(this.params, this.grads, this.m, this.v, this.t, s.lr, s.maxGradNorm, outWidth(this.cfg), this.plan)
       : await this.adamSplit(s, decSq);
     const losses: Record<string, number> = {};
     for (const k of ['mse', 'l1', 'l0_penalty', 'aux', 'loss']) if (out[k]) losses[k] = out[k].data[0];
-    return { losses, l0: out.l0.data[0], varX: sumSquaredDeviations(x.data, this.cfg.dIn), gradNorm, raw: out };
+    return { losses, l0: out.l0.data[0], varX: sumSquaredDeviations(x.data, x.shape[1]), gradNorm, raw: out };
   }
 
   /** Frees compiled graphs. */

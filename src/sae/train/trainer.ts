@@ -71,6 +71,7 @@ export async function trainSaes(model: HookedModel, specs: readonly SaeSpec[], o
  */
 export async function trainSaesOnRows(rows: Tensor<'float32'>, specs: readonly SaeSpec[], o: Omit<TrainOptions, 'corpus' | 'activations'>): Promise<TrainResult> {
   if (rows.shape.length !== 2 || rows.shape[0] < 1) throw new Error(`training rows must be [N, d_in] with N >= 1, got [${rows.shape.join(', ')}]`);
+  if (specs.some((s) => s.hookOut !== undefined)) throw new Error('transcoders need two hooks\' activations: train them from a model (trainSaes), not from one tensor of rows');
   const dIn = rows.shape[1];
   const target: TrainTarget = {
     modelName: o.modelName ?? '',
@@ -94,12 +95,17 @@ async function trainOn(target: TrainTarget, specs: readonly SaeSpec[], o: TrainO
   if (specs.length === 0) throw new Error('no SAEs to train');
   const B = o.batchSize ?? 4096;
   const seed = o.seed ?? 0;
-  const hooks = [...new Set(specs.map((s) => target.hook(s.hook).name))];
+  // A stream per hook an SAE reads, and per (input, output) pair a transcoder learns: its rows are the two
+  // hooks' activations side by side, so shuffling keeps each input with its own output.
+  const streamOf = (s: SaeSpec) => (s.hookOut ? pairKey(target.hook(s.hook).name, target.hook(s.hookOut).name) : target.hook(s.hook).name);
+  const hooks = [...new Set(specs.map(streamOf))];
+  const modelHooks = [...new Set(specs.flatMap((s) => (s.hookOut ? [target.hook(s.hook).name, target.hook(s.hookOut).name] : [target.hook(s.hook).name])))];
+  const widthOfStream = (k: string) => splitPair(k).map((h) => target.hook(h).dIn).reduce((a, b) => a + b, 0);
   if (o.sweepPosition && specs.length !== 1) throw new Error('sweepPosition places one SAE of a sweep; give exactly one spec');
   const unitSeed = (i: number) => seed + 1000 * (o.sweepPosition?.unit ?? i);
   const hookSeed = (i: number) => seed + 7 + (o.sweepPosition?.hookIndex ?? i);
-  const units = specs.map((s, i) => new TrainUnit(s, configFor(target, s, o), o, unitSeed(i)));
-  const buffers = new Map(hooks.map((h, i) => [h, new ShuffleBuffer(target.hook(h).dIn, B * (o.bufferBatches ?? 8), hookSeed(i), o.inOrder === true)]));
+  const units = specs.map((s, i) => new TrainUnit(s, configFor(target, s, o), o, unitSeed(i), streamOf(s)));
+  const buffers = new Map(hooks.map((h, i) => [h, new ShuffleBuffer(widthOfStream(h), B * (o.bufferBatches ?? 8), hookSeed(i), o.inOrder === true)]));
   const scales = new Map<string, number>(hooks.map((h) => [h, 1]));
   const totalSteps = Math.ceil(o.tokens / B);
   // Where the SAEs are saved is not part of the run: a resumed run may save elsewhere.
@@ -112,7 +118,7 @@ async function trainOn(target: TrainTarget, specs: readonly SaeSpec[], o: TrainO
     ({ step, rowsConsumed } = ck.state);
     restore(ck, units, buffers, scales);
   }
-  const source = target.groups(hooks, rowsConsumed);
+  const source = target.groups(modelHooks, rowsConsumed);
   const pull = async (): Promise<ActivationGroup> => {
     const g = await source.next();
     if (g.done) throw new Error(`corpus '${o.corpus}' yielded no activations`);
@@ -122,12 +128,12 @@ async function trainOn(target: TrainTarget, specs: readonly SaeSpec[], o: TrainO
   const fill = async () => {
     while (![...buffers.values()].every((b) => b.full)) {
       const g = await pull();
-      for (const h of hooks) buffers.get(h)!.push(g.acts[h]);
+      for (const h of hooks) buffers.get(h)!.push(streamRows(h, g.acts, (x) => target.hook(x).dIn));
     }
   };
   if (!ck) {
     await fill();
-    for (const h of hooks) if (units.some((u) => u.cfg.normalizeActivations !== 'none' && u.cfg.hookName === h)) scales.set(h, normScale(buffers.get(h)!));
+    for (const h of hooks) if (units.some((u) => u.cfg.normalizeActivations !== 'none' && u.streamKey === h)) scales.set(h, normScale(buffers.get(h)!));
   }
   // A resumed run's log keeps the lines up to the checkpoint's step, so no step is logged twice.
   if (ck && o.metricsLog && fs.existsSync(o.metricsLog)) truncateLog(o.metricsLog, step);
@@ -145,9 +151,13 @@ async function trainOn(target: TrainTarget, specs: readonly SaeSpec[], o: TrainO
       await fill();
       step++;
       const batches = new Map(hooks.map((h) => [h, scaled(buffers.get(h)!.take(B), scales.get(h)!, buffers.get(h)!.dIn)]));
-      if (step === 1) units.forEach((u) => u.initDecoderBias(batches.get(u.cfg.hookName)!));
+      const io = (u: TrainUnit) => {
+        const b = batches.get(u.streamKey)!;
+        return u.cfg.hookNameOut === undefined ? { x: b, y: undefined } : splitColumns(b, u.cfg.dIn);
+      };
+      if (step === 1) units.forEach((u) => u.initDecoderBias(io(u).y ?? io(u).x));
       const saes = [];
-      for (const u of units) saes.push(await u.step(batches.get(u.cfg.hookName)!, step, totalSteps));
+      for (const u of units) saes.push(await u.step(io(u).x, step, totalSteps, io(u).y));
       const tokens = step * B;
       last = { step, tokens, totalTokens: totalSteps * B, tokensPerSecond: (tokens - startTokens) / ((performance.now() - t0) / 1000), saes };
       o.onStep?.(last);
@@ -159,7 +169,7 @@ async function trainOn(target: TrainTarget, specs: readonly SaeSpec[], o: TrainO
   } finally {
     if (log !== undefined) fs.closeSync(log);
   }
-  const saes = units.map((u) => u.save(scales.get(u.cfg.hookName)!));
+  const saes = units.map((u) => u.save(scales.get(u.streamKey)!));
   for (const u of units) await u.runner.dispose();
   return { saes, last, resumed: ck !== undefined, rowsConsumed };
 }
@@ -201,14 +211,63 @@ function configFor(target: TrainTarget, s: SaeSpec, o: TrainOptions): SaeConfig 
   if (!Number.isInteger(s.dSae) || s.dSae < 1) throw new Error(`d_sae must be a positive integer, got ${s.dSae}`);
   const needsK = s.architecture === 'topk' || s.architecture === 'batchtopk';
   if (needsK && (!Number.isInteger(s.k) || s.k! < 1 || s.k! > s.dSae)) throw new Error(`${s.architecture} needs k in [1, ${s.dSae}], got ${s.k}`);
+  let out: Pick<SaeConfig, 'hookNameOut' | 'dOut'> = {};
+  if (s.hookOut !== undefined) {
+    const o2 = target.hook(s.hookOut);
+    if (o2.name === hook) throw new Error(`a transcoder reads one hook and writes another: ${hook} is both`);
+    if (s.architecture === 'topk') throw new Error('transcoders train as standard, jumprelu or batchtopk; topk is for SAEs (use batchtopk for a fixed average L0)');
+    if ((s.normalizeActivations ?? 'none') !== 'none') throw new Error('transcoders train without activation normalization');
+    out = { hookNameOut: o2.name, dOut: o2.dIn };
+  }
   return {
-    architecture: s.architecture, dIn, dSae: s.dSae, k: needsK ? s.k : undefined, applyBDecToInput: true,
+    ...out,
+    architecture: s.architecture, dIn, dSae: s.dSae, k: needsK ? s.k : undefined, applyBDecToInput: s.hookOut === undefined,
     normalizeActivations: s.normalizeActivations ?? 'none', hookName: hook, modelName: target.modelName,
     contextSize: o.contextSize ?? 128, prependBos: true, datasetPath: publicDataset(o.corpus), dtype: 'float32',
     // SAELens, its evals and Neuronpedia resolve model_name and dataset_path as hub ids: a local corpus leaves
     // dataset_path empty, a public one (npm:) is named; the local sources are kept under saescope_ keys.
     extraMetadata: { saescope_model_path: target.modelPath, saescope_dataset: o.corpus },
   };
+}
+
+const PAIR = ' -> ';
+
+/** The stream key of a transcoder's (input, output) hook pair. */
+function pairKey(input: string, output: string): string {
+  return input + PAIR + output;
+}
+
+/** A stream key's hooks: one for an SAE's stream, two for a transcoder's. */
+function splitPair(key: string): string[] {
+  return key.split(PAIR);
+}
+
+/** A stream's rows from one activation group: the hook's, or a pair's side by side ([n, dIn + dOut]). */
+function streamRows(key: string, acts: Readonly<Record<string, Float32Array>>, width: (h: string) => number): Float32Array {
+  const hs = splitPair(key);
+  if (hs.length === 1) return acts[key];
+  const [a, b] = [acts[hs[0]], acts[hs[1]]];
+  const [da, db] = [width(hs[0]), width(hs[1])];
+  const n = a.length / da;
+  const out = new Float32Array(n * (da + db));
+  for (let r = 0; r < n; r++) {
+    out.set(a.subarray(r * da, (r + 1) * da), r * (da + db));
+    out.set(b.subarray(r * db, (r + 1) * db), r * (da + db) + da);
+  }
+  return out;
+}
+
+/** A pair stream's batch split back into the input [B, dIn] and the output [B, rest]. */
+function splitColumns(t: Tensor<'float32'>, dIn: number): { x: Tensor<'float32'>; y: Tensor<'float32'> } {
+  const [n, w] = t.shape;
+  const dOut = w - dIn;
+  const x = new Float32Array(n * dIn);
+  const y = new Float32Array(n * dOut);
+  for (let r = 0; r < n; r++) {
+    x.set(t.data.subarray(r * w, r * w + dIn), r * dIn);
+    y.set(t.data.subarray(r * w + dIn, (r + 1) * w), r * dOut);
+  }
+  return { x: { dtype: 'float32', shape: [n, dIn], data: x }, y: { dtype: 'float32', shape: [n, dOut], data: y } };
 }
 
 /** sqrt(dIn) / mean ‖x‖ over the buffer (SAELens's expected_average_only_in). */

@@ -25,7 +25,11 @@ export class TrainUnit {
   /** BatchTopK: running estimate of the inference threshold. */
   threshold?: number;
 
-  constructor(readonly spec: SaeSpec, readonly cfg: SaeConfig, private readonly o: TrainOptions, seed: number, runtime: RuntimeOptions = {}) {
+  /**
+   * `streamKey`: the activation stream the unit steps on (its hook, or a
+   * transcoder's input and output hooks).
+   */
+  constructor(readonly spec: SaeSpec, readonly cfg: SaeConfig, private readonly o: TrainOptions, seed: number, readonly streamKey: string = cfg.hookName, runtime: RuntimeOptions = {}) {
     const params = initParams(cfg, seed, 0.1, spec.initThreshold ?? 0.001);
     const unitNorm = cfg.architecture === 'topk' || cfg.architecture === 'batchtopk' || spec.plainL1 === true;
     this.runner = new StepRunner(cfg, params, {
@@ -44,8 +48,8 @@ export class TrainUnit {
     this.runner.params.b_dec = b;
   }
 
-  /** One step on x [B, dIn]; returns its metrics. */
-  async step(x: Tensor<'float32'>, step: number, totalSteps: number): Promise<SaeMetrics> {
+  /** One step on x [B, dIn] (a transcoder's target y [B, dOut]); returns its metrics. */
+  async step(x: Tensor<'float32'>, step: number, totalSteps: number, y?: Tensor<'float32'>): Promise<SaeMetrics> {
     const o = this.o;
     const lr = learningRate(step, totalSteps, this.spec.lr ?? 3e-4, o.lrWarmupSteps ?? 0, o.lrDecaySteps ?? 0);
     const coef = sparsityCoefficient(step, defaultCoef(this.spec), o.sparsityWarmupSteps ?? 0);
@@ -56,7 +60,7 @@ export class TrainUnit {
       const auxK = this.spec.auxK ?? Math.floor(this.cfg.dIn / 2);
       if (dead > 0) aux = { dead: this.tracker.deadMask(), k: Math.min(auxK, dead), scale: (this.spec.auxCoef ?? 1 / 32) * Math.min(dead / auxK, 1) };
     }
-    const r = await this.runner.step(x, { lr, sparsityCoef: coef, maxGradNorm: o.maxGradNorm ?? 1, aux });
+    const r = await this.runner.step(x, { lr, sparsityCoef: coef, maxGradNorm: o.maxGradNorm ?? 1, aux }, y);
     if (r.indices) this.tracker.fromIndices(r.indices, undefined, B);
     else this.tracker.fromCounts(r.fired!, B);
     if (r.batchThreshold !== undefined) this.threshold = this.threshold === undefined ? r.batchThreshold : 0.99 * this.threshold + 0.01 * r.batchThreshold;

@@ -23,9 +23,10 @@ export interface DenseOptions {
 
 /** Adds the dense forward/backward. Sparsity coefficient comes in as input `sparsity_coef`. */
 export function denseGrads(s: StepInputs, o: DenseOptions): Grads {
-  const { g, cfg, x, p, batch } = s;
+  const { g, cfg, x, y, p, batch } = s;
   const coef = g.input('sparsity_coef', 'float32', []);
-  const saeIn = g.op('Sub', [x, p.b_dec]);
+  // A transcoder's b_dec is its output's bias (another space): never subtracted from its input.
+  const saeIn = y ? x : g.op('Sub', [x, p.b_dec]);
   const pre = g.op('Gemm', [saeIn, p.W_encT, p.b_enc], { transB: 1 });
   const extra: Record<string, string> = { hidden_pre: pre };
   let mask: string;
@@ -51,7 +52,7 @@ export function denseGrads(s: StepInputs, o: DenseOptions): Grads {
   extra.feature_acts = f;
   const recon = g.op('Add', [g.op('MatMul', [f, p.W_dec]), p.b_dec]);
   extra.sae_out = recon;
-  const e = g.op('Sub', [recon, x]);
+  const e = g.op('Sub', [recon, y ?? x]);
   const losses: Record<string, string> = { mse: g.op('Div', [sumAll(g, mul(g, e, e)), batch]) };
   const dOut = mul(g, e, g.op('Div', [g.floats([2]), batch]));
   let gWdec = g.op('Gemm', [f, dOut], { transA: 1 });
@@ -87,7 +88,9 @@ export function denseGrads(s: StepInputs, o: DenseOptions): Grads {
   grads.W_dec = gWdec;
   grads.W_encT = g.op('Gemm', [dPre, saeIn], { transA: 1 });
   grads.b_enc = g.op('ReduceSum', [dPre, g.ints([0])], { keepdims: 0 });
-  grads.b_dec = g.op('Sub', [g.op('ReduceSum', [dOut, g.ints([0])], { keepdims: 0 }), g.op('MatMul', [grads.b_enc, p.W_encT])]);
+  const dOutSum = g.op('ReduceSum', [dOut, g.ints([0])], { keepdims: 0 });
+  // An SAE's b_dec also reaches the loss through the encoder's input (x - b_dec); a transcoder's only through the output.
+  grads.b_dec = y ? dOutSum : g.op('Sub', [dOutSum, g.op('MatMul', [grads.b_enc, p.W_encT])]);
   // Tokens of the batch on which each latent fired: the mask is 1 exactly where the activation is positive.
   extra.fired = g.op('ReduceSum', [mask, g.ints([0])], { keepdims: 0 });
   const l0 = g.op('Div', [g.op('ReduceSum', [extra.fired], { keepdims: 0 }), batch]);

@@ -8,7 +8,7 @@
  * With `emitGrads`, forward tensors are outputs too (parity tests).
  */
 import { GraphBuilder } from '../../../runtime/graph.ts';
-import type { SaeConfig } from '../../config.ts';
+import { outWidth, type SaeConfig } from '../../config.ts';
 import { paramShapes } from '../params.ts';
 import { denseGrads } from './denseGrads.ts';
 import { topkForward } from './sparseGrads.ts';
@@ -41,12 +41,13 @@ function start(cfg: SaeConfig, batchInput = false): { g: GraphBuilder; s: StepIn
   const g = new GraphBuilder();
   const shapes = paramShapes(cfg);
   const x = g.input('x', 'float32', ['batch', cfg.dIn]);
+  const y = cfg.hookNameOut !== undefined ? g.input('y', 'float32', ['batch', outWidth(cfg)]) : undefined;
   const p: Record<string, string> = {};
   for (const [n, shape] of Object.entries(shapes)) p[n] = g.input(n, 'float32', shape);
   const batch = batchInput
     ? g.input('batch_size', 'float32', [])
     : g.op('Squeeze', [g.op('Cast', [g.op('Slice', [g.op('Shape', [x]), g.ints([0]), g.ints([1])])], { to: 1 }), g.ints([0])]);
-  return { g, s: { g, cfg, x, p, batch }, shapes };
+  return { g, s: { g, cfg, x, y, p, batch }, shapes };
 }
 
 /** Forward and backward of a dense architecture (standard, jumprelu, batchtopk). */
@@ -66,7 +67,7 @@ export function buildDenseStepGraph(cfg: SaeConfig, plan: StepPlan): Uint8Array 
   for (const [n, v] of Object.entries(r.grads)) out(`grad.${n}`, v, shapes[n]);
   if (plan.emitGrads) {
     out('hidden_pre', r.extra.hidden_pre, ['batch', cfg.dSae]);
-    out('sae_out', r.extra.sae_out, ['batch', cfg.dIn]);
+    out('sae_out', r.extra.sae_out, ['batch', outWidth(cfg)]);
     out('feature_acts', r.extra.feature_acts, ['batch', cfg.dSae]);
   }
   return g.toBytes('sae_step');
@@ -74,6 +75,7 @@ export function buildDenseStepGraph(cfg: SaeConfig, plan: StepPlan): Uint8Array 
 
 /** The forward and per-entry backward of a TopK step. */
 export function buildTopkGraph(cfg: SaeConfig, plan: StepPlan): Uint8Array {
+  if (cfg.hookNameOut !== undefined) throw new Error('internal: top-k steps train SAEs, not transcoders');
   const { g, s } = start(cfg);
   topkForward(s, plan.aux, plan.emitGrads);
   return g.toBytes('sae_topk');

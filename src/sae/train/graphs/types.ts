@@ -20,6 +20,8 @@ export interface StepInputs {
   readonly cfg: SaeConfig;
   /** x [B, dIn]. */
   readonly x: string;
+  /** A transcoder's target y [B, dOut] (an SAE's target is x). */
+  readonly y?: string;
   /** Parameter value names. */
   readonly p: Record<string, string>;
   /** Batch size B as a float scalar [] (computed from x's shape). */
