@@ -16,6 +16,8 @@ import { test } from 'node:test';
 import { writeSafetensors } from '../src/io/safetensors.ts';
 import { loadModel } from '../src/model/load.ts';
 import { loadSae } from '../src/sae/load.ts';
+import { saeIdentity } from '../src/sae/identity.ts';
+import { Sae } from '../src/sae/sae.ts';
 import { saveSae } from '../src/sae/saelensFormat.ts';
 import { evaluateSae } from '../src/sae/eval/evaluate.ts';
 import { steeringInterventions } from '../src/steering/steer.ts';
@@ -267,4 +269,40 @@ test('a transcoder trained on TinyStories-656K\'s layer-1 MLP recovers >= 0.9 of
   const rows = t([8, model.spec.dModel], x.data);
   assert.ok(maxDiff((await back.reconstruct(rows)).data, (await r.saes[0].reconstruct(rows)).data) < 1e-6);
   await model.dispose();
+});
+
+test('a transcoder\'s identity covers where it writes: the same weights writing another hook are another dictionary', () => {
+  const rng = new Rng(2);
+  const w = { W_enc: rand(rng, [4, 6]), b_enc: rand(rng, [6]), W_dec: rand(rng, [6, 4]), b_dec: rand(rng, [4]) };
+  const base = { architecture: 'standard' as const, dIn: 4, dSae: 6, applyBDecToInput: false, normalizeActivations: 'none' as const, hookName: 'blocks.0.mlp.hook_in', modelName: '', contextSize: 8, prependBos: true, datasetPath: '', dtype: 'float32' };
+  const a = saeIdentity(new Sae({ ...base, hookNameOut: 'blocks.0.hook_mlp_out', dOut: 4 }, w));
+  const b = saeIdentity(new Sae({ ...base, hookNameOut: 'blocks.1.hook_mlp_out', dOut: 4 }, w));
+  const c = saeIdentity(new Sae({ ...base, hookNameOut: 'blocks.0.hook_mlp_out', dOut: 4 }, w));
+  assert.notEqual(a, b);
+  assert.equal(a, c);
+});
+
+test('a Llama Scope transcoder (hook_point_out differs) reads with the input norm folded into the encoder and the output norm into the decoder', async () => {
+  const rng = new Rng(17);
+  const [D, S, n] = [6, 9, 5];
+  const w = { W_enc: rand(rng, [D, S]), b_enc: rand(rng, [S], 0.3), W_dec: rand(rng, [S, D]), b_dec: rand(rng, [D]) };
+  const dir = tmpDir();
+  fs.mkdirSync(path.join(dir, 'checkpoints'));
+  const tr = (m: Tensor<'float32'>) => {
+    const [a, b] = m.shape;
+    const out = new Float32Array(a * b);
+    for (let i = 0; i < a; i++) for (let j = 0; j < b; j++) out[j * a + i] = m.data[i * b + j];
+    return t([b, a], out);
+  };
+  writeSafetensors(path.join(dir, 'checkpoints', 'final.safetensors'), { 'encoder.weight': tr(w.W_enc), 'encoder.bias': w.b_enc, 'decoder.weight': tr(w.W_dec), 'decoder.bias': w.b_dec });
+  const [normIn, normOut] = [4.5, 2.0];
+  fs.writeFileSync(path.join(dir, 'hyperparams.json'), JSON.stringify({ d_model: D, d_sae: S, hook_point_in: 'blocks.2.ln2.hook_normalized', hook_point_out: 'blocks.2.hook_mlp_out', jump_relu_threshold: 0.2, dataset_average_activation_norm: { in: normIn, out: normOut }, act_fn: 'jumprelu' }));
+  const sae = loadSae(dir);
+  assert.equal(sae.cfg.hookNameOut, 'blocks.2.hook_mlp_out');
+  const x = rand(rng, [n, D], 3);
+  // As the SAE case (saeLayouts.test.ts): inputs times s_in, the threshold times s_in; the output, in the normalized
+  // output space, divided by s_out = sqrt(d) / norm_out.
+  const [sIn, sOut] = [Math.sqrt(D) / normIn, Math.sqrt(D) / normOut];
+  const want = reference(t([n, D], x.data.map((v) => v * sIn)), { ...w, threshold: t([S], new Float32Array(S).fill(0.2 * sIn)) });
+  assert.ok(maxDiff((await sae.reconstruct(x)).data, Float32Array.from(want.out, (v) => v / sOut)) < 1e-4);
 });

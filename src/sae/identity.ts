@@ -1,7 +1,7 @@
 /**
  * An SAE's identity is its content: SHA-256 over the meaning of its config
  * (what changes what it computes: architecture, widths, k, input handling,
- * normalization, the hook it reads) and every weight's name, shape and bytes
+ * normalization, the hook it reads and a transcoder's output hook) and every weight's name, shape and bytes
  * as loaded (folds applied), so the same SAE in another layout or folder is
  * the same SAE and any changed weight is a new one. Metadata (model name,
  * dataset, context size) is not part of it. 128 bits of the digest are kept.
@@ -23,6 +23,8 @@ export function saeIdentity(sae: Sae): string {
   h.update(JSON.stringify({
     scheme: SCHEME, architecture: c.architecture, dIn: c.dIn, dSae: c.dSae, k: c.k ?? null, applyBDecToInput: c.applyBDecToInput,
     normalizeActivations: c.normalizeActivations, centerInput: c.centerInput === true, hookName: c.hookName,
+    // A transcoder's output side (absent for SAEs, whose identities stay what they were).
+    ...(c.hookNameOut !== undefined ? { hookNameOut: c.hookNameOut, dOut: c.dOut ?? c.dIn, skip: c.skip === true } : {}),
   }));
   for (const name of Object.keys(sae.weights).sort()) {
     const t = sae.weights[name];

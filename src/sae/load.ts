@@ -293,11 +293,11 @@ function llamaScope(dir: string, opts: SaeLoadOptions): Sae {
   };
   const dIn = num('d_model', hp.d_model);
   const dSae = num('d_sae', hp.d_sae);
-  if (hp.hook_point_out !== undefined && hp.hook_point_out !== hp.hook_point_in) {
-    throw new Error(`${hpPath}: a transcoder (${String(hp.hook_point_in)} -> ${String(hp.hook_point_out)}); only SAEs are supported`);
-  }
+  // A transcoder (hook_point_out differs): its output was scaled by its own dataset norm.
+  const transcoder = typeof hp.hook_point_out === 'string' && hp.hook_point_out !== hp.hook_point_in;
   const norms = (hp.dataset_average_activation_norm ?? {}) as Record<string, unknown>;
   const s = Math.sqrt(dIn) / num('dataset_average_activation_norm.in', norms.in);
+  const sOut = transcoder ? Math.sqrt(dIn) / num('dataset_average_activation_norm.out', norms.out) : s;
   const wPath = path.join(dir, 'checkpoints', 'final.safetensors');
   const raw = readSafetensors(wPath);
   for (const need of ['encoder.weight', 'encoder.bias', 'decoder.weight', 'decoder.bias']) {
@@ -312,10 +312,17 @@ function llamaScope(dir: string, opts: SaeLoadOptions): Sae {
     threshold: filled(dSae, num('jump_relu_threshold', hp.jump_relu_threshold) * s),
   };
   w = foldInputScale(w, s);
+  if (transcoder) {
+    // foldInputScale divided the output side by the input's scale; the output's own scale replaces it.
+    const r = s / sOut;
+    w = { ...w, W_dec: { ...w.W_dec, data: w.W_dec.data.map((v) => v * r) }, b_dec: { ...w.b_dec, data: w.b_dec.data.map((v) => v * r) } };
+    folds.push(`transcoder output: dataset norm sqrt(d)/${String(norms.out)} = ${sOut} folded into W_dec and b_dec`);
+  }
   let cfg: SaeConfig = {
     architecture: 'jumprelu', dIn, dSae, applyBDecToInput: false, normalizeActivations: 'none',
     hookName: String(hp.hook_point_in ?? ''), modelName: 'meta-llama/Llama-3.1-8B', contextSize: 1024, prependBos: true,
     datasetPath: 'cerebras/SlimPajama-627B', dtype: 'float32',
+    ...(transcoder ? { hookNameOut: String(hp.hook_point_out), dOut: w.W_dec.shape[1] } : {}),
   };
   if (!cfg.hookName && !opts.hook) throw new Error(`${hpPath}: no hook_point_in; pass --hook`);
   cfg = withHook(cfg, opts, folds);
