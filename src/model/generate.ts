@@ -136,14 +136,15 @@ function fullStepper(model: HookedModel, o: GenerateOptions): Stepper {
 }
 
 /** The new text, decoded in context (so a leading space survives); `before` is the decoded prompt. */
-function decodeNew(model: HookedModel, promptIds: readonly number[], before: string, ids: readonly number[]): string {
+export function decodeNew(model: HookedModel, promptIds: readonly number[], before: string, ids: readonly number[]): string {
   const tok = model.tokenizer;
   if (!tok) return '';
   const all = tok.decode([...promptIds, ...ids]);
   return all.startsWith(before) ? all.slice(before.length) : tok.decode(ids);
 }
 
-function firstStop(text: string, stops: readonly string[] | undefined): number {
+/** Where the first stop string starts in `text`, or -1. */
+export function firstStop(text: string, stops: readonly string[] | undefined): number {
   let best = -1;
   for (const s of stops ?? []) {
     const i = s ? text.indexOf(s) : -1;

@@ -19,6 +19,7 @@ import type { ModelSpec } from './spec.ts';
 import { WeightResolver } from './weightRefs.ts';
 import { numel } from '../tensor/tensor.ts';
 import type { ChatTemplate } from '../tokenizer/chatTemplate.ts';
+import { generateBatch } from './generateBatch.ts';
 import { generate, type GenerateOptions, type GenerateResult } from './generate.ts';
 import { WeightStore, type WeightStoreStats } from './weightStore.ts';
 import { QuantCache, type LinearToQuantize, type QuantCacheOptions } from './quant/quantCache.ts';
@@ -189,8 +190,23 @@ export class HookedModel {
   }
 
   /** Generates from a prompt with the KV cache (see `GenerateOptions`). */
-  generate(prompt: string | readonly number[], opts: GenerateOptions = {}): Promise<GenerateResult> {
-    return generate(this, prompt, opts);
+  generate(prompt: string | readonly number[], opts?: GenerateOptions): Promise<GenerateResult>;
+  /**
+   * Generates for several prompts at once (one batch, one KV cache): `opts`
+   * applies to every row and `perRow[i]` adds or overrides row i's settings
+   * (interventions, sampling, seed, stops). Greedy rows give the tokens they
+   * give alone. Results in prompt order.
+   */
+  generate(prompts: readonly (string | readonly number[])[], opts?: GenerateOptions & { readonly perRow?: readonly Omit<GenerateOptions, 'onToken' | 'kvCache'>[]; readonly maxBatch?: number }): Promise<GenerateResult[]>;
+  generate(prompt: string | readonly number[] | readonly (string | readonly number[])[], opts: GenerateOptions & { readonly perRow?: readonly Omit<GenerateOptions, 'onToken' | 'kvCache'>[]; readonly maxBatch?: number } = {}): Promise<GenerateResult | GenerateResult[]> {
+    if (typeof prompt !== 'string' && (prompt.length === 0 || typeof prompt[0] !== 'number')) {
+      const prompts = prompt as readonly (string | readonly number[])[];
+      if (opts.perRow && opts.perRow.length !== prompts.length) throw new Error(`perRow has ${opts.perRow.length} entries for ${prompts.length} prompts`);
+      if (opts.kvCache === false) throw new Error('batched generation always uses the KV cache');
+      const { perRow, maxBatch, onToken, ...shared } = opts;
+      return generateBatch(this, prompts.map((p, i) => ({ ...shared, ...perRow?.[i], prompt: p })), { maxBatch, onToken: onToken ? (_row, id, text) => onToken(id, text) : undefined });
+    }
+    return generate(this, prompt as string | readonly number[], opts);
   }
 
   /**

@@ -98,7 +98,7 @@ function clampFeeds(iv: Extract<Intervention, { kind: 'clamp' }>, width: number,
   for (const f of iv.features) if (!Number.isInteger(f) || f < 0 || f >= dSae) throw new Error(`clamp at ${iv.hook}: feature ${f} is out of range [0, ${dSae})`);
   for (const v of iv.values) if (!Number.isFinite(v)) throw new Error(`clamp at ${iv.hook}: value ${v} is not a finite number`);
   if (feeds[interventionInput('clamp', iv.hook)]) throw new Error(`two clamps at ${iv.hook} in one call; put the features in one clamp`);
-  feeds[interventionInput('clamp', iv.hook)] = { dtype: 'float32', shape: [iv.values.length], data: Float32Array.from(iv.values) };
+  feeds[interventionInput('clamp', iv.hook)] = { dtype: 'float32', shape: [1, 1, iv.values.length], data: Float32Array.from(iv.values) };
   const mask = new Float32Array(T);
   if (!iv.positions) mask.fill(1);
   else for (const p of iv.positions) if (p - start >= 0 && p - start < T) mask[p - start] = 1;

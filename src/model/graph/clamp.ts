@@ -19,7 +19,8 @@ export function applyClamp(c: BuildCtx, x: string, plan: ClampPlan, enc: Feature
   const dIn = enc.W_enc.shape[0];
   const dSae = enc.W_enc.shape[1];
   const tag = `${plan.hook}.${enc.id}`;
-  const values = g.input(interventionInput('clamp', plan.hook), 'float32', [F.length]);
+  // Target values per row ([1, 1, F] shared by every row, or [batch, 1, F] for a batch of rows with their own).
+  const values = g.input(interventionInput('clamp', plan.hook), 'float32', [`${plan.hook}.clampRows`, 1, F.length]);
   const mask = g.input(interventionInput('clamp.mask', plan.hook), 'float32', ['batch', `${plan.hook}.maskPos`, 1]);
   const t = inputTransform(g, x, { centerInput: enc.centerInput, normalizeActivations: enc.normalization ?? 'none', dIn });
   const saeIn = enc.applyBDecToInput ? g.op('Sub', [t.x, g.weight(`${tag}.b_dec`, enc.b_dec)]) : t.x;

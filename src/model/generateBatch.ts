@@ -1,0 +1,279 @@
+/**
+ * Generation over a batch of prompts with one KV cache: prompts of different
+ * lengths are left-padded (pad keys hidden by the attention mask, positions
+ * counted from each row's first real token), and every row carries its own
+ * interventions (steering vectors, clamps, positions), sampling settings,
+ * seed and stop conditions. A row that finishes leaves the batch (its keys
+ * and values are dropped), so it stops costing work. Rows whose prompts are
+ * equal and whose interventions leave the prompt alone share one prefill.
+ *
+ * Decoding one token is memory-bound (every weight is read for one row of
+ * work), so a batch of rows costs little more than one: this is what makes a
+ * sweep of thousands of steered generations practical.
+ */
+import { interventionInput, type AddIntervention, type ClampIntervention, type ClampPlan, type FeatureEncoder } from '../hooks/interventions.ts';
+import { requireHook } from '../hooks/resolve.ts';
+import type { Feed } from '../runtime/session.ts';
+import { Rng } from '../tensor/random.ts';
+import { numel, type Tensor } from '../tensor/tensor.ts';
+import { decodeNew, firstStop, type GenerateOptions, type GenerateResult } from './generate.ts';
+import type { HookedModel } from './hookedModel.ts';
+import { MASKED, validateTokens } from './inputs.ts';
+import { hookInnerDims } from './interventionFeeds.ts';
+import { sampleToken } from './sampling.ts';
+
+/** One row of a batch: its prompt and its own settings (interventions, sampling, seed, stops). */
+export interface BatchRow extends Omit<GenerateOptions, 'kvCache' | 'onToken'> {
+  readonly prompt: string | readonly number[];
+}
+
+/** Options of `generateBatch`. */
+export interface BatchOptions {
+  /** Most rows decoded together (default 32): larger batches use more memory for the KV cache. */
+  readonly maxBatch?: number;
+  /** Called with each row's new token as it is chosen (row index into `rows`). */
+  readonly onToken?: (row: number, id: number, textSoFar: string) => void;
+  /** Awaited between decoding steps (a server lets waiting requests run there). */
+  readonly between?: () => Promise<void>;
+}
+
+type Iv = AddIntervention | ClampIntervention;
+
+interface RowState {
+  readonly index: number;
+  readonly promptIds: number[];
+  readonly o: BatchRow;
+  readonly rng: Rng;
+  readonly maxNew: number;
+  readonly eos?: number;
+  readonly promptText: string;
+  readonly ids: number[];
+  readonly logits: Float32Array[];
+  text: string;
+  stopReason?: GenerateResult['stopReason'];
+}
+
+/**
+ * Generates every row; results in the order of `rows`. Greedy rows give the
+ * tokens they give alone (`model.generate`), with and without steering.
+ */
+export async function generateBatch(model: HookedModel, rows: readonly BatchRow[], o: BatchOptions = {}): Promise<GenerateResult[]> {
+  const maxBatch = o.maxBatch ?? 32;
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`maxBatch must be a positive integer, got ${maxBatch}`);
+  const states: RowState[] = rows.map((r, index) => {
+    const promptIds = typeof r.prompt === 'string' ? model.toTokens(r.prompt, r.prependBos ?? true)[0] : [...r.prompt];
+    validateTokens([promptIds], model.spec);
+    const maxNew = r.maxNewTokens ?? 32;
+    if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`row ${index}: maxNewTokens must be a non-negative integer, got ${maxNew}`);
+    if (!((r.temperature ?? 1) >= 0)) throw new Error(`row ${index}: temperature must be >= 0, got ${r.temperature}`);
+    return {
+      index, promptIds, o: r, rng: new Rng(r.seed ?? 0), maxNew, eos: r.stopAtEos === false ? undefined : (model.tokenizer?.eosId ?? model.spec.eosTokenId),
+      promptText: model.tokenizer?.decode(promptIds) ?? '', ids: [], logits: [], text: '',
+    };
+  });
+  // Rows that clamp different features at a hook cannot share a graph: each such group runs on its own.
+  const groups = new Map<string, RowState[]>();
+  for (const s of states) {
+    const key = clampSignature(s.o.interventions ?? []);
+    groups.set(key, [...(groups.get(key) ?? []), s]);
+  }
+  for (const group of groups.values()) {
+    for (let i = 0; i < group.length; i += maxBatch) await runBatch(model, group.slice(i, i + maxBatch), o);
+  }
+  return states.map((s) => ({ promptIds: s.promptIds, ids: s.ids, text: s.text, stopReason: s.stopReason ?? 'length', logits: s.o.returnLogits ? s.logits : undefined }));
+}
+
+/** The clamps a row's interventions apply (hook, encoder, features): rows in one graph must agree on them. */
+function clampSignature(list: readonly Iv[]): string {
+  return JSON.stringify(list.filter((iv): iv is ClampIntervention => iv.kind === 'clamp').map((c) => [c.hook, c.encoder.id, c.features]).sort());
+}
+
+/** Whether an intervention can change the prompt's keys and values (it acts at some prompt position). */
+function touchesPrompt(iv: Iv, promptLength: number): boolean {
+  return iv.positions === undefined || iv.positions.some((p) => p < promptLength);
+}
+
+type Past = Record<string, Tensor<'float32'>>;
+
+async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions): Promise<void> {
+  const { spec } = model;
+  // Rows with nothing to generate, or no room for it, end before any work.
+  let active = rows.filter((s) => {
+    if (s.maxNew === 0) s.stopReason = 'length';
+    else if (s.promptIds.length >= spec.nCtx) s.stopReason = 'context';
+    return s.stopReason === undefined;
+  });
+  if (!active.length) return;
+  // Shared prefills: one per distinct prompt among rows whose interventions leave the prompt alone.
+  const prefillKey = (s: RowState) => {
+    const ivs = s.o.interventions ?? [];
+    return ivs.some((iv) => touchesPrompt(iv, s.promptIds.length)) ? `row:${s.index}` : `prompt:${s.promptIds.join(',')}`;
+  };
+  const uniq = new Map<string, RowState>();
+  for (const s of active) if (!uniq.has(prefillKey(s))) uniq.set(prefillKey(s), s);
+  const firsts = [...uniq.values()];
+  const P = Math.max(...firsts.map((s) => s.promptIds.length));
+  const pre = await step(model, firsts.map((s) => ({ s, ids: s.promptIds, pad: P - s.promptIds.length, start: 0 })), emptyPast(model, firsts.length), P, false);
+  // Every active row's cache: its prefill's rows, copied out; padded to the longest prompt.
+  const source = active.map((s) => firsts.indexOf(uniq.get(prefillKey(s))!));
+  let past = gatherRows(pre.past, source);
+  let logits = source.map((r) => pre.logits[r]);
+  let pads = active.map((s) => P - s.promptIds.length);
+  for (;;) {
+    // Choose each row's next token; finished rows leave the batch.
+    const keep: number[] = [];
+    const fed: number[] = [];
+    active.forEach((s, r) => {
+      if (s.o.returnLogits) s.logits.push(logits[r]);
+      const next = sampleToken(logits[r], { temperature: s.o.temperature ?? 1, topK: s.o.topK, topP: s.o.topP }, s.rng);
+      if (next === s.eos) {
+        s.stopReason = 'eos';
+        return;
+      }
+      s.ids.push(next);
+      s.text = decodeNew(model, s.promptIds, s.promptText, s.ids);
+      const cut = firstStop(s.text, s.o.stop);
+      if (cut >= 0) {
+        s.text = s.text.slice(0, cut);
+        s.stopReason = 'stop';
+      } else if (s.ids.length >= s.maxNew) s.stopReason = 'length';
+      else if (s.promptIds.length + s.ids.length >= spec.nCtx) s.stopReason = 'context';
+      o.onToken?.(s.index, next, s.text);
+      if (s.stopReason === undefined) {
+        keep.push(r);
+        fed.push(next);
+      }
+    });
+    if (!keep.length) return;
+    if (keep.length < active.length) {
+      past = gatherRows(past, keep);
+      pads = keep.map((r) => pads[r]);
+      active = keep.map((r) => active[r]);
+    }
+    await o.between?.();
+    const out = await step(model, active.map((s, r) => ({ s, ids: [fed[r]], pad: pads[r], start: s.promptIds.length + s.ids.length - 1 })), past, 1, true);
+    past = out.past;
+    logits = out.logits;
+  }
+}
+
+/** One row of a step: its new tokens, its left padding and the absolute position of its first new token. */
+interface StepRow {
+  readonly s: RowState;
+  readonly ids: readonly number[];
+  readonly pad: number;
+  readonly start: number;
+}
+
+/**
+ * One forward over the batch, after `past` keys and values: the prefill
+ * (each row's prompt left-padded to `T` tokens) or, with `decode`, one new
+ * token per row at its position `start`.
+ */
+async function step(model: HookedModel, rows: readonly StepRow[], past: Past, T: number, decode: boolean): Promise<{ past: Past; logits: Float32Array[] }> {
+  const { spec } = model;
+  const B = rows.length;
+  const pastLen = past['past.0.key'].shape[2];
+  const S = pastLen + T;
+  const ids = new BigInt64Array(B * T);
+  const pos = new BigInt64Array(B * T);
+  const bias = new Float32Array(B * T * S);
+  // Index i of the row's cache (past then new) holds absolute position i - pad; indices below pad are padding.
+  const posOf = (r: StepRow, t: number) => (decode ? r.start : t - r.pad);
+  rows.forEach((r, b) => {
+    for (let t = 0; t < T; t++) {
+      const p = posOf(r, t);
+      ids[b * T + t] = BigInt(decode ? r.ids[0] : p >= 0 ? r.ids[p] : 0);
+      pos[b * T + t] = BigInt(Math.max(p, 0));
+      const q = pastLen + t;
+      const off = (b * T + t) * S;
+      for (let k = 0; k < S; k++) bias[off + k] = k <= q && k >= r.pad ? 0 : MASKED;
+    }
+  });
+  const iv = rowFeeds(model, rows, T, posOf);
+  const plan = model.plan({ cache: [], add: iv.add, replace: [], clamp: iv.clamp, logits: 'last', kvCache: true });
+  const feeds: Record<string, Feed> = {
+    input_ids: { dtype: 'int64', shape: [B, T], data: ids },
+    position_ids: { dtype: 'int64', shape: [B, T], data: pos },
+    attn_bias: { dtype: 'float32', shape: [B, 1, T, S], data: bias },
+    ...past, ...iv.feeds,
+  };
+  const out = await model.runPlan(plan, feeds, iv.encoders);
+  const next: Past = {};
+  for (let L = 0; L < spec.nLayers; L++) {
+    next[`past.${L}.key`] = out[`present.${L}.key`];
+    next[`past.${L}.value`] = out[`present.${L}.value`];
+  }
+  const V = spec.dVocab;
+  return { past: next, logits: rows.map((_, b) => out.logits.data.slice(b * V, (b + 1) * V)) };
+}
+
+/**
+ * Per-row intervention feeds: additive deltas [B, T, ...] (zero for rows
+ * without them) and clamps with per-row values [B, 1, F] and masks [B, T, 1].
+ */
+function rowFeeds(model: HookedModel, rows: readonly StepRow[], T: number, posOf: (r: StepRow, t: number) => number) {
+  const { spec } = model;
+  const B = rows.length;
+  const feeds: Record<string, Tensor<'float32'>> = {};
+  const add = new Set<string>();
+  const clamps = new Map<string, ClampPlan>();
+  const encoders = new Map<string, FeatureEncoder>();
+  rows.forEach((r, b) => {
+    for (const iv of r.s.o.interventions ?? []) {
+      const point = requireHook(iv.hook, model.hooks);
+      const inner = hookInnerDims(point, spec);
+      const width = numel(inner);
+      const hits = (t: number) => {
+        const p = posOf(r, t);
+        return p >= 0 && (iv.positions === undefined || iv.positions.includes(p));
+      };
+      if (iv.kind === 'add') {
+        if (iv.vector.length !== width) throw new Error(`row ${r.s.index}: vector added at ${iv.hook} has ${iv.vector.length} elements, expected ${width}`);
+        const name = interventionInput('add', iv.hook);
+        add.add(iv.hook);
+        feeds[name] ??= { dtype: 'float32', shape: [B, T, ...inner], data: new Float32Array(B * T * width) };
+        const d = feeds[name].data;
+        for (let t = 0; t < T; t++) if (hits(t)) for (let i = 0; i < width; i++) d[(b * T + t) * width + i] += iv.vector[i];
+        continue;
+      }
+      const F = iv.features.length;
+      if (F === 0 || F !== iv.values.length) throw new Error(`row ${r.s.index}: clamp at ${iv.hook}: give one value per feature`);
+      const dSae = iv.encoder.W_enc.shape[1];
+      for (const f of iv.features) if (!Number.isInteger(f) || f < 0 || f >= dSae) throw new Error(`row ${r.s.index}: clamp at ${iv.hook}: feature ${f} is out of range [0, ${dSae})`);
+      clamps.set(iv.hook, { hook: iv.hook, encoder: iv.encoder.id, features: [...iv.features] });
+      encoders.set(iv.encoder.id, iv.encoder);
+      const vName = interventionInput('clamp', iv.hook);
+      const mName = interventionInput('clamp.mask', iv.hook);
+      feeds[vName] ??= { dtype: 'float32', shape: [B, 1, F], data: new Float32Array(B * F) };
+      feeds[mName] ??= { dtype: 'float32', shape: [B, T, 1], data: new Float32Array(B * T) };
+      feeds[vName].data.set(iv.values, b * F);
+      for (let t = 0; t < T; t++) if (hits(t)) feeds[mName].data[b * T + t] = 1;
+    }
+  });
+  return { add: [...add].sort(), clamp: [...clamps.values()].sort((a, b) => a.hook.localeCompare(b.hook)), encoders, feeds };
+}
+
+/** An empty cache for `B` rows. */
+function emptyPast(model: HookedModel, B: number): Past {
+  const { spec } = model;
+  const past: Past = {};
+  for (let L = 0; L < spec.nLayers; L++) {
+    const empty: Tensor<'float32'> = { dtype: 'float32', shape: [B, spec.nKvHeads, 0, spec.dHead], data: new Float32Array(0) };
+    past[`past.${L}.key`] = empty;
+    past[`past.${L}.value`] = empty;
+  }
+  return past;
+}
+
+/** The cache's rows `rows` (in that order; repeats allowed): dropping finished rows, or copying shared prefills out. */
+function gatherRows(past: Past, rows: readonly number[]): Past {
+  const out: Past = {};
+  for (const [name, t] of Object.entries(past)) {
+    const per = t.data.length / t.shape[0];
+    const data = new Float32Array(rows.length * per);
+    rows.forEach((r, i) => data.set(t.data.subarray(r * per, (r + 1) * per), i * per));
+    out[name] = { dtype: 'float32', shape: [rows.length, ...t.shape.slice(1)], data };
+  }
+  return out;
+}

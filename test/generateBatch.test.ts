@@ -1,0 +1,104 @@
+/**
+ * Batched generation (issue 31): several prompts of different lengths in
+ * one KV cache, each row with its own interventions, sampling, seed and
+ * stops, must give what each row gives alone (`model.generate`, itself held
+ * to full forwards in parity.test.ts): the same tokens, and next-token
+ * logits within 1e-4. Finished rows leave the batch; rows that share a
+ * prompt and steer only generated tokens share one prefill.
+ */
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { loadModel } from '../src/model/load.ts';
+import { generateBatch, type BatchRow } from '../src/model/generateBatch.ts';
+import type { HookedModel } from '../src/model/hookedModel.ts';
+import type { Feed } from '../src/runtime/session.ts';
+import { loadSae } from '../src/sae/load.ts';
+import { featureEncoder } from '../src/steering/steer.ts';
+import { fixtures, maxDiff, needsShared, tinyStories, trainedSae } from './helpers.ts';
+
+/** Runs each row alone and checks the batch's tokens, stop reasons and logits against it. */
+async function alone(model: HookedModel, rows: readonly BatchRow[], maxBatch?: number): Promise<void> {
+  const batch = await generateBatch(model, rows.map((r) => ({ ...r, returnLogits: true })), { maxBatch });
+  for (let i = 0; i < rows.length; i++) {
+    const { prompt, ...o } = rows[i];
+    const one = await model.generate(prompt, { ...o, returnLogits: true });
+    assert.deepEqual(batch[i].ids, one.ids, `row ${i}: tokens`);
+    assert.equal(batch[i].stopReason, one.stopReason, `row ${i}: stop reason`);
+    assert.equal(batch[i].text, one.text, `row ${i}: text`);
+    one.logits!.forEach((l, s) => assert.ok(maxDiff(batch[i].logits![s], l) < 1e-4, `row ${i}, step ${s}: logits`));
+  }
+}
+
+const vec = (d: number, k: number) => Float32Array.from({ length: d }, (_, i) => Math.sin(i * k + 1) * 3);
+
+for (const arch of ['gpt2', 'neox', 'llama', 'gemma2', 'gemma3', 'qwen3']) {
+  test(`${arch}: prompts of different lengths, each with its own steering (all positions, generated only, none), greedy, equal to each alone (past the sliding windows)`, async () => {
+    const model = await loadModel(path.join(fixtures, `tiny-${arch}`));
+    const d = model.spec.dModel;
+    const rows: BatchRow[] = [
+      { prompt: [5, 17, 99, 3], interventions: [{ kind: 'add', hook: 'blocks.0.hook_resid_post', vector: vec(d, 1) }] },
+      { prompt: [12] },
+      { prompt: [64, 12, 7, 8, 9, 10, 11, 2], interventions: [{ kind: 'add', hook: 'blocks.1.hook_resid_pre', vector: vec(d, 2), positions: [9, 10, 11, 12] }], maxNewTokens: 6 },
+      { prompt: [5, 17, 99, 3], interventions: [{ kind: 'add', hook: 'blocks.0.hook_mlp_out', vector: vec(d, 3), positions: [4, 5, 6, 7, 8, 9] }] },
+    ].map((r) => ({ maxNewTokens: 14, temperature: 0, stopAtEos: false, ...r }) as BatchRow);
+    await alone(model, rows);
+    await model.dispose();
+  });
+}
+
+test('per-row sampling settings and seeds give each row\'s own stream; a row at the context\'s end stops there', async () => {
+  const model = await loadModel(path.join(fixtures, 'tiny-llama'));
+  const long = Array.from({ length: model.spec.nCtx - 3 }, (_, i) => (i * 7) % 120);
+  await alone(model, [
+    { prompt: [5, 17, 99], temperature: 1, seed: 1, maxNewTokens: 10, stopAtEos: false },
+    { prompt: [5, 17, 99], temperature: 0.7, topK: 5, seed: 2, maxNewTokens: 10, stopAtEos: false },
+    { prompt: [3, 4], temperature: 1.3, topP: 0.8, seed: 3, maxNewTokens: 10, stopAtEos: false },
+    { prompt: long, temperature: 0, maxNewTokens: 10, stopAtEos: false },
+  ]);
+  await model.dispose();
+});
+
+test('finished rows leave the batch, and rows that share a prompt and steer only generated tokens share one prefill', async () => {
+  const model = await loadModel(path.join(fixtures, 'tiny-qwen3'));
+  const d = model.spec.dModel;
+  const seen: number[][] = [];
+  const run = model.runPlan.bind(model);
+  model.runPlan = (plan, feeds: Record<string, Feed>, enc) => {
+    seen.push([...(feeds.input_ids as unknown as { shape: number[] }).shape]);
+    return run(plan, feeds, enc);
+  };
+  const prompt = [5, 17, 99, 3, 64];
+  const gen = (k: number) => [{ kind: 'add' as const, hook: 'blocks.1.hook_resid_pre', vector: vec(d, k), positions: [5, 6, 7, 8, 9, 10] }];
+  const rows: BatchRow[] = [
+    { prompt, temperature: 0, maxNewTokens: 3, stopAtEos: false, interventions: gen(1) },
+    { prompt, temperature: 0, maxNewTokens: 6, stopAtEos: false, interventions: gen(2) },
+    { prompt, temperature: 0, maxNewTokens: 6, stopAtEos: false },
+  ];
+  const out = await generateBatch(model, rows);
+  // One prefill of one row ([1, 5]), then decode steps of 3 rows until the first row is done, then 2.
+  assert.deepEqual(seen[0], [1, 5]);
+  assert.deepEqual(seen.slice(1).map((s) => s[0]), [3, 3, 2, 2, 2]);
+  assert.deepEqual(out.map((r) => r.ids.length), [3, 6, 6]);
+  model.runPlan = run;
+  await alone(model, rows);
+  await model.dispose();
+});
+
+test('on TinyStories-656K: per-row clamps (different values, one row without), stop strings and EOS, each row equal to itself alone; model.generate takes a list of prompts', { skip: needsShared() }, async () => {
+  const model = await loadModel(tinyStories);
+  const sae = loadSae(await trainedSae());
+  const enc = featureEncoder(sae);
+  const clamp = (v: number) => [{ kind: 'clamp' as const, hook: sae.cfg.hookName, encoder: enc, features: [3, 7], values: [v, v / 2] }];
+  await alone(model, [
+    { prompt: 'Once upon a time', temperature: 0, maxNewTokens: 20, interventions: clamp(8) },
+    { prompt: 'The little dog', temperature: 0, maxNewTokens: 20, interventions: clamp(0) },
+    { prompt: 'One day, Lily went to the park with her mom.', temperature: 0, maxNewTokens: 20, stop: ['.'] },
+    { prompt: 'Tom', temperature: 0, maxNewTokens: 40 },
+  ], 3);
+  const texts = await model.generate(['Once upon a time', 'The cat'], { maxNewTokens: 8, temperature: 0, perRow: [{}, { maxNewTokens: 3 }] });
+  assert.equal(texts.length, 2);
+  assert.equal(texts[0].text, (await model.generate('Once upon a time', { maxNewTokens: 8, temperature: 0 })).text);
+  assert.equal(texts[1].ids.length, (await model.generate('The cat', { maxNewTokens: 3, temperature: 0 })).ids.length);
+  await model.dispose();
+});
