@@ -14,7 +14,10 @@ import { generateBatch, type BatchRow } from '../src/model/generateBatch.ts';
 import type { HookedModel } from '../src/model/hookedModel.ts';
 import type { Feed } from '../src/runtime/session.ts';
 import { loadSae } from '../src/sae/load.ts';
-import { featureEncoder } from '../src/steering/steer.ts';
+import { featureEncoder, steeringInterventions } from '../src/steering/steer.ts';
+import { sweep } from '../src/steering/sweep.ts';
+import { typicalMax } from '../src/steering/presets.ts';
+import { measureOutput } from '../src/steering/metrics.ts';
 import { fixtures, maxDiff, needsShared, tinyStories, trainedSae } from './helpers.ts';
 
 /** Runs each row alone and checks the batch's tokens, stop reasons and logits against it. */
@@ -100,5 +103,31 @@ test('on TinyStories-656K: per-row clamps (different values, one row without), s
   assert.equal(texts.length, 2);
   assert.equal(texts[0].text, (await model.generate('Once upon a time', { maxNewTokens: 8, temperature: 0 })).text);
   assert.equal(texts[1].ids.length, (await model.generate('The cat', { maxNewTokens: 3, temperature: 0 })).ids.length);
+  await model.dispose();
+});
+
+test('a sweep run in batches (each generation beside its clean twin) gives the same outputs and, within float tolerance, the same measurements as one generation at a time with measureOutput', { skip: needsShared() }, async () => {
+  const model = await loadModel(tinyStories);
+  const sae = loadSae(await trainedSae());
+  const features = [3, 11];
+  const prompts = ['Once upon a time', 'The little girl saw a', 'Tom had a big red ball and'];
+  const magnitudes = [0, 1, 3, 6];
+  let calls = 0;
+  const r = await sweep(model, sae, { features, prompts, magnitudes, maxNewTokens: 12, batchSize: 6, onProgress: (done, total) => {
+    calls++;
+    assert.ok(done <= total && total === features.length * prompts.length * magnitudes.length);
+  } });
+  assert.equal(calls, features.length * prompts.length * magnitudes.length, 'the progress counts generations');
+  const tm = await typicalMax(model, sae, features);
+  for (const rec of r.records) {
+    const promptIds = model.toTokens(prompts[rec.prompt])[0];
+    const { interventions } = await steeringInterventions(model, sae, [{ feature: rec.feature, strength: rec.strength }], 'all', promptIds.length);
+    const active = rec.strength === 0 ? [] : interventions;
+    const one = await model.generate(promptIds, { maxNewTokens: 12, temperature: 0, seed: 0, interventions: active, stopAtEos: false });
+    assert.equal(rec.text, one.text, `feature ${rec.feature}, prompt ${rec.prompt}, magnitude ${rec.magnitude}: text`);
+    const m = await measureOutput(model, sae, rec.feature, promptIds, one.ids, active, tm.naturals.get(rec.feature) ?? 0);
+    for (const k of ['featureAct', 'kl', 'perplexity', 'distinct2'] as const) assert.ok(Math.abs(rec[k] - m[k]) < 1e-3 * Math.max(1, Math.abs(m[k])), `${k}: ${rec[k]} vs ${m[k]}`);
+    assert.equal(rec.fireCount, m.fireCount);
+  }
   await model.dispose();
 });

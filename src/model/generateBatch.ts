@@ -25,6 +25,14 @@ import { sampleToken } from './sampling.ts';
 /** One row of a batch: its prompt and its own settings (interventions, sampling, seed, stops). */
 export interface BatchRow extends Omit<GenerateOptions, 'kvCache' | 'onToken'> {
   readonly prompt: string | readonly number[];
+  /**
+   * Teacher forcing: instead of sampling, this row feeds the tokens row
+   * `follow` chooses (same prompt), one step behind so the last one is fed
+   * too. A clean twin of a steered row reads the steered text this way: its
+   * logits are the unsteered next-token distributions along the steered
+   * output, and its cached hooks the unsteered activations of each token.
+   */
+  readonly follow?: number;
 }
 
 /** Options of `generateBatch`. */
@@ -35,6 +43,18 @@ export interface BatchOptions {
   readonly onToken?: (row: number, id: number, textSoFar: string) => void;
   /** Awaited between decoding steps (a server lets waiting requests run there). */
   readonly between?: () => Promise<void>;
+  /** Called when a row is done (after its last token). */
+  readonly onRowDone?: (row: number) => void;
+  /**
+   * Called for each row at each step with the logits the next token is
+   * chosen from and the token chosen (a following row's is its leader's;
+   * -1 when the row ends without one). Leaders are called before followers.
+   */
+  readonly observe?: (row: number, logits: Float32Array, token: number) => void;
+  /** Hooks to read at every decoding step, for `onCache`. */
+  readonly cache?: readonly string[];
+  /** The cached hooks' values [rows.length, ...] for the token each row was fed at `positions` (one per row). */
+  readonly onCache?: (rows: readonly number[], positions: readonly number[], values: Readonly<Record<string, Tensor<'float32'>>>) => void;
 }
 
 type Iv = AddIntervention | ClampIntervention;
@@ -71,14 +91,35 @@ export async function generateBatch(model: HookedModel, rows: readonly BatchRow[
       promptText: model.tokenizer?.decode(promptIds) ?? '', ids: [], logits: [], text: '',
     };
   });
-  // Rows that clamp different features at a hook cannot share a graph: each such group runs on its own.
-  const groups = new Map<string, RowState[]>();
+  // A leader and its followers decode together (a family).
+  const families = new Map<number, RowState[]>();
   for (const s of states) {
-    const key = clampSignature(s.o.interventions ?? []);
-    groups.set(key, [...(groups.get(key) ?? []), s]);
+    const f = s.o.follow;
+    if (f === undefined) continue;
+    if (!Number.isInteger(f) || f < 0 || f >= states.length || f === s.index || states[f].o.follow !== undefined) throw new Error(`row ${s.index}: follow must name another row that does not follow one, got ${f}`);
+    if (states[f].promptIds.join(',') !== s.promptIds.join(',')) throw new Error(`row ${s.index} follows row ${f} but their prompts differ`);
   }
-  for (const group of groups.values()) {
-    for (let i = 0; i < group.length; i += maxBatch) await runBatch(model, group.slice(i, i + maxBatch), o);
+  for (const s of states) if (s.o.follow === undefined) families.set(s.index, [s]);
+  for (const s of states) if (s.o.follow !== undefined) families.get(s.o.follow)!.push(s);
+  // Rows that clamp different features at a hook cannot share a graph: each such group runs on its own.
+  const groups = new Map<string, RowState[][]>();
+  for (const fam of families.values()) {
+    const sigs = [...new Set(fam.map((s) => clampSignature(s.o.interventions ?? [])).filter((k) => k !== '[]'))];
+    if (sigs.length > 1) throw new Error(`row ${fam[0].index} and its followers clamp different features: give them the same clamps, or none`);
+    const key = sigs[0] ?? '[]';
+    groups.set(key, [...(groups.get(key) ?? []), fam]);
+  }
+  for (const fams of groups.values()) {
+    let batch: RowState[] = [];
+    for (const fam of fams) {
+      if (fam.length > maxBatch) throw new Error(`row ${fam[0].index} has ${fam.length - 1} followers: more than maxBatch ${maxBatch} rows together`);
+      if (batch.length + fam.length > maxBatch) {
+        await runBatch(model, batch, o);
+        batch = [];
+      }
+      batch.push(...fam);
+    }
+    if (batch.length) await runBatch(model, batch, o);
   }
   return states.map((s) => ({ promptIds: s.promptIds, ids: s.ids, text: s.text, stopReason: s.stopReason ?? 'length', logits: s.o.returnLogits ? s.logits : undefined }));
 }
@@ -101,6 +142,7 @@ async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions): 
   let active = rows.filter((s) => {
     if (s.maxNew === 0) s.stopReason = 'length';
     else if (s.promptIds.length >= spec.nCtx) s.stopReason = 'context';
+    if (s.stopReason !== undefined) finish(s, o);
     return s.stopReason === undefined;
   });
   if (!active.length) return;
@@ -119,42 +161,86 @@ async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions): 
   let past = gatherRows(pre.past, source);
   let logits = source.map((r) => pre.logits[r]);
   let pads = active.map((s) => P - s.promptIds.length);
+  // A follower feeds its leader's tokens one step behind: it is fed the leader's last token after the leader is done.
+  const draining = new Set<RowState>();
   for (;;) {
-    // Choose each row's next token; finished rows leave the batch.
-    const keep: number[] = [];
-    const fed: number[] = [];
-    active.forEach((s, r) => {
-      if (s.o.returnLogits) s.logits.push(logits[r]);
-      const next = sampleToken(logits[r], { temperature: s.o.temperature ?? 1, topK: s.o.topK, topP: s.o.topP }, s.rng);
-      if (next === s.eos) {
-        s.stopReason = 'eos';
-        return;
+    // Choose each row's next token (leaders first); finished rows leave the batch.
+    const chosen = new Map<RowState, number>();
+    const order = active.map((s, r) => ({ s, r })).sort((a, b) => Number(a.s.o.follow !== undefined) - Number(b.s.o.follow !== undefined));
+    const nextFed = new Array<number>(active.length);
+    const stays = new Array<boolean>(active.length).fill(false);
+    for (const { s, r } of order) {
+      if (draining.has(s)) {
+        s.stopReason ??= 'length';
+        finish(s, o);
+        continue;
       }
+      const lead = s.o.follow === undefined ? undefined : rows.find((x) => x.index === s.o.follow);
+      let next: number;
+      if (lead) {
+        const t = chosen.get(lead);
+        next = t ?? -1;
+      } else {
+        next = sampleToken(logits[r], { temperature: s.o.temperature ?? 1, topK: s.o.topK, topP: s.o.topP }, s.rng);
+        if (next === s.eos) next = -1;
+      }
+      if (s.o.returnLogits) s.logits.push(logits[r]);
+      o.observe?.(s.index, logits[r], next);
+      if (!lead && next === -1) {
+        s.stopReason = 'eos';
+        chosen.set(s, -1);
+        finish(s, o);
+        continue;
+      }
+      if (lead && next === -1) {
+        // The leader ended without a token (EOS): nothing more to feed.
+        s.stopReason = lead.stopReason;
+        finish(s, o);
+        continue;
+      }
+      chosen.set(s, next);
       s.ids.push(next);
       s.text = decodeNew(model, s.promptIds, s.promptText, s.ids);
-      const cut = firstStop(s.text, s.o.stop);
-      if (cut >= 0) {
-        s.text = s.text.slice(0, cut);
-        s.stopReason = 'stop';
-      } else if (s.ids.length >= s.maxNew) s.stopReason = 'length';
-      else if (s.promptIds.length + s.ids.length >= spec.nCtx) s.stopReason = 'context';
-      o.onToken?.(s.index, next, s.text);
-      if (s.stopReason === undefined) {
-        keep.push(r);
-        fed.push(next);
+      if (lead) {
+        // Fed once more (to read the token's activations), then done with its leader.
+        if (lead.stopReason !== undefined) {
+          s.text = lead.text;
+          s.stopReason = lead.stopReason;
+          draining.add(s);
+        }
+      } else {
+        const cut = firstStop(s.text, s.o.stop);
+        if (cut >= 0) {
+          s.text = s.text.slice(0, cut);
+          s.stopReason = 'stop';
+        } else if (s.ids.length >= s.maxNew) s.stopReason = 'length';
+        else if (s.promptIds.length + s.ids.length >= spec.nCtx) s.stopReason = 'context';
+        o.onToken?.(s.index, next, s.text);
       }
-    });
+      if (s.stopReason === undefined || draining.has(s)) stays[r] = true;
+      if (s.stopReason !== undefined && !draining.has(s)) finish(s, o);
+      nextFed[r] = next;
+    }
+    const keep = active.map((_, r) => r).filter((r) => stays[r]);
     if (!keep.length) return;
+    const fed = keep.map((r) => nextFed[r]);
     if (keep.length < active.length) {
       past = gatherRows(past, keep);
       pads = keep.map((r) => pads[r]);
       active = keep.map((r) => active[r]);
     }
     await o.between?.();
-    const out = await step(model, active.map((s, r) => ({ s, ids: [fed[r]], pad: pads[r], start: s.promptIds.length + s.ids.length - 1 })), past, 1, true);
+    const starts = active.map((s) => s.promptIds.length + s.ids.length - 1);
+    const out = await step(model, active.map((s, r) => ({ s, ids: [fed[r]], pad: pads[r], start: starts[r] })), past, 1, true, o.cache ?? []);
     past = out.past;
     logits = out.logits;
+    if (o.onCache && o.cache?.length) o.onCache(active.map((s) => s.index), starts, out.cached);
   }
+}
+
+/** Marks a row done (once). */
+function finish(s: RowState, o: BatchOptions): void {
+  o.onRowDone?.(s.index);
 }
 
 /** One row of a step: its new tokens, its left padding and the absolute position of its first new token. */
@@ -170,7 +256,7 @@ interface StepRow {
  * (each row's prompt left-padded to `T` tokens) or, with `decode`, one new
  * token per row at its position `start`.
  */
-async function step(model: HookedModel, rows: readonly StepRow[], past: Past, T: number, decode: boolean): Promise<{ past: Past; logits: Float32Array[] }> {
+async function step(model: HookedModel, rows: readonly StepRow[], past: Past, T: number, decode: boolean, cache: readonly string[] = []): Promise<{ past: Past; logits: Float32Array[]; cached: Record<string, Tensor<'float32'>> }> {
   const { spec } = model;
   const B = rows.length;
   const pastLen = past['past.0.key'].shape[2];
@@ -191,7 +277,7 @@ async function step(model: HookedModel, rows: readonly StepRow[], past: Past, T:
     }
   });
   const iv = rowFeeds(model, rows, T, posOf);
-  const plan = model.plan({ cache: [], add: iv.add, replace: [], clamp: iv.clamp, logits: 'last', kvCache: true });
+  const plan = model.plan({ cache: [...cache], add: iv.add, replace: [], clamp: iv.clamp, logits: 'last', kvCache: true });
   const feeds: Record<string, Feed> = {
     input_ids: { dtype: 'int64', shape: [B, T], data: ids },
     position_ids: { dtype: 'int64', shape: [B, T], data: pos },
@@ -205,7 +291,9 @@ async function step(model: HookedModel, rows: readonly StepRow[], past: Past, T:
     next[`past.${L}.value`] = out[`present.${L}.value`];
   }
   const V = spec.dVocab;
-  return { past: next, logits: rows.map((_, b) => out.logits.data.slice(b * V, (b + 1) * V)) };
+  const cached: Record<string, Tensor<'float32'>> = {};
+  for (const h of cache) cached[h] = out[h];
+  return { past: next, logits: rows.map((_, b) => out.logits.data.slice(b * V, (b + 1) * V)), cached };
 }
 
 /**

@@ -8,6 +8,7 @@
 import type { AddIntervention, ClampIntervention, FeatureEncoder } from '../hooks/interventions.ts';
 import type { GenerateOptions, GenerateResult } from '../model/generate.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
+import { generateBatch } from '../model/generateBatch.ts';
 import type { RecordKeys, RegistryReader } from '../registry/types.ts';
 import { checkSaeFitsModel } from '../sae/compat.ts';
 import type { Sae } from '../sae/sae.ts';
@@ -131,12 +132,13 @@ export function positionsFor(p: SteerPositions, promptLength: number, nCtx: numb
   throw new Error(`positions must be prompt, generated or all, got '${p}'`);
 }
 
-/** Generates steered and unsteered text from the same prompt and seed. */
+/** Generates steered and unsteered text from the same prompt and seed, side by side in one batch. */
 export async function steer(model: HookedModel, sae: Sae, prompt: string, o: SteerOptions): Promise<SteerResult> {
   const promptIds = o.chat ? model.chatPrompt(prompt) : model.toTokens(prompt, o.prependBos ?? true)[0];
   const { interventions, strengths } = await steeringInterventions(model, sae, o.features, o.positions ?? 'all', promptIds.length, o);
   const { features: _f, positions: _p, registry: _r, keys: _k, onToken, onUnsteeredToken, ...gen } = o;
-  const unsteered = await model.generate(promptIds, { ...gen, onToken: onUnsteeredToken });
-  const steered = await model.generate(promptIds, { ...gen, interventions, onToken });
+  const [unsteered, steered] = await generateBatch(model, [{ ...gen, prompt: promptIds }, { ...gen, prompt: promptIds, interventions }], {
+    onToken: (row, id, text) => (row === 0 ? onUnsteeredToken : onToken)?.(id, text),
+  });
   return { unsteered, steered, strengths };
 }

@@ -23,7 +23,11 @@ import { writeTextAtomic } from '../io/atomicFile.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
 import type { RecordKeys, RegistryReader } from '../registry/types.ts';
 import type { Sae } from '../sae/sae.ts';
-import { measureOutput, type OutputMetrics } from './metrics.ts';
+import { distinctN, type OutputMetrics } from './metrics.ts';
+import { generateBatch, type BatchRow } from '../model/generateBatch.ts';
+import { activationAt } from '../analysis/textFeatures.ts';
+import { klDivergence, logSoftmax } from '../sae/eval/lossMath.ts';
+import type { AddIntervention, ClampIntervention } from '../hooks/interventions.ts';
 import { noUsableRange, typicalMax } from './presets.ts';
 import { spearman } from './spearman.ts';
 import { steeringInterventions, type SteerPositions } from './steer.ts';
@@ -58,6 +62,8 @@ export interface SweepOptions {
   readonly apply?: boolean;
   /** Densities per feature for the robustness correlation (default: measured with the typical maxima). */
   readonly densities?: ReadonlyMap<number, number>;
+  /** Generations decoded together (default: as many as fit a 256 MiB KV cache, see `sweepBatchSize`). */
+  readonly batchSize?: number;
   /** Called after each generation with the count done and the total. */
   readonly onProgress?: (done: number, total: number) => void;
   /** Awaited between generations (a server lets waiting requests run there). */
@@ -152,6 +158,17 @@ export interface SweepResult {
 
 const DEFAULT_MAGNITUDES = Array.from({ length: 16 }, (_, i) => Number(((i * 8) / 15).toFixed(3)));
 
+/**
+ * Rows per batch for a sweep: as many as keep the KV cache (keys and values
+ * of every layer for `length` tokens, twice: each generation and its clean
+ * twin) within 256 MiB, from 2 to 64.
+ */
+export function sweepBatchSize(model: HookedModel, length: number): number {
+  const s = model.spec;
+  const perRow = 2 * s.nLayers * s.nKvHeads * s.dHead * length * 4 + 2 * s.dVocab * 4;
+  return Math.max(2, Math.min(64, 2 * Math.floor((256 * 2 ** 20) / perRow / 2)));
+}
+
 /** Runs a sweep. */
 export async function sweep(model: HookedModel, sae: Sae, o: SweepOptions): Promise<SweepResult> {
   const mags = [...(o.magnitudes ?? DEFAULT_MAGNITUDES)].sort((a, b) => a - b);
@@ -164,23 +181,79 @@ export async function sweep(model: HookedModel, sae: Sae, o: SweepOptions): Prom
     perplexityFactor: o.perplexityFactor ?? 3, minDistinct2: o.minDistinct2 ?? 0.5, date: new Date().toISOString(), weak: o.prompts.length < 3 || maxNewTokens < 32,
   };
   const tm = await typicalMax(model, sae, o.features, { registry: o.registry, keys: o.keys });
-  const records: SweepRecord[] = [];
+  const pendingReads: Promise<void>[] = [];
   const total = o.features.length * o.prompts.length * mags.length;
+  const promptIds = o.prompts.map((p) => (o.chat ? model.chatPrompt(p) : model.toTokens(p)[0]));
+  // Every generation beside its clean twin, which reads the steered text (teacher forcing): its logits are the
+  // unsteered distributions along the output (KL, perplexity) and its hook the unsteered activations (read-back).
+  const jobs: { feature: number; prompt: number; magnitude: number; strength: number; interventions: readonly (AddIntervention | ClampIntervention)[] }[] = [];
   for (const f of o.features) {
     for (let p = 0; p < o.prompts.length; p++) {
-      const promptIds = o.chat ? model.chatPrompt(o.prompts[p]) : model.toTokens(o.prompts[p])[0];
       for (const m of mags) {
         const strength = m * tm.values.get(f)!;
-        const { interventions } = await steeringInterventions(model, sae, [{ feature: f, strength }], settings.positions, promptIds.length);
-        const active = strength === 0 ? [] : interventions;
-        const out = await model.generate(promptIds, { maxNewTokens, temperature: settings.temperature, seed: o.seed ?? 0, interventions: active, stopAtEos: false });
-        const metrics = await measureOutput(model, sae, f, promptIds, out.ids, active, tm.naturals.get(f) ?? 0);
-        records.push({ feature: f, prompt: p, magnitude: m, strength, text: out.text, ...metrics });
-        o.onProgress?.(records.length, total);
-        await o.between?.();
+        const { interventions } = await steeringInterventions(model, sae, [{ feature: f, strength }], settings.positions, promptIds[p].length);
+        jobs.push({ feature: f, prompt: p, magnitude: m, strength, interventions: strength === 0 ? [] : interventions });
       }
     }
   }
+  const rows: BatchRow[] = jobs.flatMap((j, i) => [
+    { prompt: promptIds[j.prompt], maxNewTokens, temperature: settings.temperature, seed: o.seed ?? 0, interventions: j.interventions, stopAtEos: false },
+    { prompt: promptIds[j.prompt], maxNewTokens, stopAtEos: false, follow: 2 * i },
+  ]);
+  const acc = jobs.map(() => ({ kl: 0, nll: 0, n: 0, act: 0, above: 0 }));
+  const steeredLogits = new Map<number, Float32Array>();
+  const p = new Float64Array(model.spec.dVocab);
+  const q = new Float64Array(model.spec.dVocab);
+  const hook = sae.cfg.hookName;
+  let done = 0;
+  const results = await generateBatch(model, rows, {
+    maxBatch: o.batchSize ?? sweepBatchSize(model, Math.max(...promptIds.map((x) => x.length)) + maxNewTokens),
+    between: o.between,
+    cache: [hook],
+    observe: (row, logits, token) => {
+      if (row % 2 === 0) {
+        steeredLogits.set(row, logits);
+        return;
+      }
+      const steered = steeredLogits.get(row - 1)!;
+      steeredLogits.delete(row - 1);
+      if (token < 0) return;
+      const a = acc[(row - 1) / 2];
+      logSoftmax(logits, p);
+      logSoftmax(steered, q);
+      a.kl += klDivergence(p, q);
+      a.nll -= p[token];
+      a.n++;
+    },
+    onCache: (batchRows, _positions, values) => {
+      const twins = batchRows.map((r, i) => ({ r, i })).filter((x) => x.r % 2 === 1);
+      if (!twins.length) return;
+      const v = values[hook];
+      const width = v.data.length / batchRows.length;
+      const x = new Float32Array(twins.length * width);
+      twins.forEach((t, k) => x.set(v.data.subarray(t.i * width, (t.i + 1) * width), k * width));
+      pendingReads.push(sae.encode({ dtype: 'float32', shape: [twins.length, width], data: x }).then((codes) => {
+        twins.forEach((t, k) => {
+          const j = (t.r - 1) / 2;
+          const act = activationAt(codes, k, jobs[j].feature);
+          acc[j].act += act;
+          if (act > 0 && act >= (tm.naturals.get(jobs[j].feature) ?? 0)) acc[j].above++;
+        });
+      }));
+    },
+    onRowDone: (row) => {
+      if (row % 2 === 1) o.onProgress?.(++done, total);
+    },
+  });
+  await Promise.all(pendingReads);
+  const records: SweepRecord[] = jobs.map((j, i) => {
+    const ids = results[2 * i].ids;
+    const a = acc[i];
+    const metrics: OutputMetrics = ids.length === 0
+      ? { featureAct: 0, fireCount: 0, fireFraction: 0, kl: 0, perplexity: 1, distinct2: 1 }
+      : { featureAct: a.act / ids.length, fireCount: a.above, fireFraction: a.above / ids.length, kl: a.kl / ids.length, perplexity: Math.exp(a.nll / ids.length), distinct2: distinctN(ids, 2) };
+    return { feature: j.feature, prompt: j.prompt, magnitude: j.magnitude, strength: j.strength, text: results[2 * i].text, ...metrics };
+  });
   const progressions = progressionsOf(records, settings);
   let features = o.features.map((f) => calibrate(f, tm.values.get(f)!, tm.naturals.get(f) ?? 0, o.densities?.get(f) ?? tm.densities.get(f) ?? null, progressions.filter((p) => p.feature === f), settings.weak));
   const withDensity = features.filter((c) => c.density !== null && c.breakpoint !== null);

@@ -68,7 +68,7 @@ export function registerSteering(program: Command): void {
     .option('--positions <p>', 'prompt, generated or all', 'all')
     .option('--registry <db>', 'registry: typical maxima in, each feature\'s calibration stored (with the sweep\'s settings) as a candidate')
     .option('--apply', 'apply the calibrations this sweep stores, so the features\' presets use them (undo: saescope registry calibration undo)')
-
+    .option('--batch-size <n>', 'generations decoded together (default: as many as fit a 256 MiB KV cache, at most 64)', parseCount('--batch-size'))
     .option('--chat', "wrap each prompt as a user turn of the model's chat template")
     .option('--csv <file>', 'write every output as CSV')
     .option('--out <file>', 'write the whole result as JSON')
@@ -89,7 +89,7 @@ export function registerSteering(program: Command): void {
       const keys = registry?.file(model, sae, o.sae);
       const bar = progressBar(' sweep [{bar}] {percentage}% | {value}/{total} outputs | {eta_formatted}');
       bar.start(1, 0);
-      const r = await sweep(model, sae, { features, prompts, magnitudes, maxNewTokens: o.maxNewTokens, positions: o.positions as SteerPositions, registry, keys, apply: o.apply === true, chat: o.chat === true, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
+      const r = await sweep(model, sae, { features, prompts, magnitudes, maxNewTokens: o.maxNewTokens, positions: o.positions as SteerPositions, registry, keys, apply: o.apply === true, chat: o.chat === true, batchSize: o.batchSize, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } });
       bar.stop();
       const described = o.describe ? await describe(o, r, prompts, registry, keys) : undefined;
       registry?.close();
