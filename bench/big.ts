@@ -22,7 +22,7 @@ import * as path from 'node:path';
 import { CACHE, REF, SHARED, r3, torchRef, worker } from './common.ts';
 import { HfTokenizer } from '../src/tokenizer/hfTokenizer.ts';
 
-function llama1bRandom(): string {
+export function llama1bRandom(): string {
   const dir = path.join(CACHE, 'llama-3.2-1b-random');
   if (!fs.existsSync(path.join(dir, 'model.safetensors'))) {
     process.stderr.write('making the Llama-3.2-1B-shaped random model (BF16) with torch_reference.py random-model ...\n');

@@ -10,6 +10,7 @@
 export { loadModel, loadHfFolder, type LoadOptions } from './model/load.ts';
 export { HookedModel, type ModelInput, type RunOptions, type RunResult } from './model/hookedModel.ts';
 export type { GenerateOptions, GenerateResult } from './model/generate.ts';
+export { generateBatch, type BatchRow, type BatchOptions } from './model/generateBatch.ts';
 export type { ModelSpec } from './model/spec.ts';
 export type { Intervention, AddIntervention, ReplaceIntervention } from './hooks/interventions.ts';
 export { parseHookName, type HookPoint } from './hooks/points.ts';
@@ -44,7 +45,7 @@ export { matchSaes, carryNames, type Lineage, type MatchOptions } from './analys
 
 // Steering and magnitude sweeps.
 export { steer, steeringInterventions, type FeatureSteer, type SteerOptions, type SteerResult, type SteerPositions } from './steering/steer.ts';
-export { sweep, type SweepOptions, type SweepResult, type SweepRecord } from './steering/sweep.ts';
+export { sweep, sweepGenerations, sweepBatchSize, type SweepOptions, type SweepResult, type SweepRecord, type SweepJob } from './steering/sweep.ts';
 
 // Naming features with an LLM, and the registry that keeps what was learned.
 export { LlmClient } from './interp/llmClient.ts';

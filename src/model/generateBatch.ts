@@ -109,17 +109,19 @@ export async function generateBatch(model: HookedModel, rows: readonly BatchRow[
     const key = sigs[0] ?? '[]';
     groups.set(key, [...(groups.get(key) ?? []), fam]);
   }
+  // One pool of cache buffers for every batch of this call (a fresh pool per batch left the last ones to the collector).
+  const pools = new PoolCache();
   for (const fams of groups.values()) {
     let batch: RowState[] = [];
     for (const fam of fams) {
       if (fam.length > maxBatch) throw new Error(`row ${fam[0].index} has ${fam.length - 1} followers: more than maxBatch ${maxBatch} rows together`);
       if (batch.length + fam.length > maxBatch) {
-        await runBatch(model, batch, o);
+        await runBatch(model, batch, o, pools);
         batch = [];
       }
       batch.push(...fam);
     }
-    if (batch.length) await runBatch(model, batch, o);
+    if (batch.length) await runBatch(model, batch, o, pools);
   }
   return states.map((s) => ({ promptIds: s.promptIds, ids: s.ids, text: s.text, stopReason: s.stopReason ?? 'length', logits: s.o.returnLogits ? s.logits : undefined }));
 }
@@ -136,7 +138,7 @@ function touchesPrompt(iv: Iv, promptLength: number): boolean {
 
 type Past = Record<string, Tensor<'float32'>>;
 
-async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions): Promise<void> {
+async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions, pools: PoolCache): Promise<void> {
   const { spec } = model;
   // Rows with nothing to generate, or no room for it, end before any work.
   let active = rows.filter((s) => {
@@ -155,10 +157,14 @@ async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions): 
   for (const s of active) if (!uniq.has(prefillKey(s))) uniq.set(prefillKey(s), s);
   const firsts = [...uniq.values()];
   const P = Math.max(...firsts.map((s) => s.promptIds.length));
-  const pre = await step(model, firsts.map((s) => ({ s, ids: s.promptIds, pad: P - s.promptIds.length, start: 0 })), emptyPast(model, firsts.length), P, false);
+  // The longest a row gets: its prompt padded to P, its new tokens, and one more step for a follower to read the last one.
+  const longest = P + Math.max(...active.map((s) => Math.min(s.maxNew, spec.nCtx - s.promptIds.length))) + 1;
+  const names = Array.from({ length: spec.nLayers }, (_, L) => [`past.${L}.key`, `past.${L}.value`]).flat();
+  const pool = pools.get(names, active.length * spec.nKvHeads * longest * spec.dHead);
+  const pre = await step(model, firsts.map((s) => ({ s, ids: s.promptIds, pad: P - s.promptIds.length, start: 0 })), emptyPast(model, firsts.length), P, false, pool);
   // Every active row's cache: its prefill's rows, copied out; padded to the longest prompt.
   const source = active.map((s) => firsts.indexOf(uniq.get(prefillKey(s))!));
-  let past = gatherRows(pre.past, source);
+  let past = gatherRows(pre.past, source, pool);
   let logits = source.map((r) => pre.logits[r]);
   let pads = active.map((s) => P - s.promptIds.length);
   // A follower feeds its leader's tokens one step behind: it is fed the leader's last token after the leader is done.
@@ -184,7 +190,7 @@ async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions): 
         next = sampleToken(logits[r], { temperature: s.o.temperature ?? 1, topK: s.o.topK, topP: s.o.topP }, s.rng);
         if (next === s.eos) next = -1;
       }
-      if (s.o.returnLogits) s.logits.push(logits[r]);
+      if (s.o.returnLogits) s.logits.push(Float32Array.from(logits[r]));
       o.observe?.(s.index, logits[r], next);
       if (!lead && next === -1) {
         s.stopReason = 'eos';
@@ -225,13 +231,13 @@ async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions): 
     if (!keep.length) return;
     const fed = keep.map((r) => nextFed[r]);
     if (keep.length < active.length) {
-      past = gatherRows(past, keep);
+      past = compactRows(past, keep);
       pads = keep.map((r) => pads[r]);
       active = keep.map((r) => active[r]);
     }
     await o.between?.();
     const starts = active.map((s) => s.promptIds.length + s.ids.length - 1);
-    const out = await step(model, active.map((s, r) => ({ s, ids: [fed[r]], pad: pads[r], start: starts[r] })), past, 1, true, o.cache ?? []);
+    const out = await step(model, active.map((s, r) => ({ s, ids: [fed[r]], pad: pads[r], start: starts[r] })), past, 1, true, pool, o.cache ?? []);
     past = out.past;
     logits = out.logits;
     if (o.onCache && o.cache?.length) o.onCache(active.map((s) => s.index), starts, out.cached);
@@ -256,7 +262,7 @@ interface StepRow {
  * (each row's prompt left-padded to `T` tokens) or, with `decode`, one new
  * token per row at its position `start`.
  */
-async function step(model: HookedModel, rows: readonly StepRow[], past: Past, T: number, decode: boolean, cache: readonly string[] = []): Promise<{ past: Past; logits: Float32Array[]; cached: Record<string, Tensor<'float32'>> }> {
+async function step(model: HookedModel, rows: readonly StepRow[], past: Past, T: number, decode: boolean, pool: KvPool, cache: readonly string[] = []): Promise<{ past: Past; logits: Float32Array[]; cached: Record<string, Tensor<'float32'>> }> {
   const { spec } = model;
   const B = rows.length;
   const pastLen = past['past.0.key'].shape[2];
@@ -284,16 +290,19 @@ async function step(model: HookedModel, rows: readonly StepRow[], past: Past, T:
     attn_bias: { dtype: 'float32', shape: [B, 1, T, S], data: bias },
     ...past, ...iv.feeds,
   };
-  const out = await model.runPlan(plan, feeds, iv.encoders);
-  const next: Past = {};
-  for (let L = 0; L < spec.nLayers; L++) {
-    next[`past.${L}.key`] = out[`present.${L}.key`];
-    next[`past.${L}.value`] = out[`present.${L}.value`];
-  }
+  // The new cache is written straight into the pool's other side (past keys and values are read from this one).
+  const views = pool.next([B, spec.nKvHeads, S, spec.dHead]);
+  const into: Record<string, Tensor<'float32'>> = {};
+  for (const [name, v] of Object.entries(views)) into[name.replace(/^past\./, 'present.')] = v;
+  into.logits = pool.logits(B, spec.dVocab);
+  const out = await model.runPlan(plan, feeds, iv.encoders, into);
+  pool.flip();
+  const next = views;
   const V = spec.dVocab;
   const cached: Record<string, Tensor<'float32'>> = {};
   for (const h of cache) cached[h] = out[h];
-  return { past: next, logits: rows.map((_, b) => out.logits.data.slice(b * V, (b + 1) * V)), cached };
+  // Views into the pool's logits buffer: valid until the next step (a row that keeps them copies them).
+  return { past: next, logits: rows.map((_, b) => out.logits.data.subarray(b * V, (b + 1) * V)), cached };
 }
 
 /**
@@ -342,6 +351,67 @@ function rowFeeds(model: HookedModel, rows: readonly StepRow[], T: number, posOf
   return { add: [...add].sort(), clamp: [...clamps.values()].sort((a, b) => a.hook.localeCompare(b.hook)), encoders, feeds };
 }
 
+/**
+ * Two buffers per cached tensor, each as large as the batch's whole cache
+ * (rows x KV heads x longest sequence x head width): every step reads the
+ * past from one and writes the present into the other, as views of their
+ * first elements (a [B, KV, S, dHead] tensor is the first B*KV*S*dHead
+ * values), so the cache costs two fixed allocations instead of a fresh one
+ * per step for the garbage collector.
+ */
+class KvPool {
+  private readonly bufs = new Map<string, [Float32Array, Float32Array]>();
+  private side = 0;
+
+  constructor(private readonly names: readonly string[], private readonly capacity: number) {}
+
+  /** Views of the next side's buffers shaped [B, KV, S, dHead], for a step to write into; `flip` makes them the past. */
+  next(shape: readonly number[]): Past {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n > this.capacity) throw new Error(`internal: KV cache of ${n} values exceeds its pool of ${this.capacity}`);
+    const out: Past = {};
+    for (const name of this.names) {
+      let pair = this.bufs.get(name);
+      if (!pair) {
+        pair = [new Float32Array(0), new Float32Array(0)];
+        this.bufs.set(name, pair);
+      }
+      const k = 1 - this.side;
+      if (pair[k].length < this.capacity) pair[k] = new Float32Array(this.capacity);
+      out[name] = { dtype: 'float32', shape: [...shape], data: pair[k].subarray(0, n) };
+    }
+    return out;
+  }
+
+  private logitsBuf = new Float32Array(0);
+
+  /** A reused [B, 1, V] buffer for a step's next-token logits. */
+  logits(B: number, V: number): Tensor<'float32'> {
+    if (this.logitsBuf.length < B * V) this.logitsBuf = new Float32Array(B * V);
+    return { dtype: 'float32', shape: [B, 1, V], data: this.logitsBuf.subarray(0, B * V) };
+  }
+
+  /** Whether a cache of `n` values fits. */
+  fits(n: number): boolean {
+    return n <= this.capacity;
+  }
+
+  /** The side last written becomes the one read. */
+  flip(): void {
+    this.side = 1 - this.side;
+  }
+}
+
+/** The call's pool, replaced only by a larger one. */
+class PoolCache {
+  private pool?: KvPool;
+
+  get(names: readonly string[], capacity: number): KvPool {
+    if (!this.pool || !this.pool.fits(capacity)) this.pool = new KvPool(names, capacity);
+    return this.pool;
+  }
+}
+
 /** An empty cache for `B` rows. */
 function emptyPast(model: HookedModel, B: number): Past {
   const { spec } = model;
@@ -354,14 +424,27 @@ function emptyPast(model: HookedModel, B: number): Past {
   return past;
 }
 
-/** The cache's rows `rows` (in that order; repeats allowed): dropping finished rows, or copying shared prefills out. */
-function gatherRows(past: Past, rows: readonly number[]): Past {
+/** The cache's rows `rows` (in that order; repeats allowed), copied into the pool's other side: shared prefills copied out. */
+function gatherRows(past: Past, rows: readonly number[], pool: KvPool): Past {
+  const first = Object.values(past)[0];
+  const out = pool.next([rows.length, ...first.shape.slice(1)]);
+  for (const [name, t] of Object.entries(past)) {
+    const per = t.data.length / t.shape[0];
+    rows.forEach((r, i) => out[name].data.set(t.data.subarray(r * per, (r + 1) * per), i * per));
+  }
+  pool.flip();
+  return out;
+}
+
+/** Keeps the rows `keep` (ascending) of the cache, moved down in place: finished rows leave the batch. */
+function compactRows(past: Past, keep: readonly number[]): Past {
   const out: Past = {};
   for (const [name, t] of Object.entries(past)) {
     const per = t.data.length / t.shape[0];
-    const data = new Float32Array(rows.length * per);
-    rows.forEach((r, i) => data.set(t.data.subarray(r * per, (r + 1) * per), i * per));
-    out[name] = { dtype: 'float32', shape: [rows.length, ...t.shape.slice(1)], data };
+    keep.forEach((r, i) => {
+      if (r !== i) t.data.copyWithin(i * per, r * per, (r + 1) * per);
+    });
+    out[name] = { dtype: 'float32', shape: [keep.length, ...t.shape.slice(1)], data: t.data.subarray(0, keep.length * per) };
   }
   return out;
 }

@@ -245,8 +245,8 @@ export class HookedModel {
   }
 
   /** Runs a plan's session on raw feeds (for generation and advanced callers). */
-  async runPlan(plan: GraphPlan, feeds: Record<string, Feed>, encoders?: ReadonlyMap<string, FeatureEncoder>): Promise<Record<string, Tensor<'float32'>>> {
-    return (await this.session(plan, encoders)).run(feeds);
+  async runPlan(plan: GraphPlan, feeds: Record<string, Feed>, encoders?: ReadonlyMap<string, FeatureEncoder>, into?: Record<string, Tensor<'float32'>>): Promise<Record<string, Tensor<'float32'>>> {
+    return (await this.session(plan, encoders)).run(feeds, undefined, into);
   }
 
   /**
@@ -291,7 +291,9 @@ export class HookedModel {
     const quant = this.weightMode === 'f32' ? undefined : this.quantCache();
     const ctx = new BuildCtx(this.spec, this.adapter.qkv, plan, this.resolver, { f32: (n) => this.store.f32(n), quant }, this.hooks, encoders);
     const bytes = buildTransformer(ctx);
-    return Session.create(bytes, this.runtime, { boundFeeds: ctx.boundFeeds(), externalData: ctx.externalData });
+    // A KV-cache session sees a new past length at every step: ORT's memory patterns, cached per input shape,
+    // would keep one arena plan per length (gigabytes over a batched sweep), so they are off there.
+    return Session.create(bytes, plan.kvCache ? { ...this.runtime, memPattern: false, memArena: false } : this.runtime, { boundFeeds: ctx.boundFeeds(), externalData: ctx.externalData });
   }
 
   /** The quantized weights (int8/int4 modes): given, or the on-disk cache, opened (built on first use). */

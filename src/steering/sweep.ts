@@ -159,14 +159,19 @@ export interface SweepResult {
 const DEFAULT_MAGNITUDES = Array.from({ length: 16 }, (_, i) => Number(((i * 8) / 15).toFixed(3)));
 
 /**
- * Rows per batch for a sweep: as many as keep the KV cache (keys and values
- * of every layer for `length` tokens, twice: each generation and its clean
- * twin) within 256 MiB, from 2 to 64.
+ * Rows per batch for a sweep (each generation and its clean twin are two):
+ * the batch's KV cache (two buffers of every layer's keys and values for
+ * `length` tokens) stays within 30% of the model's weights in memory, so a
+ * batched sweep costs little more memory than one generation at a time;
+ * from 2 to 64 rows, even.
  */
 export function sweepBatchSize(model: HookedModel, length: number): number {
   const s = model.spec;
-  const perRow = 2 * s.nLayers * s.nKvHeads * s.dHead * length * 4 + 2 * s.dVocab * 4;
-  return Math.max(2, Math.min(64, 2 * Math.floor((256 * 2 ** 20) / perRow / 2)));
+  // The weights' size from the shapes (they load lazily): attention, MLP, embedding and unembedding, at the weights' precision.
+  const params = s.nLayers * (2 * s.dModel * s.nHeads * s.dHead + 2 * s.dModel * s.nKvHeads * s.dHead + (s.gatedMlp ? 3 : 2) * s.dModel * s.dMlp) + 2 * s.dVocab * s.dModel;
+  const weights = params * { f32: 4, int8: 1, int4: 0.5 }[model.weightMode];
+  const perRow = 2 * 2 * s.nLayers * s.nKvHeads * s.dHead * length * 4 + 2 * s.dVocab * 4;
+  return Math.max(2, Math.min(64, 2 * Math.floor((0.3 * weights) / perRow / 2)));
 }
 
 /** Runs a sweep. */
@@ -181,24 +186,62 @@ export async function sweep(model: HookedModel, sae: Sae, o: SweepOptions): Prom
     perplexityFactor: o.perplexityFactor ?? 3, minDistinct2: o.minDistinct2 ?? 0.5, date: new Date().toISOString(), weak: o.prompts.length < 3 || maxNewTokens < 32,
   };
   const tm = await typicalMax(model, sae, o.features, { registry: o.registry, keys: o.keys });
-  const pendingReads: Promise<void>[] = [];
-  const total = o.features.length * o.prompts.length * mags.length;
   const promptIds = o.prompts.map((p) => (o.chat ? model.chatPrompt(p) : model.toTokens(p)[0]));
-  // Every generation beside its clean twin, which reads the steered text (teacher forcing): its logits are the
-  // unsteered distributions along the output (KL, perplexity) and its hook the unsteered activations (read-back).
-  const jobs: { feature: number; prompt: number; magnitude: number; strength: number; interventions: readonly (AddIntervention | ClampIntervention)[] }[] = [];
+  const jobs: SweepJob[] = [];
   for (const f of o.features) {
     for (let p = 0; p < o.prompts.length; p++) {
       for (const m of mags) {
         const strength = m * tm.values.get(f)!;
         const { interventions } = await steeringInterventions(model, sae, [{ feature: f, strength }], settings.positions, promptIds[p].length);
-        jobs.push({ feature: f, prompt: p, magnitude: m, strength, interventions: strength === 0 ? [] : interventions });
+        jobs.push({ feature: f, prompt: p, promptIds: promptIds[p], magnitude: m, strength, interventions: strength === 0 ? [] : interventions });
       }
     }
   }
+  const records = await sweepGenerations(model, sae, jobs, {
+    maxNewTokens, temperature: settings.temperature, seed: o.seed ?? 0, naturals: tm.naturals, batchSize: o.batchSize, between: o.between, onProgress: o.onProgress,
+  });
+  const progressions = progressionsOf(records, settings);
+  let features = o.features.map((f) => calibrate(f, tm.values.get(f)!, tm.naturals.get(f) ?? 0, o.densities?.get(f) ?? tm.densities.get(f) ?? null, progressions.filter((p) => p.feature === f), settings.weak));
+  const withDensity = features.filter((c) => c.density !== null && c.breakpoint !== null);
+  const robustnessVsDensity = spearman(withDensity.map((c) => c.breakpoint!), withDensity.map((c) => c.density!));
+  if (o.registry && o.keys) {
+    const { registry, keys } = o;
+    features = features.map((c) => {
+      const id = registry.addCalibration(keys.model, keys.sae, c.feature, c, settings);
+      if (o.apply) registry.applyCalibration(id);
+      return { ...c, id };
+    });
+  }
+  return { settings, records, progressions, features, robustnessVsDensity };
+}
+
+/** One generation of a sweep: a feature steered at a strength on a prompt. */
+export interface SweepJob {
+  readonly feature: number;
+  readonly prompt: number;
+  readonly promptIds: readonly number[];
+  readonly magnitude: number;
+  readonly strength: number;
+  readonly interventions: readonly (AddIntervention | ClampIntervention)[];
+}
+
+/**
+ * Generates and measures every job in batches: each generation beside its
+ * clean twin, which reads the steered text by teacher forcing (its logits
+ * give KL and perplexity, its hook the read-back), so nothing is rerun and
+ * no logits are kept. Records in job order.
+ */
+export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: readonly SweepJob[], o: {
+  readonly maxNewTokens: number; readonly temperature: number; readonly seed: number; readonly naturals: ReadonlyMap<number, number>;
+  readonly batchSize?: number; readonly between?: () => Promise<void>; readonly onProgress?: (done: number, total: number) => void;
+}): Promise<SweepRecord[]> {
+  const { maxNewTokens } = o;
+  const total = jobs.length;
+  const tm = { naturals: o.naturals };
+  const pendingReads: Promise<void>[] = [];
   const rows: BatchRow[] = jobs.flatMap((j, i) => [
-    { prompt: promptIds[j.prompt], maxNewTokens, temperature: settings.temperature, seed: o.seed ?? 0, interventions: j.interventions, stopAtEos: false },
-    { prompt: promptIds[j.prompt], maxNewTokens, stopAtEos: false, follow: 2 * i },
+    { prompt: j.promptIds, maxNewTokens, temperature: o.temperature, seed: o.seed, interventions: j.interventions, stopAtEos: false },
+    { prompt: j.promptIds, maxNewTokens, stopAtEos: false, follow: 2 * i },
   ]);
   const acc = jobs.map(() => ({ kl: 0, nll: 0, n: 0, act: 0, above: 0 }));
   const steeredLogits = new Map<number, Float32Array>();
@@ -207,7 +250,7 @@ export async function sweep(model: HookedModel, sae: Sae, o: SweepOptions): Prom
   const hook = sae.cfg.hookName;
   let done = 0;
   const results = await generateBatch(model, rows, {
-    maxBatch: o.batchSize ?? sweepBatchSize(model, Math.max(...promptIds.map((x) => x.length)) + maxNewTokens),
+    maxBatch: o.batchSize ?? sweepBatchSize(model, Math.max(...jobs.map((j) => j.promptIds.length)) + maxNewTokens),
     between: o.between,
     cache: [hook],
     observe: (row, logits, token) => {
@@ -254,19 +297,7 @@ export async function sweep(model: HookedModel, sae: Sae, o: SweepOptions): Prom
       : { featureAct: a.act / ids.length, fireCount: a.above, fireFraction: a.above / ids.length, kl: a.kl / ids.length, perplexity: Math.exp(a.nll / ids.length), distinct2: distinctN(ids, 2) };
     return { feature: j.feature, prompt: j.prompt, magnitude: j.magnitude, strength: j.strength, text: results[2 * i].text, ...metrics };
   });
-  const progressions = progressionsOf(records, settings);
-  let features = o.features.map((f) => calibrate(f, tm.values.get(f)!, tm.naturals.get(f) ?? 0, o.densities?.get(f) ?? tm.densities.get(f) ?? null, progressions.filter((p) => p.feature === f), settings.weak));
-  const withDensity = features.filter((c) => c.density !== null && c.breakpoint !== null);
-  const robustnessVsDensity = spearman(withDensity.map((c) => c.breakpoint!), withDensity.map((c) => c.density!));
-  if (o.registry && o.keys) {
-    const { registry, keys } = o;
-    features = features.map((c) => {
-      const id = registry.addCalibration(keys.model, keys.sae, c.feature, c, settings);
-      if (o.apply) registry.applyCalibration(id);
-      return { ...c, id };
-    });
-  }
-  return { settings, records, progressions, features, robustnessVsDensity };
+  return records;
 }
 
 /** Onset, breakpoint, usable range and stages of each (feature, prompt). */
