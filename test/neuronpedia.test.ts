@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import * as zlib from 'node:zlib';
 import { Registry } from '../src/registry/registry.ts';
 import { importNeuronpedia } from '../src/registry/neuronpedia.ts';
+import { writeSafetensors } from '../src/io/safetensors.ts';
 import { fixtures, root, tmpDir, keysOf } from './helpers.ts';
 
 const rec = (modelId: string, layer: string, index: string | number, description: string, extra: Record<string, unknown> = {}) => ({
@@ -70,4 +71,24 @@ test('a file for another model or SAE is refused by name; the CLI takes the ids 
   assert.equal(k.model, 'hf:gpt2', 'a hub id the cache lacks is filed without a revision');
   assert.equal(r2.explanations(k.model, k.sae, 3)[0].explanation, 'time-related phrases');
   r2.close();
+});
+
+test('Gemma 3 sources: a Gemma Scope 2 residual SAE folder names its Neuronpedia id (gemma-3-270m/3-gemmascope-2-res-16k), and its explanations import under it', async () => {
+  const dir = tmpDir();
+  const sae = path.join(dir, 'gemma-scope-2-270m-pt', 'resid_post', 'layer_3_width_16k_l0_small');
+  fs.mkdirSync(sae, { recursive: true });
+  fs.writeFileSync(path.join(sae, 'config.json'), JSON.stringify({ architecture: 'jump_relu', model_name: 'gemma-3-270m' }));
+  const [d, n] = [4, 6];
+  const t = (shape: number[]) => ({ dtype: 'float32' as const, shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i + 1)) });
+  writeSafetensors(path.join(sae, 'params.safetensors'), { w_enc: t([d, n]), w_dec: t([n, d]), b_enc: t([n]), b_dec: t([d]), threshold: t([n]) });
+  const file = path.join(dir, 'export.json');
+  fs.writeFileSync(file, JSON.stringify([rec('gemma-3-270m', '3-gemmascope-2-res-16k', '2', 'the word "the"'), rec('gemma-3-270m', '3-gemmascope-2-res-16k', '9', 'out of range')]));
+  const db = path.join(dir, 'r.db');
+  const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), 'registry', 'import-neuronpedia', '--registry', db, '--model', 'google/gemma-3-270m', '--sae', sae, '--json', file], { encoding: 'utf8' });
+  const report = JSON.parse(out) as { imported: number };
+  assert.equal(report.imported, 1, 'feature 9 is outside the SAE\'s 6 latents');
+  const reg = Registry.open(db);
+  const k = await keysOf(reg, 'google/gemma-3-270m', sae);
+  assert.equal(reg.explanations(k.model, k.sae, 2)[0].explanation, 'the word "the"');
+  reg.close();
 });

@@ -141,6 +141,8 @@ print(json.dumps({'acts': acts.ravel().tolist(), 'out': out.ravel().tolist()}))`
     assert.equal(got.sae.cfg.hookNameOut, c.out, c.rel);
     assert.equal(got.sae.cfg.modelName, 'google/gemma-3-270m');
     assert.equal(got.sae.cfg.applyBDecToInput, false);
+    // Neuronpedia's id for the residual SAEs (registry import-neuronpedia reads it).
+    assert.equal(got.sae.cfg.extraMetadata?.neuronpedia_id, c.rel.includes('resid_post') ? 'gemma-3-270m/3-gemmascope-2-res-16k' : undefined);
     assert.ok(maxDiff(got.acts.data, Float32Array.from(want.acts)) < 1e-4, `${c.rel}: activations`);
     assert.ok(maxDiff(got.out.data, Float32Array.from(want.out)) < 1e-4, `${c.rel}: output`);
   }

@@ -246,10 +246,15 @@ function gemmaScope2(dir: string, opts: SaeLoadOptions): Sae {
   if (!transcoder && dOut !== dIn) throw new Error(`${wPath}: w_dec writes ${dOut} values but w_enc reads ${dIn}: not an SAE`);
   const name = String(raw.model_name ?? '');
   const modelName = name && !name.includes('/') ? `google/${name}` : name;
+  // Neuronpedia files Gemma Scope 2's residual SAEs as gemma-3-1b/20-gemmascope-2-res-16k (the release folder and the path say which).
+  const release = /gemma-scope-2-(\d+[mb])-(pt|it)/.exec(where);
+  const width = /width_(\d+[km])/.exec(where)?.[1];
+  const npId = release && width && layer !== undefined && site.startsWith('resid_post') ? `gemma-3-${release[1]}${release[2] === 'it' ? '-it' : ''}/${layer}-gemmascope-2-res-${width}` : undefined;
   const cfg: SaeConfig = {
     architecture: 'jumprelu', dIn, dSae, applyBDecToInput: false, normalizeActivations: 'none', hookName: hook,
     modelName, contextSize: 1024, prependBos: true, datasetPath: '', dtype: 'float32',
     ...(transcoder ? { hookNameOut: out, dOut } : {}),
+    ...(npId ? { extraMetadata: { neuronpedia_id: npId } } : {}),
   };
   folds.push(transcoder ? `Gemma Scope 2 transcoder: reads ${hook}, writes ${out}` : `Gemma Scope 2 ${site || 'SAE'} on ${hook}`);
   return new Sae(cfg, { W_enc: p.w_enc, W_dec: p.w_dec, b_enc: p.b_enc, b_dec: p.b_dec, threshold: p.threshold }, opts.runtime, wPath, { format: 'gemma-scope-2', folds });
