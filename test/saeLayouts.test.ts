@@ -207,12 +207,16 @@ test('batchtopk checkpoints, scaling_factor, extra tensors and per-head SAEs', a
   const want = hiddenPre(X, N, w, true).map((r) => r.map((v) => (v > 0.3 ? v : 0)));
   assert.ok(maxDiff(await dense(bt, X, N), flat(want)) < 1e-4);
   const scale = Float32Array.from({ length: S }, (_, i) => 1 + i / 10);
-  const sf = loadSae(saelensFolder(v6({ architecture: 'standard', k: undefined }), { ...w, scaling_factor: t([S], scale) }));
+  // SAELens 6.18 refuses a scaling_factor that is not all ones unless finetuning_scaling_factor is true (read_sae_components_from_disk).
+  assert.throws(() => loadSae(saelensFolder(v6({ architecture: 'standard', k: undefined }), { ...w, scaling_factor: t([S], scale) })), /finetuning_scaling_factor is not true; SAELens 6\.18 refuses/);
+  const sf = loadSae(saelensFolder(v6({ architecture: 'standard', k: undefined, finetuning_scaling_factor: true }), { ...w, scaling_factor: t([S], scale) }));
   const acts = hiddenPre(X, N, w, true).map((r) => r.map((v, i) => Math.max(0, v) * scale[i]));
   assert.ok(maxDiff((await sf.reconstruct(t([N, D], X))).data, flat(decode(acts, w))) < 1e-4, 'scaling_factor multiplies the latents');
   assert.throws(() => loadSae(saelensFolder(v6(), { ...w, W_skip: t([D, D], new Float32Array(D * D)) })), /unexpected SAE tensors W_skip/);
   const head = { ...v6().metadata, hook_name: 'blocks.0.attn.hook_z', hook_head_index: 3 };
   assert.throws(() => loadSae(saelensFolder(v6({ metadata: head }), w)), /hook_head_index 3: per-head SAEs/);
+  // The pre-v5 name of the same field is read too, not ignored.
+  assert.throws(() => loadSae(saelensFolder({ architecture: 'standard', d_in: D, d_sae: S, hook_point: 'blocks.0.attn.hook_z', hook_point_head_index: 2, dtype: 'float32' }, w)), /hook_head_index 2: per-head SAEs/);
 });
 
 test('saescope writes what SAELens needs: v6 marker, hook_z reshape, model kwargs, unknown metadata kept, only used tensors', () => {
@@ -327,7 +331,8 @@ test('a params.npz written by numpy itself (savez and savez_compressed) reads th
   const w = weights(D, S, 9);
   const threshold = Float32Array.from({ length: S }, (_, i) => 0.03 * i);
   const ours = loadSae(gemmaScopeDir(w, threshold));
-  for (const fn of ['savez', 'savez_compressed']) {
+  // 'fortran': every matrix stored column-major, as numpy writes a transposed array (np.savez(W_enc=W_dec.T)).
+  for (const fn of ['savez', 'savez_compressed', 'fortran']) {
     const dir = path.join(tmpDir(), 'gemma-scope-2b-pt-res', 'layer_3', 'width_16k', 'l0_7');
     fs.mkdirSync(dir, { recursive: true });
     const src = path.join(dir, 'src.safetensors');
@@ -335,7 +340,7 @@ test('a params.npz written by numpy itself (savez and savez_compressed) reads th
     const py = `import json,struct,numpy as np,sys
 f=open(sys.argv[1],'rb');n=struct.unpack('<Q',f.read(8))[0];h=json.loads(f.read(n));b=f.read()
 a={k:np.frombuffer(b[v['data_offsets'][0]:v['data_offsets'][1]],dtype='<f4').reshape(v['shape']) for k,v in h.items() if k!='__metadata__'}
-np.${fn}(sys.argv[2],**a)`;
+${fn === 'fortran' ? "a={k:(np.asfortranarray(v) if v.ndim==2 else v) for k,v in a.items()}\nassert a['W_enc'].flags.f_contiguous and not a['W_enc'].flags.c_contiguous\nnp.savez" : `np.${fn}`}(sys.argv[2],**a)`;
     execFileSync('/usr/bin/python3', ['-c', py, src, path.join(dir, 'params.npz')]);
     fs.rmSync(src);
     const theirs = loadSae(dir);
@@ -444,4 +449,31 @@ test('saescope sae info prints the format, hook and folds', () => {
   const text = execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), 'sae', 'info', dir, '--hook', 'blocks.2.hook_mlp_out'], { encoding: 'utf8' });
   assert.match(text, /hook\s+blocks\.2\.hook_mlp_out/);
   assert.match(text, /folds\s+hook blocks\.2\.hook_mlp_out from --hook/);
+});
+
+test('fidelity on a model: sparsify MLP/attention hookpoints are refused on post-norm models; centring applies to attention and MLP outputs, and only on LayerNorm models', async () => {
+  const gemma2 = await loadModel(path.join(fixtures, 'tiny-gemma2'));
+  const gpt2 = await loadModel(path.join(fixtures, 'tiny-gpt2'));
+  const llama = await loadModel(path.join(fixtures, 'tiny-llama'));
+  const d = 32;
+  const w = weights(d, 16, 4);
+  // sparsify's layers.1.mlp is the MLP module's output: before Gemma 2's post-norm, which hook_mlp_out includes.
+  const dir = path.join(tmpDir(), 'layers.1.mlp');
+  fs.mkdirSync(dir);
+  const encT = new Float32Array(16 * d);
+  for (let j = 0; j < d; j++) for (let i = 0; i < 16; i++) encT[i * d + j] = w.W_enc.data[j * 16 + i];
+  writeSafetensors(path.join(dir, 'sae.safetensors'), { 'encoder.weight': t([16, d], encT), 'encoder.bias': w.b_enc, W_dec: w.W_dec, b_dec: w.b_dec });
+  fs.writeFileSync(path.join(dir, 'cfg.json'), JSON.stringify({ num_latents: 16, k: 3, d_in: d }));
+  const sp = loadSae(dir);
+  assert.equal(sp.cfg.hookName, 'blocks.1.hook_mlp_out');
+  assert.throws(() => checkSaeFitsModel(sp, gemma2), /comes before the post-norm that blocks\.1\.hook_mlp_out includes/);
+  assert.doesNotThrow(() => checkSaeFitsModel(sp, gpt2));
+  // center_writing_weights centres every weight that writes to the residual: hook_mlp_out rows are centred too.
+  const meta = { ...v6().metadata, hook_name: 'blocks.1.hook_mlp_out', model_from_pretrained_kwargs: { center_writing_weights: true } };
+  const centred = loadSae(saelensFolder({ ...v6({ architecture: 'standard', k: undefined, metadata: meta }), d_in: d, d_sae: 16 }, w));
+  assert.equal(centred.cfg.centerInput, true);
+  assert.doesNotThrow(() => checkSaeFitsModel(centred, gpt2));
+  // TransformerLens centres only LayerNorm models: on an RMSNorm model the metadata is refused, naming why.
+  assert.throws(() => checkSaeFitsModel(centred, llama), /center_writing_weights, which TransformerLens applies only to LayerNorm models/);
+  for (const m of [gemma2, gpt2, llama]) await m.dispose();
 });

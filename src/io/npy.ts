@@ -52,7 +52,6 @@ const ITEM: Record<string, number> = { '<f4': 4, '<f2': 2, '<f8': 8, '|f4': 4 };
 function readArray(fd: number, position: number, available: number, header: NpyHeader, where: string): Tensor<'float32'> {
   const item = ITEM[header.descr];
   if (item === undefined) throw new Error(`${where}: dtype '${header.descr}' is not a little-endian float (expected <f4, <f2 or <f8)`);
-  if (header.fortranOrder) throw new Error(`${where}: Fortran-ordered arrays are not supported (save with C order)`);
   const n = header.shape.reduce((a, b) => a * b, 1);
   if (n * item > available) throw new Error(`${where}: array of shape (${header.shape.join(', ')}) needs ${n * item} bytes, the file has ${available}`);
   const out = new Float32Array(n);
@@ -64,7 +63,29 @@ function readArray(fd: number, position: number, available: number, header: NpyH
     const dv = new DataView(raw.buffer);
     for (let i = 0; i < n; i++) out[i] = item === 8 ? dv.getFloat64(i * 8, true) : halfToFloat(dv.getUint16(i * 2, true));
   }
-  return { dtype: 'float32', shape: [...header.shape], data: out };
+  return { dtype: 'float32', shape: [...header.shape], data: header.fortranOrder ? fortranToC(out, header.shape) : out };
+}
+
+/**
+ * A Fortran-ordered (column-major) array's values in C (row-major) order:
+ * what numpy writes for a transposed array (`np.savez(W_enc=W_dec.T)`).
+ */
+export function fortranToC(data: Float32Array, shape: readonly number[]): Float32Array {
+  if (shape.length < 2) return data;
+  const out = new Float32Array(data.length);
+  // Fortran strides: the first index varies fastest.
+  const fStride = shape.map((_, k) => shape.slice(0, k).reduce((a, b) => a * b, 1));
+  const idx = new Array<number>(shape.length).fill(0);
+  for (let c = 0; c < data.length; c++) {
+    let f = 0;
+    for (let k = 0; k < shape.length; k++) f += idx[k] * fStride[k];
+    out[c] = data[f];
+    for (let k = shape.length - 1; k >= 0; k--) {
+      if (++idx[k] < shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return out;
 }
 
 /** One member of a zip archive. */
@@ -189,13 +210,12 @@ function inflateHead(fd: number, pos: number, e: ZipEntry, where: string): Uint8
 function fromBytes(bytes: Uint8Array, h: NpyHeader, where: string): Tensor<'float32'> {
   const item = ITEM[h.descr];
   if (item === undefined) throw new Error(`${where}: dtype '${h.descr}' is not a little-endian float (expected <f4, <f2 or <f8)`);
-  if (h.fortranOrder) throw new Error(`${where}: Fortran-ordered arrays are not supported (save with C order)`);
   const n = h.shape.reduce((a, b) => a * b, 1);
   if (h.dataOffset + n * item > bytes.length) throw new Error(`${where}: array data is truncated`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset + h.dataOffset, n * item);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = item === 4 ? dv.getFloat32(i * 4, true) : item === 8 ? dv.getFloat64(i * 8, true) : halfToFloat(dv.getUint16(i * 2, true));
-  return { dtype: 'float32', shape: [...h.shape], data: out };
+  return { dtype: 'float32', shape: [...h.shape], data: h.fortranOrder ? fortranToC(out, h.shape) : out };
 }
 
 /** Reads a zip's central directory (with zip64 records and extra fields). */

@@ -98,19 +98,24 @@ export interface ConfigFolds {
 const KNOWN_META = new Set([
   'model_name', 'hook_name', 'hook_point', 'hook_head_index', 'prepend_bos', 'context_size', 'dataset_path',
   'sae_lens_version', 'sae_lens_training_version', 'model_from_pretrained_kwargs', 'model_class_name', 'hook_point_layer',
-  'hook_name_out', 'hook_point_out', 'hf_hook_name_out', 'hook_head_index_out',
+  'hook_name_out', 'hook_point_out', 'hf_hook_name_out', 'hook_head_index_out', 'hook_point_head_index',
 ]);
 const KNOWN_TOP = new Set([
   'architecture', 'd_in', 'd_sae', 'k', 'apply_b_dec_to_input', 'normalize_activations', 'reshape_activations', 'dtype', 'device',
   'metadata', 'activation_fn', 'activation_fn_str', 'activation_fn_kwargs', 'rescale_acts_by_decoder_norm', 'topk_threshold',
   'finetuning_scaling_factor', 'hook_name', 'hook_point', 'hook_head_index', 'model_name', 'context_size', 'prepend_bos',
   'dataset_path', 'sae_lens_version', 'sae_lens_training_version', 'model_from_pretrained_kwargs', 'hook_point_layer',
-  'model_class_name', 'd_out', 'hook_name_out', 'hook_point_out', 'hf_hook_name_out', 'hook_head_index_out',
+  'model_class_name', 'd_out', 'hook_name_out', 'hook_point_out', 'hf_hook_name_out', 'hook_head_index_out', 'hook_point_head_index',
 ]);
 
-/** Residual-stream hooks, where TransformerLens's center_writing_weights removes each row's mean. */
+/**
+ * Hooks TransformerLens's center_writing_weights leaves mean-zero per row:
+ * it centres every weight that writes to the residual stream (W_E, W_pos,
+ * W_O, W_out), so the residual stream and the attention and MLP outputs are
+ * centred (it does so on LayerNorm models only; see `checkSaeFitsModel`).
+ */
 export function isResidualHook(hook: string): boolean {
-  return /(^|\.)hook_resid_(pre|mid|post)$/.test(hook) || hook === 'hook_embed' || hook === 'hook_pos_embed';
+  return /(^|\.)hook_(resid_(pre|mid|post)|attn_out|mlp_out)$/.test(hook) || hook === 'hook_embed' || hook === 'hook_pos_embed';
 }
 
 /** Parses a SAELens `cfg.json` object; throws naming the field at fault. */
@@ -151,7 +156,8 @@ export function parseSaeConfig(raw: Record<string, unknown>, where: string): Sae
     if (typeof hfHook === 'string' && hfHook) throw new Error(`${where}: hf_hook_name '${hfHook}' names no TransformerLens hook saescope knows, and there is no hook_name; pass --hook`);
     throw new Error(`${where}: no hook_name (metadata.hook_name, hook_point or hf_hook_name)`);
   }
-  const head = pick('hook_head_index');
+  // Pre-v5 configs call it hook_point_head_index (SAELens's handle_pre_6_0_config renames it).
+  const head = pick('hook_head_index') ?? pick('hook_point_head_index');
   if (head !== undefined && head !== null) {
     throw new Error(`${where}: hook_head_index ${JSON.stringify(head)}: per-head SAEs (one head of ${hook}) are not supported`);
   }

@@ -115,6 +115,11 @@ function saeLens(dir: string, opts: SaeLoadOptions): Sae {
   delete w.topk_threshold;
   if (w.scaling_factor || w.finetuning_scaling_factor) {
     const s = (w.scaling_factor ?? w.finetuning_scaling_factor).data;
+    // SAELens 6.18 (read_sae_components_from_disk) drops an all-ones scaling_factor, and refuses any other
+    // unless the config's finetuning_scaling_factor is true; then it multiplies the latents, folded here into W_dec.
+    if (s.some((v) => v !== 1) && w.scaling_factor && raw.finetuning_scaling_factor !== true) {
+      throw new Error(`${wPath}: scaling_factor is not all ones but cfg.json's finetuning_scaling_factor is not true; SAELens 6.18 refuses such a folder ("Scaling factor is present but finetuning_scaling_factor is False")`);
+    }
     if (s.some((v) => v !== 1)) {
       w = foldLatentScale(w, s);
       folds.push('scaling_factor folded into W_dec');
