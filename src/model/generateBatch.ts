@@ -59,6 +59,8 @@ export interface BatchOptions {
 
 type Iv = AddIntervention | ClampIntervention;
 
+const IN_NODE = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+
 interface RowState {
   readonly index: number;
   readonly promptIds: number[];
@@ -295,9 +297,12 @@ async function step(model: HookedModel, rows: readonly StepRow[], past: Past, T:
   const into: Record<string, Tensor<'float32'>> = {};
   for (const [name, v] of Object.entries(views)) into[name.replace(/^past\./, 'present.')] = v;
   into.logits = pool.logits(B, spec.dVocab);
-  const out = await model.runPlan(plan, feeds, iv.encoders, into);
+  // Pre-allocated outputs are for ONNX Runtime in Node; in the browser (onnxruntime-web) outputs come back as its own.
+  const out = await model.runPlan(plan, feeds, iv.encoders, IN_NODE ? into : undefined);
   pool.flip();
-  const next = views;
+  // ONNX Runtime for Node writes into the given buffers; onnxruntime-web returns tensors of its own: take what came back.
+  const next: Past = {};
+  for (const name of Object.keys(views)) next[name] = out[name.replace(/^past\./, 'present.')] ?? views[name];
   const V = spec.dVocab;
   const cached: Record<string, Tensor<'float32'>> = {};
   for (const h of cache) cached[h] = out[h];
