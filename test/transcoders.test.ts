@@ -23,6 +23,8 @@ import { evaluateSae } from '../src/sae/eval/evaluate.ts';
 import { steeringInterventions } from '../src/steering/steer.ts';
 import { StepRunner } from '../src/sae/train/stepRunner.ts';
 import { trainSaes } from '../src/sae/train/trainer.ts';
+import { buildServer } from '../src/server/app.ts';
+import { featuresForText } from '../src/analysis/textFeatures.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
 import { Rng } from '../src/tensor/random.ts';
 import { maxDiff, needsShared, storiesCorpus, tinyStories, tmpDir } from './helpers.ts';
@@ -307,4 +309,28 @@ test('a Llama Scope transcoder (hook_point_out differs) reads with the input nor
   const [sIn, sOut] = [Math.sqrt(D) / normIn, Math.sqrt(D) / normOut];
   const want = reference(t([n, D], x.data.map((v) => v * sIn)), { ...w, threshold: t([S], new Float32Array(S).fill(0.2 * sIn)) });
   assert.ok(maxDiff((await sae.reconstruct(x)).data, Float32Array.from(want.out, (v) => v / sOut)) < 1e-4);
+});
+
+test('the server serves a transcoder like an SAE, and says where it writes', { skip: needsShared() }, async () => {
+  const model = await loadModel(tinyStories);
+  const data = tmpDir();
+  const dir = path.join(data, 'gemma-scope-2-tiny', 'transcoder', 'layer_1_width_16k_l0_small');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ architecture: 'jump_relu', model_name: 'tiny' }));
+  const rng = new Rng(4);
+  const d = model.spec.dModel;
+  writeSafetensors(path.join(dir, 'params.safetensors'), { w_enc: rand(rng, [d, 32]), w_dec: rand(rng, [32, d]), b_enc: rand(rng, [32], 0.1), b_dec: rand(rng, [d]), threshold: t([32], new Float32Array(32)) });
+  const { app } = await buildServer(model, { saes: [{ name: 'tc', dir }], registry: path.join(data, 'r.db'), dataDirs: [data] });
+  try {
+    const info = (await app.inject({ method: 'GET', url: '/api/info' })).json() as { saes: { name: string; hook: string; hookOut?: string }[] };
+    assert.deepEqual(info.saes.map((s) => [s.name, s.hook, s.hookOut]), [['tc', 'blocks.1.mlp.hook_in', 'blocks.1.hook_mlp_out']]);
+    // Text to features reads the input hook, recomputed here with the library.
+    const r = await app.inject({ method: 'POST', url: '/api/analyze', payload: { sae: 'tc', text: 'Once upon a time', top: 3 } });
+    assert.equal(r.statusCode, 200, r.body);
+    const want = await featuresForText(model, loadSae(dir), 'Once upon a time', { top: 3 });
+    assert.deepEqual((r.json() as { top: { feature: number }[] }).top.map((x) => x.feature), want.top.map((x) => x.feature));
+  } finally {
+    await app.close();
+    await model.dispose();
+  }
 });

@@ -77,7 +77,7 @@ export async function buildServer(model: HookedModel, opts: ServerOptions): Prom
 
   app.get('/api/info', async (): Promise<C.InfoResponse> => ({
     model: model.name, dModel: model.spec.dModel, nLayers: model.spec.nLayers, nCtx: model.spec.nCtx, chat: model.hasChatTemplate,
-    saes: [...saes].map(([name, s]) => ({ name, id: s.keys.sae, hook: s.sae.cfg.hookName, dSae: s.sae.cfg.dSae, architecture: s.sae.cfg.architecture, k: s.sae.cfg.k, scanned: ctx.registry.dashboards.count(s.keys.model, s.keys.sae) > 0 })),
+    saes: [...saes].map(([name, s]) => ({ name, id: s.keys.sae, hook: s.sae.cfg.hookName, ...(s.sae.cfg.hookNameOut !== undefined ? { hookOut: s.sae.cfg.hookNameOut } : {}), dSae: s.sae.cfg.dSae, architecture: s.sae.cfg.architecture, k: s.sae.cfg.k, scanned: ctx.registry.dashboards.count(s.keys.model, s.keys.sae) > 0 })),
     presets: PRESETS, limits: { maxTextChars: ctx.maxTextChars, maxNewTokens: ctx.maxNewTokens },
   }));
 

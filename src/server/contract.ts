@@ -36,7 +36,8 @@ export interface InfoResponse {
   /** Whether the model has a chat template (the Steer page's chat toggle). */
   readonly chat: boolean;
   /** Served SAEs: display name, identity, and whether these weights were scanned into the registry. */
-  readonly saes: readonly { name: string; id: string; hook: string; dSae: number; architecture: string; k?: number; scanned: boolean }[];
+  /** A transcoder's `hookOut` is the hook it writes (its decoder rows steer there); an SAE has none. */
+  readonly saes: readonly { name: string; id: string; hook: string; hookOut?: string; dSae: number; architecture: string; k?: number; scanned: boolean }[];
   readonly presets: Readonly<Record<string, number>>;
   readonly limits: { maxTextChars: number; maxNewTokens: number };
 }

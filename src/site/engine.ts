@@ -84,7 +84,7 @@ export class SiteEngine implements RegistryReader {
     const { model } = this;
     return {
       model: model.name, dModel: model.spec.dModel, nLayers: model.spec.nLayers, nCtx: model.spec.nCtx, chat: false,
-      saes: [...this.saes].map(([name, s]) => ({ name, id: s.id, hook: s.sae.cfg.hookName, dSae: s.sae.cfg.dSae, architecture: s.sae.cfg.architecture, k: s.sae.cfg.k, scanned: s.data.rows.some((r) => r.density !== null) })),
+      saes: [...this.saes].map(([name, s]) => ({ name, id: s.id, hook: s.sae.cfg.hookName, ...(s.sae.cfg.hookNameOut !== undefined ? { hookOut: s.sae.cfg.hookNameOut } : {}), dSae: s.sae.cfg.dSae, architecture: s.sae.cfg.architecture, k: s.sae.cfg.k, scanned: s.data.rows.some((r) => r.density !== null) })),
       presets: PRESETS, limits: this.manifest.limits,
     };
   }

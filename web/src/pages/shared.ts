@@ -4,7 +4,7 @@ import { h } from '../dom.ts';
 
 /** A select of the server's SAEs. */
 export function saeSelect(info: C.InfoResponse, id = 'sae'): HTMLSelectElement {
-  return h('select', { id, name: 'sae' }, ...info.saes.map((s) => h('option', { value: s.name }, `${s.name} (${s.hook}, ${s.dSae})`)));
+  return h('select', { id, name: 'sae' }, ...info.saes.map((s) => h('option', { value: s.name }, `${s.name} (${s.hookOut ? `transcoder ${s.hook} -> ${s.hookOut}` : s.hook}, ${s.dSae})`)));
 }
 
 /** A link to a feature's dashboard. */
