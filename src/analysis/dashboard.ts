@@ -4,7 +4,7 @@
  * (tokens with this feature's activation at each), logit effects and the
  * nearest features.
  */
-import * as path from 'node:path';
+import { absoluteCorpus } from '../data/corpus.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
 import type { Sae } from '../sae/sae.ts';
 import { tokenPieces } from '../tokenizer/types.ts';
@@ -63,8 +63,7 @@ export async function buildDashboards(model: HookedModel, sae: Sae, s: ScanResul
   const named = (r: Ranked) => [...r.ids].map((id, i) => ({ token: tok?.decode([id], { skipSpecial: false }) ?? String(id), id, value: r.values[i] }));
   const { corpus, contextSize } = s.options;
   // A file corpus is kept as an absolute path: a server started elsewhere reads the same file.
-  const absolute = (c: string) => (c.startsWith('npm:') ? c : path.resolve(c.replace(/((?::\w+)?(?:\[\d*:\d*\])?)$/, '')) + /((?::\w+)?(?:\[\d*:\d*\])?)$/.exec(c)![1]);
-  const source = typeof corpus === 'string' && typeof contextSize === 'number' ? { corpus: absolute(corpus), contextSize } : undefined;
+  const source = typeof corpus === 'string' && typeof contextSize === 'number' ? { corpus: absoluteCorpus(corpus), contextSize } : undefined;
   const out = new Map<number, FeatureDashboard>();
   for (const f of which) {
     const st = s.features[f];

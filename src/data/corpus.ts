@@ -44,11 +44,16 @@ export async function* readCorpus(spec: string | readonly string[]): AsyncGenera
  */
 export function absoluteCorpus(spec: string): string {
   if (spec === '' || spec.startsWith('npm:')) return spec;
+  const { file, field, slice } = splitCorpus(spec);
+  return path.resolve(file) + field + slice;
+}
+
+/** A file corpus spec's parts: the file or folder, the `:field` of a .jsonl, the `[a:b]` slice (each '' when absent). */
+export function splitCorpus(spec: string): { file: string; field: string; slice: string } {
   const slice = /^(.*)(\[\d*:\d*\])$/.exec(spec);
   const base = slice ? slice[1] : spec;
   const m = /^(.*\.jsonl)(:\w+)?$/.exec(base);
-  const file = m ? m[1] : base;
-  return path.resolve(file) + (m?.[2] ?? '') + (slice?.[2] ?? '');
+  return { file: m ? m[1] : base, field: m?.[2] ?? '', slice: slice?.[2] ?? '' };
 }
 
 function documents(spec: string): AsyncGenerator<string> {

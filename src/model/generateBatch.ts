@@ -27,8 +27,8 @@ export interface BatchRow extends Omit<GenerateOptions, 'kvCache' | 'onToken'> {
   readonly prompt: string | readonly number[];
   /**
    * Teacher forcing: instead of sampling, this row feeds the tokens row
-   * `follow` chooses (same prompt), one step behind so the last one is fed
-   * too. A clean twin of a steered row reads the steered text this way: its
+   * `follow` chooses (same prompt), in step with it, and one step more after
+   * it ends so its last token is fed too. A clean twin of a steered row reads the steered text this way: its
    * logits are the unsteered next-token distributions along the steered
    * output, and its cached hooks the unsteered activations of each token.
    */
@@ -169,7 +169,8 @@ async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions, p
   let past = gatherRows(pre.past, source, pool);
   let logits = source.map((r) => pre.logits[r]);
   let pads = active.map((s) => P - s.promptIds.length);
-  // A follower feeds its leader's tokens one step behind: it is fed the leader's last token after the leader is done.
+  // A follower takes each token its leader chooses in the same step; after the leader ends it runs one more step
+  // (draining) to be fed the last one.
   const draining = new Set<RowState>();
   for (;;) {
     // Choose each row's next token (leaders first); finished rows leave the batch.
@@ -226,7 +227,7 @@ async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions, p
         o.onToken?.(s.index, next, s.text);
       }
       if (s.stopReason === undefined || draining.has(s)) stays[r] = true;
-      if (s.stopReason !== undefined && !draining.has(s)) finish(s, o);
+      else finish(s, o);
       nextFed[r] = next;
     }
     const keep = active.map((_, r) => r).filter((r) => stays[r]);
@@ -246,7 +247,7 @@ async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions, p
   }
 }
 
-/** Marks a row done (once). */
+/** Reports a row done (each row reaches this once). */
 function finish(s: RowState, o: BatchOptions): void {
   o.onRowDone?.(s.index);
 }

@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { compareTexts } from '../analysis/compare.ts';
 import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import { exampleDocument } from '../analysis/documents.ts';
+import { splitCorpus } from '../data/corpus.ts';
 import { confinedPath } from './paths.ts';
 import { activeByToken, featuresForText } from '../analysis/textFeatures.ts';
 import { conditionalViews } from '../interp/conditionalJudge.ts';
@@ -389,7 +390,7 @@ function scanCorpus(ctx: Ctx, d: FeatureDashboard): string | null {
   if ((ctx.opts.corpora ?? []).includes(c)) return c;
   try {
     const real = confinedPath(c, ctx.opts.dataDirs, 'corpus');
-    return real.startsWith('npm:') || fs.existsSync(real.replace(/(?::\w+)?(?:\[\d*:\d*\])?$/, '')) ? real : null;
+    return real.startsWith('npm:') || fs.existsSync(splitCorpus(real).file) ? real : null;
   } catch {
     return null;
   }

@@ -33,7 +33,7 @@ export interface OutputMetrics {
  * the unsteered model, reading the text, activates it at or above that level.
  */
 export async function measureOutput(model: HookedModel, sae: Sae, feature: number, promptIds: readonly number[], ids: readonly number[], interventions: readonly (AddIntervention | ClampIntervention)[], level = 0): Promise<OutputMetrics> {
-  if (ids.length === 0) return { featureAct: 0, fireCount: 0, fireFraction: 0, kl: 0, perplexity: 1, distinct2: 1 };
+  if (ids.length === 0) return outputMetrics(ids, { act: 0, above: 0, kl: 0, nll: 0 });
   const all = [...promptIds, ...ids];
   const hook = sae.cfg.hookName;
   const clean = await model.run([all], { cache: [hook] });
@@ -54,7 +54,18 @@ export async function measureOutput(model: HookedModel, sae: Sae, feature: numbe
     kl += klDivergence(p, q);
     nll -= p[ids[i]];
   }
-  return { featureAct: act / ids.length, fireCount: above, fireFraction: above / ids.length, kl: kl / ids.length, perplexity: Math.exp(nll / ids.length), distinct2: distinctN(ids, 2) };
+  return outputMetrics(ids, { act, above, kl, nll });
+}
+
+/**
+ * An output's measurements from sums over its generated tokens: the feature's
+ * activation, the tokens where it fires at its level, KL and negative
+ * log-likelihood (an empty output measures as unchanged).
+ */
+export function outputMetrics(ids: readonly number[], sums: { readonly act: number; readonly above: number; readonly kl: number; readonly nll: number }): OutputMetrics {
+  const n = ids.length;
+  if (n === 0) return { featureAct: 0, fireCount: 0, fireFraction: 0, kl: 0, perplexity: 1, distinct2: 1 };
+  return { featureAct: sums.act / n, fireCount: sums.above, fireFraction: sums.above / n, kl: sums.kl / n, perplexity: Math.exp(sums.nll / n), distinct2: distinctN(ids, 2) };
 }
 
 /** Distinct n-grams over n-grams (1 when there are none). */

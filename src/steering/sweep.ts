@@ -23,7 +23,7 @@ import { writeTextAtomic } from '../io/atomicFile.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
 import type { RecordKeys, RegistryReader } from '../registry/types.ts';
 import type { Sae } from '../sae/sae.ts';
-import { distinctN, type OutputMetrics } from './metrics.ts';
+import { outputMetrics, type OutputMetrics } from './metrics.ts';
 import { generateBatch, type BatchRow } from '../model/generateBatch.ts';
 import { activationAt } from '../analysis/textFeatures.ts';
 import { klDivergence, logSoftmax } from '../sae/eval/lossMath.ts';
@@ -237,13 +237,12 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
 }): Promise<SweepRecord[]> {
   const { maxNewTokens } = o;
   const total = jobs.length;
-  const tm = { naturals: o.naturals };
   const pendingReads: Promise<void>[] = [];
   const rows: BatchRow[] = jobs.flatMap((j, i) => [
     { prompt: j.promptIds, maxNewTokens, temperature: o.temperature, seed: o.seed, interventions: j.interventions, stopAtEos: false },
     { prompt: j.promptIds, maxNewTokens, stopAtEos: false, follow: 2 * i },
   ]);
-  const acc = jobs.map(() => ({ kl: 0, nll: 0, n: 0, act: 0, above: 0 }));
+  const acc = jobs.map(() => ({ kl: 0, nll: 0, act: 0, above: 0 }));
   const steeredLogits = new Map<number, Float32Array>();
   const p = new Float64Array(model.spec.dVocab);
   const q = new Float64Array(model.spec.dVocab);
@@ -266,7 +265,6 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
       logSoftmax(steered, q);
       a.kl += klDivergence(p, q);
       a.nll -= p[token];
-      a.n++;
     },
     onCache: (batchRows, _positions, values) => {
       const twins = batchRows.map((r, i) => ({ r, i })).filter((x) => x.r % 2 === 1);
@@ -280,7 +278,7 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
           const j = (t.r - 1) / 2;
           const act = activationAt(codes, k, jobs[j].feature);
           acc[j].act += act;
-          if (act > 0 && act >= (tm.naturals.get(jobs[j].feature) ?? 0)) acc[j].above++;
+          if (act > 0 && act >= (o.naturals.get(jobs[j].feature) ?? 0)) acc[j].above++;
         });
       }));
     },
@@ -289,15 +287,9 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
     },
   });
   await Promise.all(pendingReads);
-  const records: SweepRecord[] = jobs.map((j, i) => {
-    const ids = results[2 * i].ids;
-    const a = acc[i];
-    const metrics: OutputMetrics = ids.length === 0
-      ? { featureAct: 0, fireCount: 0, fireFraction: 0, kl: 0, perplexity: 1, distinct2: 1 }
-      : { featureAct: a.act / ids.length, fireCount: a.above, fireFraction: a.above / ids.length, kl: a.kl / ids.length, perplexity: Math.exp(a.nll / ids.length), distinct2: distinctN(ids, 2) };
-    return { feature: j.feature, prompt: j.prompt, magnitude: j.magnitude, strength: j.strength, text: results[2 * i].text, ...metrics };
-  });
-  return records;
+  return jobs.map((j, i) => ({
+    feature: j.feature, prompt: j.prompt, magnitude: j.magnitude, strength: j.strength, text: results[2 * i].text, ...outputMetrics(results[2 * i].ids, acc[i]),
+  }));
 }
 
 /** Onset, breakpoint, usable range and stages of each (feature, prompt). */
