@@ -386,8 +386,11 @@ test('a sparsify hookpoint folder encodes like the same SAE in SAELens format (W
   assert.deepEqual(await dense(sp, X, N), await dense(sl, X, N));
   assert.ok(maxDiff((await sp.reconstruct(t([N, D], X))).data, (await sl.reconstruct(t([N, D], X))).data) < 1e-6);
   assert.throws(() => loadSae(path.dirname(dir)), /a sparsify run with 1 hookpoints; give one of its folders: layers\.4/);
+  // A transcoder on the residual stream (a whole layer's input to its output) has no input hook here.
   fs.writeFileSync(path.join(dir, 'cfg.json'), JSON.stringify({ k: 3, transcode: true }));
-  assert.throws(() => loadSae(dir), /sparsify 'transcode' SAEs are not supported/);
+  assert.throws(() => loadSae(dir), /saescope reads transcoders on MLP hookpoints/);
+  fs.writeFileSync(path.join(dir, 'cfg.json'), JSON.stringify({ k: 3, multi_topk: true }));
+  assert.throws(() => loadSae(dir), /'multi_topk' SAEs are not supported/);
 });
 
 test('a Llama Scope folder loads with the dataset norm folded as SAELens folds it', async () => {

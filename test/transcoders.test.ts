@@ -68,11 +68,12 @@ test('SAELens transcoder, skip_transcoder and jumprelu_transcoder folders read w
   const rng = new Rng(3);
   const [dIn, dSae, dOut, n] = [6, 10, 5, 7];
   const x = rand(rng, [n, dIn]);
-  for (const arch of ['transcoder', 'skip_transcoder', 'jumprelu_transcoder']) {
+  // jumprelu_skip_transcoder: SAELens after 6.18 (tests/saes/test_transcoder.py: W_skip is (d_out, d_in), added as x @ W_skip.T).
+  for (const arch of ['transcoder', 'skip_transcoder', 'jumprelu_transcoder', 'jumprelu_skip_transcoder']) {
     const dir = tmpDir();
     const w: Record<string, Tensor<'float32'>> = { W_enc: rand(rng, [dIn, dSae]), b_enc: rand(rng, [dSae], 0.3), W_dec: rand(rng, [dSae, dOut]), b_dec: rand(rng, [dOut]) };
-    if (arch === 'skip_transcoder') w.W_skip = rand(rng, [dOut, dIn], 0.5);
-    if (arch === 'jumprelu_transcoder') w.threshold = rand(rng, [dSae], 0.5);
+    if (arch.includes('skip')) w.W_skip = rand(rng, [dOut, dIn], 0.5);
+    if (arch.startsWith('jumprelu')) w.threshold = rand(rng, [dSae], 0.5);
     writeSafetensors(path.join(dir, 'sae_weights.safetensors'), w);
     fs.writeFileSync(path.join(dir, 'cfg.json'), JSON.stringify({
       architecture: arch, d_in: dIn, d_sae: dSae, d_out: dOut, dtype: 'float32', device: 'cpu', apply_b_dec_to_input: false, normalize_activations: 'none',
@@ -110,12 +111,22 @@ test('Gemma Scope 2 SAE and transcoder folders (config.json + params.safetensors
   const x = rand(rng, [n, dIn], 2);
   writeSafetensors(path.join(root, 'x.safetensors'), { x });
   const cases = [
-    { rel: 'gemma-scope-2-270m-pt/resid_post/layer_3_width_16k_l0_small', cfg: { architecture: 'jump_relu', model_name: 'gemma-3-270m' }, dOut: dIn, hook: 'blocks.3.hook_resid_post', out: undefined },
-    { rel: 'gemma-scope-2-270m-pt/mlp_out_all/layer_4_width_16k_l0_big', cfg: { architecture: 'jump_relu', model_name: 'gemma-3-270m' }, dOut: dIn, hook: 'blocks.4.hook_mlp_out', out: undefined },
+    // Neuronpedia hosts the l0_medium SAEs (as {layer}-gemmascope-2-{res,mlp,att}-{width}) and the l0_small_affine transcoders
+    // ({layer}-gemmascope-2-transcoder-{width}); every other variant gets no id, so no explanation attaches to other weights.
+    { rel: 'gemma-scope-2-270m-pt/resid_post/layer_3_width_16k_l0_medium', cfg: { architecture: 'jump_relu', model_name: 'gemma-3-270m' }, dOut: dIn, hook: 'blocks.3.hook_resid_post', out: undefined, np: 'gemma-3-270m/3-gemmascope-2-res-16k' },
+    { rel: 'gemma-scope-2-270m-pt/resid_post/layer_3_width_16k_l0_small', cfg: { architecture: 'jump_relu', model_name: 'gemma-3-270m' }, dOut: dIn, hook: 'blocks.3.hook_resid_post', out: undefined, np: undefined },
+    { rel: 'gemma-scope-2-270m-pt/mlp_out_all/layer_4_width_16k_l0_big', cfg: { architecture: 'jump_relu', model_name: 'gemma-3-270m' }, dOut: dIn, hook: 'blocks.4.hook_mlp_out', out: undefined, np: undefined },
+    { rel: 'gemma-scope-2-1b-it/mlp_out_all/layer_4_width_65k_l0_medium', cfg: { architecture: 'jump_relu', model_name: 'gemma-3-1b-it' }, dOut: dIn, hook: 'blocks.4.hook_mlp_out', out: undefined, np: 'gemma-3-1b-it/4-gemmascope-2-mlp-65k' },
+    { rel: 'gemma-scope-2-1b-pt/attn_out_all/layer_6_width_16k_l0_medium', cfg: { architecture: 'jump_relu', model_name: 'gemma-3-1b' }, dOut: dIn, hook: 'blocks.6.attn.hook_z', out: undefined, np: 'gemma-3-1b/6-gemmascope-2-att-16k' },
     {
       rel: 'gemma-scope-2-270m-pt/transcoder/layer_2_width_16k_l0_small',
       cfg: { architecture: 'jump_relu', model_name: 'gemma-3-270m', hf_hook_point_in: 'model.layers.2.pre_feedforward_layernorm.output', hf_hook_point_out: 'model.layers.2.post_feedforward_layernorm.output' },
-      dOut: 6, hook: 'blocks.2.mlp.hook_in', out: 'blocks.2.hook_mlp_out',
+      dOut: 6, hook: 'blocks.2.mlp.hook_in', out: 'blocks.2.hook_mlp_out', np: undefined,
+    },
+    {
+      rel: 'gemma-scope-2-270m-it/transcoder_all/layer_5_width_262k_l0_small_affine',
+      cfg: { architecture: 'jump_relu', model_name: 'gemma-3-270m-it', affine_connection: true },
+      dOut: 6, hook: 'blocks.5.mlp.hook_in', out: 'blocks.5.hook_mlp_out', np: 'gemma-3-270m-it/5-gemmascope-2-transcoder-262k',
     },
   ];
   for (const c of cases) {
@@ -124,6 +135,8 @@ test('Gemma Scope 2 SAE and transcoder folders (config.json + params.safetensors
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(c.cfg));
     writeSafetensors(path.join(dir, 'params.safetensors'), {
       w_enc: rand(rng, [dIn, dSae]), w_dec: rand(rng, [dSae, c.dOut]), b_enc: rand(rng, [dSae], 0.5), b_dec: rand(rng, [c.dOut]), threshold: rand(rng, [dSae], 0.8),
+      // Google's Gemma Scope 2 tutorial: an affine transcoder adds input @ affine_skip_connection ([d_in, d_out]).
+      ...(c.cfg.affine_connection ? { affine_skip_connection: rand(rng, [dIn, c.dOut], 0.5) } : {}),
     });
     // numpy reads the same bytes (safetensors is a JSON header and raw little-endian arrays) and applies JumpReLU.
     const py = `
@@ -135,16 +148,17 @@ p = st(sys.argv[1]); x = st(sys.argv[2])['x'].astype(np.float64)
 pre = x @ p['w_enc'] + p['b_enc']
 acts = np.where(pre > p['threshold'], np.maximum(pre, 0), 0)
 out = acts @ p['w_dec'] + p['b_dec']
+if 'affine_skip_connection' in p: out = out + x @ p['affine_skip_connection']
 print(json.dumps({'acts': acts.ravel().tolist(), 'out': out.ravel().tolist()}))`;
     const want = JSON.parse(execFileSync('/usr/bin/python3', ['-c', py, path.join(dir, 'params.safetensors'), path.join(root, 'x.safetensors')], { encoding: 'utf8' })) as { acts: number[]; out: number[] };
     const got = await outputs(dir, x);
     assert.equal(got.sae.origin.format, 'gemma-scope-2');
     assert.equal(got.sae.cfg.hookName, c.hook, c.rel);
     assert.equal(got.sae.cfg.hookNameOut, c.out, c.rel);
-    assert.equal(got.sae.cfg.modelName, 'google/gemma-3-270m');
+    assert.match(got.sae.cfg.modelName, /^google\/gemma-3-/);
     assert.equal(got.sae.cfg.applyBDecToInput, false);
-    // Neuronpedia's id for the residual SAEs (registry import-neuronpedia reads it).
-    assert.equal(got.sae.cfg.extraMetadata?.neuronpedia_id, c.rel.includes('resid_post') ? 'gemma-3-270m/3-gemmascope-2-res-16k' : undefined);
+    // Neuronpedia's id (registry import-neuronpedia reads it).
+    assert.equal(got.sae.cfg.extraMetadata?.neuronpedia_id, c.np, c.rel);
     assert.ok(maxDiff(got.acts.data, Float32Array.from(want.acts)) < 1e-4, `${c.rel}: activations`);
     assert.ok(maxDiff(got.out.data, Float32Array.from(want.out)) < 1e-4, `${c.rel}: output`);
   }
@@ -206,60 +220,120 @@ test('on a model: steering adds decoder rows at the transcoder\'s output hook; e
   await tiny.dispose();
 });
 
-test('a transcoder training step: the loss and every gradient equal a float64 recomputation from the loss by central differences (x -> y, b_dec never subtracted from x)', async () => {
-  const rng = new Rng(21);
-  const [B, dIn, dSae, dOut, coef] = [6, 5, 7, 4, 0.3];
-  const cfg = { architecture: 'standard' as const, dIn, dSae, dOut, hookName: 'blocks.0.mlp.hook_in', hookNameOut: 'blocks.0.hook_mlp_out', applyBDecToInput: false, normalizeActivations: 'none' as const, modelName: '', contextSize: 8, prependBos: true, datasetPath: '', dtype: 'float32' };
-  const params: Record<string, Float32Array> = { W_encT: rand(rng, [dSae, dIn]).data, b_enc: rand(rng, [dSae], 0.5).data, W_dec: rand(rng, [dSae, dOut]).data, b_dec: rand(rng, [dOut]).data };
-  const x = rand(rng, [B, dIn], 2);
-  const y = rand(rng, [B, dOut], 2);
-  // SAELens's standard loss per token: the squared error summed over the output, plus coef * sum_s f_s ||W_dec[s]||; mean over tokens.
-  const loss = (p: Record<string, Float64Array>): number => {
-    let total = 0;
-    for (let b = 0; b < B; b++) {
-      const f = new Float64Array(dSae);
-      for (let s = 0; s < dSae; s++) {
-        let pre = p.b_enc[s];
-        for (let i = 0; i < dIn; i++) pre += x.data[b * dIn + i] * p.W_encT[s * dIn + i];
-        f[s] = Math.max(pre, 0);
+test('transcoder training steps (standard, skip, TopK, TopK with skip): the loss and every gradient equal a float64 recomputation from the loss by central differences (x -> y, b_dec never subtracted from x)', async () => {
+  for (const v of [{ arch: 'standard', skip: false }, { arch: 'standard', skip: true }, { arch: 'topk', skip: false }, { arch: 'topk', skip: true }] as const) {
+    const rng = new Rng(21);
+    const [B, dIn, dSae, dOut, coef, k] = [6, 5, 7, 4, 0.3, 3];
+    const cfg = {
+      architecture: v.arch, dIn, dSae, dOut, ...(v.arch === 'topk' ? { k } : {}), ...(v.skip ? { skip: true } : {}), hookName: 'blocks.0.mlp.hook_in', hookNameOut: 'blocks.0.hook_mlp_out',
+      applyBDecToInput: false, normalizeActivations: 'none' as const, modelName: '', contextSize: 8, prependBos: true, datasetPath: '', dtype: 'float32',
+    };
+    const params: Record<string, Float32Array> = { W_encT: rand(rng, [dSae, dIn]).data, b_enc: rand(rng, [dSae], 0.5).data, W_dec: rand(rng, [dSae, dOut]).data, b_dec: rand(rng, [dOut]).data };
+    if (v.skip) params.W_skip = rand(rng, [dOut, dIn], 0.5).data;
+    const x = rand(rng, [B, dIn], 2);
+    const y = rand(rng, [B, dOut], 2);
+    // Per token: the squared error summed over the output (SAELens's MSE), plus for standard coef * sum_s f_s ||W_dec[s]||;
+    // TopK keeps the k largest pre-activations through ReLU (no sparsity term); a skip adds W_skip x. Mean over tokens.
+    const loss = (p: Record<string, Float64Array>): number => {
+      let total = 0;
+      for (let b = 0; b < B; b++) {
+        const pre = new Float64Array(dSae);
+        for (let s = 0; s < dSae; s++) {
+          pre[s] = p.b_enc[s];
+          for (let i = 0; i < dIn; i++) pre[s] += x.data[b * dIn + i] * p.W_encT[s * dIn + i];
+        }
+        const kth = v.arch === 'topk' ? [...pre].sort((m, n) => n - m)[k - 1] : -Infinity;
+        const f = pre.map((z) => (z >= kth ? Math.max(z, 0) : 0));
+        for (let o = 0; o < dOut; o++) {
+          let r = p.b_dec[o];
+          for (let s = 0; s < dSae; s++) r += f[s] * p.W_dec[s * dOut + o];
+          if (p.W_skip) for (let i = 0; i < dIn; i++) r += p.W_skip[o * dIn + i] * x.data[b * dIn + i];
+          total += (r - y.data[b * dOut + o]) ** 2;
+        }
+        if (v.arch === 'standard') {
+          for (let s = 0; s < dSae; s++) {
+            let n = 0;
+            for (let o = 0; o < dOut; o++) n += p.W_dec[s * dOut + o] ** 2;
+            total += coef * f[s] * Math.sqrt(n);
+          }
+        }
       }
-      for (let o = 0; o < dOut; o++) {
-        let r = p.b_dec[o];
-        for (let s = 0; s < dSae; s++) r += f[s] * p.W_dec[s * dOut + o];
-        total += (r - y.data[b * dOut + o]) ** 2;
-      }
-      for (let s = 0; s < dSae; s++) {
-        let n = 0;
-        for (let o = 0; o < dOut; o++) n += p.W_dec[s * dOut + o] ** 2;
-        total += coef * f[s] * Math.sqrt(n);
+      return total / B;
+    };
+    const p64 = Object.fromEntries(Object.entries(params).map(([key, val]) => [key, Float64Array.from(val)]));
+    const runner = new StepRunner(cfg, Object.fromEntries(Object.entries(params).map(([key, val]) => [key, Float32Array.from(val)])), { plainL1: false, unitNormDecoder: false, emitGrads: true, bandwidth: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+    const r = await runner.step(x, { lr: 0, sparsityCoef: coef, maxGradNorm: 1e9 }, y);
+    const where = `${v.arch}${v.skip ? ' with skip' : ''}`;
+    assert.ok(Math.abs(r.losses.loss - loss(p64)) < 1e-4 * Math.max(1, loss(p64)), `${where}: loss ${r.losses.loss} vs ${loss(p64)}`);
+    const h = 1e-6;
+    for (const name of Object.keys(params)) {
+      const g = r.raw[`grad.${name}`].data;
+      for (let i = 0; i < g.length; i++) {
+        const plus = { ...p64, [name]: Float64Array.from(p64[name]) };
+        const minus = { ...p64, [name]: Float64Array.from(p64[name]) };
+        plus[name][i] += h;
+        minus[name][i] -= h;
+        const num = (loss(plus) - loss(minus)) / (2 * h);
+        assert.ok(Math.abs(g[i] - num) < 1e-3 * Math.max(1, Math.abs(num)), `${where}: grad.${name}[${i}]: ${g[i]} vs ${num}`);
       }
     }
-    return total / B;
-  };
-  const p64 = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, Float64Array.from(v)]));
-  const runner = new StepRunner(cfg, Object.fromEntries(Object.entries(params).map(([k, v]) => [k, Float32Array.from(v)])), { plainL1: false, unitNormDecoder: false, emitGrads: true, bandwidth: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
-  const r = await runner.step(x, { lr: 0, sparsityCoef: coef, maxGradNorm: 1e9 }, y);
-  assert.ok(Math.abs(r.losses.loss - loss(p64)) < 1e-4 * Math.max(1, loss(p64)), `loss ${r.losses.loss} vs ${loss(p64)}`);
-  const h = 1e-6;
-  for (const name of Object.keys(params)) {
-    const g = r.raw[`grad.${name}`].data;
-    for (let i = 0; i < g.length; i++) {
-      const plus = { ...p64, [name]: Float64Array.from(p64[name]) };
-      const minus = { ...p64, [name]: Float64Array.from(p64[name]) };
-      plus[name][i] += h;
-      minus[name][i] -= h;
-      const num = (loss(plus) - loss(minus)) / (2 * h);
-      assert.ok(Math.abs(g[i] - num) < 1e-3 * Math.max(1, Math.abs(num)), `grad.${name}[${i}]: ${g[i]} vs ${num}`);
-    }
+    await runner.dispose();
+    await assert.rejects(runner.step(x, { lr: 0, sparsityCoef: coef, maxGradNorm: 1 }), /needs its target y/);
   }
-  await runner.dispose();
-  await assert.rejects(runner.step(x, { lr: 0, sparsityCoef: coef, maxGradNorm: 1 }), /needs its target y/);
 });
 
-test('a transcoder trained on TinyStories-656K\'s layer-1 MLP recovers >= 0.9 of the CE loss on held-out stories when spliced in, and its saved folder loads back with the same outputs', { skip: needsShared() }, async () => {
+test('sparsify transcoder folders (transcode, skip_connection) read as sparse_coder.py computes them, and a TopK transcoder saves as one and loads back', async () => {
+  const rng = new Rng(13);
+  const [dIn, dSae, n, k] = [6, 12, 5, 3];
+  const x = rand(rng, [n, dIn]);
+  // sparsify's SparseCoder with transcode: encode does not subtract b_dec, the top k pre-activations through ReLU,
+  // decode W_dec [d_sae, d_in] + b_dec, and with skip_connection + x @ W_skip.mT (sparse_coder.py).
+  const dir = path.join(tmpDir(), 'layers.1.mlp');
+  fs.mkdirSync(dir);
+  const enc = rand(rng, [dSae, dIn]);
+  const raw = { 'encoder.weight': enc, 'encoder.bias': rand(rng, [dSae], 0.3), W_dec: rand(rng, [dSae, dIn]), b_dec: rand(rng, [dIn]), W_skip: rand(rng, [dIn, dIn], 0.5) };
+  writeSafetensors(path.join(dir, 'sae.safetensors'), raw);
+  fs.writeFileSync(path.join(dir, 'cfg.json'), JSON.stringify({ activation: 'topk', expansion_factor: 2, normalize_decoder: true, num_latents: dSae, k, multi_topk: false, skip_connection: true, transcode: true, d_in: dIn }));
+  const got = await outputs(dir, x);
+  assert.equal(got.sae.cfg.hookName, 'blocks.1.mlp.hook_in');
+  assert.equal(got.sae.cfg.hookNameOut, 'blocks.1.hook_mlp_out');
+  assert.equal(got.sae.cfg.applyBDecToInput, false);
+  const want = new Float64Array(n * dIn);
+  for (let r = 0; r < n; r++) {
+    const pre = Array.from({ length: dSae }, (_, s) => raw['encoder.bias'].data[s] + Array.from({ length: dIn }, (_, i) => enc.data[s * dIn + i] * x.data[r * dIn + i]).reduce((a, b) => a + b, 0));
+    const top = pre.map((v, s) => [v, s]).sort((a, b) => b[0] - a[0]).slice(0, k);
+    for (let o = 0; o < dIn; o++) {
+      let v = raw.b_dec.data[o];
+      for (const [a, s] of top) v += Math.max(a, 0) * raw.W_dec.data[s * dIn + o];
+      for (let i = 0; i < dIn; i++) v += x.data[r * dIn + i] * raw.W_skip.data[o * dIn + i];
+      want[r * dIn + o] = v;
+    }
+  }
+  assert.ok(maxDiff(got.out.data, Float32Array.from(want)) < 1e-5, 'sparsify transcoder output');
+  // Saved: SAELens has no TopK transcoder, so the folder is sparsify's, with the hooks under saescope_ keys.
+  const back = path.join(tmpDir(), 'tc');
+  saveSae(got.sae, back);
+  const cfg = JSON.parse(fs.readFileSync(path.join(back, 'cfg.json'), 'utf8'));
+  assert.deepEqual([cfg.transcode, cfg.skip_connection, cfg.k, cfg.num_latents, cfg.d_in, cfg.saescope_hook_name_out], [true, true, k, dSae, dIn, 'blocks.1.hook_mlp_out']);
+  assert.ok(fs.existsSync(path.join(back, 'sae.safetensors')) && !fs.existsSync(path.join(back, 'sae_weights.safetensors')));
+  const again = await outputs(back, x);
+  assert.equal(again.sae.cfg.hookName, 'blocks.1.mlp.hook_in');
+  assert.ok(maxDiff(again.out.data, got.out.data) === 0, 'round trip');
+  // A transcoder on an attention hookpoint has no input hook here: refused by name.
+  const attn = path.join(tmpDir(), 'layers.1.self_attn');
+  fs.cpSync(dir, attn, { recursive: true });
+  assert.throws(() => loadSae(attn), /transcoders on MLP hookpoints/);
+});
+
+test('transcoders trained on TinyStories-656K\'s layer-1 MLP (standard, and TopK with a skip, from one forward pass) recover >= 0.9 of the CE loss on held-out stories when spliced in, and their saved folders load back with the same outputs', { skip: needsShared() }, async () => {
   const model = await loadModel(tinyStories);
   const out = path.join(tmpDir(), 'tc');
-  const r = await trainSaes(model, [{ hook: 'blocks.1.mlp.hook_in', hookOut: 'blocks.1.hook_mlp_out', architecture: 'standard', dSae: 8 * model.spec.dModel, lr: 5e-2, sparsityCoef: 1, bDecInit: 'mean', out }], {
+  const outTopk = path.join(tmpDir(), 'tc-topk');
+  // One forward pass feeds both: a standard transcoder, and a TopK skip transcoder (saved in sparsify's layout).
+  const r = await trainSaes(model, [
+    { hook: 'blocks.1.mlp.hook_in', hookOut: 'blocks.1.hook_mlp_out', architecture: 'standard', dSae: 8 * model.spec.dModel, lr: 5e-2, sparsityCoef: 1, bDecInit: 'mean', out },
+    { hook: 'blocks.1.mlp.hook_in', hookOut: 'blocks.1.hook_mlp_out', architecture: 'topk', k: 64, skip: true, dSae: 8 * model.spec.dModel, lr: 5e-2, out: outTopk },
+  ], {
     corpus: `${storiesCorpus}[0:1100]`, tokens: 1_000_000, batchSize: 1024, contextSize: 128, lrDecaySteps: 500, seed: 0,
   });
   const e = await evaluateSae(model, r.saes[0], { corpus: `${storiesCorpus}[1100:1280]`, tokens: 10_000 });
@@ -272,6 +346,14 @@ test('a transcoder trained on TinyStories-656K\'s layer-1 MLP recovers >= 0.9 of
   const x = clean.cache['blocks.1.mlp.hook_in'];
   const rows = t([8, model.spec.dModel], x.data);
   assert.ok(maxDiff((await back.reconstruct(rows)).data, (await r.saes[0].reconstruct(rows)).data) < 1e-6);
+  const eTopk = await evaluateSae(model, r.saes[1], { corpus: `${storiesCorpus}[1100:1280]`, tokens: 10_000 });
+  process.stdout.write(`# topk skip transcoder: CE loss recovered ${eTopk.model_performance_preservation.ce_loss_score.toFixed(3)}, explained variance ${eTopk.reconstruction_quality.explained_variance.toFixed(3)}, L0 ${eTopk.sparsity.l0.toFixed(1)}\n`);
+  assert.ok(eTopk.model_performance_preservation.ce_loss_score >= 0.9, `TopK transcoder: CE loss recovered ${eTopk.model_performance_preservation.ce_loss_score}`);
+  assert.ok(eTopk.sparsity.l0 <= 64 && eTopk.sparsity.l0 > 32, `TopK transcoder L0 ${eTopk.sparsity.l0} (at most k = 64: top-k values at or below 0 are off)`);
+  assert.ok(r.saes[1].weights.W_skip.data.some((v) => v !== 0), 'W_skip learnt (it starts at zero)');
+  assert.equal(JSON.parse(fs.readFileSync(path.join(outTopk, 'cfg.json'), 'utf8')).transcode, true);
+  const backTopk = loadSae(outTopk);
+  assert.ok(maxDiff((await backTopk.reconstruct(rows)).data, (await r.saes[1].reconstruct(rows)).data) < 1e-6);
   await model.dispose();
 });
 

@@ -5,6 +5,8 @@
  */
 import type { Normalization } from '../sae/config.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+import type { GraphBuilder } from '../runtime/graph.ts';
+import type { ActivationOut } from '../sae/architectures/architecture.ts';
 
 /** Adds `vector` [hook's last dim] at the hook, at all positions or the given ones. */
 export interface AddIntervention {
@@ -49,8 +51,15 @@ export interface FeatureEncoder {
   readonly b_dec: Tensor<'float32'>;
   /** [dSae, dIn] */
   readonly W_dec: Tensor<'float32'>;
-  /** [dSae] (jumprelu, batchtopk) */
-  readonly threshold?: Tensor<'float32'>;
+  /** The architecture's extra weights by name, each [dSae] (a jumprelu's `threshold`). */
+  readonly extra: Readonly<Record<string, Tensor<'float32'>>>;
+  /**
+   * The architecture's activation (sae/architectures), added to a graph on
+   * pre-activations; `weight(name)` names an extra weight's initializer.
+   */
+  readonly activation: (g: GraphBuilder, pre: string, weight: (name: string) => string) => ActivationOut;
+  /** A latent's activation reads only its own pre-activation, so clamped latents need only their own columns. */
+  readonly perLatent: boolean;
 }
 
 /**

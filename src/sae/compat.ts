@@ -13,8 +13,10 @@ export function checkSaeFitsModel(sae: Sae, model: HookedModel): void {
   const point = model.resolveHooks([sae.cfg.hookName])[0];
   // sparsify's layers.N.mlp / self_attn hookpoints are the modules' outputs: on Gemma 2/3 those come before the
   // post-norms, while hook_mlp_out / hook_attn_out come after them. No saescope hook holds the pre-norm output.
-  if (sae.origin.format === 'sparsify' && model.spec.postNorms && /hook_(mlp|attn)_out$/.test(point.name)) {
-    throw new Error(`${sae.source}: a sparsify SAE on the ${point.name.includes('mlp') ? 'MLP' : 'attention'} module's output, which on ${model.spec.modelType} comes before the post-norm that ${point.name} includes; saescope has no hook at that tensor, so the SAE would read the wrong activations`);
+  // A sparsify transcoder writes that output.
+  const moduleOut = [point.name, ...(sae.cfg.hookNameOut ? [model.resolveHooks([sae.cfg.hookNameOut])[0].name] : [])].find((h) => /hook_(mlp|attn)_out$/.test(h));
+  if (sae.origin.format === 'sparsify' && model.spec.postNorms && moduleOut) {
+    throw new Error(`${sae.source}: a sparsify ${sae.cfg.hookNameOut ? 'transcoder' : 'SAE'} on the ${moduleOut.includes('mlp') ? 'MLP' : 'attention'} module's output, which on ${model.spec.modelType} comes before the post-norm that ${moduleOut} includes; saescope has no hook at that tensor, so the ${sae.cfg.hookNameOut ? 'transcoder would write' : 'SAE would read'} the wrong activations`);
   }
   // TransformerLens centres writing weights only on LayerNorm models: on RMSNorm models an SAE's
   // center_writing_weights metadata describes nothing that happened.

@@ -7,6 +7,7 @@
  * with k in `activation_fn_kwargs`) and pre-v5 (`architecture` standard or
  * absent with `activation_fn: "topk"`, `hook_point`).
  */
+import { architectureNames, needsK } from './architectures/registry.ts';
 
 /** SAE architectures saescope knows. */
 export type SaeArchitecture = 'standard' | 'topk' | 'batchtopk' | 'jumprelu';
@@ -62,13 +63,14 @@ export interface SaeConfig {
   readonly extraMetadata?: Readonly<Record<string, unknown>>;
 }
 
-const ARCHS: readonly SaeArchitecture[] = ['standard', 'topk', 'batchtopk', 'jumprelu'];
 const OTHER_ARCHS = ['gated', 'matryoshka_batchtopk'];
 /** SAELens's transcoder architectures, as saescope's activation plus the transcoder's parts. */
 const TRANSCODERS: Readonly<Record<string, { arch: SaeArchitecture; skip: boolean }>> = {
   transcoder: { arch: 'standard', skip: false },
   skip_transcoder: { arch: 'standard', skip: true },
   jumprelu_transcoder: { arch: 'jumprelu', skip: false },
+  // Gemma Scope 2's affine transcoders in SAELens (saes/transcoder.py after 6.18; W_skip [d_out, d_in] as in skip_transcoder).
+  jumprelu_skip_transcoder: { arch: 'jumprelu', skip: true },
 };
 
 /** Whether the config is a transcoder (reads one hook, writes another). */
@@ -127,9 +129,9 @@ export function parseSaeConfig(raw: Record<string, unknown>, where: string): Sae
   let arch = String(raw.architecture ?? 'standard');
   const tc = TRANSCODERS[arch];
   if (tc) arch = tc.arch;
-  if (OTHER_ARCHS.includes(arch)) throw new Error(`${where}: SAE architecture '${arch}' is not supported (supported: ${ARCHS.join(', ')})`);
-  if (!ARCHS.includes(arch as SaeArchitecture)) {
-    throw new Error(`${where}: unknown SAE architecture '${arch}' (supported: ${ARCHS.join(', ')})`);
+  if (OTHER_ARCHS.includes(arch)) throw new Error(`${where}: SAE architecture '${arch}' is not supported (supported: ${architectureNames().join(', ')})`);
+  if (!architectureNames().includes(arch as SaeArchitecture)) {
+    throw new Error(`${where}: unknown SAE architecture '${arch}' (supported: ${architectureNames().join(', ')})`);
   }
   // Pre-v5 layout: a "standard" SAE whose activation function is topk (handle_pre_6_0_config).
   if (fn !== undefined && fn !== null) {
@@ -184,7 +186,7 @@ export function parseSaeConfig(raw: Record<string, unknown>, where: string): Sae
     folds: { decoderNorm: raw.rescale_acts_by_decoder_norm === true, hookNote },
   };
   if (tc) return { ...cfg, ...transcoderFields(raw, pick, cfg, tc.skip, where) };
-  if ((cfg.architecture === 'topk' || cfg.architecture === 'batchtopk') && cfg.k === undefined) {
+  if (needsK(cfg.architecture) && cfg.k === undefined) {
     throw new Error(`${where}: a ${cfg.architecture} SAE needs 'k' (or activation_fn_kwargs.k)`);
   }
   if (cfg.k !== undefined && cfg.k > cfg.dSae) throw new Error(`${where}: k ${cfg.k} exceeds d_sae ${cfg.dSae}`);
@@ -255,10 +257,10 @@ export function toSaeLensConfig(cfg: SaeConfig, extra: Record<string, unknown> =
   if (cfg.normalizeActivations === 'expected_average_only_in') throw new Error('internal: fold the activation scale before saving');
   let architecture: string = cfg.architecture === 'batchtopk' ? 'jumprelu' : cfg.architecture;
   if (isTranscoder(cfg)) {
-    // SAELens's transcoder classes (transcoder.py): ReLU (optionally with a skip) or JumpReLU.
+    // SAELens's transcoder classes (transcoder.py): ReLU or JumpReLU, each optionally with a skip.
     if (architecture === 'standard') architecture = cfg.skip ? 'skip_transcoder' : 'transcoder';
-    else if (architecture === 'jumprelu' && !cfg.skip) architecture = 'jumprelu_transcoder';
-    else throw new Error(`cannot save a ${cfg.architecture}${cfg.skip ? ' skip' : ''} transcoder in SAELens format: SAELens has transcoder, skip_transcoder and jumprelu_transcoder only`);
+    else if (architecture === 'jumprelu') architecture = cfg.skip ? 'jumprelu_skip_transcoder' : 'jumprelu_transcoder';
+    else throw new Error(`cannot save a ${cfg.architecture}${cfg.skip ? ' skip' : ''} transcoder in SAELens format: SAELens has ReLU and JumpReLU transcoders only (saveSae writes TopK transcoders in sparsify's layout)`);
   }
   const out: Record<string, unknown> = {
     architecture,

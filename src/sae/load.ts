@@ -28,6 +28,7 @@ import { readJsonFile } from '../io/json.ts';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import type { RuntimeOptions } from '../runtime/session.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+import { architecture } from './architectures/registry.ts';
 import { hfModuleHook, parseSaeConfig, type SaeConfig } from './config.ts';
 import { filled, foldDecoderNorm, foldInputScale, foldLatentScale, transpose2d } from './folds.ts';
 import { Sae } from './sae.ts';
@@ -145,7 +146,7 @@ function saeLens(dir: string, opts: SaeLoadOptions): Sae {
   const wanted2 = ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'threshold', ...(cfg.skip ? ['W_skip'] : [])];
   const extra = Object.keys(w).filter((k) => !wanted2.includes(k));
   if (extra.length) throw new Error(`${wPath}: unexpected SAE tensors ${extra.join(', ')} (SAELens would refuse them in load_state_dict)`);
-  if (cfg.architecture !== 'jumprelu' && cfg.architecture !== 'batchtopk') delete w.threshold;
+  if (!architecture(cfg.architecture).extraWeights.includes('threshold')) delete w.threshold;
   cfg = withHook(cfg, opts, folds);
   return new Sae(cfg, w, opts.runtime, wPath, { format: 'saelens', folds });
 }
@@ -221,7 +222,9 @@ function gemmaScope2(dir: string, opts: SaeLoadOptions): Sae {
   const p = readSafetensors(wPath);
   const arch = String(raw.architecture ?? 'jump_relu');
   if (arch !== 'jump_relu' && arch !== 'jumprelu') throw new Error(`${cfgPath}: architecture '${arch}' is not a Gemma Scope 2 JumpReLU (jump_relu)`);
-  const need = ['w_enc', 'w_dec', 'b_enc', 'b_dec', 'threshold'];
+  // Affine transcoders (`affine_connection` in config.json, `_affine` folders) add x @ affine_skip_connection.
+  const affine = raw.affine_connection === true || p.affine_skip_connection !== undefined;
+  const need = ['w_enc', 'w_dec', 'b_enc', 'b_dec', 'threshold', ...(affine ? ['affine_skip_connection'] : [])];
   for (const n of need) if (!p[n]) throw new Error(`${wPath}: missing tensor '${n}' (Gemma Scope 2 has ${need.join(', ')}; found ${Object.keys(p).join(', ')})`);
   const extra = Object.keys(p).filter((k) => !need.includes(k));
   if (extra.length) throw new Error(`${wPath}: unexpected tensors ${extra.join(', ')} (Gemma Scope 2 has ${need.join(', ')})`);
@@ -249,20 +252,48 @@ function gemmaScope2(dir: string, opts: SaeLoadOptions): Sae {
   const out = transcoder ? (fromHf('hf_hook_point_out') ?? (layer !== undefined ? `blocks.${layer}.hook_mlp_out` : undefined)) : undefined;
   if (transcoder && !out) throw new Error(`${dir}: a transcoder without hf_hook_point_out or layer_N in its path; cannot tell where it writes`);
   if (!transcoder && dOut !== dIn) throw new Error(`${wPath}: w_dec writes ${dOut} values but w_enc reads ${dIn}: not an SAE`);
+  if (affine && !transcoder) throw new Error(`${wPath}: an affine skip connection on an SAE (not a transcoder)`);
+  const weights: Weights = { W_enc: p.w_enc, W_dec: p.w_dec, b_enc: p.b_enc, b_dec: p.b_dec, threshold: p.threshold };
+  if (affine) {
+    const s = p.affine_skip_connection.shape;
+    if (s.length !== 2 || s[0] !== dIn || s[1] !== dOut) throw new Error(`${wPath}: affine_skip_connection is [${s.join(', ')}], expected [${dIn}, ${dOut}]`);
+    // Google's Gemma Scope 2 tutorial adds input @ affine_skip_connection ([d_in, d_out]); saescope's W_skip is SAELens's [d_out, d_in].
+    weights.W_skip = transpose2d(p.affine_skip_connection);
+    folds.push('affine_skip_connection [d_in, d_out] read as W_skip [d_out, d_in] (transposed)');
+  }
   const name = String(raw.model_name ?? '');
   const modelName = name && !name.includes('/') ? `google/${name}` : name;
-  // Neuronpedia files Gemma Scope 2's residual SAEs as gemma-3-1b/20-gemmascope-2-res-16k (the release folder and the path say which).
-  const release = /gemma-scope-2-(\d+[mb])-(pt|it)/.exec(where);
-  const width = /width_(\d+[km])/.exec(where)?.[1];
-  const npId = release && width && layer !== undefined && site.startsWith('resid_post') ? `gemma-3-${release[1]}${release[2] === 'it' ? '-it' : ''}/${layer}-gemmascope-2-res-${width}` : undefined;
+  const npId = gemmaScope2NeuronpediaId(where, site, layer, affine);
+  if (!npId && /gemma-scope-2-/.test(where)) folds.push('no Neuronpedia id: Neuronpedia hosts l0_medium SAEs and l0_small_affine transcoders of Gemma Scope 2, not this variant');
   const cfg: SaeConfig = {
     architecture: 'jumprelu', dIn, dSae, applyBDecToInput: false, normalizeActivations: 'none', hookName: hook,
     modelName, contextSize: 1024, prependBos: true, datasetPath: '', dtype: 'float32',
-    ...(transcoder ? { hookNameOut: out, dOut } : {}),
+    ...(transcoder ? { hookNameOut: out, dOut, ...(affine ? { skip: true } : {}) } : {}),
     ...(npId ? { extraMetadata: { neuronpedia_id: npId } } : {}),
   };
-  folds.push(transcoder ? `Gemma Scope 2 transcoder: reads ${hook}, writes ${out}` : `Gemma Scope 2 ${site || 'SAE'} on ${hook}`);
-  return new Sae(cfg, { W_enc: p.w_enc, W_dec: p.w_dec, b_enc: p.b_enc, b_dec: p.b_dec, threshold: p.threshold }, opts.runtime, wPath, { format: 'gemma-scope-2', folds });
+  folds.push(transcoder ? `Gemma Scope 2 ${affine ? 'affine ' : ''}transcoder: reads ${hook}, writes ${out}` : `Gemma Scope 2 ${site || 'SAE'} on ${hook}`);
+  return new Sae(cfg, weights, opts.runtime, wPath, { format: 'gemma-scope-2', folds });
+}
+
+/**
+ * Neuronpedia's id for a Gemma Scope 2 dictionary, from its path in the
+ * release (`gemma-scope-2-1b-pt/resid_post/layer_13_width_16k_l0_medium`):
+ * `gemma-3-1b/13-gemmascope-2-res-16k`, with `mlp`, `att` and `transcoder`
+ * for the other sites. Neuronpedia hosts one variant per layer and width: the
+ * `l0_medium` SAEs, and the `l0_small_affine` transcoders (circuit-tracer's
+ * gemma-scope-2 transcoder sets name those files); other L0 levels get no id,
+ * so Neuronpedia's explanations never attach to other weights.
+ */
+export function gemmaScope2NeuronpediaId(where: string, site: string, layer: string | undefined, affine: boolean): string | undefined {
+  const release = /gemma-scope-2-(\d+[mb])-(pt|it)/.exec(where);
+  const m = /width_(\d+[km])_l0_([a-z]+)(_affine)?(?:\/|$)/.exec(where);
+  if (!release || !m || layer === undefined) return undefined;
+  const [, width, level] = m;
+  const kind = site.startsWith('resid_post') ? 'res' : site.startsWith('mlp_out') ? 'mlp' : site.startsWith('attn_out') ? 'att' : site.startsWith('transcoder') ? 'transcoder' : undefined;
+  if (!kind) return undefined;
+  const hosted = kind === 'transcoder' ? level === 'small' && affine : level === 'medium' && !m[3];
+  if (!hosted) return undefined;
+  return `gemma-3-${release[1]}${release[2] === 'it' ? '-it' : ''}/${layer}-gemmascope-2-${kind}-${width}`;
 }
 
 /**
@@ -352,31 +383,64 @@ export function sparsifyHook(hookpoint: string): string | undefined {
   return `blocks.${m[1]}.hook_attn_out`;
 }
 
-/** An EleutherAI sparsify hookpoint folder. */
+/**
+ * An EleutherAI sparsify hookpoint folder (sparse_coder.py). A `transcode`
+ * one reads its module's input and writes its output, without b_dec on the
+ * input; `skip_connection` adds `x @ W_skip.mT`. Hooks come from the
+ * hookpoint folder's name, or from the `saescope_hook_name(_out)` keys a
+ * TopK transcoder saescope saved carries (sparsifyFormat.ts).
+ */
 function sparsify(dir: string, opts: SaeLoadOptions): Sae {
   const cfgPath = path.join(dir, 'cfg.json');
   const c = readJsonFile(cfgPath);
-  for (const flag of ['transcode', 'skip_connection', 'signed']) if (c[flag] === true) throw new Error(`${cfgPath}: sparsify '${flag}' SAEs are not supported`);
+  if (c.signed === true) throw new Error(`${cfgPath}: sparsify 'signed' SAEs are not supported`);
+  if (c.multi_topk === true) throw new Error(`${cfgPath}: sparsify 'multi_topk' SAEs are not supported (they infer with the top 4k latents)`);
+  const transcode = c.transcode === true;
+  if (c.skip_connection === true && !transcode) throw new Error(`${cfgPath}: a sparsify skip connection on an SAE (not a transcoder) is not supported`);
   if (c.activation !== undefined && c.activation !== 'topk') throw new Error(`${cfgPath}: sparsify activation '${String(c.activation)}' is not supported (topk)`);
   const wPath = path.join(dir, 'sae.safetensors');
   const raw = readSafetensors(wPath);
-  for (const need of ['encoder.weight', 'encoder.bias', 'W_dec', 'b_dec']) if (!raw[need]) throw new Error(`${wPath}: missing tensor '${need}'`);
+  const need = ['encoder.weight', 'encoder.bias', 'W_dec', 'b_dec', ...(c.skip_connection === true ? ['W_skip'] : [])];
+  for (const n of need) if (!raw[n]) throw new Error(`${wPath}: missing tensor '${n}'`);
+  const unexpected = Object.keys(raw).filter((k) => !need.includes(k));
+  if (unexpected.length) throw new Error(`${wPath}: unexpected tensors ${unexpected.join(', ')} (sparsify has ${need.join(', ')})`);
   const [dSae, dIn] = raw['encoder.weight'].shape;
   if (typeof c.d_in === 'number' && c.d_in !== dIn) throw new Error(`${cfgPath}: d_in ${c.d_in} but encoder.weight is [${raw['encoder.weight'].shape.join(', ')}]`);
   const k = c.k;
   if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > dSae) throw new Error(`${cfgPath}: 'k' must be an integer in [1, ${dSae}], got ${JSON.stringify(k)}`);
   const folds: string[] = [];
-  let hook = opts.hook;
+  const str = (key: string): string | undefined => (typeof c[key] === 'string' && c[key] ? (c[key] as string) : undefined);
+  const saved = str('saescope_hook_name');
+  let hook = opts.hook ?? saved;
+  let hookOut = transcode ? str('saescope_hook_name_out') : undefined;
   const hookpoint = path.basename(path.resolve(dir));
   if (!hook) {
     hook = sparsifyHook(hookpoint);
     if (!hook) throw new Error(`${dir}: cannot map sparsify hookpoint '${hookpoint}' to a TransformerLens hook; pass --hook`);
-    folds.push(`hookpoint ${hookpoint} read as ${hook}`);
-  } else folds.push(`hook ${hook} from --hook`);
-  const cfg: SaeConfig = {
-    architecture: 'topk', dIn, dSae, k, applyBDecToInput: true, normalizeActivations: 'none', hookName: hook,
-    modelName: '', contextSize: 2048, prependBos: true, datasetPath: '', dtype: 'float32',
-  };
+    if (transcode) {
+      // A transcoder reads its module's input and writes its output: for an MLP, the MLP's input and hook_mlp_out.
+      const mlp = /^blocks\.(\d+)\.hook_mlp_out$/.exec(hook);
+      if (!mlp) throw new Error(`${dir}: a sparsify transcoder on '${hookpoint}': saescope reads transcoders on MLP hookpoints (layers.N.mlp), whose input is blocks.N.mlp.hook_in`);
+      hookOut = hook;
+      hook = `blocks.${mlp[1]}.mlp.hook_in`;
+    }
+    folds.push(transcode ? `hookpoint ${hookpoint} read as a transcoder from ${hook} to ${hookOut}` : `hookpoint ${hookpoint} read as ${hook}`);
+  } else folds.push(opts.hook ? `hook ${hook} from --hook` : `hook ${hook} from cfg.json (saved by saescope)`);
+  if (transcode && !hookOut) throw new Error(`${dir}: a sparsify transcoder whose output hook is unknown (no layers.N.mlp hookpoint folder and no saescope_hook_name_out)`);
   const w: Weights = { W_enc: transpose2d(raw['encoder.weight']), b_enc: raw['encoder.bias'], W_dec: raw.W_dec, b_dec: raw.b_dec };
-  return new Sae(cfg, w, opts.runtime, wPath, { format: 'sparsify', folds });
+  if (transcode && c.skip_connection === true) {
+    const s = raw.W_skip.shape;
+    if (s.length !== 2 || s[0] !== raw.W_dec.shape[1] || s[1] !== dIn) throw new Error(`${wPath}: W_skip is [${s.join(', ')}], expected [${raw.W_dec.shape[1]}, ${dIn}]`);
+    // sparsify adds x @ W_skip.mT: SAELens's W_skip [d_out, d_in] convention, taken as it is.
+    w.W_skip = raw.W_skip;
+  }
+  const meta = c.saescope_metadata && typeof c.saescope_metadata === 'object' ? (c.saescope_metadata as Record<string, unknown>) : undefined;
+  const cfg: SaeConfig = {
+    architecture: 'topk', dIn, dSae, k, applyBDecToInput: !transcode, normalizeActivations: 'none', hookName: hook,
+    modelName: str('saescope_model_name') ?? '', contextSize: typeof c.saescope_context_size === 'number' ? c.saescope_context_size : 2048,
+    prependBos: true, datasetPath: str('saescope_dataset_path') ?? '', dtype: 'float32',
+    ...(transcode ? { hookNameOut: hookOut, dOut: raw.W_dec.shape[1], ...(c.skip_connection === true ? { skip: true } : {}) } : {}),
+    ...(meta && Object.keys(meta).length ? { extraMetadata: meta } : {}),
+  };
+  return new Sae(cfg, w, opts.runtime, wPath, { format: saved && !opts.hook ? 'saescope' : 'sparsify', folds });
 }

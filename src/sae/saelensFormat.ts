@@ -10,7 +10,11 @@ import { writeFileAtomic, type WriteFn } from '../io/atomicFile.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
 import { architecture } from './architectures/registry.ts';
 import { toSaeLensConfig } from './config.ts';
+import { savesAsSparsify, sparsifyFolder } from './sparsifyFormat.ts';
 import type { Sae } from './sae.ts';
+
+/** The weight files of the layouts saveSae writes (SAELens's, sparsify's). */
+const WEIGHT_FILES = ['sae_weights.safetensors', 'sae.safetensors'];
 
 /** Reads `sparsity.safetensors` (log10 densities) when the folder has one; `dSae`: the length it must have. */
 export function loadSparsity(dir: string, dSae?: number): Float32Array | undefined {
@@ -24,7 +28,8 @@ export function loadSparsity(dir: string, dSae?: number): Float32Array | undefin
 }
 
 /**
- * Saves an SAE as an SAELens folder (with log10 densities when given): only
+ * Saves an SAE as an SAELens folder (a TopK transcoder, which SAELens has no
+ * class for, as a sparsify folder: sparsifyFormat.ts), with log10 densities when given: only
  * the tensors its architecture uses, and cfg.json with every metadata field
  * SAELens reads. The folder is written beside the target and swapped in whole
  * (rename), so a crash never leaves new weights beside an old cfg.json; the
@@ -38,13 +43,21 @@ export function saveSae(sae: Sae, dir: string, opts: { log10Density?: Float32Arr
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp);
   try {
-    const keep = ['W_enc', 'b_enc', 'W_dec', 'b_dec', ...architecture(sae.cfg.architecture).extraWeights, ...(sae.cfg.skip ? ['W_skip'] : [])];
-    const tensors = Object.fromEntries(keep.map((k) => [k, sae.weights[k]]));
-    writeSafetensors(path.join(tmp, 'sae_weights.safetensors'), tensors, undefined, opts.write);
+    let cfgJson: Record<string, unknown>;
+    if (savesAsSparsify(sae.cfg)) {
+      const f = sparsifyFolder(sae, opts.extraMetadata);
+      writeSafetensors(path.join(tmp, 'sae.safetensors'), f.tensors, undefined, opts.write);
+      cfgJson = f.cfg;
+    } else {
+      const keep = ['W_enc', 'b_enc', 'W_dec', 'b_dec', ...architecture(sae.cfg.architecture).extraWeights, ...(sae.cfg.skip ? ['W_skip'] : [])];
+      const tensors = Object.fromEntries(keep.map((k) => [k, sae.weights[k]]));
+      writeSafetensors(path.join(tmp, 'sae_weights.safetensors'), tensors, undefined, opts.write);
+      cfgJson = toSaeLensConfig(sae.cfg, opts.extraMetadata);
+    }
     if (opts.log10Density) {
       writeSafetensors(path.join(tmp, 'sparsity.safetensors'), { sparsity: { dtype: 'float32', shape: [sae.cfg.dSae], data: opts.log10Density } }, undefined, opts.write);
     }
-    const cfgText = JSON.stringify(toSaeLensConfig(sae.cfg, opts.extraMetadata), null, 2);
+    const cfgText = JSON.stringify(cfgJson, null, 2);
     writeFileAtomic(path.join(tmp, 'cfg.json'), [new TextEncoder().encode(cfgText)], opts.write);
     if (fs.existsSync(target)) {
       if (!fs.statSync(target).isDirectory()) throw new Error(`${dir} exists and is not a folder`);
@@ -52,7 +65,8 @@ export function saveSae(sae: Sae, dir: string, opts: { log10Density?: Float32Arr
       for (const e of fs.readdirSync(target)) {
         const from = path.join(target, e);
         const to = path.join(tmp, e);
-        if (fs.existsSync(to)) continue;
+        // Weights of the other layout are the old SAE's, not the new one's: never carried over.
+        if (fs.existsSync(to) || WEIGHT_FILES.includes(e)) continue;
         if (fs.statSync(from).isDirectory()) fs.cpSync(from, to, { recursive: true });
         else {
           try {

@@ -21,6 +21,7 @@ import { BadRequest, Conflict, saeOf, type Ctx } from './context.ts';
 import type { FiledSae } from '../registry/registry.ts';
 import type { JobCommand, JobMessage, JobTask } from './jobProcess.ts';
 import { confinedPath, realPathOf } from './paths.ts';
+import { architectureNames, needsK } from '../sae/architectures/registry.ts';
 
 type MutableJob = { -readonly [K in keyof Job]: Job[K] };
 
@@ -316,13 +317,13 @@ function widthOf(ctx: Ctx, hook: string): number {
 /** Bounds a training request's sizes; throws BadRequest naming the field. */
 function checkTrainRequest(req: Extract<JobRequest, { kind: 'train' }>, dIn: number): void {
   if (!Number.isFinite(dIn)) throw new BadRequest(`cannot train an SAE on ${req.hook}: attention patterns have no fixed width`);
-  if (!['topk', 'standard', 'batchtopk', 'jumprelu'].includes(req.architecture)) throw new BadRequest('architecture must be topk, standard, batchtopk or jumprelu');
+  if (!architectureNames().includes(req.architecture)) throw new BadRequest(`architecture must be one of ${architectureNames().join(', ')}`);
   const maxSae = Math.max(1, Math.min(1 << 18, Math.floor(MAX_SAE_WEIGHTS / dIn)));
   if (!Number.isInteger(req.dSae) || req.dSae < 1 || req.dSae > maxSae) {
     const mib = Number.isFinite(req.dSae) ? Math.round((5 * 4 * dIn * Number(req.dSae)) / 2 ** 20) : NaN;
     throw new BadRequest(`dSae must be an integer in [1, ${maxSae}] (d_in ${dIn})${mib > 0 ? `; ${req.dSae} would hold about ${mib} MiB of weights, gradients and Adam state` : ''}`);
   }
-  if (req.architecture === 'topk' || req.architecture === 'batchtopk') {
+  if (needsK(req.architecture)) {
     if (!Number.isInteger(req.k) || req.k! < 1 || req.k! > req.dSae) throw new BadRequest(`k must be an integer in [1, ${req.dSae}]`);
   } else if (req.k !== undefined) throw new BadRequest(`k applies to topk and batchtopk only`);
   if (req.batchSize !== undefined && (!Number.isInteger(req.batchSize) || req.batchSize < 1 || req.batchSize > 16384)) throw new BadRequest('batchSize must be an integer in [1, 16384]');

@@ -12,7 +12,9 @@ import { generateBatch } from '../model/generateBatch.ts';
 import type { RecordKeys, RegistryReader } from '../registry/types.ts';
 import { checkSaeFitsModel } from '../sae/compat.ts';
 import type { Sae } from '../sae/sae.ts';
+import { architecture } from '../sae/architectures/registry.ts';
 import { isTranscoder, outWidth, writeHook } from '../sae/config.ts';
+import type { Tensor } from '../tensor/tensor.ts';
 import { checkFeature, PRESETS, presetMultiples, typicalMax, type Preset, type PresetCalibration } from './presets.ts';
 
 /** How to steer one feature: a raw strength, a preset, or a clamp value. */
@@ -57,10 +59,14 @@ export interface SteerResult {
 /** The encoder view of an SAE for in-graph clamps. */
 export function featureEncoder(sae: Sae): FeatureEncoder {
   const w = sae.weights;
+  const arch = architecture(sae.cfg.architecture);
+  const extra: Record<string, Tensor<'float32'>> = {};
+  for (const name of arch.extraWeights) extra[name] = w[name];
   return {
     id: `${sae.source || 'sae'}#${sae.cfg.dSae}`, architecture: sae.cfg.architecture, k: sae.cfg.k, applyBDecToInput: sae.cfg.applyBDecToInput,
     centerInput: sae.cfg.centerInput, normalization: sae.cfg.normalizeActivations,
-    W_enc: w.W_enc, b_enc: w.b_enc, b_dec: w.b_dec, W_dec: w.W_dec, threshold: w.threshold,
+    W_enc: w.W_enc, b_enc: w.b_enc, b_dec: w.b_dec, W_dec: w.W_dec, extra,
+    activation: (g, pre, weight) => arch.activation(g, pre, sae.cfg, weight), perLatent: arch.perLatent,
   };
 }
 

@@ -23,6 +23,7 @@ import type { SaeSpec, TrainOptions } from '../../sae/train/options.ts';
 import { trainSaes, trainSaesOnRows } from '../../sae/train/trainer.ts';
 import { DescriptionLengthMeter, type DescriptionLength } from './descriptionLength.ts';
 import { Rng } from '../../tensor/random.ts';
+import { needsK } from '../../sae/architectures/registry.ts';
 
 /** One width of the ladder. */
 export interface LadderRung {
@@ -113,7 +114,7 @@ export function checkWidths(widths: readonly number[], k?: number): void {
 }
 
 function specsFor(hook: string, o: LadderOptions): SaeSpec[] {
-  checkWidths(o.widths, o.architecture === 'topk' || o.architecture === 'batchtopk' ? o.k : undefined);
+  checkWidths(o.widths, needsK(o.architecture) ? o.k : undefined);
   return o.widths.map((w) => ({ hook, architecture: o.architecture, dSae: w, k: o.k, lr: o.lr, sparsityCoef: o.sparsityCoef, out: path.join(o.out, `width-${w}`) }));
 }
 

@@ -11,8 +11,9 @@ import { loadForCli } from '../loadForCli.ts';
 import { progressBar } from '../progress.ts';
 import { parseCount, parseNumber } from '../options.ts';
 import { table } from '../table.ts';
+import { architectureNames, needsK } from '../../sae/architectures/registry.ts';
 
-const ARCHS = ['standard', 'topk', 'batchtopk', 'jumprelu'];
+const ARCHS: readonly string[] = architectureNames();
 
 /** Comma-separated widths, checked as numbers here and as a ladder by checkWidths. */
 function parseWidths(v: string): number[] {
@@ -67,8 +68,8 @@ export function registerLadder(program: Command): void {
     .option('--json', 'print the ladder as JSON')
     .action(async (o) => {
       if (!ARCHS.includes(o.arch)) throw new Error(`--arch must be one of ${ARCHS.join(', ')}, got '${o.arch}'`);
-      const needsK = o.arch === 'topk' || o.arch === 'batchtopk';
-      checkWidths(o.widths, needsK ? o.k : undefined);
+      const withK = needsK(o.arch);
+      checkWidths(o.widths, withK ? o.k : undefined);
       if (!(o.precision > 0)) throw new Error(`--precision must be positive, got ${o.precision}`);
       if (o.rows && (o.model || o.corpus || o.evalCorpus)) throw new Error('--rows trains on rows already collected: give it without --model, --corpus and --eval-corpus');
       if (!o.rows && !(o.model && o.corpus && o.hook)) throw new Error('give --model, --hook and --corpus (or --rows FILE.safetensors)');
@@ -76,7 +77,7 @@ export function registerLadder(program: Command): void {
       checkWritable(path.join(o.out, 'ladder.json'), '--out', true);
       const bar = progressBar(` ladder: train ${o.widths.length} SAEs [{bar}] {percentage}% | {value}/{total} tok`);
       const common = {
-        widths: o.widths, architecture: o.arch as SaeArchitecture, k: needsK ? o.k : undefined,
+        widths: o.widths, architecture: o.arch as SaeArchitecture, k: withK ? o.k : undefined,
         tokens: o.tokens, evalTokens: o.evalTokens, out: o.out, precision: o.precision, lr: o.lr, sparsityCoef: o.l1,
         train: {
           batchSize: o.batchSize, contextSize: o.contextSize, seed: o.seed,

@@ -15,16 +15,19 @@ import { writeReport } from '../../sae/report.ts';
 import { distributedTrain } from '../../distributed/coordinator.ts';
 import { queueSecret } from '../../distributed/jobs.ts';
 import { parseCount, parseNumber } from '../options.ts';
+import { architectureNames } from '../../sae/architectures/registry.ts';
 
-const ARCHS = ['standard', 'topk', 'batchtopk', 'jumprelu'];
+const ARCHS: readonly string[] = architectureNames();
 
 export function registerTrain(program: Command): void {
   program
     .command('train')
     .description('train SAEs on activations streamed from a model (several --hook/--expansion values train several SAEs from one pass)')
     .requiredOption('--model <pathOrId>', 'HF model folder, HF id, or llama2.c .bin')
-    .requiredOption('--hook <hooks>', 'hook name(s), comma-separated')
-    .option('--hook-out <hook>', 'train a transcoder: read --hook (e.g. blocks.1.mlp.hook_in) and learn to produce this hook (e.g. blocks.1.hook_mlp_out); standard, jumprelu or batchtopk')
+    .option('--hook <hooks>', 'hook name(s), comma-separated')
+    .option('--hook-in <hook>', "a transcoder's input hook (the same as --hook), e.g. blocks.1.ln2.hook_normalized")
+    .option('--hook-out <hook>', 'train a transcoder: read --hook-in (or --hook) and learn to produce this hook (e.g. blocks.1.hook_mlp_out); every architecture')
+    .option('--skip', "with --hook-out: a skip transcoder, whose output adds W_skip x (SAELens's skip_transcoder)")
     .option('--corpus <spec>', 'corpus: .txt, folder, .jsonl[:field], npm:nlp-corpus; [a:b] keeps documents a..b-1 (not needed with --activations)')
     .requiredOption('--tokens <n>', 'training tokens', parseCount('--tokens'))
     .option('--activations <dirOrFile>', 'train from an activation store written by `saescope collect`, or a .safetensors file with rows `acts` [N, d_in], instead of running the model')
@@ -68,7 +71,12 @@ export function registerTrain(program: Command): void {
       }
       if (o.log) checkWritable(o.log, '--log', true);
       const model = await loadForCli(o.model, o);
-      const hooks = String(o.hook).split(',').map((h: string) => h.trim()).filter(Boolean);
+      if (o.hook !== undefined && o.hookIn !== undefined) throw new Error('give --hook or --hook-in, not both');
+      if (o.hookIn !== undefined && !o.hookOut) throw new Error('--hook-in is a transcoder\'s input: give --hook-out too (or train an SAE with --hook)');
+      if (o.skip && !o.hookOut) throw new Error('--skip trains a skip transcoder: give --hook-out too');
+      const hookArg = o.hookIn ?? o.hook;
+      if (hookArg === undefined) throw new Error('give --hook (an SAE\'s hook), or --hook-in and --hook-out (a transcoder\'s)');
+      const hooks = String(hookArg).split(',').map((h: string) => h.trim()).filter(Boolean);
       const expansions = String(o.expansion).split(',').map((e: string) => parseNumber('--expansion')(e));
       const specs: SaeSpec[] = [];
       if (o.hookOut && hooks.length > 1) throw new Error('--hook-out trains one transcoder: give one --hook');
@@ -77,7 +85,7 @@ export function registerTrain(program: Command): void {
         for (const e of expansions) {
           const several = hooks.length * expansions.length > 1;
           specs.push({
-            hook: width.name, ...(o.hookOut ? { hookOut: model.resolveHooks([o.hookOut])[0].name } : {}), architecture: o.arch as SaeArchitecture, dSae: Math.round(e * model.spec.dModel), k: o.k, lr: o.lr,
+            hook: width.name, ...(o.hookOut ? { hookOut: model.resolveHooks([o.hookOut])[0].name, skip: o.skip === true } : {}), architecture: o.arch as SaeArchitecture, dSae: Math.round(e * model.spec.dModel), k: o.k, lr: o.lr,
             sparsityCoef: o.l1, plainL1: o.tutorialL1 === true, bDecInit: o.bDecInit, normalizeActivations: o.normalize ? 'expected_average_only_in' : 'none',
             out: several ? `${o.out}/${width.name}-x${e}` : o.out,
           });

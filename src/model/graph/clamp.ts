@@ -3,8 +3,10 @@
  * hook's activation, gives the current activation f(x) of each clamped
  * feature (through the architecture's activation function, including top-k
  * membership), and adds (value - f(x)) * W_dec[f] where the position mask is
- * 1. Standard and threshold SAEs only need the clamped features' encoder
- * columns; top-k needs the full pre-activation to know which latents win.
+ * 1. The activation is the architecture's own (sae/architectures): where a
+ * latent's activation reads only its own pre-activation, the clamped
+ * features' encoder columns suffice; top-k needs the full pre-activation to
+ * know which latents win.
  */
 import type { ClampPlan, FeatureEncoder } from '../../hooks/interventions.ts';
 import { interventionInput } from '../../hooks/interventions.ts';
@@ -24,21 +26,27 @@ export function applyClamp(c: BuildCtx, x: string, plan: ClampPlan, enc: Feature
   const mask = g.input(interventionInput('clamp.mask', plan.hook), 'float32', ['batch', `${plan.hook}.maskPos`, 1]);
   const t = inputTransform(g, x, { centerInput: enc.centerInput, normalizeActivations: enc.normalization ?? 'none', dIn });
   const saeIn = enc.applyBDecToInput ? g.op('Sub', [t.x, g.weight(`${tag}.b_dec`, enc.b_dec)]) : t.x;
-  const fIdx = g.ints(F);
+  const extra = (name: string): Tensor<'float32'> => {
+    const w = enc.extra[name];
+    if (!w) throw new Error(`a ${enc.architecture} encoder needs its '${name}' weights`);
+    return w;
+  };
   let act: string;
-  if (enc.architecture === 'topk') {
-    const pre = g.op('Add', [g.op('MatMul', [saeIn, g.weight(`${tag}.W_enc`, enc.W_enc)]), g.weight(`${tag}.b_enc`, enc.b_enc)]);
-    const [vals, idx] = g.opN('TopK', [pre, g.ints([enc.k!])], 2, { axis: -1, largest: 1, sorted: 1 });
-    const hit = g.op('Cast', [g.op('Equal', [g.op('Unsqueeze', [idx, g.ints([-1])]), fIdx])], { to: 1 }); // [b, pos, k, F]
-    act = g.op('ReduceSum', [g.op('Mul', [g.op('Unsqueeze', [g.op('Relu', [vals]), g.ints([-1])]), hit]), g.ints([2])], { keepdims: 0 });
-  } else {
+  if (enc.perLatent) {
+    // Each clamped latent's activation from its own encoder column and extra weights.
     const cols = columns(enc.W_enc, F, dIn, dSae);
     const pre = g.op('Add', [g.op('MatMul', [saeIn, g.weight(`${tag}.W_enc_cols`, cols)]), g.weight(`${tag}.b_enc_sel`, pick(enc.b_enc, F))]);
-    if (enc.architecture === 'standard') act = g.op('Relu', [pre]);
+    const out = enc.activation(g, pre, (name) => g.weight(`${tag}.${name}_sel`, pick(extra(name), F)));
+    if (!('dense' in out)) throw new Error(`internal: a per-latent ${enc.architecture} activation gave top-k outputs`);
+    act = out.dense;
+  } else {
+    // Which latents fire depends on all of them (top-k): the full pre-activation, then each clamped latent's value.
+    const pre = g.op('Add', [g.op('MatMul', [saeIn, g.weight(`${tag}.W_enc`, enc.W_enc)]), g.weight(`${tag}.b_enc`, enc.b_enc)]);
+    const out = enc.activation(g, pre, (name) => g.weight(`${tag}.${name}`, extra(name)));
+    if ('dense' in out) act = g.op('Gather', [out.dense, g.ints(F)], { axis: -1 });
     else {
-      if (!enc.threshold) throw new Error(`a ${enc.architecture} encoder needs a threshold`);
-      const on = g.op('Greater', [pre, g.weight(`${tag}.threshold_sel`, pick(enc.threshold, F))]);
-      act = g.op('Where', [on, g.op('Relu', [pre]), g.floats([0])]);
+      const hit = g.op('Cast', [g.op('Equal', [g.op('Unsqueeze', [out.indices, g.ints([-1])]), g.ints(F)])], { to: 1 }); // [b, pos, k, F]
+      act = g.op('ReduceSum', [g.op('Mul', [g.op('Unsqueeze', [out.values, g.ints([-1])]), hit]), g.ints([2])], { keepdims: 0 });
     }
   }
   const rows = g.weight(`${tag}.W_dec_rows`, rowsOf(enc.W_dec, F, dIn));

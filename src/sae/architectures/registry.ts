@@ -24,3 +24,13 @@ export function architecture(name: SaeArchitecture): SaeArchitectureImpl {
   if (!a) throw new Error(`unknown SAE architecture '${name}' (supported: ${[...REGISTRY.keys()].join(', ')})`);
   return a;
 }
+
+/** Whether an architecture needs `k` (its sparsity is a count of active latents). */
+export function needsK(name: SaeArchitecture): boolean {
+  return architecture(name).training.needsK;
+}
+
+/** The registered architectures' names. */
+export function architectureNames(): SaeArchitecture[] {
+  return [...REGISTRY.keys()];
+}

@@ -11,6 +11,8 @@ export interface SaeSpec {
    * `blocks.L.hook_mlp_out`). Standard, jumprelu and batchtopk.
    */
   readonly hookOut?: string;
+  /** A transcoder's affine skip connection W_skip [dOut, dIn], started at zero (SAELens's skip_transcoder). */
+  readonly skip?: boolean;
   /** Architecture. */
   readonly architecture: SaeArchitecture;
   /** Latents. */

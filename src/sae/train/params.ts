@@ -6,6 +6,7 @@
  */
 import type { Tensor } from '../../tensor/tensor.ts';
 import { Rng } from '../../tensor/random.ts';
+import { architecture } from '../architectures/registry.ts';
 import { outWidth, type SaeConfig } from '../config.ts';
 import type { SaeWeights } from '../sae.ts';
 
@@ -16,13 +17,15 @@ export type Params = Record<string, Float32Array>;
 export function paramShapes(cfg: SaeConfig): Record<string, number[]> {
   const dOut = outWidth(cfg);
   const s: Record<string, number[]> = { W_encT: [cfg.dSae, cfg.dIn], b_enc: [cfg.dSae], W_dec: [cfg.dSae, dOut], b_dec: [dOut] };
-  if (cfg.architecture === 'jumprelu') s.log_threshold = [cfg.dSae];
-  return s;
+  if (cfg.skip) s.W_skip = [dOut, cfg.dIn];
+  return { ...s, ...architecture(cfg.architecture).training.extraParamShapes(cfg) };
 }
 
 /**
  * SAELens-style initialization: decoder rows random with norm `decoderNorm`,
- * encoder = decoder transposed, zero biases (b_dec may be set from data).
+ * encoder = decoder transposed, zero biases (b_dec may be set from data), a
+ * skip transcoder's W_skip zero (SAELens transcoder.py), and the
+ * architecture's own parameters as it starts them.
  */
 export function initParams(cfg: SaeConfig, seed: number, decoderNorm = 0.1, initThreshold = 0.001): Params {
   const rng = new Rng(seed);
@@ -46,8 +49,8 @@ export function initParams(cfg: SaeConfig, seed: number, decoderNorm = 0.1, init
   // A transcoder's encoder reads another space: with another width it gets rows of its own.
   const W_encT = dOut === dIn ? Float32Array.from(W_dec) : rows(dIn);
   const p: Params = { W_encT, b_enc: new Float32Array(dSae), W_dec, b_dec: new Float32Array(dOut) };
-  if (cfg.architecture === 'jumprelu') p.log_threshold = new Float32Array(dSae).fill(Math.log(initThreshold));
-  return p;
+  if (cfg.skip) p.W_skip = new Float32Array(dOut * dIn);
+  return { ...p, ...architecture(cfg.architecture).training.initExtra(cfg, { initThreshold }) };
 }
 
 /** [rows, cols] to [cols, rows]. */
@@ -57,8 +60,12 @@ export function transpose(a: Float32Array, rows: number, cols: number): Float32A
   return out;
 }
 
-/** SAELens weights from trainer parameters, folding an input scale `s` (x_train = s * x) away. */
-export function toSaeWeights(cfg: SaeConfig, p: Params, scale = 1, threshold?: Float32Array): SaeWeights {
+/**
+ * SAELens weights from trainer parameters, folding an input scale `s`
+ * (x_train = s * x) away; the architecture's extra weights as it saves them
+ * (`running`: BatchTopK's threshold estimate). `cfg` is the trained config.
+ */
+export function toSaeWeights(cfg: SaeConfig, p: Params, scale = 1, running?: number): SaeWeights {
   const { dIn, dSae } = cfg;
   const dOut = outWidth(cfg);
   const t = (data: Float32Array, shape: number[]): Tensor<'float32'> => ({ dtype: 'float32', shape, data });
@@ -69,8 +76,9 @@ export function toSaeWeights(cfg: SaeConfig, p: Params, scale = 1, threshold?: F
     W_dec: t(p.W_dec.map((x) => x / scale), [dSae, dOut]),
     b_dec: t(p.b_dec.map((x) => x / scale), [dOut]),
   };
-  if (p.log_threshold) w.threshold = t(p.log_threshold.map(Math.exp), [dSae]);
-  else if (threshold) w.threshold = t(Float32Array.from(threshold), [dSae]);
+  if (p.W_skip) w.W_skip = t(p.W_skip.map((x) => x * scale), [dOut, dIn]);
+  // Extra weights are per latent ([dSae]) and read the pre-activation, which the scale leaves unchanged.
+  for (const [name, v] of Object.entries(architecture(cfg.architecture).training.saved(cfg, p, running).extra)) w[name] = t(Float32Array.from(v), [dSae]);
   return w;
 }
 

@@ -35,11 +35,17 @@ export function scatterEncoderEntries(e: EntryGrads, saeIn: Float32Array, dIn: n
   }
 }
 
-/** grad b_dec = Σ_b dOut[b] - grad_b_enc @ W_encT (b_dec is subtracted from the input). */
-export function decoderBiasGrad(dOut: Float32Array, gbEnc: Float32Array, WencT: Float32Array, dIn: number): Float32Array {
-  const g = new Float32Array(dIn);
-  const B = dOut.length / dIn;
-  for (let b = 0; b < B; b++) for (let j = 0; j < dIn; j++) g[j] += dOut[b * dIn + j];
+/**
+ * grad b_dec = Σ_b dOut[b] (dOut [B, width]), minus grad_b_enc @ W_encT when
+ * b_dec is also subtracted from the encoder's input (`input`: an SAE's; a
+ * transcoder's b_dec is only its output's bias).
+ */
+export function decoderBiasGrad(dOut: Float32Array, input: { readonly gbEnc: Float32Array; readonly WencT: Float32Array; readonly dIn: number } | undefined, width: number): Float32Array {
+  const g = new Float32Array(width);
+  const B = dOut.length / width;
+  for (let b = 0; b < B; b++) for (let j = 0; j < width; j++) g[j] += dOut[b * width + j];
+  if (!input) return g;
+  const { gbEnc, WencT, dIn } = input;
   for (let s = 0; s < gbEnc.length; s++) {
     const c = gbEnc[s];
     if (c === 0) continue;

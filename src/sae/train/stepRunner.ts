@@ -5,6 +5,7 @@
  */
 import { Session, type Feed, type RuntimeOptions } from '../../runtime/session.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
+import { architecture } from '../architectures/registry.ts';
 import { outWidth, type SaeConfig } from '../config.ts';
 import { buildDenseStepGraph, buildTopkGraph, type StepPlan } from './graphs/stepGraph.ts';
 import { adamStep, adamStepSplit } from './adam.ts';
@@ -74,7 +75,7 @@ export class StepRunner {
   async step(x: Tensor<'float32'>, s: StepScalars, y?: Tensor<'float32'>): Promise<StepResult> {
     if ((y === undefined) !== (this.cfg.hookNameOut === undefined)) throw new Error(y ? 'a target y is for transcoders' : `a transcoder's step needs its target y (${this.cfg.hookNameOut})`);
     this.t += 1;
-    return this.cfg.architecture === 'topk' ? this.topkStep(x, s) : this.denseStep(x, s, y);
+    return architecture(this.cfg.architecture).training.step === 'topk' ? this.topkStep(x, s, y) : this.denseStep(x, s, y);
   }
 
   /**
@@ -88,7 +89,7 @@ export class StepRunner {
     const session = await this.session('dense', { ...this.plan, aux: false }, buildDenseStepGraph);
     const { dIn, dSae } = this.cfg;
     const B = x.shape[0];
-    const whole = this.cfg.architecture === 'batchtopk' || this.plan.emitGrads;
+    const whole = architecture(this.cfg.architecture).training.wholeBatch || this.plan.emitGrads;
     const n = whole ? 1 : Math.max(1, Math.ceil(B / Math.max(1, Math.floor(this.chunkElements / dSae))));
     const base: Record<string, Feed> = { sparsity_coef: scalar(s.sparsityCoef), batch_size: scalar(B), ...this.paramFeeds() };
     const sums = new Map<string, Float32Array>();
@@ -119,10 +120,10 @@ export class StepRunner {
   }
 
   /** Top-k: forward and per-entry backward on ORT, then the sparse scatter over active rows only. */
-  private async topkStep(x: Tensor<'float32'>, s: StepScalars): Promise<StepResult> {
+  private async topkStep(x: Tensor<'float32'>, s: StepScalars, y?: Tensor<'float32'>): Promise<StepResult> {
     const aux = s.aux !== undefined && s.aux.k > 0;
     const fwd = await this.session(`topk${aux}`, { ...this.plan, aux }, buildTopkGraph);
-    const feeds: Record<string, Feed> = { x, ...this.paramFeeds() };
+    const feeds: Record<string, Feed> = { x, ...(y ? { y } : {}), ...this.paramFeeds() };
     if (aux) {
       feeds.dead = { dtype: 'float32', shape: [this.cfg.dSae], data: s.aux!.dead };
       feeds.aux_k = { dtype: 'int64', shape: [1], data: BigInt64Array.of(BigInt(s.aux!.k)) };
@@ -130,6 +131,7 @@ export class StepRunner {
     }
     const f = await fwd.run(feeds);
     const { dIn } = this.cfg;
+    const dOut = outWidth(this.cfg);
     const g = this.grads;
     // W_dec's gradient and moments live in shared memory for the training worker (replaced arrays, e.g. from a
     // checkpoint, are moved there). ORT's Node binding refuses SharedArrayBuffer-backed feeds, so W_dec itself
@@ -142,19 +144,21 @@ export class StepRunner {
     const terms: ScatterTerm[] = [{ indices: ints(f.indices), values: f.values.data, dPre: f.d_pre.data, dOut: f.d_out.data }];
     if (aux) terms.push({ indices: ints(f.aux_indices), values: f.aux_values.data, dPre: f.aux_d_pre.data, dOut: f.aux_d_out.data });
     // The worker scatters W_dec's gradient while this thread scatters W_encT's and b_enc's.
-    const decSq = scatterDecoder(g.W_dec, terms, dIn);
+    const decSq = scatterDecoder(g.W_dec, terms, dOut);
     for (const [n, v] of Object.entries(g)) if (n !== 'W_dec') v.fill(0);
     for (const term of terms) scatterEncoderEntries(term, f.sae_in.data, dIn, g.W_encT, g.b_enc);
-    // b_dec reaches the loss through the reconstruction and the encoder's input. The AuxK term holds the error
-    // constant and decodes without b_dec (Gao et al.), so it reaches b_dec only through the encoder (inside g.b_enc).
-    g.b_dec.set(decoderBiasGrad(f.d_out.data, g.b_enc, this.params.W_encT, dIn));
+    // An SAE's b_dec reaches the loss through the reconstruction and the encoder's input. The AuxK term holds the
+    // error constant and decodes without b_dec (Gao et al.), so it reaches b_dec only through the encoder (inside
+    // g.b_enc). A transcoder's b_dec is its output's bias only.
+    g.b_dec.set(decoderBiasGrad(f.d_out.data, y ? undefined : { gbEnc: g.b_enc, WencT: this.params.W_encT, dIn }, dOut));
+    if (g.W_skip) g.W_skip.set(f['grad.W_skip'].data);
     const out: Record<string, Tensor<'float32'>> = { ...f, loss: scalar(f.mse.data[0] + (f.aux?.data[0] ?? 0)) };
-    return { ...(await this.finish(out, s, x, await decSq)), indices: ints(f.indices) };
+    return { ...(await this.finish(out, s, y ?? x, await decSq)), indices: ints(f.indices) };
   }
 
   private async adamSplit(s: StepScalars, decSq: number): Promise<number> {
     const { src, twin } = this.decTwin!;
-    const norm = await adamStepSplit({ ...this.params, W_dec: twin }, this.grads, this.m, this.v, this.t, s.lr, s.maxGradNorm, this.cfg.dIn, this.plan, decSq);
+    const norm = await adamStepSplit({ ...this.params, W_dec: twin }, this.grads, this.m, this.v, this.t, s.lr, s.maxGradNorm, outWidth(this.cfg), this.plan, decSq);
     src.set(twin);
     return norm;
   }

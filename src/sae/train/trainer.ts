@@ -19,6 +19,7 @@ import type { Sae } from '../sae.ts';
 import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint.ts';
 import type { SaeSpec, StepMetrics, TrainOptions } from './options.ts';
 import { TrainUnit } from './unit.ts';
+import { needsK } from '../architectures/registry.ts';
 
 /** What training returns. */
 export interface TrainResult {
@@ -209,19 +210,19 @@ function publicDataset(corpus: string | undefined): string {
 function configFor(target: TrainTarget, s: SaeSpec, o: TrainOptions): SaeConfig {
   const { name: hook, dIn } = target.hook(s.hook);
   if (!Number.isInteger(s.dSae) || s.dSae < 1) throw new Error(`d_sae must be a positive integer, got ${s.dSae}`);
-  const needsK = s.architecture === 'topk' || s.architecture === 'batchtopk';
-  if (needsK && (!Number.isInteger(s.k) || s.k! < 1 || s.k! > s.dSae)) throw new Error(`${s.architecture} needs k in [1, ${s.dSae}], got ${s.k}`);
-  let out: Pick<SaeConfig, 'hookNameOut' | 'dOut'> = {};
+  const withK = needsK(s.architecture);
+  if (withK && (!Number.isInteger(s.k) || s.k! < 1 || s.k! > s.dSae)) throw new Error(`${s.architecture} needs k in [1, ${s.dSae}], got ${s.k}`);
+  if (s.skip && s.hookOut === undefined) throw new Error('a skip connection is a transcoder\'s: give hookOut');
+  let out: Pick<SaeConfig, 'hookNameOut' | 'dOut' | 'skip'> = {};
   if (s.hookOut !== undefined) {
     const o2 = target.hook(s.hookOut);
     if (o2.name === hook) throw new Error(`a transcoder reads one hook and writes another: ${hook} is both`);
-    if (s.architecture === 'topk') throw new Error('transcoders train as standard, jumprelu or batchtopk; topk is for SAEs (use batchtopk for a fixed average L0)');
     if ((s.normalizeActivations ?? 'none') !== 'none') throw new Error('transcoders train without activation normalization');
-    out = { hookNameOut: o2.name, dOut: o2.dIn };
+    out = { hookNameOut: o2.name, dOut: o2.dIn, ...(s.skip ? { skip: true } : {}) };
   }
   return {
     ...out,
-    architecture: s.architecture, dIn, dSae: s.dSae, k: needsK ? s.k : undefined, applyBDecToInput: s.hookOut === undefined,
+    architecture: s.architecture, dIn, dSae: s.dSae, k: withK ? s.k : undefined, applyBDecToInput: s.hookOut === undefined,
     normalizeActivations: s.normalizeActivations ?? 'none', hookName: hook, modelName: target.modelName,
     contextSize: o.contextSize ?? 128, prependBos: true, datasetPath: publicDataset(o.corpus), dtype: 'float32',
     // SAELens, its evals and Neuronpedia resolve model_name and dataset_path as hub ids: a local corpus leaves

@@ -4,7 +4,8 @@
  */
 import type { RuntimeOptions } from '../../runtime/session.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
-import type { SaeConfig } from '../config.ts';
+import { architecture } from '../architectures/registry.ts';
+import { outWidth, type SaeConfig } from '../config.ts';
 import { Sae } from '../sae.ts';
 import { saveSae } from '../saelensFormat.ts';
 import { DeadTracker } from './deadTracker.ts';
@@ -13,9 +14,9 @@ import { initParams, toSaeWeights } from './params.ts';
 import { learningRate, sparsityCoefficient } from './schedule.ts';
 import { StepRunner } from './stepRunner.ts';
 
-/** Defaults that depend on the architecture. */
+/** The sparsity coefficient: the spec's, else the architecture's default. */
 function defaultCoef(spec: SaeSpec): number {
-  return spec.sparsityCoef ?? (spec.architecture === 'jumprelu' ? 1e-3 : 5);
+  return spec.sparsityCoef ?? architecture(spec.architecture).training.defaultCoef;
 }
 
 /** Training state of one SAE. */
@@ -31,7 +32,9 @@ export class TrainUnit {
    */
   constructor(readonly spec: SaeSpec, readonly cfg: SaeConfig, private readonly o: TrainOptions, seed: number, readonly streamKey: string = cfg.hookName, runtime: RuntimeOptions = {}) {
     const params = initParams(cfg, seed, 0.1, spec.initThreshold ?? 0.001);
-    const unitNorm = cfg.architecture === 'topk' || cfg.architecture === 'batchtopk' || spec.plainL1 === true;
+    // A transcoder's decoder writes another space at its own scale: its rows are never held at unit norm
+    // (sparsify normalizes decoders only when not transcoding, trainer.py).
+    const unitNorm = (architecture(cfg.architecture).training.unitNormDecoder && cfg.hookNameOut === undefined) || spec.plainL1 === true;
     this.runner = new StepRunner(cfg, params, {
       plainL1: spec.plainL1 === true, unitNormDecoder: unitNorm, emitGrads: false,
       bandwidth: spec.bandwidth ?? 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8,
@@ -55,9 +58,9 @@ export class TrainUnit {
     const coef = sparsityCoefficient(step, defaultCoef(this.spec), o.sparsityWarmupSteps ?? 0);
     const B = x.shape[0];
     let aux: { dead: Float32Array; k: number; scale: number } | undefined;
-    if (this.cfg.architecture === 'topk') {
+    if (architecture(this.cfg.architecture).training.auxK) {
       const dead = this.tracker.deadCount();
-      const auxK = this.spec.auxK ?? Math.floor(this.cfg.dIn / 2);
+      const auxK = this.spec.auxK ?? Math.floor(outWidth(this.cfg) / 2);
       if (dead > 0) aux = { dead: this.tracker.deadMask(), k: Math.min(auxK, dead), scale: (this.spec.auxCoef ?? 1 / 32) * Math.min(dead / auxK, 1) };
     }
     const r = await this.runner.step(x, { lr, sparsityCoef: coef, maxGradNorm: o.maxGradNorm ?? 1, aux }, y);
@@ -79,13 +82,11 @@ export class TrainUnit {
     };
   }
 
-  /** The trained SAE, with the input scale folded into its weights. */
+  /** The trained SAE, with the input scale folded into its weights, saved as its architecture says (BatchTopK as jumprelu). */
   toSae(scale: number, runtime: RuntimeOptions = {}): Sae {
-    const thresholdArch = this.cfg.architecture === 'batchtopk';
-    const threshold = thresholdArch ? new Float32Array(this.cfg.dSae).fill(this.threshold ?? 0) : undefined;
-    // BatchTopK infers with a threshold, so it is saved as SAELens's jumprelu.
-    const cfg: SaeConfig = { ...this.cfg, normalizeActivations: 'none', architecture: thresholdArch ? 'jumprelu' : this.cfg.architecture };
-    return new Sae(cfg, toSaeWeights(cfg, this.runner.params, scale, threshold), runtime, this.spec.out);
+    const saved = architecture(this.cfg.architecture).training.saved(this.cfg, this.runner.params, this.threshold);
+    const cfg: SaeConfig = { ...this.cfg, normalizeActivations: 'none', architecture: saved.architecture };
+    return new Sae(cfg, toSaeWeights(this.cfg, this.runner.params, scale, this.threshold), runtime, this.spec.out);
   }
 
   /** Saves the SAE (SAELens folder) with its training densities. */
@@ -99,15 +100,7 @@ export class TrainUnit {
   }
 }
 
-/**
- * How b_dec starts: as given, else `mean` for topk and batchtopk (their fixed
- * k spends no latents on the data's mean: explained variance 0.9105 against
- * 0.9005 from zero in the sae-quality bench, and far better in short runs)
- * and `zeros` for standard and jumprelu, as SAELens 6.18 does
- * (`saes/sae.py:337-341`): there the start moves the sparsity a given
- * coefficient buys (at L1 40, L0 389 from the mean against 101 from zero),
- * and coefficients from SAELens recipes should mean the same here.
- */
+/** How b_dec starts: as given, else as the architecture starts it (see sae/architectures/). */
 export function defaultBDecInit(spec: SaeSpec): 'zeros' | 'mean' {
-  return spec.bDecInit ?? (spec.architecture === 'topk' || spec.architecture === 'batchtopk' ? 'mean' : 'zeros');
+  return spec.bDecInit ?? architecture(spec.architecture).training.bDecInit;
 }

@@ -75,7 +75,6 @@ export function buildDenseStepGraph(cfg: SaeConfig, plan: StepPlan): Uint8Array 
 
 /** The forward and per-entry backward of a TopK step. */
 export function buildTopkGraph(cfg: SaeConfig, plan: StepPlan): Uint8Array {
-  if (cfg.hookNameOut !== undefined) throw new Error('internal: top-k steps train SAEs, not transcoders');
   const { g, s } = start(cfg);
   topkForward(s, plan.aux, plan.emitGrads);
   return g.toBytes('sae_topk');
