@@ -75,7 +75,7 @@ test('a file for another model or SAE is refused by name; the CLI takes the ids 
 
 test('Gemma 3 sources: a Gemma Scope 2 residual SAE folder names its Neuronpedia id (gemma-3-270m/3-gemmascope-2-res-16k), and its explanations import under it', async () => {
   const dir = tmpDir();
-  const sae = path.join(dir, 'gemma-scope-2-270m-pt', 'resid_post', 'layer_3_width_16k_l0_small');
+  const sae = path.join(dir, 'gemma-scope-2-270m-pt', 'resid_post', 'layer_3_width_16k_l0_medium');
   fs.mkdirSync(sae, { recursive: true });
   fs.writeFileSync(path.join(sae, 'config.json'), JSON.stringify({ architecture: 'jump_relu', model_name: 'gemma-3-270m' }));
   const [d, n] = [4, 6];
