@@ -44,7 +44,7 @@ export { featureStatistics, weightStatistics } from './analysis/stats.ts';
 export { matchSaes, carryNames, type Lineage, type MatchOptions } from './analysis/lineage.ts';
 
 // Steering and magnitude sweeps.
-export { steer, steeringInterventions, type FeatureSteer, type SteerOptions, type SteerResult, type SteerPositions } from './steering/steer.ts';
+export { steer, steerVariants, steeringInterventions, MAX_STEER_VARIANTS, type FeatureSteer, type SteerOptions, type SteerResult, type SteerPositions, type SteerVariantsOptions, type SteerVariantResult, type SteerStrength } from './steering/steer.ts';
 export { sweep, sweepGenerations, sweepBatchSize, type SweepOptions, type SweepResult, type SweepRecord, type SweepJob } from './steering/sweep.ts';
 
 // Naming features with an LLM, and the registry that keeps what was learned.

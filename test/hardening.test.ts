@@ -179,6 +179,11 @@ test('the server answers only loopback Host names and refuses cross-origin write
     [{ ...steerOk, seed: -1 }, /body\/seed must be >= 0/],
     [{ ...steerOk, features: [{ feature: 9, strength: 1 }] }, /feature 9 is out of range \[0, 8\)/],
     [{ ...steerOk, features: [{ feature: '1e3', strength: 1 }] }, /body\/features\/0\/feature must be integer/],
+    [{ ...steerOk, variants: [[{ feature: 1, strength: 2 }]] }, /give features \(steered together\) or variants \(compared side by side\), not both/],
+    [{ sae: 's', prompt: 'hi' }, /give features \(steered together\) or variants/],
+    [{ sae: 's', prompt: 'hi', variants: [] }, /body\/variants must NOT have fewer than 1 items/],
+    [{ sae: 's', prompt: 'hi', variants: [[{ feature: 1, strength: 2 }], []] }, /body\/variants\/1 must NOT have fewer than 1 items/],
+    [{ sae: 's', prompt: 'hi', variants: [[{ feature: 1, strength: 2 }], [{ feature: 9, clamp: 0 }]] }, /feature 9 is out of range \[0, 8\)/],
   ] as const) {
     const r = await post('/api/steer', body);
     assert.equal(r.statusCode, 400, JSON.stringify(body));

@@ -8,7 +8,7 @@ import { loadSae } from '../src/sae/load.ts';
 import { scan } from '../src/analysis/scan.ts';
 import { logitEffects } from '../src/analysis/weightEffects.ts';
 import { activationAt } from '../src/analysis/textFeatures.ts';
-import { steer, steeringInterventions } from '../src/steering/steer.ts';
+import { steer, steeringInterventions, steerVariants, type FeatureSteer } from '../src/steering/steer.ts';
 import { sweep, writeSweepCsv } from '../src/steering/sweep.ts';
 import { PRESETS, presetMultiples, typicalMax } from '../src/steering/presets.ts';
 import { readCorpus } from '../src/data/corpus.ts';
@@ -81,6 +81,29 @@ test('strength 0 reproduces the unsteered output exactly', { skip }, async () =>
   const r = await steer(model, sae, 'One day, Lily', { features: [{ feature: 3, strength: 0 }, { feature: 7, strength: 0 }], maxNewTokens: 20, temperature: 1, seed: 4 });
   assert.deepEqual(r.steered.ids, r.unsteered.ids);
   assert.equal(r.steered.text, r.unsteered.text);
+});
+
+test('several steerings compared in one call (strengths, a clamp, features together): each equals generating it alone, and the unsteered text is the plain one', { skip }, async () => {
+  const { model, sae } = await setup();
+  const prompt = 'Once upon a time, there was';
+  const variants: FeatureSteer[][] = [[{ feature: 5, strength: 40 }], [{ feature: 5, strength: 80 }], [{ feature: 9, clamp: 30 }], [{ feature: 5, strength: 40 }, { feature: 11, clamp: 0 }]];
+  for (const positions of ['generated', 'all'] as const) {
+    const streamed = variants.map(() => '');
+    const r = await steerVariants(model, sae, prompt, { variants, positions, maxNewTokens: 12, temperature: 0, onToken: (v, _id, text) => (streamed[v] = text) });
+    const ids = model.toTokens(prompt)[0];
+    // Independently: one row at a time through model.generate, without the batch.
+    const plain = await model.generate(ids, { maxNewTokens: 12, temperature: 0 });
+    assert.deepEqual(r.unsteered.ids, plain.ids, `${positions}: unsteered`);
+    for (const [i, features] of variants.entries()) {
+      const { interventions, strengths } = await steeringInterventions(model, sae, features, positions, ids.length);
+      const alone = await model.generate(ids, { maxNewTokens: 12, temperature: 0, interventions });
+      assert.deepEqual(r.variants[i].result.ids, alone.ids, `${positions}: variant ${i}`);
+      assert.deepEqual(r.variants[i].strengths, strengths);
+      assert.equal(streamed[i], alone.text, `${positions}: variant ${i} streamed`);
+    }
+    assert.notDeepEqual(r.variants[0].result.ids, r.variants[1].result.ids, 'strengths 40 and 80 differ');
+  }
+  await assert.rejects(steerVariants(model, sae, prompt, { variants: [] }), /give 1 to 16 steering variants/);
 });
 
 test('steered generation with the KV cache equals it without (add and clamp, prompt and generated positions)', { skip }, async () => {

@@ -166,6 +166,20 @@ test('steer: both outputs stream in side by side; a sweep plots its metrics', { 
   const b = await p.textContent('#steered');
   assert.ok(a!.length > 'Once upon a time,'.length && b!.length > 'Once upon a time,'.length);
   assert.notEqual(a, b);
+  // Several values side by side: one column each, decoded in one batch; greedy, so the 60 column equals the single run.
+  await p.fill('#value', '20, 60');
+  await p.click('#steer');
+  await p.waitForSelector('#steered-1');
+  await p.waitForSelector('#steer-status:has-text("strengths used")', { timeout: 60_000 });
+  assert.deepEqual(await p.locator('.variant-label').allTextContents(), [`#${busiest} +20`, `#${busiest} +60`]);
+  assert.equal(await p.textContent('#unsteered'), a);
+  assert.equal(await p.textContent('#steered-1'), b, 'the +60 column is the single +60 run');
+  assert.notEqual(await p.textContent('#steered'), b);
+  assert.match((await p.textContent('#steer-status'))!, new RegExp(`#${busiest} \\+20\\.00 \\| #${busiest} \\+60\\.00`));
+  await p.fill('#value', '20, x');
+  await p.click('#steer');
+  await p.waitForSelector("#error:has-text(\"'x' is not a value\")");
+  await p.fill('#value', '60');
   await p.click('#run-sweep');
   await p.waitForSelector('#sweep-chart', { timeout: 60_000 });
   await p.screenshot({ path: path.join(shots, 'steer.png'), fullPage: true });

@@ -5,7 +5,7 @@
  * session creation), timed at the same shape in the same process.
  */
 import { GraphBuilder } from '../../src/runtime/graph.ts';
-import { Session } from '../../src/runtime/session.ts';
+import { Session, type Feed } from '../../src/runtime/session.ts';
 import { Rng } from '../../src/tensor/random.ts';
 
 const a = JSON.parse(process.argv[2]) as { shapes: [number, number][]; rows: number[]; reps: number };
@@ -28,7 +28,7 @@ for (const [K, N] of a.shapes) {
     // Interleaved rounds, the best of each: both kinds see the same machine state.
     for (let round = 0; round < 5; round++) {
       for (const [kind, s] of Object.entries(sessions)) {
-        const feeds = kind === 'input' ? { x, w: W } : { x };
+        const feeds: Record<string, Feed> = kind === 'input' ? { x, w: W } : { x };
         await s.run(feeds);
         const t0 = performance.now();
         for (let i = 0; i < a.reps; i++) await s.run(feeds);

@@ -18,7 +18,8 @@ import { conditionalViews } from '../interp/conditionalJudge.ts';
 import type { HookedModel } from '../model/hookedModel.ts';
 import { ConflictError, Registry } from '../registry/registry.ts';
 import { PRESETS } from '../steering/presets.ts';
-import { steer } from '../steering/steer.ts';
+import { steerVariants } from '../steering/steer.ts';
+import { steerDone, steerVariantsOf } from '../steering/steerRequest.ts';
 import { sweep } from '../steering/sweep.ts';
 import type * as C from './contract.ts';
 import { BadRequest, Conflict, featureOf, intOf, numberOf, saeOf, textOf, type Ctx, type ServerOptions } from './context.ts';
@@ -314,10 +315,6 @@ function listCorpora(roots: readonly string[]): C.DataResponse['corpora'] {
 }
 
 /** A note when generation stopped at the end of the model's context. */
-function contextNote(r: { steered: { stopReason: string }; unsteered: { stopReason: string } }, nCtx: number): string | undefined {
-  return r.steered.stopReason === 'context' || r.unsteered.stopReason === 'context' ? `stopped early: the model's context of ${nCtx} tokens is full` : undefined;
-}
-
 /** A carried explanation with its source SAE's current name (it is stored by identity), so the page can link it. */
 function withCarriedName(ctx: Ctx, e: ExplanationRecord): ExplanationRecord {
   const from = e.scores.carriedFrom as { sae?: string; name?: string; feature?: number } | undefined;
@@ -355,8 +352,7 @@ async function steerRoute(ctx: Ctx, b: C.SteerRequest, reply: FastifyReply): Pro
   b = b ?? ({} as C.SteerRequest);
   const s = saeOf(ctx, b.sae);
   const prompt = textOf(ctx, b.prompt, 'prompt');
-  if (!Array.isArray(b.features) || b.features.length === 0 || b.features.length > 16) throw new BadRequest('give 1 to 16 features');
-  const features = b.features.map((f) => steerFeatureOf(s.sae, f));
+  const variants = steerVariantsOf(b, (f) => steerFeatureOf(s.sae, f), (m) => new BadRequest(m));
   const maxNewTokens = intOf(b.maxNewTokens, 40, 1, ctx.maxNewTokens, 'maxNewTokens');
   // Greedy by default: steered and unsteered then differ only by the steering.
   const temperature = numberOf(b.temperature, 0, 0, 10, 'temperature');
@@ -369,13 +365,13 @@ async function steerRoute(ctx: Ctx, b: C.SteerRequest, reply: FastifyReply): Pro
   await ctx.queue.run(async () => {
     reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
     try {
-      const r = await steer(ctx.model, s.sae, prompt, {
-      features, positions: b.positions, maxNewTokens, temperature, seed,
-      registry: ctx.registry, keys: s.keys, chat: b.chat === true,
-      onToken: (_id, text) => send({ kind: 'token', which: 'steered', text }),
-      onUnsteeredToken: (_id, text) => send({ kind: 'token', which: 'unsteered', text }),
+      const r = await steerVariants(ctx.model, s.sae, prompt, {
+        variants, positions: b.positions, maxNewTokens, temperature, seed,
+        registry: ctx.registry, keys: s.keys, chat: b.chat === true,
+        onToken: (variant, _id, text) => send({ kind: 'token', which: 'steered', variant, text }),
+        onUnsteeredToken: (_id, text) => send({ kind: 'token', which: 'unsteered', text }),
       });
-      send({ kind: 'done', steered: r.steered.text, unsteered: r.unsteered.text, strengths: [...r.strengths], stopReasons: { steered: r.steered.stopReason, unsteered: r.unsteered.stopReason }, contextNote: contextNote(r, ctx.model.spec.nCtx) });
+      send(steerDone(r, ctx.model.spec.nCtx));
     } catch (e) {
       send({ kind: 'error', error: (e as Error).message });
     }

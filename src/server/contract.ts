@@ -129,11 +129,19 @@ export interface SteerFeature {
   readonly clamp?: number;
 }
 
+/** The strength a steered feature used (after presets, with where the preset came from). */
+export interface SteerStrengthUsed {
+  feature: number; strength?: number; clamp?: number; preset?: string; presetSource?: 'calibration' | 'default'; multiple?: number; presetReason?: string;
+}
+
 /** POST /api/steer: answered as NDJSON lines of `SteerEvent`. */
 export interface SteerRequest {
   readonly sae: string;
   readonly prompt: string;
-  readonly features: SteerFeature[];
+  /** The features to steer together (one steered output). */
+  readonly features?: SteerFeature[];
+  /** Or several steerings compared side by side (one steered output each, decoded in one batch); `features` is then left out. */
+  readonly variants?: SteerFeature[][];
   readonly positions?: 'prompt' | 'generated' | 'all';
   readonly maxNewTokens?: number;
   readonly temperature?: number;
@@ -142,10 +150,13 @@ export interface SteerRequest {
   readonly chat?: boolean;
 }
 export type SteerEvent =
-  | { kind: 'token'; which: 'steered' | 'unsteered'; text: string }
-  | { kind: 'done'; steered: string; unsteered: string; strengths: { feature: number; strength?: number; clamp?: number; preset?: string; presetSource?: 'calibration' | 'default'; multiple?: number; presetReason?: string }[];
+  /** The text so far of the unsteered output, or of a steered one (`variant`: its index; 0 with `features`). */
+  | { kind: 'token'; which: 'steered' | 'unsteered'; variant?: number; text: string }
+  | { kind: 'done'; steered: string; unsteered: string; strengths: SteerStrengthUsed[];
       /** Why each output ended: `context` when the model's context filled before the requested length. */
-      stopReasons?: { steered: string; unsteered: string }; contextNote?: string }
+      stopReasons?: { steered: string; unsteered: string }; contextNote?: string;
+      /** Every variant's output (the first is `steered`). */
+      variants?: { steered: string; strengths: SteerStrengthUsed[]; stopReason: string }[] }
   | { kind: 'error'; error: string };
 
 /** POST /api/sweep */

@@ -39,8 +39,9 @@ export const compare = obj({ sae: str(200), a: str(TEXT), b: str(TEXT), top: int
 const steerFeature = obj({ feature: int(0, 1e9), preset: { enum: ['light', 'medium', 'strong'] }, strength: num(-1e6, 1e6), clamp: num(-1e6, 1e6) }, ['feature']);
 export const steer = obj({
   sae: str(200), prompt: str(TEXT), features: { type: 'array', minItems: 1, maxItems: 16, items: steerFeature },
+  variants: { type: 'array', minItems: 1, maxItems: 16, items: { type: 'array', minItems: 1, maxItems: 16, items: steerFeature } },
   positions: { enum: ['prompt', 'generated', 'all'] }, maxNewTokens: int(1, 4096), temperature: num(0, 10), seed: int(0, 2 ** 31), chat: { type: 'boolean' },
-}, ['sae', 'prompt', 'features']);
+}, ['sae', 'prompt']);
 
 export const sweep = obj({
   sae: str(200), features: { type: 'array', minItems: 1, maxItems: 8, items: int(0, 1e9) }, prompts: { type: 'array', minItems: 1, maxItems: 8, items: str(TEXT) },

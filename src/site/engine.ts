@@ -21,7 +21,8 @@ import { Sae } from '../sae/sae.ts';
 import { checkSaeFitsModel } from '../sae/compat.ts';
 import type * as C from '../server/contract.ts';
 import { PRESETS } from '../steering/presets.ts';
-import { steer } from '../steering/steer.ts';
+import { steerVariants } from '../steering/steer.ts';
+import { steerDone, steerVariantsOf } from '../steering/steerRequest.ts';
 import { HfTokenizer } from '../tokenizer/hfTokenizer.ts';
 import { sha256Hex, type SiteFeatures, type SiteFile, type SiteManifest } from './manifest.ts';
 
@@ -145,15 +146,14 @@ export class SiteEngine implements RegistryReader {
   async steer(b: C.SteerRequest, onEvent: (e: C.SteerEvent) => void): Promise<void> {
     try {
       const s = this.sae(b.sae);
-      if (!Array.isArray(b.features) || b.features.length === 0 || b.features.length > 16) throw new Error('give 1 to 16 features');
-      const r = await steer(this.model, s.sae, this.text(b.prompt, 'prompt'), {
-        features: b.features, positions: b.positions, maxNewTokens: Math.min(b.maxNewTokens ?? 40, this.manifest.limits.maxNewTokens),
+      const variants = steerVariantsOf(b, (f) => f as C.SteerFeature, (m) => new Error(m));
+      const r = await steerVariants(this.model, s.sae, this.text(b.prompt, 'prompt'), {
+        variants, positions: b.positions, maxNewTokens: Math.min(b.maxNewTokens ?? 40, this.manifest.limits.maxNewTokens),
         temperature: b.temperature ?? 1, seed: b.seed ?? 0, registry: this, keys: { model: '', sae: b.sae },
-        onToken: (_id, text) => onEvent({ kind: 'token', which: 'steered', text }),
+        onToken: (variant, _id, text) => onEvent({ kind: 'token', which: 'steered', variant, text }),
         onUnsteeredToken: (_id, text) => onEvent({ kind: 'token', which: 'unsteered', text }),
       });
-      const full = r.steered.stopReason === 'context' || r.unsteered.stopReason === 'context';
-      onEvent({ kind: 'done', steered: r.steered.text, unsteered: r.unsteered.text, strengths: [...r.strengths], stopReasons: { steered: r.steered.stopReason, unsteered: r.unsteered.stopReason }, contextNote: full ? `stopped early: the model's context of ${this.model.spec.nCtx} tokens is full` : undefined });
+      onEvent(steerDone(r, this.model.spec.nCtx));
     } catch (e) {
       onEvent({ kind: 'error', error: (e as Error).message });
     }

@@ -140,11 +140,44 @@ export function positionsFor(p: SteerPositions, promptLength: number, nCtx: numb
 
 /** Generates steered and unsteered text from the same prompt and seed, side by side in one batch. */
 export async function steer(model: HookedModel, sae: Sae, prompt: string, o: SteerOptions): Promise<SteerResult> {
+  const { features, onToken, ...rest } = o;
+  const r = await steerVariants(model, sae, prompt, { ...rest, variants: [features], onToken: onToken && ((_v, id, text) => onToken(id, text)) });
+  return { unsteered: r.unsteered, steered: r.variants[0].result, strengths: r.variants[0].strengths };
+}
+
+/** Most steering variants compared in one call. */
+export const MAX_STEER_VARIANTS = 16;
+
+/** Options of `steerVariants`: several steerings of one prompt, compared side by side. */
+export interface SteerVariantsOptions extends Omit<SteerOptions, 'features' | 'onToken'> {
+  /** Each variant's features (e.g. one feature at several strengths, or several features one at a time). */
+  readonly variants: readonly (readonly FeatureSteer[])[];
+  /** Streams each variant's tokens (its index in `variants`). */
+  readonly onToken?: (variant: number, id: number, text: string) => void;
+}
+
+/** One steered variant's output and the strengths it used. */
+export interface SteerVariantResult {
+  readonly features: readonly FeatureSteer[];
+  readonly strengths: readonly SteerStrength[];
+  readonly result: GenerateResult;
+}
+
+/**
+ * Generates the unsteered text and each variant's steered text from the
+ * same prompt and seed, all rows of one batch: the prompt is prefilled once
+ * for the rows that steer only generated tokens, and every row's greedy
+ * output equals generating it alone.
+ */
+export async function steerVariants(model: HookedModel, sae: Sae, prompt: string, o: SteerVariantsOptions): Promise<{ unsteered: GenerateResult; variants: SteerVariantResult[] }> {
+  if (o.variants.length === 0 || o.variants.length > MAX_STEER_VARIANTS) throw new Error(`give 1 to ${MAX_STEER_VARIANTS} steering variants, got ${o.variants.length}`);
   const promptIds = o.chat ? model.chatPrompt(prompt) : model.toTokens(prompt, o.prependBos ?? true)[0];
-  const { interventions, strengths } = await steeringInterventions(model, sae, o.features, o.positions ?? 'all', promptIds.length, o);
-  const { features: _f, positions: _p, registry: _r, keys: _k, onToken, onUnsteeredToken, ...gen } = o;
-  const [unsteered, steered] = await generateBatch(model, [{ ...gen, prompt: promptIds }, { ...gen, prompt: promptIds, interventions }], {
-    onToken: (row, id, text) => (row === 0 ? onUnsteeredToken : onToken)?.(id, text),
+  const plans = [];
+  for (const features of o.variants) plans.push({ features, ...(await steeringInterventions(model, sae, features, o.positions ?? 'all', promptIds.length, o)) });
+  const { variants: _v, positions: _p, registry: _r, keys: _k, onToken, onUnsteeredToken, ...gen } = o;
+  const rows = [{ ...gen, prompt: promptIds }, ...plans.map((p) => ({ ...gen, prompt: promptIds, interventions: p.interventions }))];
+  const [unsteered, ...steered] = await generateBatch(model, rows, {
+    onToken: (row, id, text) => (row === 0 ? onUnsteeredToken?.(id, text) : onToken?.(row - 1, id, text)),
   });
-  return { unsteered, steered, strengths };
+  return { unsteered, variants: plans.map((p, i) => ({ features: p.features, strengths: p.strengths, result: steered[i] })) };
 }

@@ -7,7 +7,7 @@ import { registryIfExists } from '../record.ts';
 import { loadSaeForCli } from '../saeForCli.ts';
 import { checkWritable, writeTextAtomic } from '../../io/atomicFile.ts';
 import { PRESETS, type Preset } from '../../steering/presets.ts';
-import { steer, type FeatureSteer, type SteerPositions } from '../../steering/steer.ts';
+import { MAX_STEER_VARIANTS, steerVariants, type FeatureSteer, type SteerPositions, type SteerVariantResult } from '../../steering/steer.ts';
 import { sweep, writeSweepCsv, type SweepResult } from '../../steering/sweep.ts';
 import { describeSweep, type DescribedSweep } from '../../interp/describedSweep.ts';
 import { embedderWithFallback } from '../../interp/embeddings.ts';
@@ -28,9 +28,10 @@ export function registerSteering(program: Command): void {
     .description('generate with SAE features steered, beside the unsteered output from the same seed')
     .requiredOption('--model <pathOrId>', 'model').requiredOption('--sae <dir>', 'SAE folder')
     .requiredOption('--feature <n,...>', 'feature index(es), comma-separated')
-    .option('--preset <p>', `light, medium or strong (${Object.entries(PRESETS).map(([k, v]) => `${k} = ${v}x typical max`).join(', ')})`)
-    .option('--strength <x>', 'raw strength added as x * W_dec[f]', parseNumber('--strength'))
-    .option('--clamp <v>', 'clamp the feature(s) to this activation (0 ablates)', parseNumber('--clamp'))
+    .option('--preset <p,...>', `light, medium or strong (${Object.entries(PRESETS).map(([k, v]) => `${k} = ${v}x typical max`).join(', ')}); several compare them side by side`)
+    .option('--strength <x,...>', 'raw strength added as x * W_dec[f]; several compare them side by side')
+    .option('--clamp <v,...>', 'clamp the feature(s) to this activation (0 ablates); several compare them side by side')
+    .option('--each', 'steer each feature on its own (one output per feature and value) instead of all together')
     .option('--positions <p>', 'prompt, generated or all', 'all')
     .option('--max-new-tokens <n>', 'new tokens', parseCount('--max-new-tokens'), 40)
     .option('--temperature <t>', 'temperature (default 0: greedy, so steered and unsteered differ only by the steering)', parseNumber('--temperature'), 0)
@@ -42,20 +43,39 @@ export function registerSteering(program: Command): void {
     .action(async (prompt: string, o) => {
       const given = [o.preset, o.strength, o.clamp].filter((x) => x !== undefined).length;
       if (given !== 1) throw new Error('give exactly one of --preset, --strength or --clamp');
-      if (o.preset !== undefined && !(o.preset in PRESETS)) throw new Error(`--preset must be light, medium or strong, got '${o.preset}'`);
+      const presets = o.preset !== undefined ? String(o.preset).split(',').map((p) => p.trim()) : [];
+      const bad = presets.find((p) => !(p in PRESETS));
+      if (bad !== undefined) throw new Error(`--preset must be light, medium or strong, got '${bad}'`);
       if (!POSITIONS.includes(o.positions)) throw new Error(`--positions must be prompt, generated or all, got '${o.positions}'`);
+      // Each value (and with --each, each feature) is one variant; all of them decode in one batch beside the unsteered text.
+      const how: ((feature: number) => FeatureSteer)[] = o.preset !== undefined ? presets.map((p) => (feature) => ({ feature, preset: p as Preset }))
+        : o.strength !== undefined ? list(o.strength, '--strength').map((strength) => (feature) => ({ feature, strength }))
+          : list(o.clamp, '--clamp').map((clamp) => (feature) => ({ feature, clamp }));
+      const indices = list(o.feature, '--feature');
+      const groups = o.each ? indices.map((f) => [f]) : [indices];
+      const variants = groups.flatMap((g) => how.map((make) => g.map(make)));
+      if (variants.length > MAX_STEER_VARIANTS) throw new Error(`${variants.length} variants to compare; at most ${MAX_STEER_VARIANTS} in one call`);
       const model = await loadForCli(o.model, o);
       const sae = loadSaeForCli(o);
-      const features: FeatureSteer[] = list(o.feature, '--feature').map((feature) =>
-        o.preset ? { feature, preset: o.preset as Preset } : o.strength !== undefined ? { feature, strength: o.strength } : { feature, clamp: o.clamp });
       const registry = registryIfExists(o.registry);
       const keys = registry?.file(model, sae, o.sae);
-      const r = await steer(model, sae, prompt, { features, positions: o.positions as SteerPositions, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, registry, keys, chat: o.chat === true });
+      const r = await steerVariants(model, sae, prompt, { variants, positions: o.positions as SteerPositions, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, registry, keys, chat: o.chat === true });
       registry?.close();
-      if (r.steered.stopReason === 'context' || r.unsteered.stopReason === 'context') process.stderr.write(`saescope: stopped early: the model's context of ${model.spec.nCtx} tokens is full\n`);
-      if (o.json) return void process.stdout.write(JSON.stringify({ stopReasons: { steered: r.steered.stopReason, unsteered: r.unsteered.stopReason }, strengths: r.strengths, unsteered: r.unsteered.text, steered: r.steered.text, unsteeredIds: r.unsteered.ids, steeredIds: r.steered.ids }, null, 2) + '\n');
-      process.stdout.write(`strengths: ${r.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `+${s.strength!.toFixed(2)}`}`).join(', ')}\n\n`);
-      process.stdout.write(`unsteered: ${prompt}${r.unsteered.text}\n\n  steered: ${prompt}${r.steered.text}\n`);
+      if ([r.unsteered, ...r.variants.map((v) => v.result)].some((g) => g.stopReason === 'context')) process.stderr.write(`saescope: stopped early: the model's context of ${model.spec.nCtx} tokens is full\n`);
+      const label = (v: SteerVariantResult) => v.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `${s.strength! >= 0 ? '+' : ''}${s.strength!.toFixed(2)}${s.preset ? ` (${s.preset})` : ''}`}`).join(', ');
+      if (o.json) {
+        const first = r.variants[0];
+        const out = variants.length === 1
+          ? { stopReasons: { steered: first.result.stopReason, unsteered: r.unsteered.stopReason }, strengths: first.strengths, unsteered: r.unsteered.text, steered: first.result.text, unsteeredIds: r.unsteered.ids, steeredIds: first.result.ids }
+          : { unsteered: r.unsteered.text, unsteeredIds: r.unsteered.ids, unsteeredStopReason: r.unsteered.stopReason, variants: r.variants.map((v) => ({ strengths: v.strengths, steered: v.result.text, steeredIds: v.result.ids, stopReason: v.result.stopReason })) };
+        return void process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+      }
+      if (variants.length === 1) {
+        process.stdout.write(`strengths: ${label(r.variants[0])}\n\n`);
+        return void process.stdout.write(`unsteered: ${prompt}${r.unsteered.text}\n\n  steered: ${prompt}${r.variants[0].result.text}\n`);
+      }
+      process.stdout.write(`unsteered: ${prompt}${r.unsteered.text}\n`);
+      for (const v of r.variants) process.stdout.write(`\n${label(v)}:\n  ${prompt}${v.result.text}\n`);
     });
 
   const sweepCmd = program.command('sweep')

@@ -29,7 +29,10 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
   const features = h('input', { id: 'features', value: linked, size: 12, placeholder: 'e.g. 12, 40', title: 'feature indices, comma-separated' }) as HTMLInputElement;
   const mode = h('select', { id: 'mode' }, ...['light', 'medium', 'strong'].map((p) => h('option', { value: p }, `${p} (${info.presets[p]}x typical max by default; a feature's applied calibration sets its own)`)), h('option', { value: 'strength' }, 'strength'), h('option', { value: 'clamp' }, 'clamp to'));
   mode.value = 'medium';
-  const value = h('input', { id: 'value', value: '10', size: 6, type: 'number', step: 'any' }) as HTMLInputElement;
+  // Several values (comma-separated) compare them side by side.
+  const value = h('input', { id: 'value', value: '10', size: 10, title: 'a value, or several separated by commas to compare them side by side' }) as HTMLInputElement;
+  const compare = h('select', { id: 'compare', title: 'one steered output, or several side by side (decoded together in one batch)' },
+    h('option', { value: 'together' }, 'features together'), h('option', { value: 'each' }, 'each feature on its own'), h('option', { value: 'presets' }, 'light, medium and strong side by side')) as HTMLSelectElement;
   const valueLabel = h('label', { id: 'value-label', hidden: true }, 'value ', value);
   mode.addEventListener('change', () => (valueLabel.hidden = !['strength', 'clamp'].includes(mode.value)));
   const positions = h('select', { id: 'positions' }, ...['all', 'prompt', 'generated'].map((p) => h('option', { value: p }, p)));
@@ -40,7 +43,14 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
   const chat = h('input', { id: 'chat', type: 'checkbox', title: info.chat ? "wrap the prompt as a user turn of the model's chat template" : 'this model has no chat template' }) as HTMLInputElement;
   chat.disabled = !info.chat;
   const plain = h('pre', { id: 'unsteered', class: 'gen' });
-  const steered = h('pre', { id: 'steered', class: 'gen' });
+  const cols = h('div', { class: 'cols', id: 'steer-cols' });
+  let steered: HTMLElement[] = [];
+  /** One column for the unsteered output and one per variant, each headed by what it steers. */
+  const columns = (labels: string[]) => {
+    steered = labels.map((_, i) => h('pre', { id: i === 0 ? 'steered' : `steered-${i}`, class: 'gen' }));
+    cols.replaceChildren(h('div', {}, h('h3', {}, 'Unsteered'), plain), ...labels.map((l, i) => h('div', {}, h('h3', { class: 'variant-label' }, l), steered[i])));
+  };
+  columns(['Steered']);
   const status = h('p', { id: 'steer-status' });
   /** The features box as indices, or an error naming what is wrong (an empty box never steers feature 0). */
   const list = (): number[] | string => {
@@ -56,7 +66,7 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
   const steerButton = h('button', { id: 'steer', onclick: () => void run() }, 'Steer') as HTMLButtonElement;
   // The settings survive a reload (the session's), the features box only when no link names one.
   const kept = JSON.parse(sessionStorage.getItem('steer.settings') ?? '{}') as Record<string, string>;
-  const fields: Record<string, HTMLInputElement | HTMLSelectElement> = { mode, length, temperature, seed, positions, value };
+  const fields: Record<string, HTMLInputElement | HTMLSelectElement> = { mode, length, temperature, seed, positions, value, compare };
   for (const [k, el] of Object.entries(fields)) if (typeof kept[k] === 'string') el.value = kept[k];
   if (!linked && featureText === undefined && typeof kept.features === 'string') features.value = kept.features;
   valueLabel.hidden = !['strength', 'clamp'].includes(mode.value);
@@ -71,23 +81,38 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
     const n = num(length, 'length', 1, info.limits.maxNewTokens, true);
     const t = num(temperature, 'temperature', 0, 10, false);
     const sd = num(seed, 'seed', 0, 2 ** 31, true);
-    const v = ['strength', 'clamp'].includes(mode.value) ? num(value, 'value', -1e6, 1e6, false) : 0;
+    const m = mode.value;
+    const numeric = ['strength', 'clamp'].includes(m);
+    const vs = numeric ? value.value.split(',').map((x) => x.trim()) : [];
+    const badValue = vs.find((x) => x === '' || !Number.isFinite(Number(x)) || Math.abs(Number(x)) > 1e6);
+    const v = badValue !== undefined ? `'${badValue}' is not a value in [-1e6, 1e6] (give one, or several separated by commas)` : 0;
+    if (compare.value === 'presets' && numeric) return showError('light, medium and strong side by side compare presets: choose a preset, or give several values separated by commas');
     const bad = [idx, n, t, sd, v].find((x) => typeof x === 'string');
     if (bad !== undefined) {
       status.textContent = '';
       return showError(bad);
     }
+    // Each value (or preset) and, compared on their own, each feature is one variant; all decode in one batch.
+    const makers: ((f: number) => C.SteerFeature)[] = numeric
+      ? vs.map((x) => (f: number) => (m === 'strength' ? { feature: f, strength: Number(x) } : { feature: f, clamp: Number(x) }))
+      : (compare.value === 'presets' ? ['light', 'medium', 'strong'] : [m]).map((p) => (f: number) => ({ feature: f, preset: p as 'medium' }));
+    const groups = compare.value === 'each' ? (idx as number[]).map((f) => [f]) : [idx as number[]];
+    const variants = groups.flatMap((g) => makers.map((make) => g.map(make)));
+    if (variants.length > 16) return showError(`${variants.length} outputs to compare; at most 16 at once`);
+    const describe = (fs: C.SteerFeature[]) => fs.map((s) => `#${s.feature} ${s.preset ?? (s.clamp !== undefined ? `clamp ${s.clamp}` : `${s.strength! >= 0 ? '+' : ''}${s.strength}`)}`).join(', ');
+    columns(variants.length === 1 ? ['Steered'] : variants.map(describe));
     plain.textContent = prompt.value;
-    steered.textContent = prompt.value;
+    for (const el of steered) el.textContent = prompt.value;
     status.textContent = 'generating...';
-    const m = mode.value;
-    const fs = (idx as number[]).map((f) => (m === 'strength' ? { feature: f, strength: v as number } : m === 'clamp' ? { feature: f, clamp: v as number } : { feature: f, preset: m as 'medium' }));
     steerButton.disabled = true;
     try {
-      await api.steer({ sae: sae.value, prompt: prompt.value, features: fs, positions: positions.value as 'all', maxNewTokens: n as number, temperature: t as number, seed: sd as number, chat: chat.checked }, (e) => {
-        if (e.kind === 'token') (e.which === 'steered' ? steered : plain).textContent = prompt.value + e.text;
+      const request = variants.length === 1 ? { features: variants[0] } : { variants };
+      await api.steer({ sae: sae.value, prompt: prompt.value, ...request, positions: positions.value as 'all', maxNewTokens: n as number, temperature: t as number, seed: sd as number, chat: chat.checked }, (e) => {
+        if (e.kind === 'token') (e.which === 'steered' ? steered[e.variant ?? 0] : plain).textContent = prompt.value + e.text;
         if (e.kind === 'done') {
-          status.textContent = `${e.contextNote ? `${e.contextNote}. ` : ''}strengths used: ${e.strengths.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `${s.strength! >= 0 ? '+' : ''}${s.strength!.toFixed(2)}`}${s.preset ? ` (${s.preset}: ${s.multiple?.toFixed(2) ?? '?'}x typical max, ${s.presetSource === 'calibration' ? "from the feature's applied calibration" : `default multiple${s.presetReason ? `: ${s.presetReason}` : ''}`})` : ''}`).join(', ')}`;
+          const used = (ss: C.SteerStrengthUsed[]) => ss.map((s) => `#${s.feature} ${s.clamp !== undefined ? `clamp ${s.clamp}` : `${s.strength! >= 0 ? '+' : ''}${s.strength!.toFixed(2)}`}${s.preset ? ` (${s.preset}: ${s.multiple?.toFixed(2) ?? '?'}x typical max, ${s.presetSource === 'calibration' ? "from the feature's applied calibration" : `default multiple${s.presetReason ? `: ${s.presetReason}` : ''}`})` : ''}`).join(', ');
+          const all = e.variants ?? [{ steered: e.steered, strengths: e.strengths, stopReason: '' }];
+          status.textContent = `${e.contextNote ? `${e.contextNote}. ` : ''}strengths used: ${all.map((x) => used(x.strengths)).join(' | ')}`;
         }
         if (e.kind === 'error') {
           status.textContent = '';
@@ -164,11 +189,11 @@ export function steerPage(app: HTMLElement, info: C.InfoResponse, saeName?: stri
   app.append(
     h('h1', {}, 'Steer'),
     ...(problem ? [h('p', { id: 'link-problem', class: 'warn' }, problem)] : []),
-    h('div', { class: 'row' }, sae, h('label', {}, 'features ', features), mode, valueLabel, h('label', {}, 'positions ', positions)),
+    h('div', { class: 'row' }, sae, h('label', {}, 'features ', features), mode, valueLabel, compare, h('label', {}, 'positions ', positions)),
     h('div', { class: 'row' }, h('label', {}, 'length ', length), h('label', {}, 'temperature ', temperature), h('label', {}, 'seed ', seed), h('label', {}, chat, ' chat')),
     h('div', { class: 'row' }, prompt, steerButton, app.dataset.jobs === 'false' ? '' : h('button', { id: 'run-sweep', onclick: () => void runSweep() }, 'Sweep magnitudes')),
     status,
-    h('div', { class: 'cols' }, h('div', {}, h('h3', {}, 'Unsteered'), plain), h('div', {}, h('h3', {}, 'Steered'), steered)),
+    cols,
     // A static site has no registry to store a sweep's calibration in: it offers no sweep.
     ...(app.dataset.jobs === 'false' ? [] : [h('h2', {}, 'Sweep'), sweepOut]),
   );
