@@ -16,6 +16,7 @@ import { canonicalJson } from '../model/identity.ts';
 import type { WeightMode } from '../model/hookedModel.ts';
 import type { SaeSpec, TrainOptions } from '../sae/train/options.ts';
 import type { Shard } from './plan.ts';
+import { splitCorpus } from '../data/corpus.ts';
 
 /** The queue's name in Redis. */
 export const QUEUE = 'saescope-jobs';
@@ -137,7 +138,7 @@ export function confineJobPath(p: unknown, roots: readonly string[], what: strin
   if (typeof p !== 'string' || !p || p.length > 4096) return bad(`${what} must be a path`);
   if (p.includes('\0')) bad(`${what} contains NUL`);
   if (o.corpus && p.startsWith('npm:')) return p;
-  const file = o.corpus ? p.replace(/\[\d*:\d*\]$/, '').replace(/:[A-Za-z_][\w.]*$/, '') : p;
+  const file = o.corpus ? splitCorpus(p).file : p;
   if (o.hubId && !path.isAbsolute(file) && /^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/.test(file) && !fs.existsSync(file)) return p;
   if (!path.isAbsolute(file)) bad(`${what} '${p}' is not an absolute path`);
   const real = realPathOf(file);

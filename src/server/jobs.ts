@@ -22,6 +22,7 @@ import type { FiledSae } from '../registry/registry.ts';
 import type { JobCommand, JobMessage, JobTask } from './jobProcess.ts';
 import { confinedPath, realPathOf } from './paths.ts';
 import { architectureNames, needsK } from '../sae/architectures/registry.ts';
+import { splitCorpus } from '../data/corpus.ts';
 
 type MutableJob = { -readonly [K in keyof Job]: Job[K] };
 
@@ -76,7 +77,7 @@ export class Jobs {
     if (typeof req.corpus !== 'string') throw new BadRequest('corpus must be a path');
     // A corpus the server offers by name (the demo's --corpus) is taken as given; any other must be inside the data folders.
     const corpus = (this.ctx.opts.corpora ?? []).includes(req.corpus) ? req.corpus : confinedPath(req.corpus, roots, 'corpus');
-    if (!corpus.startsWith('npm:') && !fs.existsSync(corpus.replace(/\[[^\]]*\]$/, '').replace(/:[A-Za-z_][\w.]*$/, ''))) throw new BadRequest(`corpus ${req.corpus} does not exist in the data folders`);
+    if (!corpus.startsWith('npm:') && !fs.existsSync(splitCorpus(corpus).file)) throw new BadRequest(`corpus ${req.corpus} does not exist in the data folders`);
     if (!Number.isInteger(req.tokens) || req.tokens < 1 || req.tokens > 1e9) throw new BadRequest('tokens must be an integer in [1, 1e9]');
     // Unique across restarts: a new server never picks up an old job's checkpoint or scan state.
     // A resumed job keeps its id, so it finds its own checkpoint (training) or state file (scans).
