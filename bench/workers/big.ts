@@ -4,6 +4,7 @@
  * first logits, as torch_reference.py measures it).
  * modes: `forward` (batch x seq, full logits), `generate` (greedy, KV cache),
  * `sessions` (a forward, a forward-to-hook and a generation in one process),
+ * `sessions-steer` (a forward, a generation and a steered generation in one process),
  * `fidelity` (quantized logits against f32 on corpus tokens), `ceiling` (f32
  * compute on int8-rounded block weights against f32: the bound on any int8 mode).
  */
@@ -14,10 +15,11 @@ import { adapterFor } from '../../src/model/adapters/registry.ts';
 import { dequantizeNBits8, quantizeNBits } from '../../src/model/quant/blockQuant.ts';
 import { SafetensorsWeights, type WeightSource } from '../../src/io/weights.ts';
 import { Rng } from '../../src/tensor/random.ts';
+import type { AddIntervention } from '../../src/hooks/interventions.ts';
 
 interface Args {
   model: string;
-  mode: 'forward' | 'generate' | 'sessions' | 'fidelity' | 'ceiling';
+  mode: 'forward' | 'generate' | 'sessions' | 'sessions-steer' | 'fidelity' | 'ceiling';
   weights?: WeightMode;
   batch: number;
   seq: number;
@@ -37,11 +39,11 @@ const rand = (n: number) => Array.from({ length: n }, () => Math.floor(rng.next(
 let loadSeconds: number | undefined;
 const firstLogits = () => (loadSeconds ??= process.uptime());
 
-async function generateTps(m: HookedModel, promptLen: number, n: number): Promise<{ tokens_per_s: number; prompt_seconds: number }> {
+async function generateTps(m: HookedModel, promptLen: number, n: number, interventions?: AddIntervention[]): Promise<{ tokens_per_s: number; prompt_seconds: number }> {
   const prompt = rand(promptLen);
   const times: number[] = [];
   const t0 = performance.now();
-  await m.generate(prompt, { maxNewTokens: n, temperature: 0, stopAtEos: false, onToken: () => (firstLogits(), times.push(performance.now())) });
+  await m.generate(prompt, { maxNewTokens: n, temperature: 0, stopAtEos: false, interventions, onToken: () => (firstLogits(), times.push(performance.now())) });
   return { tokens_per_s: (n - 1) / ((times[times.length - 1] - times[0]) / 1000), prompt_seconds: (times[0] - t0) / 1000 };
 }
 
@@ -64,6 +66,13 @@ if (a.mode === 'generate') {
   const toHook = await forwardTps([a.hook], 'none');
   const gen = await generateTps(model, a.promptLen, 32);
   out = { forward_tokens_per_s: forward, to_hook_tokens_per_s: toHook, generate_tokens_per_s: gen.tokens_per_s, sessions: model.info().sessions.length };
+} else if (a.mode === 'sessions-steer') {
+  // What `steer` holds beside a forward: an added decoder-row-sized vector at the hook, at every position.
+  const vector = Float32Array.from({ length: model.spec.dModel }, () => rng.next() - 0.5);
+  const forward = await forwardTps([], 'all');
+  const gen = await generateTps(model, a.promptLen, 32);
+  const steered = await generateTps(model, a.promptLen, 32, [{ kind: 'add', hook: a.hook, vector }]);
+  out = { forward_tokens_per_s: forward, generate_tokens_per_s: gen.tokens_per_s, steered_tokens_per_s: steered.tokens_per_s, sessions: model.info().sessions.length };
 } else if (a.mode === 'ceiling') {
   out = await agreement(weightsOnlyInt8(), model);
 } else {

@@ -1,6 +1,6 @@
 /**
  * Autoregressive generation with a KV cache: one prefill over the prompt,
- * then one token's work per step, feeding `present` keys/values back as
+ * then one token's work per step, appending each step's keys/values to the cache fed back as
  * `past`. Additive interventions apply at absolute positions, so steering the
  * prompt, the generated tokens or both works with the cache.
  */
@@ -10,6 +10,7 @@ import type { Tensor } from '../tensor/tensor.ts';
 import type { Feed } from '../runtime/session.ts';
 import { batchInputs, validateTokens } from './inputs.ts';
 import { interventionFeeds } from './interventionFeeds.ts';
+import { appendKv, KvPool } from './kvCache.ts';
 import type { HookedModel } from './hookedModel.ts';
 import { sampleToken, type SamplingOptions } from './sampling.ts';
 
@@ -63,7 +64,7 @@ export async function generate(model: HookedModel, prompt: string | readonly num
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`maxNewTokens must be a non-negative integer, got ${maxNew}`);
   const sampling: SamplingOptions = { temperature: o.temperature ?? 1, topK: o.topK, topP: o.topP };
   const rng = new Rng(o.seed ?? 0);
-  const step = o.kvCache === false ? fullStepper(model, o) : cachedStepper(model, o);
+  const step = o.kvCache === false ? fullStepper(model, o) : cachedStepper(model, o, Math.min(model.spec.nCtx, promptIds.length + maxNew + 1));
   const eos = o.stopAtEos === false ? undefined : (model.tokenizer?.eosId ?? model.spec.eosTokenId);
   const ids: number[] = [];
   const logitsOut: Float32Array[] = [];
@@ -100,8 +101,8 @@ export async function generate(model: HookedModel, prompt: string | readonly num
 
 type Stepper = (newIds: readonly number[], all: readonly number[]) => Promise<Float32Array>;
 
-/** Feeds only the new tokens, carrying keys and values between steps. */
-function cachedStepper(model: HookedModel, o: GenerateOptions): Stepper {
+/** Feeds only the new tokens, carrying keys and values between steps (at most `longest` positions). */
+function cachedStepper(model: HookedModel, o: GenerateOptions, longest: number): Stepper {
   const { spec } = model;
   let past: Record<string, Tensor<'float32'>> = {};
   for (let L = 0; L < spec.nLayers; L++) {
@@ -109,6 +110,7 @@ function cachedStepper(model: HookedModel, o: GenerateOptions): Stepper {
     past[`past.${L}.key`] = empty;
     past[`past.${L}.value`] = empty;
   }
+  const pool = new KvPool(Object.keys(past), spec.nKvHeads * longest * spec.dHead);
   let pastLen = 0;
   return async (newIds) => {
     const batch = batchInputs([newIds], pastLen);
@@ -116,12 +118,7 @@ function cachedStepper(model: HookedModel, o: GenerateOptions): Stepper {
     const plan = model.plan({ cache: [], add: iv.add, replace: [], clamp: iv.clamp, logits: 'last', kvCache: true });
     const feeds: Record<string, Feed> = { input_ids: batch.input_ids, position_ids: batch.position_ids, attn_bias: batch.attn_bias, ...past, ...iv.feeds };
     const out = await model.runPlan(plan, feeds, iv.encoders);
-    const next: Record<string, Tensor<'float32'>> = {};
-    for (let L = 0; L < spec.nLayers; L++) {
-      next[`past.${L}.key`] = out[`present.${L}.key`];
-      next[`past.${L}.value`] = out[`present.${L}.value`];
-    }
-    past = next;
+    past = appendKv(past, out, pool, [1, spec.nKvHeads, pastLen + newIds.length, spec.dHead]);
     pastLen += newIds.length;
     return out.logits.data;
   };

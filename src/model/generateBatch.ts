@@ -21,6 +21,7 @@ import type { HookedModel } from './hookedModel.ts';
 import { MASKED, validateTokens } from './inputs.ts';
 import { hookInnerDims } from './interventionFeeds.ts';
 import { sampleToken } from './sampling.ts';
+import { appendKv, KvPool, type Past } from './kvCache.ts';
 
 /** One row of a batch: its prompt and its own settings (interventions, sampling, seed, stops). */
 export interface BatchRow extends Omit<GenerateOptions, 'kvCache' | 'onToken'> {
@@ -138,7 +139,6 @@ function touchesPrompt(iv: Iv, promptLength: number): boolean {
   return iv.positions === undefined || iv.positions.some((p) => p < promptLength);
 }
 
-type Past = Record<string, Tensor<'float32'>>;
 
 async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions, pools: PoolCache): Promise<void> {
   const { spec } = model;
@@ -293,17 +293,11 @@ async function step(model: HookedModel, rows: readonly StepRow[], past: Past, T:
     attn_bias: { dtype: 'float32', shape: [B, 1, T, S], data: bias },
     ...past, ...iv.feeds,
   };
-  // The new cache is written straight into the pool's other side (past keys and values are read from this one).
-  const views = pool.next([B, spec.nKvHeads, S, spec.dHead]);
-  const into: Record<string, Tensor<'float32'>> = {};
-  for (const [name, v] of Object.entries(views)) into[name.replace(/^past\./, 'present.')] = v;
-  into.logits = pool.logits(B, spec.dVocab);
+  const into: Record<string, Tensor<'float32'>> = { logits: pool.logits(B, spec.dVocab) };
   // Pre-allocated outputs are for ONNX Runtime in Node; in the browser (onnxruntime-web) outputs come back as its own.
   const out = await model.runPlan(plan, feeds, iv.encoders, IN_NODE ? into : undefined);
-  pool.flip();
-  // ONNX Runtime for Node writes into the given buffers; onnxruntime-web returns tensors of its own: take what came back.
-  const next: Past = {};
-  for (const name of Object.keys(views)) next[name] = out[name.replace(/^past\./, 'present.')] ?? views[name];
+  // The step's keys and values are appended after the past, into the pool's other side.
+  const next = appendKv(past, out, pool, [B, spec.nKvHeads, S, spec.dHead]);
   const V = spec.dVocab;
   const cached: Record<string, Tensor<'float32'>> = {};
   for (const h of cache) cached[h] = out[h];
@@ -355,57 +349,6 @@ function rowFeeds(model: HookedModel, rows: readonly StepRow[], T: number, posOf
     }
   });
   return { add: [...add].sort(), clamp: [...clamps.values()].sort((a, b) => a.hook.localeCompare(b.hook)), encoders, feeds };
-}
-
-/**
- * Two buffers per cached tensor, each as large as the batch's whole cache
- * (rows x KV heads x longest sequence x head width): every step reads the
- * past from one and writes the present into the other, as views of their
- * first elements (a [B, KV, S, dHead] tensor is the first B*KV*S*dHead
- * values), so the cache costs two fixed allocations instead of a fresh one
- * per step for the garbage collector.
- */
-class KvPool {
-  private readonly bufs = new Map<string, [Float32Array, Float32Array]>();
-  private side = 0;
-
-  constructor(private readonly names: readonly string[], private readonly capacity: number) {}
-
-  /** Views of the next side's buffers shaped [B, KV, S, dHead], for a step to write into; `flip` makes them the past. */
-  next(shape: readonly number[]): Past {
-    const n = shape.reduce((a, b) => a * b, 1);
-    if (n > this.capacity) throw new Error(`internal: KV cache of ${n} values exceeds its pool of ${this.capacity}`);
-    const out: Past = {};
-    for (const name of this.names) {
-      let pair = this.bufs.get(name);
-      if (!pair) {
-        pair = [new Float32Array(0), new Float32Array(0)];
-        this.bufs.set(name, pair);
-      }
-      const k = 1 - this.side;
-      if (pair[k].length < this.capacity) pair[k] = new Float32Array(this.capacity);
-      out[name] = { dtype: 'float32', shape: [...shape], data: pair[k].subarray(0, n) };
-    }
-    return out;
-  }
-
-  private logitsBuf = new Float32Array(0);
-
-  /** A reused [B, 1, V] buffer for a step's next-token logits. */
-  logits(B: number, V: number): Tensor<'float32'> {
-    if (this.logitsBuf.length < B * V) this.logitsBuf = new Float32Array(B * V);
-    return { dtype: 'float32', shape: [B, 1, V], data: this.logitsBuf.subarray(0, B * V) };
-  }
-
-  /** Whether a cache of `n` values fits. */
-  fits(n: number): boolean {
-    return n <= this.capacity;
-  }
-
-  /** The side last written becomes the one read. */
-  flip(): void {
-    this.side = 1 - this.side;
-  }
 }
 
 /** The call's pool, replaced only by a larger one. */

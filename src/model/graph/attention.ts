@@ -41,12 +41,17 @@ export function attention(c: BuildCtx, x: string, L: number, s: AttnShared): str
   let kt = g.op('Transpose', [k], perm);
   let vt = g.op('Transpose', [v], perm);
   if (c.plan.kvCache) {
+    // Only this step's keys and values leave the graph (the caller appends them to its cache): outputs as large
+    // as the whole cache would be wrapped in fresh ArrayBuffers every step, and V8 collects garbage for each 64 MB
+    // of them (a collection every few milliseconds in a batched decode).
+    g.op('Identity', [kt], {}, { out: `new.${L}.key` });
+    g.op('Identity', [vt], {}, { out: `new.${L}.value` });
+    g.output(`new.${L}.key`, 'float32', ['batch', KV, 'new', hd]);
+    g.output(`new.${L}.value`, 'float32', ['batch', KV, 'new', hd]);
     const pk = g.input(`past.${L}.key`, 'float32', ['batch', KV, 'past', hd]);
     const pv = g.input(`past.${L}.value`, 'float32', ['batch', KV, 'past', hd]);
-    kt = g.op('Concat', [pk, kt], { axis: 2 }, { out: `present.${L}.key` });
-    vt = g.op('Concat', [pv, vt], { axis: 2 }, { out: `present.${L}.value` });
-    g.output(kt, 'float32', ['batch', KV, 'total', hd]);
-    g.output(vt, 'float32', ['batch', KV, 'total', hd]);
+    kt = g.op('Concat', [pk, kt], { axis: 2 });
+    vt = g.op('Concat', [pv, vt], { axis: 2 });
   }
   const z = KV === H ? mha(c, qt, kt, vt, s, p) : gqa(c, qt, kt, vt, s, p);
   const zh = c.hook(p + 'attn.hook_z', g.op('Transpose', [z], perm));
