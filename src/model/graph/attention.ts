@@ -38,8 +38,11 @@ export function attention(c: BuildCtx, x: string, L: number, s: AttnShared): str
   }
   const perm = { perm: [0, 2, 1, 3] };
   const qt = g.op('Mul', [g.op('Transpose', [q], perm), g.floats([spec.attnScale ?? 1 / Math.sqrt(hd)])]);
-  let kt = g.op('Transpose', [k], perm);
-  let vt = g.op('Transpose', [v], perm);
+  const kt = g.op('Transpose', [k], perm);
+  const vt = g.op('Transpose', [v], perm);
+  // Keys and values as parts along the key axis: the cached past (when there is one), then this step's.
+  const ks = [kt];
+  const vs = [vt];
   if (c.plan.kvCache) {
     // Only this step's keys and values leave the graph (the caller appends them to its cache): outputs as large
     // as the whole cache would be wrapped in fresh ArrayBuffers every step, and V8 collects garbage for each 64 MB
@@ -48,12 +51,12 @@ export function attention(c: BuildCtx, x: string, L: number, s: AttnShared): str
     g.op('Identity', [vt], {}, { out: `new.${L}.value` });
     g.output(`new.${L}.key`, 'float32', ['batch', KV, 'new', hd]);
     g.output(`new.${L}.value`, 'float32', ['batch', KV, 'new', hd]);
-    const pk = g.input(`past.${L}.key`, 'float32', ['batch', KV, 'past', hd]);
-    const pv = g.input(`past.${L}.value`, 'float32', ['batch', KV, 'past', hd]);
-    kt = g.op('Concat', [pk, kt], { axis: 2 });
-    vt = g.op('Concat', [pv, vt], { axis: 2 });
+    // The past is read where it is, never concatenated with the new keys (a copy of the whole cache per layer
+    // and step): the scores against each part are concatenated instead, and the values' products added.
+    ks.unshift(g.input(`past.${L}.key`, 'float32', ['batch', KV, 'past', hd]));
+    vs.unshift(g.input(`past.${L}.value`, 'float32', ['batch', KV, 'past', hd]));
   }
-  const z = KV === H ? mha(c, qt, kt, vt, s, p) : gqa(c, qt, kt, vt, s, p);
+  const z = KV === H ? mha(c, qt, ks, vs, s, p) : gqa(c, qt, ks, vs, s, p);
   const zh = c.hook(p + 'attn.hook_z', g.op('Transpose', [z], perm));
   const flat = g.op('Reshape', [zh, g.ints([0, 0, H * hd])]);
   let out = c.linear(flat, 'W_O', L, 'b_O');
@@ -90,27 +93,41 @@ function heads(c: BuildCtx, x: string, n: number): string {
   return c.g.op('Reshape', [x, c.g.ints([0, 0, n, c.spec.dHead])]);
 }
 
-/** Standard multi-head attention on [b, H, pos, hd]; returns z [b, H, pos, hd]. */
-function mha(c: BuildCtx, q: string, k: string, v: string, s: AttnShared, p: string): string {
+/** The parts' scores side by side along the key axis (one part: its own). */
+function joined(c: BuildCtx, parts: string[]): string {
+  return parts.length === 1 ? parts[0] : c.g.op('Concat', parts, { axis: -1 });
+}
+
+/** Σ_i probs_i · v_i over the key-axis parts of `probs` (sized as the parts of `ks`, axis 2 of each). */
+function mixParts(c: BuildCtx, probs: string, ks: string[], vs: string[], vAt: (v: string) => string): string {
   const { g } = c;
-  const scores = g.op('Add', [capped(c, g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })])), s.bias]);
+  if (vs.length === 1) return g.op('MatMul', [probs, vAt(vs[0])]);
+  const sizes = g.op('Concat', ks.map((k) => g.op('Shape', [k], { start: 2, end: 3 })), { axis: 0 });
+  const ps = g.opN('Split', [probs, sizes], vs.length, { axis: -1 });
+  return g.op('Sum', ps.map((pi, i) => g.op('MatMul', [pi, vAt(vs[i])])));
+}
+
+/** Standard multi-head attention on [b, H, pos, hd], keys and values in parts along the key axis; returns z [b, H, pos, hd]. */
+function mha(c: BuildCtx, q: string, ks: string[], vs: string[], s: AttnShared, p: string): string {
+  const { g } = c;
+  const raw = joined(c, ks.map((k) => g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })])));
+  const scores = g.op('Add', [capped(c, raw), s.bias]);
   const pattern = c.hook(p + 'attn.hook_pattern', g.op('Softmax', [scores], { axis: -1 }));
-  return g.op('MatMul', [pattern, v]);
+  return mixParts(c, pattern, ks, vs, (v) => v);
 }
 
 /**
  * Grouped-query attention without repeating K and V: queries are viewed as
  * [b, KV, group, pos, hd] so MatMul broadcasts each KV head over its group.
  */
-function gqa(c: BuildCtx, q: string, k: string, v: string, s: AttnShared, p: string): string {
+function gqa(c: BuildCtx, q: string, ks: string[], vs: string[], s: AttnShared, p: string): string {
   const { g, spec } = c;
   const { nHeads: H, nKvHeads: KV, dHead: hd } = spec;
   const group = H / KV;
   const q5 = g.op('Reshape', [q, g.ints([0, KV, group, -1, hd])]);
   const axis2 = g.ints([2]);
-  const k5 = g.op('Transpose', [g.op('Unsqueeze', [k, axis2])], { perm: [0, 1, 2, 4, 3] });
-  const v5 = g.op('Unsqueeze', [v, axis2]);
-  const scores = g.op('Add', [capped(c, g.op('MatMul', [q5, k5])), s.bias5]);
+  const raw = joined(c, ks.map((k) => g.op('MatMul', [q5, g.op('Transpose', [g.op('Unsqueeze', [k, axis2])], { perm: [0, 1, 2, 4, 3] })])));
+  const scores = g.op('Add', [capped(c, raw), s.bias5]);
   let probs = g.op('Softmax', [scores], { axis: -1 });
   const name = p + 'attn.hook_pattern';
   if (c.isActive(name)) {
@@ -121,7 +138,7 @@ function gqa(c: BuildCtx, q: string, k: string, v: string, s: AttnShared, p: str
     const pattern = c.hook(name, g.op('Reshape', [probs, g.op('Concat', [bq, g.ints([H]), qk], { axis: 0 })]));
     probs = g.op('Reshape', [pattern, shape5]);
   }
-  return g.op('Reshape', [g.op('MatMul', [probs, v5]), g.ints([0, H, -1, hd])]);
+  return g.op('Reshape', [mixParts(c, probs, ks, vs, (v) => g.op('Unsqueeze', [v, axis2])), g.ints([0, H, -1, hd])]);
 }
 
 /** cap * tanh(x / cap) (Gemma 2's soft-capping of attention scores and logits). */
