@@ -9,7 +9,7 @@ import type { AddIntervention, ClampIntervention } from '../hooks/interventions.
 import type { HookedModel } from '../model/hookedModel.ts';
 import type { Sae } from '../sae/sae.ts';
 import { activationAt } from '../analysis/textFeatures.ts';
-import { klDivergence, logSoftmax } from '../sae/eval/lossMath.ts';
+import { klAndNll } from '../sae/eval/lossMath.ts';
 
 /** Measurements of one output. */
 export interface OutputMetrics {
@@ -40,8 +40,7 @@ export async function measureOutput(model: HookedModel, sae: Sae, feature: numbe
   const steered = interventions.length ? await model.run([all], { interventions }) : clean;
   const codes = await sae.encode({ dtype: 'float32', shape: [all.length, sae.cfg.dIn], data: clean.cache[hook].data });
   const V = model.spec.dVocab;
-  const p = new Float64Array(V);
-  const q = new Float64Array(V);
+  const scratch = new Float64Array(V);
   let act = 0, above = 0, kl = 0, nll = 0;
   for (let i = 0; i < ids.length; i++) {
     const pos = promptIds.length + i;
@@ -49,10 +48,9 @@ export async function measureOutput(model: HookedModel, sae: Sae, feature: numbe
     act += a;
     if (a > 0 && a >= level) above++;
     const prev = pos - 1;
-    logSoftmax(clean.logits!.data.subarray(prev * V, (prev + 1) * V), p);
-    logSoftmax(steered.logits!.data.subarray(prev * V, (prev + 1) * V), q);
-    kl += klDivergence(p, q);
-    nll -= p[ids[i]];
+    const m = klAndNll(clean.logits!.data.subarray(prev * V, (prev + 1) * V), steered.logits!.data.subarray(prev * V, (prev + 1) * V), ids[i], scratch);
+    kl += m.kl;
+    nll += m.nll;
   }
   return outputMetrics(ids, { act, above, kl, nll });
 }

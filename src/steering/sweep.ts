@@ -26,7 +26,7 @@ import type { Sae } from '../sae/sae.ts';
 import { outputMetrics, type OutputMetrics } from './metrics.ts';
 import { generateBatch, type BatchRow } from '../model/generateBatch.ts';
 import { activationAt } from '../analysis/textFeatures.ts';
-import { klDivergence, logSoftmax } from '../sae/eval/lossMath.ts';
+import { klAndNll } from '../sae/eval/lossMath.ts';
 import type { AddIntervention, ClampIntervention } from '../hooks/interventions.ts';
 import { noUsableRange, typicalMax } from './presets.ts';
 import { spearman } from './spearman.ts';
@@ -244,8 +244,7 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
   ]);
   const acc = jobs.map(() => ({ kl: 0, nll: 0, act: 0, above: 0 }));
   const steeredLogits = new Map<number, Float32Array>();
-  const p = new Float64Array(model.spec.dVocab);
-  const q = new Float64Array(model.spec.dVocab);
+  const scratch = new Float64Array(model.spec.dVocab);
   const hook = sae.cfg.hookName;
   let done = 0;
   const results = await generateBatch(model, rows, {
@@ -261,10 +260,9 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
       steeredLogits.delete(row - 1);
       if (token < 0) return;
       const a = acc[(row - 1) / 2];
-      logSoftmax(logits, p);
-      logSoftmax(steered, q);
-      a.kl += klDivergence(p, q);
-      a.nll -= p[token];
+      const m = klAndNll(logits, steered, token, scratch);
+      a.kl += m.kl;
+      a.nll += m.nll;
     },
     onCache: (batchRows, _positions, values) => {
       const twins = batchRows.map((r, i) => ({ r, i })).filter((x) => x.r % 2 === 1);
