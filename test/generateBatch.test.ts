@@ -18,6 +18,7 @@ import { featureEncoder, steeringInterventions } from '../src/steering/steer.ts'
 import { sweep } from '../src/steering/sweep.ts';
 import { typicalMax } from '../src/steering/presets.ts';
 import { measureOutput } from '../src/steering/metrics.ts';
+import { batchInputs } from '../src/model/inputs.ts';
 import { fixtures, maxDiff, needsShared, tinyStories, trainedSae } from './helpers.ts';
 
 /** Runs each row alone and checks the batch's tokens, stop reasons and logits against it. */
@@ -129,5 +130,24 @@ test('a sweep run in batches (each generation beside its clean twin) gives the s
     for (const k of ['featureAct', 'kl', 'perplexity', 'distinct2'] as const) assert.ok(Math.abs(rec[k] - m[k]) < 1e-3 * Math.max(1, Math.abs(m[k])), `${k}: ${rec[k]} vs ${m[k]}`);
     assert.equal(rec.fireCount, m.fireCount);
   }
+  await model.dispose();
+});
+
+test('a KV-cache step returns only its own keys and values, never the whole cache (each output is wrapped in a fresh ArrayBuffer that V8 collects garbage for)', async () => {
+  const model = await loadModel(path.join(fixtures, 'tiny-llama'));
+  const { spec } = model;
+  const pastLen = 6;
+  const b = batchInputs([[7]], pastLen);
+  const feeds: Record<string, Feed> = { input_ids: b.input_ids, position_ids: b.position_ids, attn_bias: b.attn_bias };
+  for (let L = 0; L < spec.nLayers; L++) {
+    for (const kind of ['key', 'value']) feeds[`past.${L}.${kind}`] = { dtype: 'float32', shape: [1, spec.nKvHeads, pastLen, spec.dHead], data: new Float32Array(spec.nKvHeads * pastLen * spec.dHead).fill(0.1) };
+  }
+  const plan = model.plan({ cache: [], add: [], replace: [], clamp: [], logits: 'last', kvCache: true });
+  const out = await model.runPlan(plan, feeds);
+  for (let L = 0; L < spec.nLayers; L++) {
+    for (const kind of ['key', 'value']) assert.deepEqual(out[`new.${L}.${kind}`].shape, [1, spec.nKvHeads, 1, spec.dHead], `new.${L}.${kind}`);
+  }
+  const cacheSized = Object.entries(out).filter(([, t]) => t.shape.length === 4 && t.shape[2] > 1);
+  assert.deepEqual(cacheSized.map(([name]) => name), [], 'no output spans the past');
   await model.dispose();
 });
