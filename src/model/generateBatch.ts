@@ -139,7 +139,6 @@ function touchesPrompt(iv: Iv, promptLength: number): boolean {
   return iv.positions === undefined || iv.positions.some((p) => p < promptLength);
 }
 
-
 async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions, pools: PoolCache): Promise<void> {
   const { spec } = model;
   // Rows with nothing to generate, or no room for it, end before any work.

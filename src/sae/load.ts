@@ -396,11 +396,12 @@ function sparsify(dir: string, opts: SaeLoadOptions): Sae {
   if (c.signed === true) throw new Error(`${cfgPath}: sparsify 'signed' SAEs are not supported`);
   if (c.multi_topk === true) throw new Error(`${cfgPath}: sparsify 'multi_topk' SAEs are not supported (they infer with the top 4k latents)`);
   const transcode = c.transcode === true;
-  if (c.skip_connection === true && !transcode) throw new Error(`${cfgPath}: a sparsify skip connection on an SAE (not a transcoder) is not supported`);
+  const skip = c.skip_connection === true;
+  if (skip && !transcode) throw new Error(`${cfgPath}: a sparsify skip connection on an SAE (not a transcoder) is not supported`);
   if (c.activation !== undefined && c.activation !== 'topk') throw new Error(`${cfgPath}: sparsify activation '${String(c.activation)}' is not supported (topk)`);
   const wPath = path.join(dir, 'sae.safetensors');
   const raw = readSafetensors(wPath);
-  const need = ['encoder.weight', 'encoder.bias', 'W_dec', 'b_dec', ...(c.skip_connection === true ? ['W_skip'] : [])];
+  const need = ['encoder.weight', 'encoder.bias', 'W_dec', 'b_dec', ...(skip ? ['W_skip'] : [])];
   for (const n of need) if (!raw[n]) throw new Error(`${wPath}: missing tensor '${n}'`);
   const unexpected = Object.keys(raw).filter((k) => !need.includes(k));
   if (unexpected.length) throw new Error(`${wPath}: unexpected tensors ${unexpected.join(', ')} (sparsify has ${need.join(', ')})`);
@@ -428,7 +429,7 @@ function sparsify(dir: string, opts: SaeLoadOptions): Sae {
   } else folds.push(opts.hook ? `hook ${hook} from --hook` : `hook ${hook} from cfg.json (saved by saescope)`);
   if (transcode && !hookOut) throw new Error(`${dir}: a sparsify transcoder whose output hook is unknown (no layers.N.mlp hookpoint folder and no saescope_hook_name_out)`);
   const w: Weights = { W_enc: transpose2d(raw['encoder.weight']), b_enc: raw['encoder.bias'], W_dec: raw.W_dec, b_dec: raw.b_dec };
-  if (transcode && c.skip_connection === true) {
+  if (skip) {
     const s = raw.W_skip.shape;
     if (s.length !== 2 || s[0] !== raw.W_dec.shape[1] || s[1] !== dIn) throw new Error(`${wPath}: W_skip is [${s.join(', ')}], expected [${raw.W_dec.shape[1]}, ${dIn}]`);
     // sparsify adds x @ W_skip.mT: SAELens's W_skip [d_out, d_in] convention, taken as it is.
@@ -439,7 +440,7 @@ function sparsify(dir: string, opts: SaeLoadOptions): Sae {
     architecture: 'topk', dIn, dSae, k, applyBDecToInput: !transcode, normalizeActivations: 'none', hookName: hook,
     modelName: str('saescope_model_name') ?? '', contextSize: typeof c.saescope_context_size === 'number' ? c.saescope_context_size : 2048,
     prependBos: true, datasetPath: str('saescope_dataset_path') ?? '', dtype: 'float32',
-    ...(transcode ? { hookNameOut: hookOut, dOut: raw.W_dec.shape[1], ...(c.skip_connection === true ? { skip: true } : {}) } : {}),
+    ...(transcode ? { hookNameOut: hookOut, dOut: raw.W_dec.shape[1], ...(skip ? { skip: true } : {}) } : {}),
     ...(meta && Object.keys(meta).length ? { extraMetadata: meta } : {}),
   };
   return new Sae(cfg, w, opts.runtime, wPath, { format: saved && !opts.hook ? 'saescope' : 'sparsify', folds });

@@ -314,7 +314,6 @@ function listCorpora(roots: readonly string[]): C.DataResponse['corpora'] {
   return out;
 }
 
-/** A note when generation stopped at the end of the model's context. */
 /** A carried explanation with its source SAE's current name (it is stored by identity), so the page can link it. */
 function withCarriedName(ctx: Ctx, e: ExplanationRecord): ExplanationRecord {
   const from = e.scores.carriedFrom as { sae?: string; name?: string; feature?: number } | undefined;

@@ -41,7 +41,6 @@ export interface DenseForward {
 
 /** What the dense step gives an architecture's sparsity term. */
 export interface SparsityInputs extends DenseForwardInputs {
-  readonly forward: DenseForward;
   /** Activations [B, dSae]. */
   readonly f: string;
   /** Σ over the batch of the activations [dSae]. */
@@ -94,8 +93,6 @@ export interface ArchitectureTraining {
   denseForward?(s: DenseForwardInputs): DenseForward;
   /** Dense step: the sparsity term. */
   sparsity?(s: SparsityInputs): SparsityTerm;
-  /** A running estimate kept across steps from the step's `batch_threshold` (BatchTopK), else undefined. */
-  runningThreshold: boolean;
   /**
    * What the trained SAE is saved as: its architecture and its extra
    * weights from the trainer's parameters (and the running estimate).

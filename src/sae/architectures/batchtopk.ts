@@ -20,7 +20,6 @@ export const batchtopk: SaeArchitectureImpl = {
     bDecInit: 'mean',
     wholeBatch: true,
     auxK: false,
-    runningThreshold: true,
     ...NO_EXTRA,
     denseForward({ g, cfg, pre, x }) {
       const relu = g.op('Relu', [pre]);

@@ -23,7 +23,6 @@ export const jumprelu: SaeArchitectureImpl = {
     bDecInit: 'zeros',
     wholeBatch: false,
     auxK: false,
-    runningThreshold: false,
     extraParamShapes: (cfg) => ({ log_threshold: [cfg.dSae] }),
     initExtra: (cfg, o) => ({ log_threshold: new Float32Array(cfg.dSae).fill(Math.log(o.initThreshold)) }),
     denseForward({ g, pre, p }) {

@@ -21,7 +21,6 @@ export const standard: SaeArchitectureImpl = {
     bDecInit: 'zeros',
     wholeBatch: false,
     auxK: false,
-    runningThreshold: false,
     ...NO_EXTRA,
     denseForward({ g, pre }) {
       // ReLU: the activations first, then the mask from them (0/1, and 0 where pre <= 0), so `pre` dies here.

@@ -24,7 +24,6 @@ export const topk: SaeArchitectureImpl = {
     bDecInit: 'mean',
     wholeBatch: false,
     auxK: true,
-    runningThreshold: false,
     ...NO_EXTRA,
     saved: () => ({ architecture: 'topk', extra: {} }),
   },

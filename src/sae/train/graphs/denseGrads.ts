@@ -47,7 +47,7 @@ export function denseGrads(s: StepInputs, o: DenseOptions): Grads {
   const l0 = g.op('Div', [g.op('ReduceSum', [extra.fired], { keepdims: 0 }), batch]);
   const coefPerRow = g.op('Div', [coef, batch]);
   const fSum = g.op('ReduceSum', [f, g.ints([0])], { keepdims: 0 });
-  const term = train.sparsity?.({ g, cfg, pre, x, p, forward: fwd, f, fSum, l0, coef, coefPerRow, batch, plainL1: o.plainL1, bandwidth: o.bandwidth });
+  const term = train.sparsity?.({ g, cfg, pre, x, p, f, fSum, l0, coef, coefPerRow, batch, plainL1: o.plainL1, bandwidth: o.bandwidth });
   Object.assign(losses, term?.losses);
   if (term?.dWdec) gWdec = g.op('Add', [gWdec, term.dWdec]);
   // The sparsity term's gradient on the activations is constant per latent: it rides in dF's Gemm as C.
