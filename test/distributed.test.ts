@@ -305,8 +305,15 @@ test('the queue trusts no one: unsigned and mis-signed jobs, paths outside the w
     const w = startWorker();
     await waitFor(() => (w as ChildProcess & { log: () => string }).log().includes('ready'), 60_000, 'the worker');
   }
-  // A folder outside every folder the workers were given, with a victim's files.
-  const outside = fs.mkdtempSync(path.join(root, 'test-output', 'outside-'));
+  // A folder outside every folder the workers were given, with a victim's files: beside the checkout, or in the
+  // home folder when the checkout itself sits inside one of those folders (a clone under the temp folder).
+  const within = (p: string) => ROOTS.some((r) => { const rel = path.relative(fs.realpathSync(r), p); return !rel.startsWith('..') && !path.isAbsolute(rel); });
+  const parent = [path.join(root, 'test-output'), path.join(os.homedir(), '.cache', 'saescope-test-output')].find((p) => {
+    fs.mkdirSync(p, { recursive: true });
+    return !within(fs.realpathSync(p));
+  });
+  assert.ok(parent, `no folder outside ${ROOTS.join(', ')} to plant the victim's files in`);
+  const outside = fs.mkdtempSync(path.join(parent, 'outside-'));
   fs.mkdirSync(path.join(outside, 'victimdir.checkpoint'));
   fs.writeFileSync(path.join(outside, 'victimdir.checkpoint', 'precious.txt'), 'keep me');
   const inside = tmpDir('saescope-inside-');
