@@ -4,7 +4,7 @@
  * first logits, as torch_reference.py measures it).
  * modes: `forward` (batch x seq, full logits), `generate` (greedy, KV cache),
  * `sessions` (a forward, a forward-to-hook and a generation in one process),
- * `sessions-steer` (a forward, a generation and a steered generation in one process),
+ * `sessions-steer` (a forward, a forward-to-hook, a generation and a steered generation in one process),
  * `fidelity` (quantized logits against f32 on corpus tokens), `ceiling` (f32
  * compute on int8-rounded block weights against f32: the bound on any int8 mode).
  */
@@ -70,9 +70,10 @@ if (a.mode === 'generate') {
   // What `steer` holds beside a forward: an added decoder-row-sized vector at the hook, at every position.
   const vector = Float32Array.from({ length: model.spec.dModel }, () => rng.next() - 0.5);
   const forward = await forwardTps([], 'all');
+  const toHook = await forwardTps([a.hook], 'none');
   const gen = await generateTps(model, a.promptLen, 32);
   const steered = await generateTps(model, a.promptLen, 32, [{ kind: 'add', hook: a.hook, vector }]);
-  out = { forward_tokens_per_s: forward, generate_tokens_per_s: gen.tokens_per_s, steered_tokens_per_s: steered.tokens_per_s, sessions: model.info().sessions.length };
+  out = { forward_tokens_per_s: forward, to_hook_tokens_per_s: toHook, generate_tokens_per_s: gen.tokens_per_s, steered_tokens_per_s: steered.tokens_per_s, sessions: model.info().sessions.length };
 } else if (a.mode === 'ceiling') {
   out = await agreement(weightsOnlyInt8(), model);
 } else {

@@ -25,12 +25,21 @@ export interface GraphPlan {
   readonly replace: readonly string[];
   /** Feature clamps through an SAE encoder. */
   readonly clamp?: readonly ClampPlan[];
-  /** Logits for every position, only the last, or none. */
-  readonly logits: 'all' | 'last' | 'none';
+  /**
+   * Logits for every position, only the last, none, or `'at'` the positions
+   * listed in input `logits_at` [n] int64 (one graph serving every mode).
+   */
+  readonly logits: 'all' | 'last' | 'none' | 'at';
   /** Past/present key-value inputs and outputs for generation. */
   readonly kvCache: boolean;
   /** With `logits: 'none'`: the last hook needed, after which building stops. */
   readonly stopAfter?: string;
+  /**
+   * Each replacement comes with a switch, input `replace.on:<hook>` [1]
+   * uint8: where 0, the hook's own value passes (a graph serving calls with
+   * and without the replacement).
+   */
+  readonly replaceSwitch?: boolean;
 }
 
 /** Where a graph's weights come from. */
@@ -166,7 +175,14 @@ export class BuildCtx {
     if (!point) throw new Error(`internal: hook ${name} is not declared for ${this.spec.modelType}`);
     let v = x;
     const dims: Dim[] = point.shape.map((s) => (s === 'batch' ? 'batch' : `${name}.${s}`));
-    if (this.plan.replace.includes(name)) v = this.g.input(interventionInput('replace', name), 'float32', dims);
+    if (this.plan.replace.includes(name)) {
+      const r = this.g.input(interventionInput('replace', name), 'float32', dims.map((d, i) => `${d}.rep${i}`));
+      if (!this.plan.replaceSwitch) v = r;
+      else {
+        const on = this.g.op('Cast', [this.g.input(`replace.on:${name}`, 'uint8', [1])], { to: 9 });
+        v = this.g.op('Where', [on, r, v]);
+      }
+    }
     if (this.plan.add.includes(name)) {
       const delta = this.g.input(interventionInput('add', name), 'float32', dims.map((d, i) => `${d}.add${i}`));
       v = this.g.op('Add', [v, delta]);

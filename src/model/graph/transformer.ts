@@ -5,8 +5,10 @@
  * Inputs: `input_ids` [batch, pos] int64, `position_ids` [batch, pos] int64,
  * `attn_bias` [batch, 1, pos, keyPos] float (0 where a key is visible, -1e9
  * elsewhere), and with `kvCache` `past.{L}.key|value` [batch, nKvHeads, past, dHead].
- * Outputs: `logits` [batch, pos or 1, dVocab] unless `logits: 'none'`, each
- * cached hook by name, and `present.{L}.key|value` with `kvCache`.
+ * With `logits: 'at'`, `logits_at` [n] int64 lists the positions to unembed.
+ * Outputs: `logits` [batch, pos (1 with 'last', n with 'at'), dVocab] unless
+ * `logits: 'none'`, each cached hook by name, and `new.{L}.key|value` (this
+ * call's keys and values) with `kvCache`.
  */
 import type { BuildCtx } from './context.ts';
 import { StopBuild } from './context.ts';
@@ -49,6 +51,7 @@ export function buildTransformer(c: BuildCtx): Uint8Array {
     let h = norm(c, x, 'ln_final', -1, 'ln_final.hook_normalized');
     if (c.plan.logits !== 'none') {
       if (c.plan.logits === 'last') h = g.op('Slice', [h, g.ints([-1]), g.ints([2 ** 62]), g.ints([1])]);
+      if (c.plan.logits === 'at') h = g.op('Gather', [h, g.input('logits_at', 'int64', ['logitPos'])], { axis: 1 });
       let logits = c.linear(h, 'W_U', -1, 'b_U');
       if (spec.finalSoftcap !== undefined) logits = softcap(c, logits, spec.finalSoftcap);
       g.op('Identity', [logits], {}, { out: 'logits' });
