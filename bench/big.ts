@@ -22,11 +22,16 @@
  *   BENCH_BIG_TIMING_ONLY=1, repeated runs skip it)
  * - int8_weights_only_top1_agreement: f32 compute on the int8-rounded block
  *   weights of every linear layer, against f32: the bound no int8 mode can pass
+ * - with BENCH_9B=1, gemma2_9b_int4: a random model with Gemma-2-9B's shapes
+ *   (BF16, 18.5 GB; made once), its int4 cache built (time and peak), then
+ *   `steer` with a Gemma Scope-shaped SAE (JumpReLU, 16,384 latents at layer
+ *   20): peak memory over the quantized weights' size (issue 31's goal:
+ *   <= 1.4) and tokens/s
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CACHE, REF, SHARED, r3, torchRef, worker } from './common.ts';
+import { CACHE, REF, SHARED, r3, randomSae, torchRef, worker } from './common.ts';
 import { HfTokenizer } from '../src/tokenizer/hfTokenizer.ts';
 
 export function llama1bRandom(): string {
@@ -37,6 +42,35 @@ export function llama1bRandom(): string {
       '--intermediate', '8192', '--vocab', '128256', '--ctx', '131072', '--tie', '--rope-theta', '500000', '--rope-scaling', 'llama3', '--dtype', 'bfloat16', '--out', dir], { stdio: 'inherit' });
   }
   return dir;
+}
+
+/** A random model with Gemma-2-9B's shapes (BF16, about 18.5 GB), made once. */
+export function gemma9bRandom(): string {
+  const dir = path.join(CACHE, 'gemma-2-9b-random');
+  if (!fs.existsSync(path.join(dir, 'model.safetensors'))) {
+    process.stderr.write('making the Gemma-2-9B-shaped random model (BF16, 18.5 GB) with torch_reference.py random-model ...\n');
+    execFileSync('/usr/bin/python3', [REF, 'random-model', '--arch', 'gemma2', '--layers', '42', '--d-model', '3584', '--heads', '16', '--kv-heads', '8', '--head-dim', '256',
+      '--intermediate', '14336', '--vocab', '256000', '--ctx', '8192', '--dtype', 'bfloat16', '--out', dir], { stdio: 'inherit' });
+  }
+  return dir;
+}
+
+/** The 9B case: int4 cache build, then `steer`'s peak over the quantized weights. */
+export function bench9b(cacheDir: string): Record<string, unknown> {
+  const model = gemma9bRandom();
+  const sae = randomSae('sae-gemma9b-jumprelu-16384', ['--arch', 'jumprelu', '--d-in', '3584', '--d-sae', '16384', '--hook', 'blocks.20.hook_resid_post']);
+  const base = { model, batch: 1, seq: 64, iters: 1, promptLen: 32, new: 16, hook: 'blocks.20.hook_resid_post', cacheDir, weights: 'int4' };
+  const build = worker('big', { ...base, mode: 'generate', new: 2 });
+  const steer = worker('big', { ...base, mode: 'steer', sae });
+  const quantizedMiB = Number((steer.result.info as { quantizedBytes: number }).quantizedBytes) / 2 ** 20;
+  return {
+    steer_peak_over_quantized: r3(steer.peakMiB / quantizedMiB),
+    steer_tokens_per_s: r3(Number(steer.result.tokens_per_s)),
+    steer_peak_mib: steer.peakMiB,
+    quantized_mib: Math.round(quantizedMiB),
+    first_load: { seconds: r3(Number(build.result.load_seconds)), peak_mib: build.peakMiB },
+    steered_differs: steer.result.steered_differs,
+  };
 }
 
 /** 2,000 GPT-2 token ids of the shared corpus, written once. */
@@ -79,6 +113,7 @@ export function benchBig(): Record<string, unknown> {
     const fid = process.env.BENCH_BIG_TIMING_ONLY ? { result: {}, peakMiB: 0 } : worker('big', { ...base, mode: 'fidelity', weights, seq: 250 });
     q[weights] = { fid, gen: worker('big', { ...base, mode: 'generate', weights }) };
   }
+  const nine = process.env.BENCH_9B ? { gemma2_9b_int4: bench9b(cacheDir) } : {};
   const ceiling = process.env.BENCH_BIG_TIMING_ONLY ? { result: {}, peakMiB: 0 } : worker('big', { ...base, mode: 'ceiling', seq: 250 });
   const torchGen = tps(torchGen1) >= tps(torchGenN) ? torchGen1 : torchGenN;
   return {
@@ -104,5 +139,6 @@ export function benchBig(): Record<string, unknown> {
       saescope: { forward: fwd.peakMiB, sessions: sessions.peakMiB, generate: gen.peakMiB, generate_int8: q.int8.gen.peakMiB, generate_int4: q.int4.gen.peakMiB, sessions_steer_int4: sessionsInt4.peakMiB, sessions_steer_int4_4x128: sessionsInt4Wide.peakMiB, forward_int4: fwdInt4.peakMiB },
       torch: { forward: torchFwd.peakMiB, generate: torchGen.peakMiB },
     },
+    ...nine,
   };
 }

@@ -51,9 +51,17 @@ export function needsShared(): false | string {
   return fs.existsSync(tinyStories) ? false : `needs ../shared/models/TinyStories-656K beside the project (absent at ${shared})`;
 }
 
-/** A fresh temporary folder. */
+const made = new Set<string>();
+// Each test file runs in its own process: its temporary folders go when it exits (some hold models of hundreds of MB).
+process.on('exit', () => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temporary folder, removed when the test process exits. */
 export function tmpDir(prefix = 'saescope-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.add(d);
+  return d;
 }
 
 /** Largest |a - b| over arrays, broadcasting `b` when it is shorter and divides `a`. */

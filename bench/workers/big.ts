@@ -5,6 +5,8 @@
  * modes: `forward` (batch x seq, full logits), `generate` (greedy, KV cache),
  * `sessions` (a forward, a forward-to-hook and a generation in one process),
  * `sessions-steer` (a forward, a forward-to-hook, a generation and a steered generation in one process),
+ * `steer` (what `saescope steer` runs: the unsteered row and a row steered by
+ * one SAE feature, one batch, `new` tokens each, the SAE loaded beside the model),
  * `fidelity` (quantized logits against f32 on corpus tokens), `ceiling` (f32
  * compute on int8-rounded block weights against f32: the bound on any int8 mode).
  */
@@ -16,10 +18,14 @@ import { dequantizeNBits8, quantizeNBits } from '../../src/model/quant/blockQuan
 import { SafetensorsWeights, type WeightSource } from '../../src/io/weights.ts';
 import { Rng } from '../../src/tensor/random.ts';
 import type { AddIntervention } from '../../src/hooks/interventions.ts';
+import { loadSae } from '../../src/sae/load.ts';
+import { steeringInterventions } from '../../src/steering/steer.ts';
 
 interface Args {
   model: string;
-  mode: 'forward' | 'generate' | 'sessions' | 'sessions-steer' | 'fidelity' | 'ceiling';
+  mode: 'forward' | 'generate' | 'sessions' | 'sessions-steer' | 'steer' | 'fidelity' | 'ceiling';
+  /** The SAE folder (`steer`). */
+  sae?: string;
   weights?: WeightMode;
   batch: number;
   seq: number;
@@ -74,6 +80,15 @@ if (a.mode === 'generate') {
   const gen = await generateTps(model, a.promptLen, 32);
   const steered = await generateTps(model, a.promptLen, 32, [{ kind: 'add', hook: a.hook, vector }]);
   out = { forward_tokens_per_s: forward, to_hook_tokens_per_s: toHook, generate_tokens_per_s: gen.tokens_per_s, steered_tokens_per_s: steered.tokens_per_s, sessions: model.info().sessions.length };
+} else if (a.mode === 'steer') {
+  const sae = loadSae(a.sae!);
+  const prompt = rand(a.promptLen);
+  const { interventions } = await steeringInterventions(model, sae, [{ feature: 7, strength: 4 }], 'all', prompt.length);
+  const times: number[] = [];
+  const t0 = performance.now();
+  const rows = await model.generate([prompt, prompt], { maxNewTokens: a.new, temperature: 0, stopAtEos: false, perRow: [{}, { interventions }], onToken: () => (firstLogits(), times.push(performance.now())) });
+  const steps = times.length / 2;
+  out = { tokens_per_s: (2 * (steps - 1)) / ((times[times.length - 1] - times[1]) / 1000), prompt_seconds: (times[0] - t0) / 1000, steered_differs: rows[0].ids.join() !== rows[1].ids.join() };
 } else if (a.mode === 'ceiling') {
   out = await agreement(weightsOnlyInt8(), model);
 } else {
