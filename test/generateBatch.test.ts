@@ -138,7 +138,7 @@ test('a KV-cache step returns only its own keys and values, never the whole cach
   const { spec } = model;
   const pastLen = 6;
   const b = batchInputs([[7]], pastLen);
-  const feeds: Record<string, Feed> = { input_ids: b.input_ids, position_ids: b.position_ids, attn_bias: b.attn_bias };
+  const feeds: Record<string, Feed> = { input_ids: b.input_ids, position_ids: b.position_ids, attn_bias: b.attn_bias, past_len: { dtype: 'int64', shape: [1], data: BigInt64Array.of(BigInt(pastLen)) } };
   for (let L = 0; L < spec.nLayers; L++) {
     for (const kind of ['key', 'value']) feeds[`past.${L}.${kind}`] = { dtype: 'float32', shape: [1, spec.nKvHeads, pastLen, spec.dHead], data: new Float32Array(spec.nKvHeads * pastLen * spec.dHead).fill(0.1) };
   }

@@ -6,11 +6,10 @@
  */
 import type { AddIntervention, ClampIntervention } from '../hooks/interventions.ts';
 import { Rng } from '../tensor/random.ts';
-import type { Tensor } from '../tensor/tensor.ts';
 import type { Feed } from '../runtime/session.ts';
-import { batchInputs, validateTokens } from './inputs.ts';
+import { validateTokens } from './inputs.ts';
 import { interventionFeeds } from './interventionFeeds.ts';
-import { appendKv, KvPool } from './kvCache.ts';
+import { KvCache, pastBias } from './kvCache.ts';
 import type { HookedModel } from './hookedModel.ts';
 import { sampleToken, type SamplingOptions } from './sampling.ts';
 
@@ -104,22 +103,24 @@ type Stepper = (newIds: readonly number[], all: readonly number[]) => Promise<Fl
 /** Feeds only the new tokens, carrying keys and values between steps (at most `longest` positions). */
 function cachedStepper(model: HookedModel, o: GenerateOptions, longest: number): Stepper {
   const { spec } = model;
-  let past: Record<string, Tensor<'float32'>> = {};
-  for (let L = 0; L < spec.nLayers; L++) {
-    const empty: Tensor<'float32'> = { dtype: 'float32', shape: [1, spec.nKvHeads, 0, spec.dHead], data: new Float32Array(0) };
-    past[`past.${L}.key`] = empty;
-    past[`past.${L}.value`] = empty;
-  }
-  const pool = new KvPool(Object.keys(past), spec.nKvHeads * longest * spec.dHead);
-  let pastLen = 0;
+  const names = Array.from({ length: spec.nLayers }, (_, L) => [`past.${L}.key`, `past.${L}.value`]).flat();
+  const kv = new KvCache(names, 1, spec.nKvHeads, spec.dHead, longest);
   return async (newIds) => {
-    const batch = batchInputs([newIds], pastLen);
-    const iv = interventionFeeds(o.interventions ?? [], model.hooks, spec, 1, newIds.length, pastLen);
+    const T = newIds.length;
+    const pastLen = kv.filled;
+    const cap = kv.capacity;
+    const iv = interventionFeeds(o.interventions ?? [], model.hooks, spec, 1, T, pastLen);
     const plan = model.plan({ cache: [], add: iv.add, replace: [], clamp: iv.clamp, logits: 'last', kvCache: true });
-    const feeds: Record<string, Feed> = { input_ids: batch.input_ids, position_ids: batch.position_ids, attn_bias: batch.attn_bias, ...past, ...iv.feeds };
+    const feeds: Record<string, Feed> = {
+      input_ids: { dtype: 'int64', shape: [1, T], data: BigInt64Array.from(newIds, (t) => BigInt(t)) },
+      position_ids: { dtype: 'int64', shape: [1, T], data: BigInt64Array.from({ length: T }, (_, t) => BigInt(pastLen + t)) },
+      attn_bias: { dtype: 'float32', shape: [1, 1, T, cap + T], data: pastBias(1, T, cap, pastLen, () => 0) },
+      past_len: { dtype: 'int64', shape: [1], data: BigInt64Array.of(BigInt(pastLen)) },
+      ...kv.feeds(), ...iv.feeds,
+    };
     const out = await model.runPlan(plan, feeds, iv.encoders);
-    past = appendKv(past, out, pool, [1, spec.nKvHeads, pastLen + newIds.length, spec.dHead]);
-    pastLen += newIds.length;
+    kv.reserve(T);
+    kv.append(out, T);
     return out.logits.data;
   };
 }

@@ -18,10 +18,10 @@ import { Rng } from '../tensor/random.ts';
 import { numel, type Tensor } from '../tensor/tensor.ts';
 import { decodeNew, firstStop, type GenerateOptions, type GenerateResult } from './generate.ts';
 import type { HookedModel } from './hookedModel.ts';
-import { MASKED, validateTokens } from './inputs.ts';
+import { validateTokens } from './inputs.ts';
 import { hookInnerDims } from './interventionFeeds.ts';
 import { sampleToken } from './sampling.ts';
-import { appendKv, KvPool, type Past } from './kvCache.ts';
+import { KvCache, pastBias } from './kvCache.ts';
 
 /** One row of a batch: its prompt and its own settings (interventions, sampling, seed, stops). */
 export interface BatchRow extends Omit<GenerateOptions, 'kvCache' | 'onToken'> {
@@ -112,19 +112,19 @@ export async function generateBatch(model: HookedModel, rows: readonly BatchRow[
     const key = sigs[0] ?? '[]';
     groups.set(key, [...(groups.get(key) ?? []), fam]);
   }
-  // One pool of cache buffers for every batch of this call (a fresh pool per batch left the last ones to the collector).
-  const pools = new PoolCache();
+  // One logits buffer for every step of this call (a fresh one per step is work for the collector).
+  const logitsBuf = new LogitsBuffer();
   for (const fams of groups.values()) {
     let batch: RowState[] = [];
     for (const fam of fams) {
       if (fam.length > maxBatch) throw new Error(`row ${fam[0].index} has ${fam.length - 1} followers: more than maxBatch ${maxBatch} rows together`);
       if (batch.length + fam.length > maxBatch) {
-        await runBatch(model, batch, o, pools);
+        await runBatch(model, batch, o, logitsBuf);
         batch = [];
       }
       batch.push(...fam);
     }
-    if (batch.length) await runBatch(model, batch, o, pools);
+    if (batch.length) await runBatch(model, batch, o, logitsBuf);
   }
   return states.map((s) => ({ promptIds: s.promptIds, ids: s.ids, text: s.text, stopReason: s.stopReason ?? 'length', logits: s.o.returnLogits ? s.logits : undefined }));
 }
@@ -139,7 +139,7 @@ function touchesPrompt(iv: Iv, promptLength: number): boolean {
   return iv.positions === undefined || iv.positions.some((p) => p < promptLength);
 }
 
-async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions, pools: PoolCache): Promise<void> {
+async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions, logitsBuf: LogitsBuffer): Promise<void> {
   const { spec } = model;
   // Rows with nothing to generate, or no room for it, end before any work.
   let active = rows.filter((s) => {
@@ -161,11 +161,11 @@ async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions, p
   // The longest a row gets: its prompt padded to P, its new tokens, and one more step for a follower to read the last one.
   const longest = P + Math.max(...active.map((s) => Math.min(s.maxNew, spec.nCtx - s.promptIds.length))) + 1;
   const names = Array.from({ length: spec.nLayers }, (_, L) => [`past.${L}.key`, `past.${L}.value`]).flat();
-  const pool = pools.get(names, active.length * spec.nKvHeads * longest * spec.dHead);
-  const pre = await step(model, firsts.map((s) => ({ s, ids: s.promptIds, pad: P - s.promptIds.length, start: 0 })), emptyPast(model, firsts.length), P, false, pool);
+  const prefill = new KvCache(names, firsts.length, spec.nKvHeads, spec.dHead, longest);
+  const pre = await step(model, firsts.map((s) => ({ s, ids: s.promptIds, pad: P - s.promptIds.length, start: 0 })), prefill, P, false, logitsBuf);
   // Every active row's cache: its prefill's rows, copied out; padded to the longest prompt.
   const source = active.map((s) => firsts.indexOf(uniq.get(prefillKey(s))!));
-  let past = gatherRows(pre.past, source, pool);
+  const kv = source.length === firsts.length && source.every((r, i) => r === i) ? prefill : prefill.gather(source, longest);
   let logits = source.map((r) => pre.logits[r]);
   let pads = active.map((s) => P - s.promptIds.length);
   // A follower takes each token its leader chooses in the same step; after the leader ends it runs one more step
@@ -233,14 +233,13 @@ async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions, p
     if (!keep.length) return;
     const fed = keep.map((r) => nextFed[r]);
     if (keep.length < active.length) {
-      past = compactRows(past, keep);
+      kv.compact(keep);
       pads = keep.map((r) => pads[r]);
       active = keep.map((r) => active[r]);
     }
     await o.between?.();
     const starts = active.map((s) => s.promptIds.length + s.ids.length - 1);
-    const out = await step(model, active.map((s, r) => ({ s, ids: [fed[r]], pad: pads[r], start: starts[r] })), past, 1, true, pool, o.cache ?? []);
-    past = out.past;
+    const out = await step(model, active.map((s, r) => ({ s, ids: [fed[r]], pad: pads[r], start: starts[r] })), kv, 1, true, logitsBuf, o.cache ?? []);
     logits = out.logits;
     if (o.onCache && o.cache?.length) o.onCache(active.map((s) => s.index), starts, out.cached);
   }
@@ -260,48 +259,47 @@ interface StepRow {
 }
 
 /**
- * One forward over the batch, after `past` keys and values: the prefill
+ * One forward over the batch, after the cached keys and values: the prefill
  * (each row's prompt left-padded to `T` tokens) or, with `decode`, one new
- * token per row at its position `start`.
+ * token per row at its position `start`; the step's keys and values are
+ * appended to `kv`.
  */
-async function step(model: HookedModel, rows: readonly StepRow[], past: Past, T: number, decode: boolean, pool: KvPool, cache: readonly string[] = []): Promise<{ past: Past; logits: Float32Array[]; cached: Record<string, Tensor<'float32'>> }> {
+async function step(model: HookedModel, rows: readonly StepRow[], kv: KvCache, T: number, decode: boolean, logitsBuf: LogitsBuffer, cache: readonly string[] = []): Promise<{ logits: Float32Array[]; cached: Record<string, Tensor<'float32'>> }> {
   const { spec } = model;
   const B = rows.length;
-  const pastLen = past['past.0.key'].shape[2];
-  const S = pastLen + T;
+  const filled = kv.filled;
+  const cap = kv.capacity;
   const ids = new BigInt64Array(B * T);
   const pos = new BigInt64Array(B * T);
-  const bias = new Float32Array(B * T * S);
-  // Index i of the row's cache (past then new) holds absolute position i - pad; indices below pad are padding.
+  // Cache index i of a row holds absolute position i - pad; indices below pad are padding.
   const posOf = (r: StepRow, t: number) => (decode ? r.start : t - r.pad);
   rows.forEach((r, b) => {
     for (let t = 0; t < T; t++) {
       const p = posOf(r, t);
       ids[b * T + t] = BigInt(decode ? r.ids[0] : p >= 0 ? r.ids[p] : 0);
       pos[b * T + t] = BigInt(Math.max(p, 0));
-      const q = pastLen + t;
-      const off = (b * T + t) * S;
-      for (let k = 0; k < S; k++) bias[off + k] = k <= q && k >= r.pad ? 0 : MASKED;
     }
   });
+  const bias = pastBias(B, T, cap, filled, (b) => rows[b].pad, (b, j) => filled + j < rows[b].pad);
   const iv = rowFeeds(model, rows, T, posOf);
   const plan = model.plan({ cache: [...cache], add: iv.add, replace: [], clamp: iv.clamp, logits: 'last', kvCache: true });
   const feeds: Record<string, Feed> = {
     input_ids: { dtype: 'int64', shape: [B, T], data: ids },
     position_ids: { dtype: 'int64', shape: [B, T], data: pos },
-    attn_bias: { dtype: 'float32', shape: [B, 1, T, S], data: bias },
-    ...past, ...iv.feeds,
+    attn_bias: { dtype: 'float32', shape: [B, 1, T, cap + T], data: bias },
+    past_len: { dtype: 'int64', shape: [1], data: BigInt64Array.of(BigInt(filled)) },
+    ...kv.feeds(), ...iv.feeds,
   };
-  const into: Record<string, Tensor<'float32'>> = { logits: pool.logits(B, spec.dVocab) };
+  const into: Record<string, Tensor<'float32'>> = { logits: logitsBuf.get(B, spec.dVocab) };
   // Pre-allocated outputs are for ONNX Runtime in Node; in the browser (onnxruntime-web) outputs come back as its own.
   const out = await model.runPlan(plan, feeds, iv.encoders, IN_NODE ? into : undefined);
-  // The step's keys and values are appended after the past, into the pool's other side.
-  const next = appendKv(past, out, pool, [B, spec.nKvHeads, S, spec.dHead]);
+  kv.reserve(T);
+  kv.append(out, T);
   const V = spec.dVocab;
   const cached: Record<string, Tensor<'float32'>> = {};
   for (const h of cache) cached[h] = out[h];
-  // Views into the pool's logits buffer: valid until the next step (a row that keeps them copies them).
-  return { past: next, logits: rows.map((_, b) => out.logits.data.subarray(b * V, (b + 1) * V)), cached };
+  // Views into the logits buffer: valid until the next step (a row that keeps them copies them).
+  return { logits: rows.map((_, b) => out.logits.data.subarray(b * V, (b + 1) * V)), cached };
 }
 
 /**
@@ -350,49 +348,12 @@ function rowFeeds(model: HookedModel, rows: readonly StepRow[], T: number, posOf
   return { add: [...add].sort(), clamp: [...clamps.values()].sort((a, b) => a.hook.localeCompare(b.hook)), encoders, feeds };
 }
 
-/** The call's pool, replaced only by a larger one. */
-class PoolCache {
-  private pool?: KvPool;
+/** A reused [B, 1, V] buffer for a step's next-token logits. */
+class LogitsBuffer {
+  private buf = new Float32Array(0);
 
-  get(names: readonly string[], capacity: number): KvPool {
-    if (!this.pool || !this.pool.fits(capacity)) this.pool = new KvPool(names, capacity);
-    return this.pool;
+  get(B: number, V: number): Tensor<'float32'> {
+    if (this.buf.length < B * V) this.buf = new Float32Array(B * V);
+    return { dtype: 'float32', shape: [B, 1, V], data: this.buf.subarray(0, B * V) };
   }
-}
-
-/** An empty cache for `B` rows. */
-function emptyPast(model: HookedModel, B: number): Past {
-  const { spec } = model;
-  const past: Past = {};
-  for (let L = 0; L < spec.nLayers; L++) {
-    const empty: Tensor<'float32'> = { dtype: 'float32', shape: [B, spec.nKvHeads, 0, spec.dHead], data: new Float32Array(0) };
-    past[`past.${L}.key`] = empty;
-    past[`past.${L}.value`] = empty;
-  }
-  return past;
-}
-
-/** The cache's rows `rows` (in that order; repeats allowed), copied into the pool's other side: shared prefills copied out. */
-function gatherRows(past: Past, rows: readonly number[], pool: KvPool): Past {
-  const first = Object.values(past)[0];
-  const out = pool.next([rows.length, ...first.shape.slice(1)]);
-  for (const [name, t] of Object.entries(past)) {
-    const per = t.data.length / t.shape[0];
-    rows.forEach((r, i) => out[name].data.set(t.data.subarray(r * per, (r + 1) * per), i * per));
-  }
-  pool.flip();
-  return out;
-}
-
-/** Keeps the rows `keep` (ascending) of the cache, moved down in place: finished rows leave the batch. */
-function compactRows(past: Past, keep: readonly number[]): Past {
-  const out: Past = {};
-  for (const [name, t] of Object.entries(past)) {
-    const per = t.data.length / t.shape[0];
-    keep.forEach((r, i) => {
-      if (r !== i) t.data.copyWithin(i * per, r * per, (r + 1) * per);
-    });
-    out[name] = { dtype: 'float32', shape: [keep.length, ...t.shape.slice(1)], data: t.data.subarray(0, keep.length * per) };
-  }
-  return out;
 }

@@ -124,6 +124,7 @@ export class PlanServer {
   private noOp(name: string, B: number, served: GraphPlan): Feed {
     const { spec } = this;
     if (name.startsWith('past.')) return { dtype: 'float32', shape: [B, spec.nKvHeads, 0, spec.dHead], data: new Float32Array(0) };
+    if (name === 'past_len') return this.constant('past_len', { dtype: 'int64', shape: [1], data: BigInt64Array.of(0n) });
     const colon = name.indexOf(':');
     const kind = name.slice(0, colon);
     const hook = name.slice(colon + 1);

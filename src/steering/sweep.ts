@@ -160,10 +160,10 @@ const DEFAULT_MAGNITUDES = Array.from({ length: 16 }, (_, i) => Number(((i * 8) 
 
 /**
  * Rows per batch for a sweep (each generation and its clean twin are two):
- * the batch's KV cache (two buffers of every layer's keys and values for
- * `length` tokens) stays within 30% of the model's weights in memory, so a
- * batched sweep costs little more memory than one generation at a time;
- * from 2 to 64 rows, even.
+ * the batch's KV cache (every layer's keys and values for `length` tokens,
+ * counted twice: a shared prefill's rows are copied out into a second cache)
+ * stays within 30% of the model's weights in memory, so a batched sweep costs
+ * little more memory than one generation at a time; from 2 to 64 rows, even.
  */
 export function sweepBatchSize(model: HookedModel, length: number): number {
   const s = model.spec;

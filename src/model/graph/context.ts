@@ -160,6 +160,12 @@ export class BuildCtx {
     return v;
   }
 
+  /** The KV cache's filled length, input `past_len` [1] int64 (declared on first use). */
+  pastLen(): string {
+    if (!this.g.has('past_len')) this.g.input('past_len', 'int64', [1]);
+    return 'past_len';
+  }
+
   /** Whether any output or intervention touches this hook. */
   isActive(name: string): boolean {
     return this.active.has(name);

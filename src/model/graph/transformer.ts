@@ -4,7 +4,9 @@
  *
  * Inputs: `input_ids` [batch, pos] int64, `position_ids` [batch, pos] int64,
  * `attn_bias` [batch, 1, pos, keyPos] float (0 where a key is visible, -1e9
- * elsewhere), and with `kvCache` `past.{L}.key|value` [batch, nKvHeads, past, dHead].
+ * elsewhere), and with `kvCache` `past.{L}.key|value` [batch, nKvHeads,
+ * capacity, dHead] (slots past the filled length hidden by the mask) and, on
+ * models with sliding windows, `past_len` [1] int64 (the filled length).
  * With `logits: 'at'`, `logits_at` [n] int64 lists the positions to unembed.
  * Outputs: `logits` [batch, pos (1 with 'last', n with 'at'), dVocab] unless
  * `logits: 'none'`, each cached hook by name, and `new.{L}.key|value` (this
@@ -24,6 +26,7 @@ export function buildTransformer(c: BuildCtx): Uint8Array {
   const ids = g.input('input_ids', 'int64', ['batch', 'pos']);
   const pos = g.input('position_ids', 'int64', ['batch', 'pos']);
   const bias = g.input('attn_bias', 'float32', ['batch', 1, 'pos', 'keyPos']);
+  if (c.plan.kvCache) c.pastLen(); // fed by every KV-cache call; read only by sliding windows
   try {
     let e = c.embed(ids);
     if (spec.embedScale !== undefined) e = g.op('Mul', [e, g.floats([spec.embedScale])]);
@@ -79,9 +82,12 @@ function block(c: BuildCtx, x: string, L: number, s: AttnShared): string {
 
 /**
  * The shared mask with keys at distance >= `window` also hidden (HF's
- * sliding window: query i sees key j when 0 <= i - j < window). Key j sits at
- * position j and query t at S - T + t (right-padded rows, cached keys first),
- * so it is built from the mask's shape and works with a KV cache.
+ * sliding window: query i sees key j when 0 <= i - j < window), from cache
+ * indices (a row's index i holds its position i - pad, so distances are
+ * positions' distances). Without a KV cache, query t and key j are at t and j.
+ * With one, the keys are the cache's `capacity` slots (slot k at index k) then
+ * the T new ones, and the new tokens sit at `past_len` + t: input `past_len`
+ * [1] int64 is the filled length, the capacity is the mask's width minus T.
  */
 function withWindow(c: BuildCtx, full: AttnShared, window: number): AttnShared {
   const { g } = c;
@@ -89,8 +95,18 @@ function withWindow(c: BuildCtx, full: AttnShared, window: number): AttnShared {
   const T = scalar(2);
   const S = scalar(3);
   const one = g.ints([1], true);
-  const queries = g.op('Unsqueeze', [g.op('Range', [g.op('Sub', [S, T]), S, one]), g.ints([1])]); // [T, 1]
-  const keys = g.op('Unsqueeze', [g.op('Range', [g.ints([0], true), S, one]), g.ints([0])]); // [1, S]
+  const zero = g.ints([0], true);
+  let queries: string;
+  let keys: string;
+  if (c.plan.kvCache) {
+    const filled = g.op('Squeeze', [c.pastLen(), g.ints([0])]);
+    const fresh = g.op('Range', [filled, g.op('Add', [filled, T]), one]);
+    queries = g.op('Unsqueeze', [fresh, g.ints([1])]); // [T, 1]
+    keys = g.op('Unsqueeze', [g.op('Concat', [g.op('Range', [zero, g.op('Sub', [S, T]), one]), fresh], { axis: 0 }), g.ints([0])]); // [1, S]
+  } else {
+    queries = g.op('Unsqueeze', [g.op('Range', [zero, T, one]), g.ints([1])]);
+    keys = g.op('Unsqueeze', [g.op('Range', [zero, S, one]), g.ints([0])]);
+  }
   const far = g.op('GreaterOrEqual', [g.op('Sub', [queries, keys]), g.ints([window], true)]);
   const extra = g.op('Where', [far, g.floats([MASKED]), g.floats([0])]);
   const bias = g.op('Add', [full.bias, extra]);
