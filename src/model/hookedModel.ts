@@ -305,7 +305,7 @@ export class HookedModel {
     // A KV-cache session sees a new past length at every step: ORT's memory patterns, cached per input shape,
     // would keep one arena plan per length (gigabytes over a batched sweep), so they are off there. The arena
     // stays on in the session serving a quantized model's every plan: without it, measured on Llama-3.2-1B's
-    // shapes in int4, a 4 x 128 forward peaked 640 MB higher (2258 against 1620 MiB) and 8 rows of 256 new
+    // shapes in int4, a 4 x 128 forward (last logits) peaked 640 MB higher (2258 against 1620 MiB) and 8 rows of 256 new
     // tokens 950 MB higher (3057 against 2103 MiB), freed blocks scattered in the C heap. f32 KV sessions keep
     // it off: on GPT-2 small, 32 rows of 32 new tokens peaked 110 MB lower without it (1094 against 1207 MiB).
     const runtime = !plan.kvCache ? this.runtime : { ...this.runtime, memPattern: false, memArena: served };

