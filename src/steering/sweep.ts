@@ -28,6 +28,7 @@ import { generateBatch, type BatchRow } from '../model/generateBatch.ts';
 import { activationAt } from '../analysis/textFeatures.ts';
 import { klAndNll } from '../sae/eval/lossMath.ts';
 import type { AddIntervention, ClampIntervention } from '../hooks/interventions.ts';
+import { READS_AT_ONCE, ReadBack } from './readBack.ts';
 import { noUsableRange, typicalMax } from './presets.ts';
 import { spearman } from './spearman.ts';
 import { steeringInterventions, type SteerPositions } from './steer.ts';
@@ -160,19 +161,20 @@ const DEFAULT_MAGNITUDES = Array.from({ length: 16 }, (_, i) => Number(((i * 8) 
 
 /**
  * Rows per batch for a sweep (each generation and its clean twin are two):
- * the batch's KV cache (every layer's keys and values for `length` tokens,
- * one buffer written in place) and its logits stay within 30% of the model's
- * weights in memory, so a batched sweep costs little more memory than one
- * generation at a time; from 2 to 64 rows, even. Measured with
- * `npm run bench -- sweep`'s jobs, peak memory over one generation at a time:
- * GPT-2 small (28 rows) 1.2, Llama-3.2-1B's shapes in int8 (64 rows) 1.09.
+ * twice the batch's KV cache (every layer's keys and values for `length`
+ * tokens) and its logits stay within 30% of the model's weights in memory,
+ * so a batched sweep costs little more memory than one generation at a time;
+ * from 2 to 64 rows, even. The cache is one buffer, but memory grows with the
+ * rows by more than it: counted once (28 rows on GPT-2 small), the batched
+ * sweep of `npm run bench -- sweep` peaked at 1.33-1.36 times one generation
+ * at a time's; counted twice (18 rows), 1.11.
  */
 export function sweepBatchSize(model: HookedModel, length: number): number {
   const s = model.spec;
   // The weights' size from the shapes (they load lazily): attention, MLP, embedding and unembedding, at the weights' precision.
   const params = s.nLayers * (2 * s.dModel * s.nHeads * s.dHead + 2 * s.dModel * s.nKvHeads * s.dHead + (s.gatedMlp ? 3 : 2) * s.dModel * s.dMlp) + 2 * s.dVocab * s.dModel;
   const weights = params * { f32: 4, int8: 1, int4: 0.5 }[model.weightMode];
-  const perRow = 2 * s.nLayers * s.nKvHeads * s.dHead * length * 4 + 2 * s.dVocab * 4;
+  const perRow = 2 * 2 * s.nLayers * s.nKvHeads * s.dHead * length * 4 + 2 * s.dVocab * 4;
   return Math.max(2, Math.min(64, 2 * Math.floor((0.3 * weights) / perRow / 2)));
 }
 
@@ -248,6 +250,16 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
   const steeredLogits = new Map<number, Float32Array>();
   const scratch = new Float64Array(model.spec.dVocab);
   const hook = sae.cfg.hookName;
+  // The twins' hook values are encoded READS_AT_ONCE tokens at a time: one SAE pass per decoding step read
+  // all of W_enc for a dozen rows (GEMMs bound by memory); a few hundred rows at once are bound by compute.
+  const reads = new ReadBack(sae.cfg.dIn, READS_AT_ONCE, async (jobsOf, x) => {
+    const codes = await sae.encode(x);
+    jobsOf.forEach((j, k) => {
+      const act = activationAt(codes, k, jobs[j].feature);
+      acc[j].act += act;
+      if (act > 0 && act >= (o.naturals.get(jobs[j].feature) ?? 0)) acc[j].above++;
+    });
+  });
   let done = 0;
   const results = await generateBatch(model, rows, {
     maxBatch: o.batchSize ?? sweepBatchSize(model, Math.max(...jobs.map((j) => j.promptIds.length)) + maxNewTokens),
@@ -267,25 +279,19 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
       a.nll += m.nll;
     },
     onCache: (batchRows, _positions, values) => {
-      const twins = batchRows.map((r, i) => ({ r, i })).filter((x) => x.r % 2 === 1);
-      if (!twins.length) return;
       const v = values[hook];
       const width = v.data.length / batchRows.length;
-      const x = new Float32Array(twins.length * width);
-      twins.forEach((t, k) => x.set(v.data.subarray(t.i * width, (t.i + 1) * width), k * width));
-      pendingReads.push(sae.encode({ dtype: 'float32', shape: [twins.length, width], data: x }).then((codes) => {
-        twins.forEach((t, k) => {
-          const j = (t.r - 1) / 2;
-          const act = activationAt(codes, k, jobs[j].feature);
-          acc[j].act += act;
-          if (act > 0 && act >= (o.naturals.get(jobs[j].feature) ?? 0)) acc[j].above++;
-        });
-      }));
+      batchRows.forEach((r, i) => {
+        if (r % 2 === 0) return;
+        if (reads.full) pendingReads.push(reads.flush());
+        reads.push((r - 1) / 2, v.data.subarray(i * width, (i + 1) * width));
+      });
     },
     onRowDone: (row) => {
       if (row % 2 === 1) o.onProgress?.(++done, total);
     },
   });
+  pendingReads.push(reads.flush());
   await Promise.all(pendingReads);
   return jobs.map((j, i) => ({
     feature: j.feature, prompt: j.prompt, magnitude: j.magnitude, strength: j.strength, text: results[2 * i].text, ...outputMetrics(results[2 * i].ids, acc[i]),
