@@ -92,10 +92,30 @@ async function sourceHash(parts: readonly string[]): Promise<string> {
  * blocks.1.hook_resid_pre (d_sae 512, k 8), cached in the temp folder under a
  * hash of the SAE source so every test file reuses one training run.
  */
+/**
+ * Removes cached test artefacts of one kind (`saescope-test-sae-*`) made for
+ * other sources and untouched for a day: each change to the sources they are
+ * keyed by leaves one behind (about 800 MB had piled up here). A day's grace
+ * spares another checkout's run that may be reading one now.
+ */
+function pruneStale(prefix: string, keep: string): void {
+  const dayAgo = Date.now() - 24 * 3600 * 1000;
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const p = path.join(os.tmpdir(), name);
+    if (!name.startsWith(prefix) || p === keep) continue;
+    try {
+      if (fs.statSync(p).mtimeMs < dayAgo) fs.rmSync(p, { recursive: true, force: true });
+    } catch {
+      // removed meanwhile by another run
+    }
+  }
+}
+
 export async function trainedSae(): Promise<string> {
   // Keyed by every source that decides the trained weights: the trainer, the data path, the model and its runtime.
   const dir = path.join(os.tmpdir(), `saescope-test-sae-${await sourceHash(['sae', 'data', 'model', 'runtime', 'tokenizer', 'io', 'tensor'])}`);
   if (!fs.existsSync(path.join(dir, 'cfg.json'))) {
+    pruneStale('saescope-test-sae-', dir);
     const { loadModel } = await import('../src/model/load.ts');
     const { trainSaes } = await import('../src/sae/train/trainer.ts');
     const model = await loadModel(tinyStories);
@@ -149,6 +169,7 @@ export async function demoSae(): Promise<{ dir: string; registry: string }> {
   const dir = path.join(root, 'sae');
   const registry = path.join(root, 'registry.db');
   if (!fs.existsSync(path.join(root, 'done'))) {
+    pruneStale('saescope-test-demo-', root);
     const { loadModel } = await import('../src/model/load.ts');
     const { loadSae } = await import('../src/sae/load.ts');
     const { trainSaes } = await import('../src/sae/train/trainer.ts');
