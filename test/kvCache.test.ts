@@ -23,7 +23,7 @@ function fresh(step: number, rows: number, T: number): Record<string, Tensor<'fl
 
 /** The filled positions of each (row, head) as the cache's feed holds them. */
 function filledOf(kv: KvCache): number[][] {
-  const t = kv.feeds()['past.0.key'];
+  const t = kv.feeds()['past.0.key'] as Tensor<'float32'>;
   const [B, H, cap, hd] = t.shape;
   assert.deepEqual([B, H, hd], [kv.batch, KV, HD]);
   const out: number[][] = [];

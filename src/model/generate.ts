@@ -9,7 +9,7 @@ import { Rng } from '../tensor/random.ts';
 import type { Feed } from '../runtime/session.ts';
 import { validateTokens } from './inputs.ts';
 import { interventionFeeds } from './interventionFeeds.ts';
-import { KvCache, pastBias } from './kvCache.ts';
+import { KvCache } from './kvCache.ts';
 import type { HookedModel } from './hookedModel.ts';
 import { sampleToken, type SamplingOptions } from './sampling.ts';
 
@@ -103,23 +103,19 @@ type Stepper = (newIds: readonly number[], all: readonly number[]) => Promise<Fl
 /** Feeds only the new tokens, carrying keys and values between steps (at most `longest` positions). */
 function cachedStepper(model: HookedModel, o: GenerateOptions, longest: number): Stepper {
   const { spec } = model;
-  const names = Array.from({ length: spec.nLayers }, (_, L) => [`past.${L}.key`, `past.${L}.value`]).flat();
-  const kv = new KvCache(names, 1, spec.nKvHeads, spec.dHead, longest);
+  const kv = KvCache.of(spec, 1, longest);
   return async (newIds) => {
     const T = newIds.length;
     const pastLen = kv.filled;
-    const cap = kv.capacity;
     const iv = interventionFeeds(o.interventions ?? [], model.hooks, spec, 1, T, pastLen);
     const plan = model.plan({ cache: [], add: iv.add, replace: [], clamp: iv.clamp, logits: 'last', kvCache: true });
     const feeds: Record<string, Feed> = {
       input_ids: { dtype: 'int64', shape: [1, T], data: BigInt64Array.from(newIds, (t) => BigInt(t)) },
       position_ids: { dtype: 'int64', shape: [1, T], data: BigInt64Array.from({ length: T }, (_, t) => BigInt(pastLen + t)) },
-      attn_bias: { dtype: 'float32', shape: [1, 1, T, cap + T], data: pastBias(1, T, cap, pastLen, () => 0) },
-      past_len: { dtype: 'int64', shape: [1], data: BigInt64Array.of(BigInt(pastLen)) },
+      attn_bias: kv.attnBias(T, () => 0),
       ...kv.feeds(), ...iv.feeds,
     };
     const out = await model.runPlan(plan, feeds, iv.encoders);
-    kv.reserve(T);
     kv.append(out, T);
     return out.logits.data;
   };

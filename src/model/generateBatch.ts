@@ -21,7 +21,7 @@ import type { HookedModel } from './hookedModel.ts';
 import { validateTokens } from './inputs.ts';
 import { hookInnerDims } from './interventionFeeds.ts';
 import { sampleToken } from './sampling.ts';
-import { KvCache, pastBias } from './kvCache.ts';
+import { KvCache } from './kvCache.ts';
 
 /** One row of a batch: its prompt and its own settings (interventions, sampling, seed, stops). */
 export interface BatchRow extends Omit<GenerateOptions, 'kvCache' | 'onToken'> {
@@ -160,8 +160,7 @@ async function runBatch(model: HookedModel, rows: RowState[], o: BatchOptions, l
   const P = Math.max(...firsts.map((s) => s.promptIds.length));
   // The longest a row gets: its prompt padded to P, its new tokens, and one more step for a follower to read the last one.
   const longest = P + Math.max(...active.map((s) => Math.min(s.maxNew, spec.nCtx - s.promptIds.length))) + 1;
-  const names = Array.from({ length: spec.nLayers }, (_, L) => [`past.${L}.key`, `past.${L}.value`]).flat();
-  const prefill = new KvCache(names, firsts.length, spec.nKvHeads, spec.dHead, longest);
+  const prefill = KvCache.of(spec, firsts.length, longest);
   const pre = await step(model, firsts.map((s) => ({ s, ids: s.promptIds, pad: P - s.promptIds.length, start: 0 })), prefill, P, false, logitsBuf);
   // Every active row's cache: its prefill's rows, copied out; padded to the longest prompt.
   const source = active.map((s) => firsts.indexOf(uniq.get(prefillKey(s))!));
@@ -267,8 +266,6 @@ interface StepRow {
 async function step(model: HookedModel, rows: readonly StepRow[], kv: KvCache, T: number, decode: boolean, logitsBuf: LogitsBuffer, cache: readonly string[] = []): Promise<{ logits: Float32Array[]; cached: Record<string, Tensor<'float32'>> }> {
   const { spec } = model;
   const B = rows.length;
-  const filled = kv.filled;
-  const cap = kv.capacity;
   const ids = new BigInt64Array(B * T);
   const pos = new BigInt64Array(B * T);
   // Cache index i of a row holds absolute position i - pad; indices below pad are padding.
@@ -280,20 +277,17 @@ async function step(model: HookedModel, rows: readonly StepRow[], kv: KvCache, T
       pos[b * T + t] = BigInt(Math.max(p, 0));
     }
   });
-  const bias = pastBias(B, T, cap, filled, (b) => rows[b].pad, (b, j) => filled + j < rows[b].pad);
   const iv = rowFeeds(model, rows, T, posOf);
   const plan = model.plan({ cache: [...cache], add: iv.add, replace: [], clamp: iv.clamp, logits: 'last', kvCache: true });
   const feeds: Record<string, Feed> = {
     input_ids: { dtype: 'int64', shape: [B, T], data: ids },
     position_ids: { dtype: 'int64', shape: [B, T], data: pos },
-    attn_bias: { dtype: 'float32', shape: [B, 1, T, cap + T], data: bias },
-    past_len: { dtype: 'int64', shape: [1], data: BigInt64Array.of(BigInt(filled)) },
+    attn_bias: kv.attnBias(T, (b) => rows[b].pad, (b, j) => kv.filled + j < rows[b].pad),
     ...kv.feeds(), ...iv.feeds,
   };
   const into: Record<string, Tensor<'float32'>> = { logits: logitsBuf.get(B, spec.dVocab) };
   // Pre-allocated outputs are for ONNX Runtime in Node; in the browser (onnxruntime-web) outputs come back as its own.
   const out = await model.runPlan(plan, feeds, iv.encoders, IN_NODE ? into : undefined);
-  kv.reserve(T);
   kv.append(out, T);
   const V = spec.dVocab;
   const cached: Record<string, Tensor<'float32'>> = {};

@@ -2,7 +2,7 @@
  * The KV cache of generation on the JavaScript side, written in place: each
  * cached tensor is one buffer laid out [rows, KV heads, capacity, dHead], fed
  * to the graph whole as `past.{L}.key|value` with the slots past the filled
- * length hidden by the attention mask (`pastBias`). A step's keys and values
+ * length hidden by the attention mask (`attnBias`). A step's keys and values
  * (the graph's `new.{L}.key|value`, [rows, KV, T, dHead]) are written into the
  * next T slots of each row and head: nothing already cached is copied.
  *
@@ -13,11 +13,10 @@
  * attention reads at most CHUNK - 1 empty slots: their scores are masked to
  * exactly zero weight, and empty slots hold zeros or old finite keys, never NaN.
  */
+import type { Feed } from '../runtime/session.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { MASKED } from './inputs.ts';
-
-/** Cached keys and values by input name (`past.{L}.key|value`), each [rows, KV, capacity, dHead]. */
-export type Past = Record<string, Tensor<'float32'>>;
+import type { ModelSpec } from './spec.ts';
 
 /** Slots added at a time when the cache grows. */
 export const CHUNK = 64;
@@ -41,6 +40,12 @@ export class KvCache {
     this.rows = rows;
   }
 
+  /** An empty cache of a model's every layer's keys and values (`past.{L}.key|value`) for `rows` rows. */
+  static of(spec: ModelSpec, rows: number, longest: number): KvCache {
+    const names = Array.from({ length: spec.nLayers }, (_, L) => [`past.${L}.key`, `past.${L}.value`]).flat();
+    return new KvCache(names, rows, spec.nKvHeads, spec.dHead, longest);
+  }
+
   /** Rows in the cache. */
   get batch(): number {
     return this.rows;
@@ -51,13 +56,34 @@ export class KvCache {
     return this.cap;
   }
 
-  /** The `past` feeds: every buffer shaped [rows, KV, capacity, dHead]. */
-  feeds(): Past {
+  /** The cache's feeds: every `past` buffer shaped [rows, KV, capacity, dHead], and `past_len` [1] (the filled length). */
+  feeds(): Record<string, Feed> {
     const shape = [this.rows, this.kvHeads, this.cap, this.dHead];
     const n = this.rows * this.kvHeads * this.cap * this.dHead;
-    const out: Past = {};
+    const out: Record<string, Feed> = { past_len: { dtype: 'int64', shape: [1], data: BigInt64Array.of(BigInt(this.filled)) } };
     for (const name of this.names) out[name] = { dtype: 'float32', shape, data: this.bufs.get(name)?.subarray(0, n) ?? new Float32Array(0) };
     return out;
+  }
+
+  /**
+   * The attention mask [rows, 1, T, capacity + T] of a step of `T` new
+   * positions: query t of row b (at cache index filled + t) sees cached slot k
+   * when pad(b) <= k < filled, and new key j <= t unless `newKeyHidden(b, j)`
+   * (a left-padded prompt's padding); empty slots are hidden.
+   */
+  attnBias(T: number, pad: (b: number) => number, newKeyHidden: (b: number, j: number) => boolean = () => false): Tensor<'float32'> {
+    const { rows, cap, filled } = this;
+    const S = cap + T;
+    const bias = new Float32Array(rows * T * S).fill(MASKED);
+    for (let b = 0; b < rows; b++) {
+      const p = pad(b);
+      for (let t = 0; t < T; t++) {
+        const off = (b * T + t) * S;
+        if (filled > p) bias.fill(0, off + p, off + filled);
+        for (let j = 0; j <= t; j++) if (!newKeyHidden(b, j)) bias[off + cap + j] = 0;
+      }
+    }
+    return { dtype: 'float32', shape: [rows, 1, T, S], data: bias };
   }
 
   /** Makes room for `T` more positions: a larger buffer (the filled slots copied) when they do not fit. */
@@ -76,9 +102,9 @@ export class KvCache {
     this.cap = cap;
   }
 
-  /** Writes a step's `new.{L}.key|value` [rows, KV, T, dHead] into the next T slots (after `reserve(T)`). */
+  /** Writes a step's `new.{L}.key|value` [rows, KV, T, dHead] into the next T slots (growing the cache when they do not fit). */
   append(out: Readonly<Record<string, Tensor<'float32'>>>, T: number): void {
-    if (this.filled + T > this.cap) throw new Error('internal: KV cache append without reserve');
+    this.reserve(T);
     const hd = this.dHead;
     for (const name of this.names) {
       const dst = this.bufs.get(name)!;
@@ -111,24 +137,4 @@ export class KvCache {
     out.filled = this.filled;
     return out;
   }
-}
-
-/**
- * The attention mask [rows, 1, T, capacity + T] of a step after the cached
- * positions: query t of row b (at cache index filled + t) sees cached slot
- * k < filled when `visible(b, k)`, and new key j <= t; empty slots are hidden.
- * `pad(b)`: the row's left padding (slots below it hidden).
- */
-export function pastBias(rows: number, T: number, capacity: number, filled: number, pad: (b: number) => number, newKeyPad: (b: number, j: number) => boolean = () => false): Float32Array {
-  const S = capacity + T;
-  const bias = new Float32Array(rows * T * S).fill(MASKED);
-  for (let b = 0; b < rows; b++) {
-    const p = pad(b);
-    for (let t = 0; t < T; t++) {
-      const off = (b * T + t) * S;
-      if (filled > p) bias.fill(0, off + p, off + filled);
-      for (let j = 0; j <= t; j++) if (!newKeyPad(b, j)) bias[off + capacity + j] = 0;
-    }
-  }
-  return bias;
 }
