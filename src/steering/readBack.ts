@@ -15,34 +15,40 @@ import type { Tensor } from '../tensor/tensor.ts';
  */
 export const READS_AT_ONCE = 128;
 
-/** Hook values of twins' tokens gathered into one [n, dIn] block for the SAE. */
+/** Hook values of twins' tokens gathered into [n, dIn] blocks for the SAE, each encoded once full. */
 export class ReadBack {
   private x: Float32Array;
   private jobs: number[] = [];
+  private readonly pending: Promise<void>[] = [];
 
   constructor(private readonly dIn: number, private readonly cap: number, private readonly encode: (jobs: readonly number[], x: Tensor<'float32'>) => Promise<void>) {
     this.x = new Float32Array(cap * dIn);
   }
 
-  /** Whether the block is full (flush it). */
-  get full(): boolean {
-    return this.jobs.length >= this.cap;
-  }
-
-  /** Adds one token's hook value, read by job `job`'s twin. */
+  /** Adds one token's hook value, read by job `job`'s twin (a full block is sent to the encoder first). */
   push(job: number, value: Float32Array): void {
+    if (this.jobs.length >= this.cap) this.flush();
     this.x.set(value, this.jobs.length * this.dIn);
     this.jobs.push(job);
   }
 
-  /** Encodes what was gathered (the block starts anew). */
-  flush(): Promise<void> {
+  /** Encodes what is left and waits for every block (an encoder's error surfaces here). */
+  async done(): Promise<void> {
+    this.flush();
+    await Promise.all(this.pending);
+  }
+
+  /** Sends the gathered block to the encoder (the block starts anew: the encoder may read it later). */
+  private flush(): void {
     const n = this.jobs.length;
-    if (n === 0) return Promise.resolve();
+    if (n === 0) return;
     const x: Tensor<'float32'> = { dtype: 'float32', shape: [n, this.dIn], data: this.x.subarray(0, n * this.dIn) };
     const jobs = this.jobs;
     this.jobs = [];
     this.x = new Float32Array(this.cap * this.dIn);
-    return this.encode(jobs, x);
+    const p = this.encode(jobs, x);
+    // Handled in done(); until then a failed block must not be an unhandled rejection.
+    p.catch(() => undefined);
+    this.pending.push(p);
   }
 }

@@ -241,7 +241,6 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
 }): Promise<SweepRecord[]> {
   const { maxNewTokens } = o;
   const total = jobs.length;
-  const pendingReads: Promise<void>[] = [];
   const rows: BatchRow[] = jobs.flatMap((j, i) => [
     { prompt: j.promptIds, maxNewTokens, temperature: o.temperature, seed: o.seed, interventions: j.interventions, stopAtEos: false },
     { prompt: j.promptIds, maxNewTokens, stopAtEos: false, follow: 2 * i },
@@ -250,8 +249,7 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
   const steeredLogits = new Map<number, Float32Array>();
   const scratch = new Float64Array(model.spec.dVocab);
   const hook = sae.cfg.hookName;
-  // The twins' hook values are encoded READS_AT_ONCE tokens at a time: one SAE pass per decoding step read
-  // all of W_enc for a dozen rows (GEMMs bound by memory); a few hundred rows at once are bound by compute.
+  // The twins' hook values are encoded READS_AT_ONCE tokens at a time (readBack.ts).
   const reads = new ReadBack(sae.cfg.dIn, READS_AT_ONCE, async (jobsOf, x) => {
     const codes = await sae.encode(x);
     jobsOf.forEach((j, k) => {
@@ -282,17 +280,14 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
       const v = values[hook];
       const width = v.data.length / batchRows.length;
       batchRows.forEach((r, i) => {
-        if (r % 2 === 0) return;
-        if (reads.full) pendingReads.push(reads.flush());
-        reads.push((r - 1) / 2, v.data.subarray(i * width, (i + 1) * width));
+        if (r % 2 === 1) reads.push((r - 1) / 2, v.data.subarray(i * width, (i + 1) * width));
       });
     },
     onRowDone: (row) => {
       if (row % 2 === 1) o.onProgress?.(++done, total);
     },
   });
-  pendingReads.push(reads.flush());
-  await Promise.all(pendingReads);
+  await reads.done();
   return jobs.map((j, i) => ({
     feature: j.feature, prompt: j.prompt, magnitude: j.magnitude, strength: j.strength, text: results[2 * i].text, ...outputMetrics(results[2 * i].ids, acc[i]),
   }));
