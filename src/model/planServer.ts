@@ -84,7 +84,7 @@ export class PlanServer {
     return this.exclusive(async () => {
       let s = this.served;
       if (!s || !covers(s.plan, plan, this.order)) {
-        const next = union(s?.plan, plan, this.order);
+        const next = union(s?.plan, this.steerable(plan), this.order);
         const all = new Map([...(s?.encoders ?? []), ...encoders]);
         const used = new Map((next.clamp ?? []).map((c) => [c.encoder, all.get(c.encoder)!]));
         this.served = undefined;
@@ -95,6 +95,21 @@ export class PlanServer {
       s.inflight++;
       return s;
     });
+  }
+
+  /**
+   * `plan` with an added input at every residual-stream hook it reaches: a
+   * steering call then runs on the session a forward or a generation built,
+   * where a rebuild would recompile every quantized weight (minutes on a 9B
+   * model) and, measured on Llama-3.2-1B's shapes in int4, left 40-150 MiB
+   * of the old session's memory with the C heap in about half the runs. A
+   * zero added to the residual is exact and costs one elementwise add per
+   * hook.
+   */
+  private steerable(plan: GraphPlan): GraphPlan {
+    const stop = plan.stopAfter === undefined ? Infinity : this.order(plan.stopAfter);
+    const resid = this.hooks.filter((h) => RESIDUAL.test(h.name) && h.order <= stop).map((h) => h.name);
+    return { ...plan, add: [...new Set([...plan.add, ...resid])] };
   }
 
   private async retire(s: Served): Promise<void> {
@@ -147,6 +162,9 @@ export class PlanServer {
     return v;
   }
 }
+
+/** The hooks a steering vector is added at: the residual stream before and after each block. */
+const RESIDUAL = /^blocks\.\d+\.hook_resid_(pre|post)$/;
 
 const sameClamp = (a: ClampPlan, b: ClampPlan) => a.hook === b.hook && a.encoder === b.encoder && a.features.length === b.features.length && a.features.every((f, i) => f === b.features[i]);
 
