@@ -17,6 +17,9 @@
  * - ratio_generate: greedy KV-cache tokens/s (64 new after 64), over
  *   PyTorch's better thread setting
  * - int8/int4_generate_speedup: quantized generation over f32 saescope
+ * - int4_f32_generate_speedup, generate_peak_over_quantized: `--weights
+ *   int4-f32` (the int4 weights against f32 activations) over f32, and the
+ *   int4 modes' generation peaks over the quantized file
  * - int8/int4_top1_agreement, mean KL: on 2,000 tokens of ../shared/corpora
  *   (GPT-2 tokenizer ids), quantized logits against f32 (deterministic: with
  *   BENCH_BIG_TIMING_ONLY=1, repeated runs skip it)
@@ -26,7 +29,8 @@
  *   (BF16, 18.5 GB; made once), its int4 cache built (time and peak), then
  *   `steer` with a Gemma Scope-shaped SAE (JumpReLU, 16,384 latents at layer
  *   20): peak memory over the quantized weights' size (issue 31's goal:
- *   <= 1.4), over a plain generation's peak, and tokens/s
+ *   <= 1.4), over a plain generation's peak, and tokens/s; the same `steer`
+ *   with `--weights int4-f32` (int4_f32)
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -63,8 +67,10 @@ export function bench9b(cacheDir: string): Record<string, unknown> {
   const build = worker('big', { ...base, mode: 'generate', new: 2 });
   const gen = worker('big', { ...base, mode: 'generate' });
   const steer = worker('big', { ...base, mode: 'steer', sae });
+  const steerLean = worker('big', { ...base, mode: 'steer', sae, weights: 'int4-f32' });
   const quantizedMiB = Number((steer.result.info as { quantizedBytes: number }).quantizedBytes) / 2 ** 20;
   return {
+    int4_f32: { steer_peak_over_quantized: r3(steerLean.peakMiB / quantizedMiB), steer_tokens_per_s: r3(Number(steerLean.result.tokens_per_s)), steer_peak_mib: steerLean.peakMiB },
     steer_peak_over_quantized: r3(steer.peakMiB / quantizedMiB),
     steer_tokens_per_s: r3(Number(steer.result.tokens_per_s)),
     generate_peak_over_quantized: r3(gen.peakMiB / quantizedMiB),
@@ -116,6 +122,8 @@ export function benchBig(): Record<string, unknown> {
     const fid = process.env.BENCH_BIG_TIMING_ONLY ? { result: {}, peakMiB: 0 } : worker('big', { ...base, mode: 'fidelity', weights, seq: 250 });
     q[weights] = { fid, gen: worker('big', { ...base, mode: 'generate', weights }) };
   }
+  const lean = worker('big', { ...base, mode: 'generate', weights: 'int4-f32' });
+  const quantMiB = (m: { result: Record<string, unknown> }) => Number((m.result.info as { quantizedBytes: number }).quantizedBytes) / 2 ** 20;
   const nine = process.env.BENCH_9B ? { gemma2_9b_int4: bench9b(cacheDir) } : {};
   const ceiling = process.env.BENCH_BIG_TIMING_ONLY ? { result: {}, peakMiB: 0 } : worker('big', { ...base, mode: 'ceiling', seq: 250 });
   const torchGen = tps(torchGen1) >= tps(torchGenN) ? torchGen1 : torchGenN;
@@ -131,12 +139,14 @@ export function benchBig(): Record<string, unknown> {
     ratio_generate: r3(tps(gen) / tps(torchGen)),
     int8_generate_speedup: r3(tps(q.int8.gen) / tps(gen)),
     int4_generate_speedup: r3(tps(q.int4.gen) / tps(gen)),
+    int4_f32_generate_speedup: r3(tps(lean) / tps(gen)),
+    generate_peak_over_quantized: { int4: r3(q.int4.gen.peakMiB / quantMiB(q.int4.gen)), int4_f32: r3(lean.peakMiB / quantMiB(lean)) },
     int8_top1_agreement: r3(tps(q.int8.fid, 'top1_agreement')),
     int4_top1_agreement: r3(tps(q.int4.fid, 'top1_agreement')),
     int8_weights_only_top1_agreement: r3(tps(ceiling, 'top1_agreement')),
     mean_kl: { int8: r3(tps(q.int8.fid, 'mean_kl')), int4: r3(tps(q.int4.fid, 'mean_kl')) },
     load_seconds: { saescope: r3(tps(gen, 'load_seconds')), torch: r3(tps(torchGen, 'load_seconds')), saescope_int8: r3(tps(q.int8.gen, 'load_seconds')), saescope_int4: r3(tps(q.int4.gen, 'load_seconds')) },
-    saescope_tokens_per_s: { forward: r3(tps(fwd)), generate: r3(tps(gen)), generate_int8: r3(tps(q.int8.gen)), generate_int4: r3(tps(q.int4.gen)) },
+    saescope_tokens_per_s: { forward: r3(tps(fwd)), generate: r3(tps(gen)), generate_int8: r3(tps(q.int8.gen)), generate_int4: r3(tps(q.int4.gen)), generate_int4_f32: r3(tps(lean)) },
     torch_tokens_per_s: { forward: r3(tps(torchFwd)), generate: r3(tps(torchGen)), generate_threads: torchGen.result.threads },
     peak_rss_mib: {
       saescope: { forward: fwd.peakMiB, sessions: sessions.peakMiB, generate: gen.peakMiB, generate_int8: q.int8.gen.peakMiB, generate_int4: q.int4.gen.peakMiB, sessions_steer_int4: sessionsInt4.peakMiB, sessions_steer_int4_4x128: sessionsInt4Wide.peakMiB, forward_int4: fwdInt4.peakMiB },

@@ -90,6 +90,28 @@ test('int8 and int4 weights: greedy generation runs, logits stay within the docu
   await f32.dispose();
 });
 
+test('int4-f32: the int4 weights against f32 activations, closer to f32 than int4; generation and the KV cache agree', { skip: needsShared() }, async () => {
+  const cacheDir = tmpDir();
+  const f32 = await loadModel(tinyStories);
+  const ref = (await f32.run(TEXT)).logits!.data;
+  const int4 = await loadModel(tinyStories, { weights: 'int4', cacheDir });
+  const lean = await loadModel(tinyStories, { weights: 'int4-f32', cacheDir });
+  const q = (await int4.run(TEXT)).logits!.data;
+  const got = (await lean.run(TEXT)).logits!.data;
+  // The same 4-bit weights (one cache file), so what differs is the activations' rounding: int4 rounds them to
+  // 8 bits per block before each product (MatMulNBits accuracy_level 4), int4-f32 keeps them f32 (level 1).
+  assert.equal(lean.quantized().bytes, int4.quantized().bytes, 'both read the one int4 cache');
+  assert.notDeepEqual(got, q, 'int4-f32 computes differently from int4');
+  const eLean = relRms(ref, got);
+  const eInt4 = relRms(ref, q);
+  assert.ok(eLean > 0 && eLean < eInt4, `int4-f32's relative RMS logit error ${eLean} is below int4's ${eInt4}`);
+  const out = await lean.generate('Once upon a time,', { maxNewTokens: 16, temperature: 0 });
+  const full = await lean.generate('Once upon a time,', { maxNewTokens: 16, temperature: 0, kvCache: false });
+  assert.deepEqual(out.ids, full.ids, 'the KV cache agrees with full forwards');
+  assert.equal(lean.info().weightMode, 'int4-f32');
+  await Promise.all([f32.dispose(), int4.dispose(), lean.dispose()]);
+});
+
 test('two sessions of one model (a forward and a generation) keep one copy of the weights', { skip: noRef }, async () => {
   const dir = tmpDir();
   refModel(dir, ['--arch', 'llama', '--layers', '6', '--d-model', '1024', '--heads', '8', '--kv-heads', '4', '--intermediate', '4096', '--vocab', '8000', '--ctx', '256']);

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { loadModel } from '../model/load.ts';
-import type { HookedModel, WeightMode } from '../model/hookedModel.ts';
+import { WEIGHT_MODES, type HookedModel, type WeightMode } from '../model/hookedModel.ts';
 import { downloadBars } from './progress.ts';
 
 /** The model options every command with `--model` takes. */
@@ -27,13 +27,13 @@ export async function loadForCli(pathOrId: string, flags: ModelFlags = {}): Prom
 export function addModelFlags(program: Command): void {
   for (const cmd of program.commands) {
     if (!cmd.options.some((o) => o.long === '--model')) continue;
-    cmd.option('--weights <mode>', 'weight precision: f32 (exact, default), int8 or int4 (block-quantized linear layers, cached on disk)', parseWeights);
+    cmd.option('--weights <mode>', 'weight precision: f32 (exact, default), int8 or int4 (block-quantized linear layers, cached on disk), or int4-f32 (int4 weights against f32 activations: less memory and closer to f32, slower)', parseWeights);
   }
 }
 
 function parseWeights(v: string): WeightMode {
-  if (v !== 'f32' && v !== 'int8' && v !== 'int4') throw new Error(`--weights must be f32, int8 or int4, got '${v}'`);
-  return v;
+  if (!(WEIGHT_MODES as readonly string[]).includes(v)) throw new Error(`--weights must be one of ${WEIGHT_MODES.join(', ')}, got '${v}'`);
+  return v as WeightMode;
 }
 
 /** Peak resident memory of this process so far, in MiB (Linux; undefined elsewhere). */

@@ -48,6 +48,12 @@ export interface WeightProvider {
   f32(name: string): Tensor<'float32'>;
   /** Quantized linear layers and embeddings, in int8/int4 modes. */
   readonly quant?: QuantSource;
+  /**
+   * Quantized layers against float32 activations (MatMulNBits
+   * accuracy_level 1): the weights stay as stored. Otherwise level 4 (int8
+   * activations), whose kernel repacks them (contrib_ops/cpu/quantization/matmul_nbits.cc, PrePack).
+   */
+  readonly f32Activations?: boolean;
 }
 
 /** Linear weights that MatMulNBits replaces in quantized modes. */
@@ -119,7 +125,7 @@ export class BuildCtx {
         g.external(`${key}.scales`, 'float32', [e.scales.length / 4], e.scales);
         g.external(`${key}.zp`, 'uint8', [e.zeroPoints.length], e.zeroPoints);
       }
-      y = g.op('MatMulNBits', [x, `${key}.B`, `${key}.scales`, `${key}.zp`], { K: e.K, N: e.N, bits: e.bits, block_size: e.blockSize, accuracy_level: 4 }, { domain: 'com.microsoft' });
+      y = g.op('MatMulNBits', [x, `${key}.B`, `${key}.scales`, `${key}.zp`], { K: e.K, N: e.N, bits: e.bits, block_size: e.blockSize, accuracy_level: this.weights.f32Activations ? 1 : 4 }, { domain: 'com.microsoft' });
     } else if (r.transpose) {
       y = g.op('FusedMatMul', [x, this.stored(r.name)], { transB: 1 }, { domain: 'com.microsoft' });
     } else {

@@ -1,0 +1,11 @@
+import * as fs from 'node:fs';
+import { loadModel } from '../../src/model/load.ts';
+import { Rng } from '../../src/tensor/random.ts';
+const model = await loadModel(process.argv[2], { weights: 'int4', cacheDir: '/work/main/.bench-cache/weights' });
+const rng = new Rng(0);
+const p = Array.from({ length: 64 }, () => Math.floor(rng.next() * model.spec.dVocab));
+const times: number[] = [];
+const t0 = performance.now();
+const g = await model.generate(p, { maxNewTokens: Number(process.argv[3] ?? 32), temperature: 0, stopAtEos: false, onToken: () => { times.push(performance.now()); } });
+const hwm = Math.round(Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) / 1024);
+console.log(JSON.stringify({ acc: process.env.SAESCOPE_ACC ?? 4, prefill_s: ((times[0] - t0) / 1000).toFixed(2), decode_tok_s: ((times.length - 1) / ((times[times.length - 1] - times[0]) / 1000)).toFixed(1), hwm, quant_mib: Math.round(Number(model.info().quantizedBytes) / 2 ** 20), ids: g.ids.slice(0, 8).join(',') }));
