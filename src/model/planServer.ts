@@ -100,11 +100,11 @@ export class PlanServer {
   /**
    * `plan` with an added input at every residual-stream hook it reaches: a
    * steering call then runs on the session a forward or a generation built,
-   * where a rebuild would recompile every quantized weight (minutes on a 9B
-   * model) and, measured on Llama-3.2-1B's shapes in int4, left 40-150 MiB
-   * of the old session's memory with the C heap in about half the runs. A
-   * zero added to the residual is exact and costs one elementwise add per
-   * hook.
+   * where a rebuild would repack every quantized weight (about 30 s on
+   * Gemma-2-9B's shapes) and, measured on Llama-3.2-1B's shapes in int4,
+   * raised the peak by 28-59 MiB in 7 runs of 9 (the old session's memory
+   * not all returned before the new one is built). A zero added to the
+   * residual is exact and costs one elementwise add per hook.
    */
   private steerable(plan: GraphPlan): GraphPlan {
     const stop = plan.stopAfter === undefined ? Infinity : this.order(plan.stopAfter);
