@@ -4,7 +4,7 @@
  * never left half-written), atomic writers under short writes and a full disk.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -256,6 +256,13 @@ test('saescope info and generate --json report parameters, load time and memory'
   assert.equal(gen.weights, 'int4');
   assert.equal((gen.ids as number[]).length, 4);
   assert.ok(Number(gen.load_seconds) > 0 && Number(gen.peak_rss_mib) > 0 && Number(gen.quantized_mib) >= 0);
+  const lean = JSON.parse(execFileSync(cli, ['generate', '--model', tinyStories, '--weights', 'int4-f32', '--temperature', '0', '--max-new-tokens', '4', '--json', 'Once upon a time,'], {
+    encoding: 'utf8', env: { ...process.env, SAESCOPE_CACHE: tmpDir() },
+  })) as Record<string, unknown>;
+  assert.equal(lean.weights, 'int4-f32');
+  const bad = spawnSync(cli, ['generate', '--model', tinyStories, '--weights', 'int3', 'Once'], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--weights must be one of f32, int8, int4, int4-f32, got 'int3'/);
 });
 
 /** The float value of element [n, k] of a quantized matrix, read from MatMulNBits's layout as ONNX Runtime's contrib op documents it (independently of saescope's dequantizer). */

@@ -151,6 +151,7 @@ test('--weights int8: the site ships the block-quantized weights and matches Nod
   assert.equal(ex.code, 0, ex.stderr);
   const m = JSON.parse(fs.readFileSync(path.join(out, 'data', 'manifest.json'), 'utf8'));
   assert.equal(m.model.quant.entries.bits, 8);
+  assert.equal(m.model.quant.mode, 'int8', 'the manifest names the weight mode the page rebuilds (int4 and int4-f32 share a file)');
   assert.deepEqual(m.model.weights.map((w: { path: string }) => w.path), ['data/model/rest.safetensors'], 'no float copy of the quantized tensors');
   assert.ok(m.model.quant.declared.some((d: { name: string }) => d.name === 'lm_head.weight'));
   const { app, url } = await serveSite(out, { port: 0 });

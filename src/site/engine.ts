@@ -59,7 +59,7 @@ export class SiteEngine implements RegistryReader {
     const floats = new SafetensorsWeights(m.name, files);
     const q = m.quant;
     const model = q
-      ? new HookedModel(m.name, adapter.spec(m.config), adapter, new PartialWeights(floats, q.declared), tokenizer, runtime, { maxSessions: 6, weights: `int${q.entries.bits}`, quant: new MemoryQuant(q.entries, q.location, await get(q.file)) })
+      ? new HookedModel(m.name, adapter.spec(m.config), adapter, new PartialWeights(floats, q.declared), tokenizer, runtime, { maxSessions: 6, weights: q.mode ?? `int${q.entries.bits}`, quant: new MemoryQuant(q.entries, q.location, await get(q.file)) })
       : new HookedModel(m.name, adapter.spec(m.config), adapter, floats, tokenizer, runtime, { maxSessions: 6 });
     const saes = new Map<string, SiteSae>();
     for (const s of manifest.saes) {

@@ -121,7 +121,7 @@ export async function exportSite(o: ExportSiteOptions): Promise<ExportSiteResult
       const rest: Record<string, Tensor<'float32'>> = {};
       for (const n of src.names()) if (!replaced.has(n)) rest[n] = src.get(n);
       weights = [putTensors('data/model/rest.safetensors', rest)];
-      quant = { file: qfile, location, entries, declared: [...replaced].map((n) => ({ name: n, shape: src.shape(n), dtype: src.dtype(n) })) };
+      quant = { file: qfile, location, entries, declared: [...replaced].map((n) => ({ name: n, shape: src.shape(n), dtype: src.dtype(n) })), mode: o.model.weightMode };
     }
     const tokenizer = copy(path.join(o.modelDir, 'tokenizer.json'), 'data/model/tokenizer.json');
     const tcfg = path.join(o.modelDir, 'tokenizer_config.json');

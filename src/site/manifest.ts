@@ -8,6 +8,7 @@ import type { FeatureDashboard } from '../analysis/dashboard.ts';
 import type { BrowseRow, DensityScore, ExplanationRecord, FeatureRecord } from '../registry/registry.ts';
 import type { SaeConfig } from '../sae/config.ts';
 import type { QuantEntries } from '../model/quant/quantSource.ts';
+import type { WeightMode } from '../model/hookedModel.ts';
 import type { DeclaredTensor } from './partialWeights.ts';
 import type { FeatureCalibration } from '../steering/sweep.ts';
 
@@ -41,6 +42,8 @@ export interface SiteManifest {
       readonly location: string;
       readonly entries: QuantEntries;
       readonly declared: readonly DeclaredTensor[];
+      /** The weight mode exported (sites written before it: `int<bits>`). */
+      readonly mode?: WeightMode;
     };
   };
   readonly saes: readonly {
