@@ -34,7 +34,10 @@ import { PlanServer } from './planServer.ts';
  * Runtime's fast kernels, which repack the weights with each block's scale and
  * sum: 1.4-1.6x the quantized file in memory); `int4-f32` computes the same
  * 4-bit weights against float32 activations, holding them as stored (about
- * 1.2x the file) and closer to f32, at about 60% of `int4`'s decoding speed.
+ * 1.2x the file) and closer to f32, decoding one row at about 65% of
+ * `int4`'s speed but a few rows at once far slower (its kernel then
+ * dequantizes every block at each step: 2 rows at 17 against 62 tokens/s on
+ * Llama-3.2-1B's shapes).
  */
 export type WeightMode = (typeof WEIGHT_MODES)[number];
 
