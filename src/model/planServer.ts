@@ -11,10 +11,11 @@
  * positions a call asks for (`logits_at`), every hook any call cached, and
  * every intervention input, fed as a no-op (a zero delta, a switched-off
  * replacement, a clamp with an all-zero position mask) by calls that do not
- * use it; from its first build it has an added-vector input at every residual
- * hook, so steering there never rebuilds it. A call the session does not cover rebuilds it as the union, after
- * the runs in flight end and the old session is released, so one prepacked
- * copy is alive at a time.
+ * use it. Every build also has an added-vector input at each residual hook
+ * it reaches, so steering there runs on the session a forward or a
+ * generation built. A call the session does not cover rebuilds it as the
+ * union, after the runs in flight end and the old session is released, so
+ * one prepacked copy is alive at a time.
  */
 import type { ClampPlan, FeatureEncoder } from '../hooks/interventions.ts';
 import type { HookPoint } from '../hooks/points.ts';
