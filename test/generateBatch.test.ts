@@ -15,7 +15,7 @@ import type { HookedModel } from '../src/model/hookedModel.ts';
 import type { Feed } from '../src/runtime/session.ts';
 import { loadSae } from '../src/sae/load.ts';
 import { featureEncoder, steeringInterventions } from '../src/steering/steer.ts';
-import { sweep } from '../src/steering/sweep.ts';
+import { sweep, sweepGenerations } from '../src/steering/sweep.ts';
 import { typicalMax } from '../src/steering/presets.ts';
 import { measureOutput } from '../src/steering/metrics.ts';
 import { batchInputs } from '../src/model/inputs.ts';
@@ -130,6 +130,36 @@ test('a sweep run in batches (each generation beside its clean twin) gives the s
     for (const k of ['featureAct', 'kl', 'perplexity', 'distinct2'] as const) assert.ok(Math.abs(rec[k] - m[k]) < 1e-3 * Math.max(1, Math.abs(m[k])), `${k}: ${rec[k]} vs ${m[k]}`);
     assert.equal(rec.fireCount, m.fireCount);
   }
+  await model.dispose();
+});
+
+test('unsteered jobs on one prompt share one generation, and each reads back its own feature as measureOutput does', { skip: needsShared() }, async () => {
+  const model = await loadModel(tinyStories);
+  const sae = loadSae(await trainedSae());
+  const hook = sae.cfg.hookName;
+  const promptIds = model.toTokens('Once upon a time')[0];
+  const clean = await model.generate(promptIds, { maxNewTokens: 12, temperature: 0, seed: 0, stopAtEos: false });
+  // The features that fire most on the clean output (so a job credited with another's reading, or none, shows).
+  const read = (await model.run([[...promptIds, ...clean.ids]], { cache: [hook], logits: 'none' })).cache[hook];
+  const codes = await sae.encode({ dtype: 'float32', shape: [read.shape[1], sae.cfg.dIn], data: read.data });
+  const sums = new Map<number, number>();
+  for (let t = promptIds.length; t < codes.n; t++) {
+    for (let e = codes.offsets[t]; e < codes.offsets[t + 1]; e++) sums.set(codes.indices[e], (sums.get(codes.indices[e]) ?? 0) + codes.values[e]);
+  }
+  const features = [...sums].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([f]) => f);
+  assert.equal(features.length, 3);
+  const jobs = features.map((feature) => ({ feature, prompt: 0, promptIds, magnitude: 0, strength: 0, interventions: [] }));
+  let progress = 0;
+  const recs = await sweepGenerations(model, sae, jobs, { maxNewTokens: 12, temperature: 0, seed: 0, naturals: new Map(), onProgress: () => progress++ });
+  assert.equal(progress, 3, 'the progress counts each job');
+  for (const rec of recs) {
+    assert.equal(rec.text, clean.text);
+    const m = await measureOutput(model, sae, rec.feature, promptIds, clean.ids, [], 0);
+    assert.ok(m.featureAct > 0, `feature ${rec.feature} fires on the clean output`);
+    for (const k of ['featureAct', 'kl', 'perplexity', 'distinct2'] as const) assert.ok(Math.abs(rec[k] - m[k]) < 1e-3 * Math.max(1, Math.abs(m[k])), `feature ${rec.feature} ${k}: ${rec[k]} vs ${m[k]}`);
+    assert.equal(rec.fireCount, m.fireCount);
+  }
+  assert.equal(new Set(recs.map((r) => r.featureAct)).size, 3, 'each job reads its own feature');
   await model.dispose();
 });
 

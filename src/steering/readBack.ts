@@ -18,18 +18,18 @@ export const READS_AT_ONCE = 128;
 /** Hook values of twins' tokens gathered into [n, dIn] blocks for the SAE, each encoded once full. */
 export class ReadBack {
   private x: Float32Array;
-  private jobs: number[] = [];
+  private owners: number[] = [];
   private readonly pending: Promise<void>[] = [];
 
-  constructor(private readonly dIn: number, private readonly cap: number, private readonly encode: (jobs: readonly number[], x: Tensor<'float32'>) => Promise<void>) {
+  constructor(private readonly dIn: number, private readonly cap: number, private readonly encode: (owners: readonly number[], x: Tensor<'float32'>) => Promise<void>) {
     this.x = new Float32Array(cap * dIn);
   }
 
-  /** Adds one token's hook value, read by job `job`'s twin (a full block is sent to the encoder first). */
-  push(job: number, value: Float32Array): void {
-    if (this.jobs.length >= this.cap) this.flush();
-    this.x.set(value, this.jobs.length * this.dIn);
-    this.jobs.push(job);
+  /** Adds one token's hook value, with the number of the twin that read it (handed back to the encoder with its row; a full block is sent first). */
+  push(owner: number, value: Float32Array): void {
+    if (this.owners.length >= this.cap) this.flush();
+    this.x.set(value, this.owners.length * this.dIn);
+    this.owners.push(owner);
   }
 
   /** Encodes what is left and waits for every block (an encoder's error surfaces here). */
@@ -40,13 +40,13 @@ export class ReadBack {
 
   /** Sends the gathered block to the encoder (the block starts anew: the encoder may read it later). */
   private flush(): void {
-    const n = this.jobs.length;
+    const n = this.owners.length;
     if (n === 0) return;
     const x: Tensor<'float32'> = { dtype: 'float32', shape: [n, this.dIn], data: this.x.subarray(0, n * this.dIn) };
-    const jobs = this.jobs;
-    this.jobs = [];
+    const owners = this.owners;
+    this.owners = [];
     this.x = new Float32Array(this.cap * this.dIn);
-    const p = this.encode(jobs, x);
+    const p = this.encode(owners, x);
     // Handled in done(); until then a failed block must not be an unhandled rejection.
     p.catch(() => undefined);
     this.pending.push(p);

@@ -233,7 +233,10 @@ export interface SweepJob {
  * Generates and measures every job in batches: each generation beside its
  * clean twin, which reads the steered text by teacher forcing (its logits
  * give KL and perplexity, its hook the read-back), so nothing is rerun and
- * no logits are kept. Records in job order.
+ * no logits are kept. Unsteered jobs on one prompt (magnitude 0, one per
+ * feature) are the same generation (same prompt, sampling and seed), so they
+ * share one pair of rows, each job reading its own feature from the twin's
+ * hook. Records in job order.
  */
 export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: readonly SweepJob[], o: {
   readonly maxNewTokens: number; readonly temperature: number; readonly seed: number; readonly naturals: ReadonlyMap<number, number>;
@@ -241,21 +244,39 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
 }): Promise<SweepRecord[]> {
   const { maxNewTokens } = o;
   const total = jobs.length;
-  const rows: BatchRow[] = jobs.flatMap((j, i) => [
-    { prompt: j.promptIds, maxNewTokens, temperature: o.temperature, seed: o.seed, interventions: j.interventions, stopAtEos: false },
-    { prompt: j.promptIds, maxNewTokens, stopAtEos: false, follow: 2 * i },
-  ]);
+  // Pair p is rows 2p (the generation) and 2p + 1 (its twin); pairOf[j] is job j's pair, jobsOf[p] the jobs pair p measures.
+  const rows: BatchRow[] = [];
+  const jobsOf: number[][] = [];
+  const pairOf: number[] = [];
+  const unsteered = new Map<string, number>();
+  jobs.forEach((j, i) => {
+    const key = j.interventions.length === 0 ? j.promptIds.join(',') : undefined;
+    let p = key === undefined ? undefined : unsteered.get(key);
+    if (p === undefined) {
+      p = jobsOf.length;
+      if (key !== undefined) unsteered.set(key, p);
+      rows.push(
+        { prompt: j.promptIds, maxNewTokens, temperature: o.temperature, seed: o.seed, interventions: j.interventions, stopAtEos: false },
+        { prompt: j.promptIds, maxNewTokens, stopAtEos: false, follow: 2 * p },
+      );
+      jobsOf.push([]);
+    }
+    jobsOf[p].push(i);
+    pairOf[i] = p;
+  });
   const acc = jobs.map(() => ({ kl: 0, nll: 0, act: 0, above: 0 }));
   const steeredLogits = new Map<number, Float32Array>();
   const scratch = new Float64Array(model.spec.dVocab);
   const hook = sae.cfg.hookName;
-  // The twins' hook values are encoded READS_AT_ONCE tokens at a time (readBack.ts).
-  const reads = new ReadBack(sae.cfg.dIn, READS_AT_ONCE, async (jobsOf, x) => {
+  // The twins' hook values are encoded READS_AT_ONCE tokens at a time (readBack.ts), each token once for its pair's jobs.
+  const reads = new ReadBack(sae.cfg.dIn, READS_AT_ONCE, async (pairs, x) => {
     const codes = await sae.encode(x);
-    jobsOf.forEach((j, k) => {
-      const act = activationAt(codes, k, jobs[j].feature);
-      acc[j].act += act;
-      if (act > 0 && act >= (o.naturals.get(jobs[j].feature) ?? 0)) acc[j].above++;
+    pairs.forEach((p, k) => {
+      for (const j of jobsOf[p]) {
+        const act = activationAt(codes, k, jobs[j].feature);
+        acc[j].act += act;
+        if (act > 0 && act >= (o.naturals.get(jobs[j].feature) ?? 0)) acc[j].above++;
+      }
     });
   });
   let done = 0;
@@ -271,10 +292,11 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
       const steered = steeredLogits.get(row - 1)!;
       steeredLogits.delete(row - 1);
       if (token < 0) return;
-      const a = acc[(row - 1) / 2];
       const m = klAndNll(logits, steered, token, scratch);
-      a.kl += m.kl;
-      a.nll += m.nll;
+      for (const j of jobsOf[(row - 1) / 2]) {
+        acc[j].kl += m.kl;
+        acc[j].nll += m.nll;
+      }
     },
     onCache: (batchRows, _positions, values) => {
       const v = values[hook];
@@ -284,12 +306,12 @@ export async function sweepGenerations(model: HookedModel, sae: Sae, jobs: reado
       });
     },
     onRowDone: (row) => {
-      if (row % 2 === 1) o.onProgress?.(++done, total);
+      if (row % 2 === 1) for (let k = jobsOf[(row - 1) / 2].length; k > 0; k--) o.onProgress?.(++done, total);
     },
   });
   await reads.done();
   return jobs.map((j, i) => ({
-    feature: j.feature, prompt: j.prompt, magnitude: j.magnitude, strength: j.strength, text: results[2 * i].text, ...outputMetrics(results[2 * i].ids, acc[i]),
+    feature: j.feature, prompt: j.prompt, magnitude: j.magnitude, strength: j.strength, text: results[2 * pairOf[i]].text, ...outputMetrics(results[2 * pairOf[i]].ids, acc[i]),
   }));
 }
 
