@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { loadModel } from '../model/load.ts';
-import { WEIGHT_MODES, type HookedModel, type WeightMode } from '../model/hookedModel.ts';
+import { checkWeightMode, type HookedModel, type WeightMode } from '../model/hookedModel.ts';
 import { downloadBars } from './progress.ts';
 
 /** The model options every command with `--model` takes. */
@@ -32,8 +32,7 @@ export function addModelFlags(program: Command): void {
 }
 
 function parseWeights(v: string): WeightMode {
-  if (!(WEIGHT_MODES as readonly string[]).includes(v)) throw new Error(`--weights must be one of ${WEIGHT_MODES.join(', ')}, got '${v}'`);
-  return v as WeightMode;
+  return checkWeightMode(v, '--weights');
 }
 
 /** Peak resident memory of this process so far, in MiB (Linux; undefined elsewhere). */

@@ -25,7 +25,7 @@ import { generate, type GenerateOptions, type GenerateResult } from './generate.
 import { WeightStore, type WeightStoreStats } from './weightStore.ts';
 import { QuantCache, type LinearToQuantize, type QuantCacheOptions } from './quant/quantCache.ts';
 import type { QuantSource } from './quant/quantSource.ts';
-import { blockSizeFor } from './quant/blockQuant.ts';
+import { blockSizeFor, type QuantBits } from './quant/blockQuant.ts';
 import { PlanServer } from './planServer.ts';
 
 /**
@@ -43,6 +43,15 @@ export type WeightMode = (typeof WEIGHT_MODES)[number];
 
 /** Every weight mode. */
 export const WEIGHT_MODES = ['f32', 'int8', 'int4', 'int4-f32'] as const;
+
+/** Bits per linear-layer weight in each mode. */
+export const WEIGHT_BITS: Readonly<Record<WeightMode, 32 | QuantBits>> = { f32: 32, int8: 8, int4: 4, 'int4-f32': 4 };
+
+/** `v` as a weight mode, or an error naming `what` and every mode. */
+export function checkWeightMode(v: unknown, what: string): WeightMode {
+  if (!(WEIGHT_MODES as readonly unknown[]).includes(v)) throw new Error(`${what} must be one of ${WEIGHT_MODES.join(', ')}, got '${String(v)}'`);
+  return v as WeightMode;
+}
 
 /** Model-level options beyond the ORT runtime. */
 export interface ModelOptions extends QuantCacheOptions {
@@ -132,7 +141,7 @@ export class HookedModel {
     private readonly options: ModelOptions = {},
   ) {
     this.weightMode = options.weights ?? 'f32';
-    if (!WEIGHT_MODES.includes(this.weightMode)) throw new Error(`weights must be one of ${WEIGHT_MODES.join(', ')}, got '${String(this.weightMode)}'`);
+    checkWeightMode(this.weightMode, 'weights');
     this.resolver = new WeightResolver(adapter, weights, name);
     this.store = new WeightStore(weights, name);
     this.checkWeights();
@@ -345,7 +354,7 @@ export class HookedModel {
     add('W_U', -1);
     const embed = r.get('W_E').name;
     this.quant = QuantCache.open(this.weights, {
-      bits: this.weightMode === 'int8' ? 8 : 4,
+      bits: WEIGHT_BITS[this.weightMode] as QuantBits,
       blockSize: 32,
       linears: [...linears.values()],
       embeddings: [{ name: embed, blockSize: blockSizeFor(this.spec.dModel) }],

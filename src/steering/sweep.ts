@@ -20,7 +20,7 @@
  * density.
  */
 import { writeTextAtomic } from '../io/atomicFile.ts';
-import type { HookedModel } from '../model/hookedModel.ts';
+import { WEIGHT_BITS, type HookedModel } from '../model/hookedModel.ts';
 import type { RecordKeys, RegistryReader } from '../registry/types.ts';
 import type { Sae } from '../sae/sae.ts';
 import { outputMetrics, type OutputMetrics } from './metrics.ts';
@@ -173,7 +173,7 @@ export function sweepBatchSize(model: HookedModel, length: number): number {
   const s = model.spec;
   // The weights' size from the shapes (they load lazily): attention, MLP, embedding and unembedding, at the weights' precision.
   const params = s.nLayers * (2 * s.dModel * s.nHeads * s.dHead + 2 * s.dModel * s.nKvHeads * s.dHead + (s.gatedMlp ? 3 : 2) * s.dModel * s.dMlp) + 2 * s.dVocab * s.dModel;
-  const weights = params * { f32: 4, int8: 1, int4: 0.5, 'int4-f32': 0.5 }[model.weightMode];
+  const weights = (params * WEIGHT_BITS[model.weightMode]) / 8;
   const perRow = 2 * 2 * s.nLayers * s.nKvHeads * s.dHead * length * 4 + 2 * s.dVocab * 4;
   return Math.max(2, Math.min(64, 2 * Math.floor((0.3 * weights) / perRow / 2)));
 }
